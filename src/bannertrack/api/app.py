@@ -1,0 +1,50 @@
+"""``create_app(settings)``: the one place the HTTP application is assembled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from bannertrack import __version__
+from bannertrack.api.banners import BannerController
+from bannertrack.api.context import open_context
+from bannertrack.api.errors import exception_handlers
+from bannertrack.api.health import healthz
+from bannertrack.api.tracking import track_click
+from bannertrack.config import Settings, load_settings
+from bannertrack.logs import configure_logging
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_context(settings) as ctx:
+            app.state.ctx = ctx
+            yield
+
+    return Litestar(
+        route_handlers=[BannerController, track_click, healthz],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers,
+        openapi_config=OpenAPIConfig(
+            title="bannertrack",
+            version=__version__,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        request_max_body_size=64 * 1024,
+        debug=False,
+        logging_config=None,
+    )
+
+
+def app_from_env() -> Any:
+    """Factory for granian workers: each process reads the environment once."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

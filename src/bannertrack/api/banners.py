@@ -1,0 +1,157 @@
+"""/api/v1/banners: banner CRUD, click recording, statistics and series."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from bannertrack.api.auth import admin_guard
+from bannertrack.api.clicks import click_from_request
+from bannertrack.api.params import BannerId, ctx_of
+from bannertrack.db.repository import MAX_SERIES_POINTS, series_points
+from bannertrack.errors import InvalidInputError, NotFoundError
+from bannertrack.models import (
+    Banner,
+    BannerCreate,
+    BannerPage,
+    BannerUpdate,
+    BannerWithStats,
+    ClickStats,
+    Interval,
+    RecordedClick,
+    Series,
+    TopBanners,
+)
+from bannertrack.timeutil import as_utc
+
+
+class ClickReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A click reported server-to-server; ``ip`` is hashed and truncated, never stored."""
+
+    ip: str | None = None
+    user_agent: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    referrer: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+
+
+def _check_url(url: str, field: str) -> None:
+    if not (url.startswith("https://") or url.startswith("http://")) or " " in url:
+        raise InvalidInputError(f"{field} must be an absolute http(s) URL")
+
+
+def _check_urls(data: BannerCreate | BannerUpdate) -> None:
+    for field in ("image_url", "target_url"):
+        value = getattr(data, field)
+        if isinstance(value, str):
+            _check_url(value, field)
+
+
+def _missing(banner_id: int) -> NotFoundError:
+    return NotFoundError(f"banner {banner_id} not found")
+
+
+class BannerController(Controller):
+    path = "/api/v1/banners"
+    tags = ["banners"]
+
+    @post("/", guards=[admin_guard], status_code=201)
+    async def create_banner(self, state: State, data: BannerCreate) -> Banner:
+        _check_urls(data)
+        return await ctx_of(state).repository.create_banner(data)
+
+    @get("/")
+    async def list_banners(
+        self,
+        state: State,
+        offset: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> BannerPage:
+        return await ctx_of(state).repository.list_banners(offset, limit)
+
+    @get("/top")
+    async def top_banners(
+        self, state: State, limit: Annotated[int, Parameter(ge=1, le=100)] = 10
+    ) -> TopBanners:
+        return await ctx_of(state).repository.top_banners(limit)
+
+    @get("/{banner_id:int}")
+    async def get_banner(self, state: State, banner_id: BannerId) -> Banner:
+        banner = await ctx_of(state).repository.get_banner(banner_id)
+        if banner is None:
+            raise _missing(banner_id)
+        return banner
+
+    @put("/{banner_id:int}", guards=[admin_guard])
+    async def update_banner(self, state: State, banner_id: BannerId, data: BannerUpdate) -> Banner:
+        _check_urls(data)
+        banner = await ctx_of(state).repository.update_banner(banner_id, data)
+        if banner is None:
+            raise _missing(banner_id)
+        return banner
+
+    @delete("/{banner_id:int}", guards=[admin_guard], status_code=204)
+    async def delete_banner(self, state: State, banner_id: BannerId) -> None:
+        if not await ctx_of(state).repository.delete_banner(banner_id):
+            raise _missing(banner_id)
+
+    @post("/{banner_id:int}/clicks", status_code=201)
+    async def record_click(
+        self,
+        state: State,
+        request: Request[None, None, State],
+        banner_id: BannerId,
+        data: ClickReport | None = None,
+    ) -> RecordedClick:
+        ctx = ctx_of(state)
+        report = data or ClickReport()
+        click = click_from_request(
+            ctx,
+            request,
+            banner_id,
+            ip=report.ip,
+            user_agent=report.user_agent,
+            referrer=report.referrer,
+        )
+        recorded = await ctx.ingest.record(click)
+        if recorded is None:
+            raise _missing(banner_id)
+        return recorded
+
+    @get("/{banner_id:int}/stats")
+    async def click_stats(self, state: State, banner_id: BannerId) -> ClickStats:
+        stats = await ctx_of(state).repository.click_stats(banner_id)
+        if stats is None:
+            raise _missing(banner_id)
+        return stats
+
+    @get("/{banner_id:int}/with-stats")
+    async def banner_with_stats(self, state: State, banner_id: BannerId) -> BannerWithStats:
+        found = await ctx_of(state).repository.banner_with_stats(banner_id)
+        if found is None:
+            raise _missing(banner_id)
+        return found
+
+    @get("/{banner_id:int}/clicks")
+    async def click_series(
+        self,
+        state: State,
+        banner_id: BannerId,
+        start: Annotated[datetime, Parameter(query="from")],
+        end: Annotated[datetime, Parameter(query="to")],
+        interval: Interval = "hour",
+    ) -> Series:
+        start, end = as_utc(start), as_utc(end)
+        if start > end:
+            raise InvalidInputError("'from' must not be after 'to'")
+        if series_points(start, end, interval) > MAX_SERIES_POINTS:
+            raise InvalidInputError(
+                f"range too long for interval {interval!r}: at most {MAX_SERIES_POINTS} points"
+            )
+        series = await ctx_of(state).repository.click_series(banner_id, start, end, interval)
+        if series is None:
+            raise _missing(banner_id)
+        return series

@@ -1,0 +1,85 @@
+"""Every error leaves the service as ``{"error": {"code", "message"}}``; never a traceback.
+
+Our own exception tree (``bannertrack.errors``) and Litestar's HTTP exceptions are mapped
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from bannertrack.errors import (
+    BannertrackError,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+)
+
+log = logging.getLogger("bannertrack.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    return Response(
+        {"error": {"code": code, "message": message}},
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def _own(_: Request[Any, Any, Any], exc: BannertrackError) -> Response[dict[str, Any]]:
+    if isinstance(exc, NotFoundError):
+        return error_response(404, exc.code, str(exc))
+    if isinstance(exc, InvalidInputError):
+        return error_response(400, exc.code, str(exc))
+    if isinstance(exc, UnavailableError):
+        log.warning("answering 503: %s", exc)
+        return error_response(503, exc.code, str(exc), {"Retry-After": str(exc.retry_after)})
+    return _unexpected(_, exc)
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    message = exc.detail
+    if isinstance(exc, ValidationException) and exc.extra:
+        details = exc.extra if isinstance(exc.extra, list) else [exc.extra]
+        parts = []
+        for d in details:
+            if isinstance(d, dict):
+                where = d.get("key") or d.get("source") or ""
+                parts.append(f"{where}: {d.get('message', '')}".strip(": "))
+        if parts:
+            message = f"{exc.detail}: " + "; ".join(parts)
+    code = "invalid_input" if exc.status_code == 400 else _HTTP_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unexpected error", exc_info=exc)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+
+
+exception_handlers: dict[type[Exception], Any] = {
+    BannertrackError: _own,
+    HTTPException: _http,
+    Exception: _unexpected,
+}

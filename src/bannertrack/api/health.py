@@ -1,0 +1,26 @@
+"""``GET /healthz``: liveness and readiness with the state of database and cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from bannertrack.api.params import ctx_of
+from bannertrack.errors import UnavailableError
+
+
+@get("/healthz", tags=["operations"])
+async def healthz(state: State) -> Response[dict[str, Any]]:
+    ctx = ctx_of(state)
+    checks: dict[str, Any] = {}
+    try:
+        await ctx.database.ping()
+        checks["database"] = {"status": "ok", "dialect": ctx.database.engine.dialect.name}
+    except UnavailableError as exc:
+        checks["database"] = {"status": "down", "error": str(exc)}
+    checks["ingest"] = {"status": "ok", "queued": ctx.ingest.queued}
+    healthy = all(c["status"] == "ok" for c in checks.values())
+    body = {"status": "ok" if healthy else "degraded", "checks": checks}
+    return Response(body, status_code=200 if healthy else 503)

@@ -1,0 +1,64 @@
+"""The tracking link ``GET /c/{id}``: record the click, redirect to the banner's target.
+
+The Location is always the stored ``target_url`` (never a URL from the request, so the
+link is no open redirect), optionally followed by the request's own query string
+(utm_* and friends) when the banner forwards it. HEAD requests and browser prefetches
+are answered the same way but not counted: no person clicked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from litestar import MediaType, Request, Response, route
+from litestar.datastructures import State
+
+from bannertrack.api.clicks import click_from_request
+from bannertrack.api.params import BannerId, ctx_of
+from bannertrack.errors import NotFoundError
+from bannertrack.models import Banner
+
+_NO_STORE = {"Cache-Control": "private, no-store"}
+_PREFETCH_HEADERS = (("sec-purpose", "prefetch"), ("purpose", "prefetch"), ("x-moz", "prefetch"))
+
+
+def redirect_location(banner: Banner, query_string: str) -> str:
+    target = banner.target_url
+    if not banner.forward_query or not query_string:
+        return target
+    parts = urlsplit(target)
+    if parts.fragment:
+        # Appending after a fragment would break the target; keep it as stored.
+        return target
+    have = {k for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    extra = [
+        (k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k not in have
+    ]
+    if not extra:
+        return target
+    sep = "&" if parts.query else ("" if target.endswith("?") else "?")
+    return f"{target}{sep}{urlencode(extra)}"
+
+
+def is_prefetch(request: Request[Any, Any, Any]) -> bool:
+    headers = request.headers
+    return any(want in headers.get(name, "").lower() for name, want in _PREFETCH_HEADERS)
+
+
+@route("/c/{banner_id:int}", http_method=["GET", "HEAD"], tags=["tracking"])
+async def track_click(
+    state: State, request: Request[None, None, State], banner_id: BannerId
+) -> Response[bytes]:
+    ctx = ctx_of(state)
+    banner = await ctx.repository.get_banner(banner_id)
+    if banner is None:
+        raise NotFoundError(f"banner {banner_id} not found")
+    if request.method == "GET" and not is_prefetch(request):
+        recorded = await ctx.ingest.record(click_from_request(ctx, request, banner_id))
+        if recorded is None:  # deleted between the lookup and the write
+            raise NotFoundError(f"banner {banner_id} not found")
+    location = redirect_location(banner, request.scope.get("query_string", b"").decode("latin-1"))
+    return Response(
+        b"", status_code=302, headers={"Location": location, **_NO_STORE}, media_type=MediaType.TEXT
+    )

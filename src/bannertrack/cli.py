@@ -1,0 +1,147 @@
+"""``bannertrack``: run the service, migrate the database, load demo data, steer the cache.
+
+Commands that change the database (``migrate``, ``demo``) work on
+``BANNERTRACK_DATABASE_URL`` directly; the ``cache`` commands talk to a running server
+over HTTP, because the cache lives in the server's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from bannertrack import __version__
+from bannertrack.config import load_settings
+from bannertrack.errors import BannertrackError
+
+T = TypeVar("T")
+err = Console(stderr=True)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except BannertrackError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bannertrack")
+def main() -> None:
+    """bannertrack: banner click tracking with a fast, correct cache.
+
+    Configuration comes from BANNERTRACK_* environment variables (see the README);
+    command-line flags override them.
+    """
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@click.option(
+    "--no-cache", is_flag=True, default=False, help="Serve every read from the database."
+)
+def api(host: str | None, port: int | None, workers: int | None, no_cache: bool) -> None:
+    """Run the HTTP API (granian serving Litestar)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    # Workers are separate processes that read the environment: flags travel that way.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"BANNERTRACK_{name}"] = str(value)
+    if no_cache:
+        os.environ["BANNERTRACK_CACHE_ENABLED"] = "false"
+    settings = load_settings()
+    if settings.auto_migrate:
+        # Once, before the workers start, so N workers do not race the same migration.
+        _migrate(settings.database_url)
+        os.environ["BANNERTRACK_AUTO_MIGRATE"] = "false"
+    Granian(
+        "bannertrack.api.app:app_from_env",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        interface=Interfaces.ASGI,
+        log_access=False,  # an access log would write client IPs
+    ).serve()
+
+
+def _migrate(database_url: str) -> str | None:
+    from bannertrack.db.engine import create_engine
+    from bannertrack.db.migrate import current_revision, upgrade
+
+    async def go() -> str | None:
+        engine = create_engine(database_url)
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    return _run(go())
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending database migrations (idempotent)."""
+    settings = load_settings()
+    revision = _migrate(settings.database_url)
+    click.echo(f"database at revision {revision}")
+
+
+@main.command()
+@click.option("--banners", "n_banners", default=12, show_default=True, help="Banners to create.")
+@click.option("--clicks", "n_clicks", default=20_000, show_default=True, help="Clicks to record.")
+@click.option("--days", default=14, show_default=True, help="Spread clicks over this many days.")
+@click.option("--seed", default=None, type=int, help="Random seed for a repeatable data set.")
+def demo(n_banners: int, n_clicks: int, days: int, seed: int | None) -> None:
+    """Load demo banners and a realistic spread of clicks into the database.
+
+    Run it before starting the server, or clear the server's cache afterwards
+    (`bannertrack cache clear`): it writes to the database directly.
+    """
+    from bannertrack.db.migrate import upgrade
+    from bannertrack.db.repository import SqlRepository
+    from bannertrack.demo import create_banners, generate_clicks
+    from bannertrack.timeutil import utcnow
+
+    settings = load_settings()
+    rng = random.Random(seed)
+
+    async def go() -> None:
+        repo = SqlRepository.from_url(settings.database_url)
+        try:
+            await upgrade(repo.engine)
+            ids = await create_banners(repo, n_banners, rng)
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+            ) as progress:
+                task = progress.add_task("recording clicks", total=n_clicks)
+                async for batch in generate_clicks(ids, n_clicks, days, utcnow(), rng):
+                    await repo.record_clicks(batch)
+                    progress.advance(task, len(batch))
+        finally:
+            await repo.close()
+        click.echo(f"created banners {ids[0]}..{ids[-1]} and {n_clicks} clicks over {days} days")
+
+    _run(go())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""One settings object, read once from ``BANNERTRACK_*`` environment variables.
+
+Every field has a default that lets ``bannertrack api`` run with no set-up at all
+(SQLite in the working directory, no Redis, no admin token), and a one-line reason.
+The README's configuration table is generated from the same fields, so keep the
+descriptions short and true.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BANNERTRACK_", frozen=True, extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///bannertrack.db",
+        description="Database URL as users write it (sqlite:///path or postgresql://...); "
+        "the async driver is picked automatically.",
+    )
+    auto_migrate: bool = Field(
+        True, description="Apply pending migrations when the API starts (off for managed rollouts)."
+    )
+    admin_token: str = Field(
+        "",
+        description="Bearer token for banner writes and cache management; empty refuses them.",
+    )
+    host: str = Field("127.0.0.1", description="Address `bannertrack api` binds to.")
+    port: int = Field(8080, description="Port `bannertrack api` listens on.")
+    workers: int = Field(1, ge=1, description="Worker processes of `bannertrack api`.")
+    db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size per worker.")
+
+    cache_enabled: bool = Field(True, description="Serve reads through the in-memory cache.")
+    cache_max_entries: int = Field(100_000, ge=1, description="Capacity bound of the L1 cache.")
+    cache_cleanup_interval: float = Field(
+        30.0, gt=0, description="Seconds between background sweeps of expired entries."
+    )
+    cache_ttl_banner: float = Field(300.0, gt=0, description="TTL of banner:{id} (seconds).")
+    cache_ttl_click_stats: float = Field(
+        120.0, gt=0, description="TTL of click_stats:{id} (seconds)."
+    )
+    cache_ttl_banner_stats: float = Field(
+        180.0, gt=0, description="TTL of banner_stats:{id} (seconds)."
+    )
+    cache_ttl_top_banners: float = Field(
+        60.0, gt=0, description="TTL of top_banners:{limit} (seconds)."
+    )
+
+    visitor_salt_dir: str = Field(
+        "",
+        description="Directory holding the daily visitor-hash salt; empty keeps it in memory "
+        "only (it then changes on restart).",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses/CIDRs whose X-Forwarded-For is honoured.",
+    )
+    log_level: str = Field("INFO", description="Log level of the service.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; callers pass the result down instead of re-reading."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,35 @@
+"""Map driver errors to ``DatabaseUnavailableError`` at the one place they surface."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import exc as sa_exc
+
+from bannertrack.errors import DatabaseUnavailableError
+
+# Errors that mean "the database cannot answer now", as opposed to a bug in a query.
+# asyncpg connection failures arrive as OSError (refused) or wrapped by SQLAlchemy as
+# InterfaceError/OperationalError; a pool that cannot hand out a connection times out.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+@contextmanager
+def map_db_errors() -> Iterator[None]:
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise DatabaseUnavailableError(f"database unavailable: {type(exc).__name__}") from exc
+    except sa_exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailableError("database connection lost") from exc
+        raise

@@ -1,0 +1,39 @@
+"""bannertrack's own exception tree; the API maps it to JSON errors in one place.
+
+    BannertrackError
+    ├── NotFoundError            the thing asked for does not exist          → 404
+    ├── InvalidInputError        well-formed request, impossible values      → 400
+    └── UnavailableError         a dependency cannot answer right now        → 503 + Retry-After
+        ├── DatabaseUnavailableError
+        └── OverloadedError      the write queue is full (backpressure)
+
+Errors of SQLAlchemy, asyncpg and redis-py are translated into this tree where they
+are caught (db/, cache/), so no caller above the repository imports a driver.
+"""
+
+from __future__ import annotations
+
+
+class BannertrackError(Exception):
+    code = "error"
+
+
+class NotFoundError(BannertrackError):
+    code = "not_found"
+
+
+class InvalidInputError(BannertrackError):
+    code = "invalid_input"
+
+
+class UnavailableError(BannertrackError):
+    code = "unavailable"
+    retry_after = 1
+
+
+class DatabaseUnavailableError(UnavailableError):
+    code = "database_unavailable"
+
+
+class OverloadedError(UnavailableError):
+    code = "overloaded"

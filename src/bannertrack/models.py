@@ -1,0 +1,107 @@
+"""Domain values, shared by the wire (JSON) and the cache.
+
+They are frozen msgspec Structs: msgspec encodes them without an intermediate dict,
+and a value handed out of the cache cannot be changed by the caller who got it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+Interval = Literal["minute", "hour", "day"]
+
+UrlStr = Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
+NameStr = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Banner(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    name: str
+    image_url: str
+    target_url: str
+    active: bool
+    forward_query: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class BannerCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: NameStr
+    image_url: UrlStr
+    target_url: UrlStr
+    active: bool = True
+    forward_query: bool = True
+
+
+class BannerUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A partial update: fields left out keep their value."""
+
+    name: NameStr | msgspec.UnsetType = msgspec.UNSET
+    image_url: UrlStr | msgspec.UnsetType = msgspec.UNSET
+    target_url: UrlStr | msgspec.UnsetType = msgspec.UNSET
+    active: bool | msgspec.UnsetType = msgspec.UNSET
+    forward_query: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class ClickIn(msgspec.Struct, frozen=True, kw_only=True):
+    """What the service keeps of one click request; the raw IP is already gone."""
+
+    banner_id: int
+    occurred_at: datetime
+    user_agent: str | None = None
+    referrer: str | None = None
+    visitor: str | None = None
+    ip_prefix: str | None = None
+
+
+class RecordedClick(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    banner_id: int
+    occurred_at: datetime
+
+
+class ClickStats(msgspec.Struct, frozen=True, kw_only=True):
+    banner_id: int
+    total_clicks: int
+    clicks_last_hour: int
+    clicks_last_24h: int
+    first_click_at: datetime | None
+    last_click_at: datetime | None
+
+
+class BannerWithStats(msgspec.Struct, frozen=True, kw_only=True):
+    banner: Banner
+    stats: ClickStats
+
+
+class TopBanner(msgspec.Struct, frozen=True, kw_only=True):
+    banner: Banner
+    clicks: int
+
+
+class TopBanners(msgspec.Struct, frozen=True, kw_only=True):
+    limit: int
+    items: tuple[TopBanner, ...]
+
+
+class SeriesPoint(msgspec.Struct, frozen=True, kw_only=True):
+    ts: datetime
+    clicks: int
+
+
+class Series(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    banner_id: int
+    from_: datetime
+    to: datetime
+    interval: Interval
+    points: tuple[SeriesPoint, ...]
+
+
+class BannerPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: tuple[Banner, ...]
+    total: int
+    offset: int
+    limit: int
