@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import JSONBody, QueryParameter
 
 from bannertrack.api.auth import admin_guard
 from bannertrack.api.clicks import click_from_request
@@ -59,7 +59,7 @@ class BannerController(Controller):
     tags = ["banners"]
 
     @post("/", guards=[admin_guard], status_code=201)
-    async def create_banner(self, state: State, data: BannerCreate) -> Banner:
+    async def create_banner(self, state: State, data: JSONBody[BannerCreate]) -> Banner:
         _check_urls(data)
         return await ctx_of(state).repository.create_banner(data)
 
@@ -67,14 +67,14 @@ class BannerController(Controller):
     async def list_banners(
         self,
         state: State,
-        offset: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> BannerPage:
         return await ctx_of(state).repository.list_banners(offset, limit)
 
     @get("/top")
     async def top_banners(
-        self, state: State, limit: Annotated[int, Parameter(ge=1, le=100)] = 10
+        self, state: State, limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10
     ) -> TopBanners:
         return await ctx_of(state).repository.top_banners(limit)
 
@@ -86,7 +86,9 @@ class BannerController(Controller):
         return banner
 
     @put("/{banner_id:int}", guards=[admin_guard])
-    async def update_banner(self, state: State, banner_id: BannerId, data: BannerUpdate) -> Banner:
+    async def update_banner(
+        self, state: State, banner_id: BannerId, data: JSONBody[BannerUpdate]
+    ) -> Banner:
         _check_urls(data)
         banner = await ctx_of(state).repository.update_banner(banner_id, data)
         if banner is None:
@@ -104,7 +106,7 @@ class BannerController(Controller):
         state: State,
         request: Request[None, None, State],
         banner_id: BannerId,
-        data: ClickReport | None = None,
+        data: JSONBody[ClickReport | None] = None,
     ) -> RecordedClick:
         ctx = ctx_of(state)
         report = data or ClickReport()
@@ -140,9 +142,9 @@ class BannerController(Controller):
         self,
         state: State,
         banner_id: BannerId,
-        start: Annotated[datetime, Parameter(query="from")],
-        end: Annotated[datetime, Parameter(query="to")],
-        interval: Interval = "hour",
+        start: Annotated[datetime, QueryParameter(name="from")],
+        end: Annotated[datetime, QueryParameter(name="to")],
+        interval: Annotated[Interval, QueryParameter()] = "hour",
     ) -> Series:
         start, end = as_utc(start), as_utc(end)
         if start > end:

@@ -1,0 +1,98 @@
+"""Fixtures shared by every test: real SQLite files and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from bannertrack.api.app import create_app
+from bannertrack.config import Settings
+from bannertrack.db.engine import create_engine
+from bannertrack.db.migrate import upgrade
+from bannertrack.db.repository import SqlRepository
+from tests.support.services import PostgresFactory, postgres_server
+
+if not os.environ.get("XDG_RUNTIME_DIR"):
+    # pgserver asks platformdirs for a runtime dir, which warns when none is set.
+    os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="bt-runtime-")
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresFactory]:
+    with postgres_server() as admin_url:
+        factory = PostgresFactory(admin_url)
+        try:
+            yield factory
+        finally:
+            factory.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh, migrated database of the test's backend."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'bannertrack.db'}"
+        _migrate_sqlite(url)
+        yield url
+        return
+    factory: PostgresFactory = request.getfixturevalue("postgres")
+    url = factory.create()
+    try:
+        yield url
+    finally:
+        factory.drop(url)
+
+
+def _migrate_sqlite(url: str) -> None:
+    from tests.support.services import _in_thread
+
+    async def go() -> None:
+        engine = create_engine(url)
+        await upgrade(engine)
+        await engine.dispose()
+
+    _in_thread(go)
+
+
+@pytest.fixture
+async def sql_repo(database_url: str) -> AsyncIterator[SqlRepository]:
+    repo = SqlRepository.from_url(database_url)
+    try:
+        yield repo
+    finally:
+        await repo.close()
+
+
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    """Tests override this to change settings of the app under test."""
+    return {}
+
+
+@pytest.fixture
+async def client(
+    database_url: str, settings_overrides: dict[str, object]
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    values: dict[str, object] = {"database_url": database_url, "admin_token": ADMIN_TOKEN}
+    settings = Settings(**{**values, **settings_overrides})  # type: ignore[arg-type]
+    async with AsyncTestClient(create_app(settings)) as c:
+        yield c
