@@ -132,3 +132,19 @@ def redis_server() -> Iterator[str]:
             yield f"unix://{server.socket_file}"
         finally:
             server.shutdown()
+
+
+def postgres_proxy_target(url: str) -> tuple[str | None, tuple[str, int] | None]:
+    """Where a TcpProxy must forward to reach the PostgreSQL of ``url``."""
+    u = make_url(url)
+    host = u.query.get("host")
+    if isinstance(host, str) and host.startswith("/"):
+        return os.path.join(host, f".s.PGSQL.{u.port or 5432}"), None
+    return None, (u.host or "127.0.0.1", u.port or 5432)
+
+
+def via_proxy(url: str, port: int) -> str:
+    """``url`` rewritten to reach its server through 127.0.0.1:<port>."""
+    u = make_url(url)
+    query = {k: v for k, v in u.query.items() if k != "host"}
+    return u.set(host="127.0.0.1", port=port, query=query).render_as_string(hide_password=False)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from bannertrack.cache import MemoryCache
+from bannertrack.cached_repository import CachedRepository, CachePolicy
 from bannertrack.config import Settings
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.repository import SqlRepository
@@ -22,6 +24,7 @@ class AppContext:
     settings: Settings
     database: SqlRepository
     repository: Repository
+    cached: CachedRepository | None
     ingest: ClickIngest
     hasher: VisitorHasher
     trusted_proxies: tuple[IPNetwork, ...]
@@ -29,22 +32,42 @@ class AppContext:
 
 @asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
-    database = SqlRepository.from_url(settings.database_url, pool_size=settings.db_pool_size)
-    if settings.auto_migrate:
-        await upgrade(database.engine)
-    repository: Repository = database
-    ingest = ClickIngest(repository)
-    ctx = AppContext(
-        settings=settings,
-        database=database,
-        repository=repository,
-        ingest=ingest,
-        hasher=VisitorHasher(),
-        trusted_proxies=parse_networks(settings.trusted_proxies),
-    )
-    await ingest.start()
-    try:
-        yield ctx
-    finally:
-        await ingest.stop()
-        await database.close()
+    async with AsyncExitStack() as stack:
+        database = SqlRepository.from_url(settings.database_url, pool_size=settings.db_pool_size)
+        stack.push_async_callback(database.close)
+        if settings.auto_migrate:
+            await upgrade(database.engine)
+
+        repository: Repository = database
+        cached: CachedRepository | None = None
+        if settings.cache_enabled:
+            cache = MemoryCache(
+                max_entries=settings.cache_max_entries,
+                default_ttl=settings.cache_ttl_banner,
+                cleanup_interval=settings.cache_cleanup_interval,
+            )
+            await cache.start()
+            stack.push_async_callback(cache.stop)
+            cached = CachedRepository(database, cache, CachePolicy.from_settings(settings))
+            repository = cached
+
+        # Clicks go through the cached repository: it invalidates once per batch,
+        # after the commit and before the batch's clicks are acknowledged.
+        ingest = ClickIngest(repository)
+        await ingest.start()
+        stack.push_async_callback(ingest.stop)  # runs first: drains before the DB closes
+
+        log.info(
+            "bannertrack ready: database=%s cache=%s",
+            database.engine.dialect.name,
+            "on" if cached else "off",
+        )
+        yield AppContext(
+            settings=settings,
+            database=database,
+            repository=repository,
+            cached=cached,
+            ingest=ingest,
+            hasher=VisitorHasher(),
+            trusted_proxies=parse_networks(settings.trusted_proxies),
+        )

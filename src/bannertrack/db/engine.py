@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import URL, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bannertrack.db.urls import async_url
+
+
+class QueryCounter:
+    """Counts statements sent to the database: the figure the cache exists to cut."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *_: Any) -> None:
+        self.count += 1
 
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -16,6 +28,16 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    return _postgres_engine(url, pool_size)
+
+
+def count_queries(engine: AsyncEngine) -> QueryCounter:
+    counter = QueryCounter()
+    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    return counter
+
+
+def _postgres_engine(url: URL, pool_size: int) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,

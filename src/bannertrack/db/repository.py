@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from bannertrack.db.engine import create_engine
+from bannertrack.db.engine import count_queries, create_engine
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.tables import banner_totals, banners, click_minutes, clicks
 from bannertrack.models import (
@@ -60,6 +60,7 @@ def _banner(row: Row[Any]) -> Banner:
 class SqlRepository:
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
+        self.queries = count_queries(engine)
         self._clock = clock
         self._dialect = engine.dialect.name
 

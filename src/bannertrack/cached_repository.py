@@ -1,0 +1,207 @@
+"""``CachedRepository``: the cache policy of DESIGN.md in front of any ``Repository``.
+
+Keys and TTLs (each TTL a setting):
+
+    banner:{id}         Banner | None           5 min
+    click_stats:{id}    ClickStats | None       2 min
+    banner_stats:{id}   BannerWithStats | None  3 min
+    top_banners:{limit} TopBanners              1 min
+    (banner lists and time-range series are not cached)
+
+``None`` (no such banner) is cached too, so a flood of requests for a missing id costs
+the database one query per TTL; creating a banner invalidates its id's keys.
+
+Invalidation runs after the write has committed and before the write returns, and it is
+versioned in the cache engine: a load that began before it never stores its result. So a
+read that starts after a write has returned never sees the state before that write.
+On a write that fails half-way (the commit's outcome unknown) the keys are invalidated
+all the same: dropping a good entry costs one reload, keeping a stale one breaks the
+promise.
+
+A cache that fails (a bug in it, or an L2 tier that is down) never fails a request: the
+read falls back to the wrapped repository and the failure is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from bannertrack.cache import Cache
+from bannertrack.config import Settings
+from bannertrack.models import (
+    Banner,
+    BannerCreate,
+    BannerPage,
+    BannerUpdate,
+    BannerWithStats,
+    ClickIn,
+    ClickStats,
+    Interval,
+    RecordedClick,
+    Series,
+    TopBanners,
+)
+from bannertrack.repository import Repository
+
+log = logging.getLogger("bannertrack.cache")
+
+T = TypeVar("T")
+
+NAMESPACES = ("banner", "click_stats", "banner_stats", "top_banners")
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    banner_ttl: float = 300.0
+    click_stats_ttl: float = 120.0
+    banner_stats_ttl: float = 180.0
+    top_banners_ttl: float = 60.0
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> CachePolicy:
+        return cls(
+            banner_ttl=s.cache_ttl_banner,
+            click_stats_ttl=s.cache_ttl_click_stats,
+            banner_stats_ttl=s.cache_ttl_banner_stats,
+            top_banners_ttl=s.cache_ttl_top_banners,
+        )
+
+
+def banner_keys(banner_id: int) -> tuple[str, ...]:
+    """Every key that holds data of one banner."""
+    return (f"banner:{banner_id}", f"click_stats:{banner_id}", f"banner_stats:{banner_id}")
+
+
+class _LoaderFailed(Exception):
+    """Carries an error of the wrapped repository through the cache untouched."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class CachedRepository:
+    def __init__(
+        self,
+        inner: Repository,
+        cache: Cache,
+        policy: CachePolicy | None = None,
+        *,
+        on_invalidate: Callable[[Sequence[str], Sequence[str]], None] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.policy = policy or CachePolicy()
+        # Called with (keys, prefixes) after each local invalidation; the cross-instance
+        # bus hooks in here.
+        self._on_invalidate = on_invalidate
+
+    # reads ---------------------------------------------------------------------------
+
+    async def _cached(self, key: str, load: Callable[[], Awaitable[T]], ttl: float) -> T:
+        async def guarded() -> T:
+            try:
+                return await load()
+            except Exception as exc:
+                raise _LoaderFailed(exc) from exc
+
+        try:
+            return await self.cache.get_or_load(key, guarded, ttl)
+        except _LoaderFailed as failed:
+            raise failed.error from None
+        except Exception:
+            log.exception("cache failed on %s; reading the database directly", key)
+            return await load()
+
+    async def get_banner(self, banner_id: int) -> Banner | None:
+        return await self._cached(
+            f"banner:{banner_id}", lambda: self.inner.get_banner(banner_id), self.policy.banner_ttl
+        )
+
+    async def click_stats(self, banner_id: int) -> ClickStats | None:
+        return await self._cached(
+            f"click_stats:{banner_id}",
+            lambda: self.inner.click_stats(banner_id),
+            self.policy.click_stats_ttl,
+        )
+
+    async def banner_with_stats(self, banner_id: int) -> BannerWithStats | None:
+        async def compose() -> BannerWithStats | None:
+            # Built from the two cached parts, so a miss here usually costs no query.
+            banner = await self.get_banner(banner_id)
+            if banner is None:
+                return None
+            stats = await self.click_stats(banner_id)
+            return None if stats is None else BannerWithStats(banner=banner, stats=stats)
+
+        return await self._cached(
+            f"banner_stats:{banner_id}", compose, self.policy.banner_stats_ttl
+        )
+
+    async def top_banners(self, limit: int) -> TopBanners:
+        return await self._cached(
+            f"top_banners:{limit}", lambda: self.inner.top_banners(limit), self.policy.top_banners_ttl
+        )
+
+    async def list_banners(self, offset: int, limit: int) -> BannerPage:
+        return await self.inner.list_banners(offset, limit)
+
+    async def click_series(
+        self, banner_id: int, start: datetime, end: datetime, interval: Interval
+    ) -> Series | None:
+        return await self.inner.click_series(banner_id, start, end, interval)
+
+    # writes --------------------------------------------------------------------------
+
+    def invalidate(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> None:
+        keys, prefixes = tuple(keys), tuple(prefixes)
+        for key in keys:
+            self.cache.delete(key)
+        for prefix in prefixes:
+            self.cache.delete_prefix(prefix)
+        if self._on_invalidate is not None:
+            self._on_invalidate(keys, prefixes)
+
+    def invalidate_banner(self, banner_id: int) -> None:
+        self.invalidate(banner_keys(banner_id), ("top_banners:",))
+
+    async def create_banner(self, data: BannerCreate) -> Banner:
+        banner = await self.inner.create_banner(data)
+        # A "no such banner" for this id may be cached, and top lists may now include it.
+        self.invalidate_banner(banner.id)
+        return banner
+
+    async def update_banner(self, banner_id: int, data: BannerUpdate) -> Banner | None:
+        try:
+            return await self.inner.update_banner(banner_id, data)
+        finally:
+            self.invalidate(
+                (f"banner:{banner_id}", f"banner_stats:{banner_id}"), ("top_banners:",)
+            )
+
+    async def delete_banner(self, banner_id: int) -> bool:
+        try:
+            return await self.inner.delete_banner(banner_id)
+        finally:
+            self.invalidate_banner(banner_id)
+
+    async def record_clicks(self, clicks: Sequence[ClickIn]) -> list[RecordedClick | None]:
+        # One invalidation per batch, after its commit, before any click is acknowledged.
+        try:
+            return await self.inner.record_clicks(clicks)
+        finally:
+            ids = sorted({c.banner_id for c in clicks})
+            keys = [k for b in ids for k in (f"click_stats:{b}", f"banner_stats:{b}")]
+            if keys:
+                self.invalidate(keys, ("top_banners:",))
+
+    # plumbing ------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()

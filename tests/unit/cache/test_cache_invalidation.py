@@ -1,0 +1,159 @@
+"""Versioned invalidation: a load that started before an invalidation never stores.
+
+Each race is forced deterministically: the loader blocks on an event until the test has
+invalidated, so no timing luck is involved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bannertrack.cache import NO_VALUE, MemoryCache
+
+Invalidate = Callable[[MemoryCache], object]
+
+INVALIDATIONS: dict[str, Invalidate] = {
+    "delete": lambda c: c.delete("banner_stats:7"),
+    "delete_prefix": lambda c: c.delete_prefix("banner_stats:"),
+    "delete_prefix_partial_key": lambda c: c.delete_prefix("banner_st"),
+    "clear": lambda c: c.clear(),
+    "set": lambda c: c.set("banner_stats:7", "written"),
+}
+
+
+@pytest.mark.parametrize("how", INVALIDATIONS)
+async def test_async_load_started_before_invalidation_never_stores(
+    cache: MemoryCache, how: str
+) -> None:
+    key = "banner_stats:7"
+    old_gate, new_gate = asyncio.Event(), asyncio.Event()
+    versions = iter(["stale", "fresh"])
+    gates = iter([old_gate, new_gate])
+
+    async def loader() -> str:
+        value, gate = next(versions), next(gates)
+        await gate.wait()
+        return value
+
+    early = asyncio.create_task(cache.get_or_load(key, loader))
+    await asyncio.sleep(0.001)  # the stale load is running and waiting
+    INVALIDATIONS[how](cache)
+    expected_after = "written" if how == "set" else NO_VALUE
+
+    late = asyncio.create_task(cache.get_or_load(key, loader))
+    await asyncio.sleep(0.001)
+    old_gate.set()
+    assert await early == "stale"  # its own waiters still get it
+    assert cache.get(key) == expected_after  # ...but it was not stored
+    new_gate.set()
+    if how == "set":
+        assert await late == "written"  # the explicit write was a hit
+    else:
+        assert await late == "fresh"  # a new load, not the old flight
+        assert cache.get(key) == "fresh"
+
+
+async def test_invalidation_of_another_key_leaves_the_flight_alone(cache: MemoryCache) -> None:
+    gate = asyncio.Event()
+
+    async def loader() -> str:
+        await gate.wait()
+        return "v"
+
+    task = asyncio.create_task(cache.get_or_load("banner_stats:7", loader))
+    await asyncio.sleep(0.001)
+    cache.delete("banner_stats:8")
+    cache.delete_prefix("banner:")
+    gate.set()
+    assert await task == "v"
+    assert cache.get("banner_stats:7") == "v"
+
+
+async def test_prefix_invalidation_detaches_loads_of_keys_not_stored_yet(
+    cache: MemoryCache,
+) -> None:
+    gate = asyncio.Event()
+
+    async def loader() -> str:
+        await gate.wait()
+        return "top"
+
+    loads = [asyncio.create_task(cache.get_or_load(f"top_banners:{n}", loader)) for n in (5, 10)]
+    await asyncio.sleep(0.001)
+    assert len(cache) == 0
+    assert cache.delete_prefix("top_banners:") == 0
+    gate.set()
+    assert await asyncio.gather(*loads) == ["top", "top"]
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize("how", INVALIDATIONS)
+def test_sync_load_started_before_invalidation_never_stores(cache: MemoryCache, how: str) -> None:
+    key = "banner_stats:7"
+    started, release = threading.Event(), threading.Event()
+
+    def stale_loader() -> str:
+        started.set()
+        release.wait(5)
+        return "stale"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        early = pool.submit(cache.get_or_load_sync, key, stale_loader)
+        assert started.wait(5)
+        INVALIDATIONS[how](cache)
+        # a caller after the invalidation does not join the old flight
+        late = cache.get_or_load_sync(key, lambda: "fresh")
+        release.set()
+        assert early.result(timeout=5) == "stale"
+    if how == "set":
+        assert late == "written"
+        assert cache.get(key) == "written"
+    else:
+        assert late == "fresh"
+        assert cache.get(key) == "fresh"
+
+
+def test_many_racing_invalidations_never_leave_a_stale_value(cache: MemoryCache) -> None:
+    """A writer bumps the source of truth then invalidates; readers load through the
+    cache. After the writer returns, a read must not see a value older than its write."""
+    source = {"version": 0}
+    lock = threading.Lock()
+    stop = threading.Event()
+    violations: list[tuple[int, int]] = []
+
+    def loader() -> int:
+        with lock:
+            value = source["version"]
+        threading.Event().wait(0.0002)  # a slow query: the write can land meanwhile
+        return value
+
+    def reader() -> None:
+        while not stop.is_set():
+            cache.get_or_load_sync("banner:1", loader)
+
+    def writer() -> None:
+        for _ in range(300):
+            with lock:
+                source["version"] += 1
+                written = source["version"]
+            cache.delete("banner:1")
+            seen = cache.get_or_load_sync("banner:1", loader)
+            assert isinstance(seen, int)
+            if seen < written:
+                violations.append((written, seen))
+
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    try:
+        writer()
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join()
+    assert violations == []

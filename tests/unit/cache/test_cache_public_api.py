@@ -1,0 +1,48 @@
+"""The public surface stays small and honest (the httpx test_exported_members idea)."""
+
+from __future__ import annotations
+
+import bannertrack.cache as cache_pkg
+from bannertrack.cache import NO_VALUE, Cache, CacheStats, MemoryCache, NamespaceStats
+
+
+def test_all_is_exactly_the_intended_names() -> None:
+    assert sorted(cache_pkg.__all__) == sorted(
+        ["Cache", "MemoryCache", "CacheStats", "NamespaceStats", "NO_VALUE"]
+    )
+    public = {name for name in vars(cache_pkg) if not name.startswith("_")}
+    assert public == set(cache_pkg.__all__)
+
+
+def test_memory_cache_implements_the_protocol() -> None:
+    assert isinstance(MemoryCache(), Cache)
+
+
+def test_no_value_is_a_falsy_singleton_distinct_from_none() -> None:
+    assert not NO_VALUE
+    assert NO_VALUE is not None
+    assert repr(NO_VALUE) == str(NO_VALUE) == "NO_VALUE"
+
+
+def test_stats_are_frozen_snapshots() -> None:
+    cache = MemoryCache()
+    cache.set("a:1", 1)
+    stats = cache.stats()
+    assert isinstance(stats, CacheStats)
+    assert isinstance(stats.namespaces["a"], NamespaceStats)
+    cache.set("a:2", 2)
+    assert stats.size == 1  # the snapshot does not follow the cache
+    try:
+        stats.namespaces["b"] = stats.namespaces["a"]  # type: ignore[index]
+    except TypeError:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("namespaces must be read-only")
+
+
+def test_get_is_the_fast_closure_but_the_class_documents_it() -> None:
+    cache = MemoryCache()
+    cache.set("k", "v")
+    assert MemoryCache.get(cache, "k") == "v"
+    assert cache.get("k") == "v"
+    assert MemoryCache.get.__doc__
