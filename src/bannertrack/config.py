@@ -48,10 +48,20 @@ class Settings(BaseSettings):
         60.0, gt=0, description="TTL of top_banners:{limit} (seconds)."
     )
 
-    visitor_salt_dir: str = Field(
+    ingest_max_batch: int = Field(
+        1000, ge=1, description="Most clicks written in one group-commit transaction."
+    )
+    ingest_max_wait: float = Field(
+        0.002, ge=0, description="Seconds a short batch waits for more clicks before writing."
+    )
+    ingest_max_queue: int = Field(
+        20_000, ge=1, description="Clicks waiting to be written before new ones get 503."
+    )
+
+    redis_url: str = Field(
         "",
-        description="Directory holding the daily visitor-hash salt; empty keeps it in memory "
-        "only (it then changes on restart).",
+        description="Redis URL (redis://host:6379/0); turns on the L2 cache tier and the "
+        "cross-instance invalidation bus.",
     )
     trusted_proxies: str = Field(
         "",

@@ -53,7 +53,12 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
 
         # Clicks go through the cached repository: it invalidates once per batch,
         # after the commit and before the batch's clicks are acknowledged.
-        ingest = ClickIngest(repository)
+        ingest = ClickIngest(
+            repository,
+            max_batch=settings.ingest_max_batch,
+            max_wait=settings.ingest_max_wait,
+            max_queue=settings.ingest_max_queue,
+        )
         await ingest.start()
         stack.push_async_callback(ingest.stop)  # runs first: drains before the DB closes
 

@@ -1,0 +1,3 @@
+from bannertrack.cli import main
+
+main()
