@@ -41,9 +41,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[str]:
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, migrated database of the test's backend."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'bannertrack.db'}"

@@ -24,14 +24,16 @@ read falls back to the wrapped repository and the failure is logged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from bannertrack.cache import Cache
+from bannertrack.cache import NO_VALUE, Cache
 from bannertrack.config import Settings
+from bannertrack.errors import InvalidInputError
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -143,7 +145,9 @@ class CachedRepository:
 
     async def top_banners(self, limit: int) -> TopBanners:
         return await self._cached(
-            f"top_banners:{limit}", lambda: self.inner.top_banners(limit), self.policy.top_banners_ttl
+            f"top_banners:{limit}",
+            lambda: self.inner.top_banners(limit),
+            self.policy.top_banners_ttl,
         )
 
     async def list_banners(self, offset: int, limit: int) -> BannerPage:
@@ -156,14 +160,57 @@ class CachedRepository:
 
     # writes --------------------------------------------------------------------------
 
-    def invalidate(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> None:
+    def invalidate(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> int:
+        """Drop keys and prefixes here and, through the hook, on every other instance.
+
+        The empty prefix means everything. Returns how many entries were dropped here.
+        """
         keys, prefixes = tuple(keys), tuple(prefixes)
-        for key in keys:
-            self.cache.delete(key)
+        removed = sum(self.cache.delete(key) for key in keys)
         for prefix in prefixes:
-            self.cache.delete_prefix(prefix)
+            removed += self.cache.clear() if prefix == "" else self.cache.delete_prefix(prefix)
         if self._on_invalidate is not None:
             self._on_invalidate(keys, prefixes)
+        return removed
+
+    def clear(self) -> int:
+        return self.invalidate(prefixes=("",))
+
+    def invalidate_namespace(self, namespace: str) -> int:
+        if namespace not in NAMESPACES:
+            raise InvalidInputError(
+                f"unknown cache namespace {namespace!r}; one of: {', '.join(NAMESPACES)}"
+            )
+        return self.invalidate(prefixes=(f"{namespace}:",))
+
+    async def warm(
+        self, top_limits: Sequence[int] = (5, 10, 20, 50, 100), concurrency: int = 16
+    ) -> int:
+        """Load active banners, their stats and the common top lists; count new entries.
+
+        Loads go through the cache like any read (single-flight, versioned), and stop at
+        a third of the capacity so warming never evicts what traffic already loaded.
+        """
+        budget = max(0, (self.cache.stats().max_entries - len(self.cache)) // 3)
+        ids: list[int] = []
+        offset = 0
+        while len(ids) < budget:
+            page = await self.inner.list_banners(offset, 500)
+            ids += [b.id for b in page.items if b.active]
+            offset += len(page.items)
+            if offset >= page.total or not page.items:
+                break
+        ids = ids[:budget]
+        keys = [k for i in ids for k in banner_keys(i)] + [f"top_banners:{n}" for n in top_limits]
+        missing = {k for k in keys if self.cache.get(k) is NO_VALUE}
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(banner_id: int) -> None:
+            async with gate:
+                await self.banner_with_stats(banner_id)
+
+        await asyncio.gather(*(one(i) for i in ids), *(self.top_banners(n) for n in top_limits))
+        return sum(1 for k in missing if self.cache.get(k) is not NO_VALUE)
 
     def invalidate_banner(self, banner_id: int) -> None:
         self.invalidate(banner_keys(banner_id), ("top_banners:",))
@@ -178,9 +225,7 @@ class CachedRepository:
         try:
             return await self.inner.update_banner(banner_id, data)
         finally:
-            self.invalidate(
-                (f"banner:{banner_id}", f"banner_stats:{banner_id}"), ("top_banners:",)
-            )
+            self.invalidate((f"banner:{banner_id}", f"banner_stats:{banner_id}"), ("top_banners:",))
 
     async def delete_banner(self, banner_id: int) -> bool:
         try:

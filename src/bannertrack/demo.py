@@ -27,8 +27,18 @@ _AGENTS = (
     "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
 )
 _REFERRERS = ("https://news.example/", "https://blog.example/post", None, "https://search.example/")
-_TOPICS = ("Winter sale", "Free shipping", "New arrivals", "Newsletter", "App download",
-           "Gift cards", "Clearance", "Loyalty club", "Webinar", "Black Friday")
+_TOPICS = (
+    "Winter sale",
+    "Free shipping",
+    "New arrivals",
+    "Newsletter",
+    "App download",
+    "Gift cards",
+    "Clearance",
+    "Loyalty club",
+    "Webinar",
+    "Black Friday",
+)
 
 
 async def create_banners(repo: Repository, count: int, rng: random.Random) -> list[int]:

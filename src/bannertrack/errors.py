@@ -3,6 +3,7 @@
     BannertrackError
     ├── NotFoundError            the thing asked for does not exist          → 404
     ├── InvalidInputError        well-formed request, impossible values      → 400
+    ├── ConflictError            valid, but not possible in this state       → 409
     └── UnavailableError         a dependency cannot answer right now        → 503 + Retry-After
         ├── DatabaseUnavailableError
         └── OverloadedError      the write queue is full (backpressure)
@@ -16,18 +17,29 @@ from __future__ import annotations
 
 class BannertrackError(Exception):
     code = "error"
+    status = 500
 
 
 class NotFoundError(BannertrackError):
     code = "not_found"
+    status = 404
 
 
 class InvalidInputError(BannertrackError):
     code = "invalid_input"
+    status = 400
+
+
+class ConflictError(BannertrackError):
+    """The request is valid but the service is not in a state to do it."""
+
+    code = "conflict"
+    status = 409
 
 
 class UnavailableError(BannertrackError):
     code = "unavailable"
+    status = 503
     retry_after = 1
 
 

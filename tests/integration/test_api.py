@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-
 from tests.conftest import ADMIN
 
 Client = AsyncTestClient[Litestar]
@@ -41,8 +40,14 @@ def assert_error(r: Any, status: int, code: str | None = None) -> None:
 async def test_banner_lifecycle(client: Client) -> None:
     b = await make_banner(client)
     assert set(b) == {
-        "id", "name", "image_url", "target_url", "active", "forward_query",
-        "created_at", "updated_at",
+        "id",
+        "name",
+        "image_url",
+        "target_url",
+        "active",
+        "forward_query",
+        "created_at",
+        "updated_at",
     }
     r = await client.get(f"/api/v1/banners/{b['id']}")
     assert r.status_code == 200 and r.json() == b
@@ -102,7 +107,9 @@ async def test_clicks_through_tracking_link_are_counted(client: Client) -> None:
 async def test_tracking_link_redirect_rules(client: Client) -> None:
     plain = await make_banner(client, 1, target_url="https://shop.example.com/p?utm_source=ours")
     closed = await make_banner(client, 2, forward_query=False)
-    r = await client.get(f"/c/{plain['id']}?utm_source=theirs&utm_medium=mail", follow_redirects=False)
+    r = await client.get(
+        f"/c/{plain['id']}?utm_source=theirs&utm_medium=mail", follow_redirects=False
+    )
     assert r.status_code == 302
     assert r.headers["location"] == "https://shop.example.com/p?utm_source=ours&utm_medium=mail"
     assert r.headers["cache-control"] == "private, no-store"
@@ -141,20 +148,112 @@ async def test_head_and_prefetch_are_answered_but_not_counted(client: Client) ->
         ("get", "/api/v1/banners/top?limit=many", {}, 400),
         ("get", "/api/v1/banners?limit=0", {}, 400),
         ("get", "/api/v1/banners?offset=-1", {}, 400),
-        ("get", "/api/v1/banners/1/clicks?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", {}, 400),
-        ("get", "/api/v1/banners/1/clicks?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&interval=week", {}, 400),
+        (
+            "get",
+            "/api/v1/banners/1/clicks?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+            {},
+            400,
+        ),
+        (
+            "get",
+            "/api/v1/banners/1/clicks?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&interval=week",
+            {},
+            400,
+        ),
         ("get", "/api/v1/banners/1/clicks?from=yesterday&to=today", {}, 400),
         ("get", "/api/v1/banners/1/clicks?to=2026-01-02T00:00:00Z", {}, 400),
-        ("get", "/api/v1/banners/1/clicks?from=2000-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&interval=minute", {}, 400),
-        ("post", "/api/v1/banners", {"content": b"{not json", "headers": {**ADMIN, "content-type": "application/json"}}, 400),
+        (
+            "get",
+            "/api/v1/banners/1/clicks?from=2000-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&interval=minute",
+            {},
+            400,
+        ),
+        (
+            "post",
+            "/api/v1/banners",
+            {"content": b"{not json", "headers": {**ADMIN, "content-type": "application/json"}},
+            400,
+        ),
         ("post", "/api/v1/banners", {"json": {"name": "x"}, "headers": ADMIN}, 400),
-        ("post", "/api/v1/banners", {"json": {"name": "x", "image_url": "javascript:alert(1)", "target_url": "https://a.example"}, "headers": ADMIN}, 400),
-        ("post", "/api/v1/banners", {"json": {"name": "x", "image_url": "https://a.example/i", "target_url": "not a url at all"}, "headers": ADMIN}, 400),
-        ("post", "/api/v1/banners", {"json": {"name": "", "image_url": "https://a.example/i", "target_url": "https://a.example"}, "headers": ADMIN}, 400),
-        ("post", "/api/v1/banners", {"json": {"name": "x", "image_url": "https://a.example/i", "target_url": "https://a.example", "extra": 1}, "headers": ADMIN}, 400),
+        (
+            "post",
+            "/api/v1/banners",
+            {
+                "json": {
+                    "name": "x",
+                    "image_url": "javascript:alert(1)",
+                    "target_url": "https://a.example",
+                },
+                "headers": ADMIN,
+            },
+            400,
+        ),
+        (
+            "post",
+            "/api/v1/banners",
+            {
+                "json": {
+                    "name": "x",
+                    "image_url": "https://a.example/i",
+                    "target_url": "not a url at all",
+                },
+                "headers": ADMIN,
+            },
+            400,
+        ),
+        (
+            "post",
+            "/api/v1/banners",
+            {
+                "json": {
+                    "name": "",
+                    "image_url": "https://a.example/i",
+                    "target_url": "https://a.example",
+                },
+                "headers": ADMIN,
+            },
+            400,
+        ),
+        (
+            "post",
+            "/api/v1/banners",
+            {
+                "json": {
+                    "name": "x",
+                    "image_url": "https://a.example/i",
+                    "target_url": "https://a.example",
+                    "extra": 1,
+                },
+                "headers": ADMIN,
+            },
+            400,
+        ),
         ("post", "/api/v1/banners", {"json": ["a", "list"], "headers": ADMIN}, 400),
-        ("post", "/api/v1/banners", {"json": {"name": "x", "image_url": "https://a.example/i", "target_url": "https://a.example"}}, 401),
-        ("post", "/api/v1/banners", {"json": {"name": "x", "image_url": "https://a.example/i", "target_url": "https://a.example"}, "headers": {"Authorization": "Bearer wrong"}}, 401),
+        (
+            "post",
+            "/api/v1/banners",
+            {
+                "json": {
+                    "name": "x",
+                    "image_url": "https://a.example/i",
+                    "target_url": "https://a.example",
+                }
+            },
+            401,
+        ),
+        (
+            "post",
+            "/api/v1/banners",
+            {
+                "json": {
+                    "name": "x",
+                    "image_url": "https://a.example/i",
+                    "target_url": "https://a.example",
+                },
+                "headers": {"Authorization": "Bearer wrong"},
+            },
+            401,
+        ),
         ("put", "/api/v1/banners/1", {"json": {"name": "x"}}, 401),
         ("delete", "/api/v1/banners/1", {}, 401),
         ("put", "/api/v1/banners/4242", {"json": {"name": "x"}, "headers": ADMIN}, 404),

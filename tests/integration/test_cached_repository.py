@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
+from tests.support.slow import SlowReads
 
 from bannertrack.cache import NO_VALUE, MemoryCache
 from bannertrack.cached_repository import CachedRepository, CachePolicy
 from bannertrack.db.repository import SqlRepository
 from bannertrack.models import BannerCreate, BannerUpdate, ClickIn
-from tests.support.slow import SlowReads
 
 V = TypeVar("V")
 

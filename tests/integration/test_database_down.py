@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-
-from bannertrack.api.app import create_app
-from bannertrack.config import Settings
 from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.support.proxy import TcpProxy
 from tests.support.services import PostgresFactory, postgres_proxy_target, via_proxy
+
+from bannertrack.api.app import create_app
+from bannertrack.config import Settings
 
 
 @pytest.fixture

@@ -39,7 +39,11 @@ async def test_banner_crud(repo: SqlRepository) -> None:
     assert await repo.get_banner(created.id) == created
     updated = await repo.update_banner(created.id, BannerUpdate(name="renamed", active=False))
     assert updated is not None
-    assert (updated.name, updated.active, updated.image_url) == ("renamed", False, created.image_url)
+    assert (updated.name, updated.active, updated.image_url) == (
+        "renamed",
+        False,
+        created.image_url,
+    )
     assert await repo.update_banner(created.id + 1000, BannerUpdate(name="x")) is None
     assert await repo.delete_banner(created.id)
     assert not await repo.delete_banner(created.id)
@@ -134,9 +138,7 @@ async def test_top_banners_order_and_counts(repo: SqlRepository) -> None:
     assert len(everyone.items) == 6 and everyone.items[-1].clicks == 0
 
 
-@pytest.mark.parametrize(
-    ("interval", "width"), [("minute", 60), ("hour", 3600), ("day", 86400)]
-)
+@pytest.mark.parametrize(("interval", "width"), [("minute", 60), ("hour", 3600), ("day", 86400)])
 async def test_series_buckets_are_zero_filled_and_exact(
     repo: SqlRepository, interval: str, width: int
 ) -> None:
@@ -174,9 +176,7 @@ async def test_series_of_missing_banner(repo: SqlRepository) -> None:
 async def test_delete_cascades_to_clicks_and_rollups(repo: SqlRepository) -> None:
     keep = await repo.create_banner(new_banner(1))
     gone = await repo.create_banner(new_banner(2))
-    await repo.record_clicks(
-        [ClickIn(banner_id=b.id, occurred_at=NOW) for b in (keep, gone, gone)]
-    )
+    await repo.record_clicks([ClickIn(banner_id=b.id, occurred_at=NOW) for b in (keep, gone, gone)])
     assert await repo.delete_banner(gone.id)
     top = await repo.top_banners(10)
     assert [(t.banner.id, t.clicks) for t in top.items] == [(keep.id, 1)]

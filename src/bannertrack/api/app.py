@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
@@ -12,12 +12,14 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from bannertrack import __version__
 from bannertrack.api.banners import BannerController
+from bannertrack.api.cache_admin import CacheController
 from bannertrack.api.context import open_context
 from bannertrack.api.errors import exception_handlers
-from bannertrack.api.health import healthz
+from bannertrack.api.health import healthz, metrics
 from bannertrack.api.tracking import track_click
 from bannertrack.config import Settings, load_settings
 from bannertrack.logs import configure_logging
+from bannertrack.metrics import Metrics, timing_middleware
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -28,7 +30,8 @@ def create_app(settings: Settings) -> Litestar:
             yield
 
     return Litestar(
-        route_handlers=[BannerController, track_click, healthz],
+        route_handlers=[BannerController, CacheController, track_click, healthz, metrics],
+        middleware=[timing_middleware(_metrics_of)],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         openapi_config=OpenAPIConfig(
@@ -41,6 +44,11 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
         logging_config=None,
     )
+
+
+def _metrics_of(scope: Any) -> Metrics | None:
+    ctx = getattr(scope["app"].state, "ctx", None)
+    return None if ctx is None else cast(Metrics, ctx.metrics)
 
 
 def app_from_env() -> Any:

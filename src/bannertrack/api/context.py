@@ -13,6 +13,7 @@ from bannertrack.config import Settings
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.repository import SqlRepository
 from bannertrack.ingest import ClickIngest
+from bannertrack.metrics import Metrics
 from bannertrack.privacy import IPNetwork, VisitorHasher, parse_networks
 from bannertrack.repository import Repository
 
@@ -26,6 +27,7 @@ class AppContext:
     repository: Repository
     cached: CachedRepository | None
     ingest: ClickIngest
+    metrics: Metrics
     hasher: VisitorHasher
     trusted_proxies: tuple[IPNetwork, ...]
 
@@ -53,8 +55,13 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
 
         # Clicks go through the cached repository: it invalidates once per batch,
         # after the commit and before the batch's clicks are acknowledged.
+        metrics = Metrics(
+            cache_stats=(lambda: cached.cache.stats()) if cached is not None else lambda: None,
+            db_queries=lambda: database.queries.count,
+        )
         ingest = ClickIngest(
             repository,
+            on_batch=metrics.on_batch,
             max_batch=settings.ingest_max_batch,
             max_wait=settings.ingest_max_wait,
             max_queue=settings.ingest_max_queue,
@@ -73,6 +80,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             repository=repository,
             cached=cached,
             ingest=ingest,
+            metrics=metrics,
             hasher=VisitorHasher(),
             trusted_proxies=parse_networks(settings.trusted_proxies),
         )

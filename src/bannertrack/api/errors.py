@@ -12,13 +12,9 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
-from bannertrack.errors import (
-    BannertrackError,
-    InvalidInputError,
-    NotFoundError,
-    UnavailableError,
-)
+from bannertrack.errors import BannertrackError, UnavailableError
 
 log = logging.getLogger("bannertrack.api")
 
@@ -47,15 +43,13 @@ def error_response(
     )
 
 
-def _own(_: Request[Any, Any, Any], exc: BannertrackError) -> Response[dict[str, Any]]:
-    if isinstance(exc, NotFoundError):
-        return error_response(404, exc.code, str(exc))
-    if isinstance(exc, InvalidInputError):
-        return error_response(400, exc.code, str(exc))
+def _own(request: Request[Any, Any, Any], exc: BannertrackError) -> Response[dict[str, Any]]:
     if isinstance(exc, UnavailableError):
         log.warning("answering 503: %s", exc)
-        return error_response(503, exc.code, str(exc), {"Retry-After": str(exc.retry_after)})
-    return _unexpected(_, exc)
+        return error_response(exc.status, exc.code, str(exc), {"Retry-After": str(exc.retry_after)})
+    if exc.status >= 500:
+        return _unexpected(request, exc)
+    return error_response(exc.status, exc.code, str(exc))
 
 
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -78,7 +72,7 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")
 
 
-exception_handlers: dict[type[Exception], Any] = {
+exception_handlers: ExceptionHandlersMap = {
     BannertrackError: _own,
     HTTPException: _http,
     Exception: _unexpected,

@@ -1,4 +1,4 @@
-"""``GET /healthz``: liveness and readiness with the state of database and cache."""
+"""``GET /healthz`` (liveness and readiness) and ``GET /metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.datastructures import State
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from bannertrack.api.params import ctx_of
 from bannertrack.errors import UnavailableError
@@ -24,3 +25,9 @@ async def healthz(state: State) -> Response[dict[str, Any]]:
     healthy = all(c["status"] == "ok" for c in checks.values())
     body = {"status": "ok" if healthy else "degraded", "checks": checks}
     return Response(body, status_code=200 if healthy else 503)
+
+
+# Litestar appends the charset itself.
+@get("/metrics", tags=["operations"], media_type=CONTENT_TYPE_LATEST.split("; charset")[0])
+async def metrics(state: State) -> bytes:
+    return ctx_of(state).metrics.exposition()

@@ -32,9 +32,7 @@ def redirect_location(banner: Banner, query_string: str) -> str:
         # Appending after a fragment would break the target; keep it as stored.
         return target
     have = {k for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
-    extra = [
-        (k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k not in have
-    ]
+    extra = [(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k not in have]
     if not extra:
         return target
     sep = "&" if parts.query else ("" if target.endswith("?") else "?")
@@ -53,6 +51,7 @@ async def track_click(
     ctx = ctx_of(state)
     banner = await ctx.repository.get_banner(banner_id)
     if banner is None:
+        ctx.metrics.unknown_banner.labels("click").inc()
         raise NotFoundError(f"banner {banner_id} not found")
     if request.method == "GET" and not is_prefetch(request):
         recorded = await ctx.ingest.record(click_from_request(ctx, request, banner_id))

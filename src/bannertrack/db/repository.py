@@ -15,7 +15,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from msgspec import UNSET
-from sqlalchemy import BigInteger, Integer, Row, bindparam, case, cast, func, literal, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Row,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -164,7 +176,9 @@ class SqlRepository:
         it = iter(ids)
         for c in batch:
             if c.banner_id in present:
-                out.append(RecordedClick(id=next(it), banner_id=c.banner_id, occurred_at=c.occurred_at))
+                out.append(
+                    RecordedClick(id=next(it), banner_id=c.banner_id, occurred_at=c.occurred_at)
+                )
             else:
                 out.append(None)
         return out
@@ -221,7 +235,11 @@ class SqlRepository:
         return ids
 
     def _minute_upsert(self) -> Any:
-        ins = pg_insert(click_minutes) if self._dialect == "postgresql" else sqlite_insert(click_minutes)
+        ins = (
+            pg_insert(click_minutes)
+            if self._dialect == "postgresql"
+            else sqlite_insert(click_minutes)
+        )
         return ins.on_conflict_do_update(
             index_elements=[click_minutes.c.banner_id, click_minutes.c.minute],
             set_={"clicks": click_minutes.c.clicks + ins.excluded.clicks},
@@ -349,4 +367,3 @@ def series_points(start: datetime, end: datetime, interval: Interval) -> int:
     """How many points a series would have, so the API can refuse absurd ranges early."""
     width = INTERVAL_SECONDS[interval]
     return int((floor_to(end, width) - floor_to(start, width)).total_seconds()) // width + 1
-

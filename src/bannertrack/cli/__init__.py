@@ -19,11 +19,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from bannertrack import __version__
+from bannertrack.cli.cache import cache as cache_group
 from bannertrack.config import load_settings
 from bannertrack.errors import BannertrackError
 
 T = TypeVar("T")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -48,9 +49,7 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
-@click.option(
-    "--no-cache", is_flag=True, default=False, help="Serve every read from the database."
-)
+@click.option("--no-cache", is_flag=True, default=False, help="Serve every read from the database.")
 def api(host: str | None, port: int | None, workers: int | None, no_cache: bool) -> None:
     """Run the HTTP API (granian serving Litestar)."""
     from granian import Granian
@@ -106,11 +105,17 @@ def migrate() -> None:
 @click.option("--clicks", "n_clicks", default=20_000, show_default=True, help="Clicks to record.")
 @click.option("--days", default=14, show_default=True, help="Spread clicks over this many days.")
 @click.option("--seed", default=None, type=int, help="Random seed for a repeatable data set.")
-def demo(n_banners: int, n_clicks: int, days: int, seed: int | None) -> None:
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="A running server whose cache is cleared afterwards, if one answers there.",
+)
+def demo(n_banners: int, n_clicks: int, days: int, seed: int | None, url: str) -> None:
     """Load demo banners and a realistic spread of clicks into the database.
 
-    Run it before starting the server, or clear the server's cache afterwards
-    (`bannertrack cache clear`): it writes to the database directly.
+    It writes to the database directly, then asks a server running at --url (if any)
+    to clear its cache, so no cached statistic predates the demo data.
     """
     from bannertrack.db.migrate import upgrade
     from bannertrack.db.repository import SqlRepository
@@ -141,7 +146,20 @@ def demo(n_banners: int, n_clicks: int, days: int, seed: int | None) -> None:
         click.echo(f"created banners {ids[0]}..{ids[-1]} and {n_clicks} clicks over {days} days")
 
     _run(go())
+    _clear_running_server(url)
 
 
-if __name__ == "__main__":
-    main()
+def _clear_running_server(url: str) -> None:
+    from bannertrack.cli.remote import Remote, RemoteError
+
+    try:
+        with Remote(url, timeout=5) as remote:
+            body = remote.json("POST", "/api/v1/cache/clear")
+    except RemoteError as exc:
+        if "cannot reach" not in str(exc):
+            err.print(f"[yellow]note:[/yellow] could not clear the server's cache: {exc}")
+        return
+    click.echo(f"cleared {body['cleared']} cached entries on {url}")
+
+
+main.add_command(cache_group)

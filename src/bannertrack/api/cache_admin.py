@@ -1,0 +1,103 @@
+"""/api/v1/cache: statistics for everyone, clearing, warming and invalidation for admins."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.params import PathParameter
+
+from bannertrack.api.auth import admin_guard
+from bannertrack.api.params import BannerId, ctx_of
+from bannertrack.cache import CacheStats
+from bannertrack.cached_repository import NAMESPACES, CachedRepository, banner_keys
+from bannertrack.errors import ConflictError
+
+
+class CacheDisabledError(ConflictError):
+    code = "cache_disabled"
+
+
+def _cached(state: State) -> CachedRepository:
+    cached = ctx_of(state).cached
+    if cached is None:
+        raise CacheDisabledError("the cache is switched off (BANNERTRACK_CACHE_ENABLED=false)")
+    return cached
+
+
+def _percent(rate: float) -> str:
+    return f"{rate * 100:.2f}%"
+
+
+def stats_body(stats: CacheStats) -> dict[str, Any]:
+    namespaces = {
+        ns: {
+            "hits": s.hits,
+            "misses": s.misses,
+            "sets": s.sets,
+            "deletes": s.deletes,
+            "expirations": s.expirations,
+            "evictions": s.evictions,
+            "size": s.size,
+            "hit_rate": _percent(s.hit_rate),
+        }
+        for ns, s in stats.namespaces.items()
+    }
+    for ns in NAMESPACES:  # every documented namespace appears, used or not
+        namespaces.setdefault(
+            ns,
+            {
+                k: 0
+                for k in ("hits", "misses", "sets", "deletes", "expirations", "evictions", "size")
+            }
+            | {"hit_rate": _percent(0.0)},
+        )
+    return {
+        "enabled": True,
+        "hits": stats.hits,
+        "misses": stats.misses,
+        "sets": stats.sets,
+        "deletes": stats.deletes,
+        "expirations": stats.expirations,
+        "evictions": stats.evictions,
+        "size": stats.size,
+        "max_entries": stats.max_entries,
+        "hit_rate": _percent(stats.hit_rate),
+        "namespaces": namespaces,
+    }
+
+
+class CacheController(Controller):
+    path = "/api/v1/cache"
+    tags = ["cache"]
+
+    @get("/stats")
+    async def stats(self, state: State) -> dict[str, Any]:
+        cached = ctx_of(state).cached
+        if cached is None:
+            return {"enabled": False}
+        return stats_body(cached.cache.stats())
+
+    @post("/clear", guards=[admin_guard], status_code=200)
+    async def clear(self, state: State) -> dict[str, Any]:
+        return {"cleared": _cached(state).clear()}
+
+    @post("/warm", guards=[admin_guard], status_code=200)
+    async def warm(self, state: State) -> dict[str, Any]:
+        started = time.perf_counter()
+        loaded = await _cached(state).warm()
+        return {"loaded": loaded, "seconds": round(time.perf_counter() - started, 4)}
+
+    @post("/banner/{banner_id:int}/invalidate", guards=[admin_guard], status_code=200)
+    async def invalidate_banner(self, state: State, banner_id: BannerId) -> dict[str, Any]:
+        cached = _cached(state)
+        removed = cached.invalidate(banner_keys(banner_id), ("top_banners:",))
+        return {"banner_id": banner_id, "removed": removed}
+
+    @post("/namespace/{namespace:str}/invalidate", guards=[admin_guard], status_code=200)
+    async def invalidate_namespace(
+        self, state: State, namespace: Annotated[str, PathParameter(max_length=64)]
+    ) -> dict[str, Any]:
+        return {"namespace": namespace, "removed": _cached(state).invalidate_namespace(namespace)}

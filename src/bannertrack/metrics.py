@@ -1,0 +1,148 @@
+"""Prometheus metrics, one registry per application (tests build many apps).
+
+Cache and database counters are read from their sources at scrape time by a custom
+collector, so the exposition always agrees exactly with ``/api/v1/cache/stats`` and
+nothing is counted twice on the hot path. Request latency and click counts are
+observed as they happen.
+
+With ``--workers N`` each worker process has its own registry; a scrape answers for the
+worker that took it (see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from time import perf_counter
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from bannertrack.cache import CacheStats
+
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+
+
+class _SourceCollector(Collector):
+    def __init__(
+        self,
+        cache_stats: Callable[[], CacheStats | None],
+        db_queries: Callable[[], int],
+    ) -> None:
+        self._cache_stats = cache_stats
+        self._db_queries = db_queries
+
+    def collect(self) -> Iterator[Any]:
+        queries = CounterMetricFamily(
+            "bannertrack_db_queries", "Statements sent to the database by this process."
+        )
+        queries.add_metric([], self._db_queries())
+        yield queries
+        stats = self._cache_stats()
+        if stats is None:
+            return
+        counters = {
+            name: CounterMetricFamily(
+                f"bannertrack_cache_{name}", f"Cache {name} by namespace.", labels=["namespace"]
+            )
+            for name in ("hits", "misses", "sets", "deletes", "expirations", "evictions")
+        }
+        size = GaugeMetricFamily(
+            "bannertrack_cache_entries", "Entries held by namespace.", labels=["namespace"]
+        )
+        for ns, ns_stats in sorted(stats.namespaces.items()):
+            for name, family in counters.items():
+                family.add_metric([ns], getattr(ns_stats, name))
+            size.add_metric([ns], ns_stats.size)
+        yield from counters.values()
+        yield size
+        capacity = GaugeMetricFamily("bannertrack_cache_capacity", "Cache capacity bound.")
+        capacity.add_metric([], stats.max_entries)
+        yield capacity
+
+
+class Metrics:
+    def __init__(
+        self,
+        cache_stats: Callable[[], CacheStats | None],
+        db_queries: Callable[[], int],
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_SourceCollector(cache_stats, db_queries))
+        self.request_seconds = Histogram(
+            "bannertrack_request_seconds",
+            "Request latency by route.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.clicks_recorded = Counter(
+            "bannertrack_clicks_recorded",
+            "Clicks committed to the database.",
+            registry=self.registry,
+        )
+        self.click_batches = Histogram(
+            "bannertrack_click_batch_size",
+            "Clicks per group-commit transaction.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+            registry=self.registry,
+        )
+        self.unknown_banner = Counter(
+            "bannertrack_unknown_banner_requests",
+            "Tracking requests for banner ids that do not exist.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+
+    def on_batch(self, size: int, _seconds: float) -> None:
+        self.clicks_recorded.inc(size)
+        self.click_batches.observe(size)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def timing_middleware(metrics_of: Callable[[Any], Metrics | None]) -> Callable[[Any], Any]:
+    """ASGI middleware observing latency per route template (bounded label values)."""
+
+    def factory(app: Any) -> Any:
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            status = 500
+
+            async def send_wrapper(message: Any) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            started = perf_counter()
+            try:
+                await app(scope, receive, send_wrapper)
+            finally:
+                metrics = metrics_of(scope)
+                if metrics is not None:
+                    metrics.request_seconds.labels(
+                        scope["method"], scope.get("path_template", "unmatched"), str(status)
+                    ).observe(perf_counter() - started)
+
+        return middleware
+
+    return factory

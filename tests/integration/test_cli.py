@@ -1,0 +1,102 @@
+"""The CLI against a real server process over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from tests.conftest import ADMIN_TOKEN
+from tests.support.server import ServerProcess, free_port
+
+from bannertrack.cli import main
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    tmp = tmp_path_factory.mktemp("cli")
+    url = f"sqlite:///{tmp / 'cli.db'}"
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["demo", "--banners", "6", "--clicks", "3000", "--days", "3", "--seed", "1"],
+        env={"BANNERTRACK_DATABASE_URL": url},
+    )
+    assert result.exit_code == 0, result.output
+    with ServerProcess(
+        url, tmp / "server.log", env={"BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN}
+    ) as srv:
+        yield srv
+
+
+def run(*args: str, token: str | None = ADMIN_TOKEN) -> tuple[int, str, str]:
+    env = (
+        {"BANNERTRACK_ADMIN_TOKEN": token} if token is not None else {"BANNERTRACK_ADMIN_TOKEN": ""}
+    )
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_help_explains_every_command() -> None:
+    for args in ([], ["cache"], ["cache", "test"], ["api"], ["demo"], ["migrate"]):
+        code, out, _ = run(*args, "--help")
+        assert code == 0 and "Usage:" in out
+
+
+def test_stats_table_and_json(server: ServerProcess) -> None:
+    code, out, _ = run("cache", "stats", "--url", server.url)
+    assert code == 0 and "banner_stats" in out and "hit %" in out
+    code, out, _ = run("cache", "stats", "--url", server.url, "--json")
+    body = json.loads(out)
+    assert code == 0 and body["enabled"] and "namespaces" in body
+
+
+def test_warm_clear_invalidate(server: ServerProcess) -> None:
+    code, out, _ = run("cache", "clear", "--url", server.url, "--json")
+    assert code == 0 and "cleared" in json.loads(out)
+    code, out, _ = run("cache", "warm", "--url", server.url, "--json")
+    assert code == 0 and json.loads(out)["loaded"] > 0
+    code, out, _ = run("cache", "invalidate", "--url", server.url, "--banner", "1")
+    assert code == 0 and out.startswith("removed ")
+    code, out, _ = run("cache", "invalidate", "--url", server.url, "--namespace", "top_banners")
+    assert code == 0
+    code, _, err = run("cache", "invalidate", "--url", server.url)
+    assert code == 2 and "exactly one" in err
+
+
+def test_cache_test_measures_on_the_spot(server: ServerProcess) -> None:
+    code, out, _ = run(
+        "cache", "test", "--url", server.url, "--samples", "5", "--warm-reads", "3", "--json"
+    )
+    assert code == 0, out
+    body = json.loads(out)
+    assert [r["endpoint"] for r in body["results"]] == ["banner", "stats", "with-stats", "top"]
+    for r in body["results"]:
+        assert r["cold_p50_ms"] > 0 and r["warm_p50_ms"] > 0
+        # 5 cold loads and 15 warm reads: exactly 15 hits out of 20 reads.
+        assert r["hit_rate"] == "75.00%", r
+    code, out, _ = run("cache", "test", "--url", server.url, "--samples", "3")
+    assert code == 0 and "speedup" in out
+
+
+def test_wrong_token_and_no_server_give_one_line(server: ServerProcess) -> None:
+    code, out, err = run("cache", "clear", "--url", server.url, token="wrong")
+    assert code == 1 and err.count("\n") == 1 and "refused the admin token" in err
+    assert "Traceback" not in out + err
+    code, _, err = run("cache", "clear", "--url", server.url, token=None)
+    assert code == 1 and "BANNERTRACK_ADMIN_TOKEN" in err
+    dead = f"http://127.0.0.1:{free_port()}"
+    for args in (["stats"], ["clear"], ["warm"], ["test"]):
+        code, out, err = run("cache", *args, "--url", dead)
+        assert code == 1 and err.count("\n") == 1, (args, err)
+        assert "cannot reach bannertrack" in err or "BANNERTRACK_ADMIN_TOKEN" in err
+        assert "Traceback" not in out + err
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    env = {"BANNERTRACK_DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}"}
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["migrate"], env=env)
+        assert result.exit_code == 0 and "revision" in result.stdout
