@@ -84,7 +84,9 @@ def test_threads_hits_plus_misses_equal_gets() -> None:
     stats = cache.stats()
     assert stats.hits + stats.misses == sum(gets)
     assert stats.sets >= sum(sets)  # plus the loads that stored
-    assert stats.evictions > 0 and stats.expirations > 0 and stats.deletes > 0
+    assert stats.evictions > 0
+    assert stats.expirations > 0
+    assert stats.deletes > 0
     assert len(cache._flights) == 0
     assert_structure_is_whole(cache)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -129,11 +130,14 @@ def test_many_racing_invalidations_never_leave_a_stale_value(cache: MemoryCache)
     def loader() -> int:
         with lock:
             value = source["version"]
-        threading.Event().wait(0.0002)  # a slow query: the write can land meanwhile
+        time.sleep(0.0002)  # a slow query: the write can land meanwhile
         return value
 
     def reader() -> None:
+        # Invalidate-then-load keeps a load in flight nearly all the time, which is the
+        # dangerous moment for the writer: it must never join a load older than its write.
         while not stop.is_set():
+            cache.delete("banner:1")
             cache.get_or_load_sync("banner:1", loader)
 
     def writer() -> None:

@@ -140,9 +140,7 @@ class CacheMachine(RuleBasedStateMachine):
         assert stats.evictions == 0
 
 
-CacheMachine.TestCase.settings = settings(
-    max_examples=120, stateful_step_count=40, deadline=None
-)
+CacheMachine.TestCase.settings = settings(max_examples=120, stateful_step_count=40, deadline=None)
 TestCacheAgainstModel = CacheMachine.TestCase
 
 

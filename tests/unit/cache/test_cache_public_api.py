@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import bannertrack.cache as cache_pkg
-from bannertrack.cache import NO_VALUE, Cache, CacheStats, MemoryCache, NamespaceStats
+from bannertrack.cache import (
+    NO_VALUE,
+    Cache,
+    CacheStats,
+    MemoryCache,
+    NamespaceStats,
+)
 
 
 def test_all_is_exactly_the_intended_names() -> None:
     assert sorted(cache_pkg.__all__) == sorted(
-        ["Cache", "MemoryCache", "CacheStats", "NamespaceStats", "NO_VALUE"]
+        [
+            "Cache",
+            "MemoryCache",
+            "CacheStats",
+            "NamespaceStats",
+            "NO_VALUE",
+        ]
     )
     public = {name for name in vars(cache_pkg) if not name.startswith("_")}
     assert public == set(cache_pkg.__all__)
