@@ -1,24 +1,40 @@
 """Group commit for clicks: many requests, one transaction, then the acknowledgements.
 
 A click request puts its click on a bounded queue and waits. One writer task takes
-whatever is queued (up to ``max_batch``), lingering at most ``max_wait`` seconds for
-more when the queue is short, and hands the batch to ``Repository.record_clicks`` in
-one transaction. Only after that call returns (commit done, and with a
-``CachedRepository`` the batch's invalidations done) are the waiting requests answered.
-So an acknowledged click is durable, and a read that starts after the acknowledgement
-sees it.
+whatever is queued (up to ``max_batch``) and hands the batch to
+``Repository.record_clicks`` in one transaction. Only after that call returns (commit
+done, and with a ``CachedRepository`` the batch's invalidations done) are the waiting
+requests answered. So an acknowledged click is durable, and a read that starts after
+the acknowledgement sees it.
 
-Failure never turns into a silent drop: if the batch fails, every click in it gets the
-error (503); if the queue is full, new clicks are refused at once (503 + Retry-After)
-instead of growing memory; at shutdown the queue is closed to new clicks and drained.
+Batching comes mostly by itself: while one batch commits, the clicks that arrive meanwhile
+queue up and form the next batch. ``max_wait`` adds a short linger on top, and only when
+there is concurrent traffic to gather (the last batch or the queue holds more than one
+click): a lone click on an idle server is written at once instead of paying the linger.
+
+Failure never turns into a silent drop:
+
+- a batch that fails answers every click in it with the error (503 for an
+  ``UnavailableError`` such as a database that went away); the writer lives on and the
+  next batch tries the database again, so ingest resumes by itself when it returns;
+- a full queue refuses new clicks at once (``OverloadedError``: 503 + Retry-After)
+  instead of growing memory;
+- ``stop()`` refuses new clicks and drains the queue; if the drain outlives its timeout
+  (say the database is down), the writer is cancelled and every click not yet answered
+  gets ``ShuttingDownError``. A click in the batch being committed at that moment may
+  be stored, but it is never acknowledged and then lost.
+
+A request whose waiter is cancelled (the client went away) leaves its click in the
+queue: it is stored with its batch, just not acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from bannertrack.errors import OverloadedError, UnavailableError
 from bannertrack.models import ClickIn, RecordedClick
@@ -42,20 +58,36 @@ class ClickIngest:
         max_wait: float = 0.002,
         max_queue: int = 20_000,
         on_batch: Callable[[int, float], None] | None = None,
+        drain_timeout: float | None = 30.0,
     ) -> None:
+        if max_batch < 1 or max_queue < 1 or max_wait < 0:
+            raise ValueError("need max_batch >= 1, max_queue >= 1 and max_wait >= 0")
         self._repo = repository
         self._max_batch = max_batch
         self._max_wait = max_wait
         self._max_queue = max_queue
+        # Called with (clicks, seconds) after each committed batch.
         self._on_batch = on_batch
+        self._drain_timeout = drain_timeout
         self._queue: deque[Pending] = deque()
-        self._wakeup = asyncio.Event()
+        self._wakeup = asyncio.Event()  # something was queued, or stop() was called
+        self._full = asyncio.Event()  # a whole batch is queued: stop lingering
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
+        self._last_batch = 0
+        # Running totals for /healthz and benchmarks: mean batch = clicks / batches.
+        self.batches_written = 0
+        self.clicks_written = 0
+        self.batches_failed = 0
 
     @property
     def queued(self) -> int:
+        """Clicks waiting for a batch (not counting the batch being written)."""
         return len(self._queue)
+
+    @property
+    def max_queue(self) -> int:
+        return self._max_queue
 
     async def start(self) -> None:
         if self._writer is None:
@@ -63,50 +95,122 @@ class ClickIngest:
             self._writer = asyncio.create_task(self._run(), name="bannertrack-click-writer")
 
     async def stop(self) -> None:
-        """Refuse new clicks, write every queued one, then stop the writer."""
+        """Refuse new clicks, write every queued one, then stop the writer.
+
+        After ``drain_timeout`` seconds the writer is cancelled and whatever is still unanswered
+        gets ``ShuttingDownError``: a shutdown must end even when the database is gone.
+        """
         self._closed = True
         self._wakeup.set()
-        if self._writer is not None:
-            await self._writer
-            self._writer = None
+        self._full.set()
+        writer, self._writer = self._writer, None
+        if writer is None:
+            self._fail(self._take_all(), ShuttingDownError("the server is shutting down"))
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(writer), self._drain_timeout)
+        except TimeoutError:
+            log.error(
+                "click queue not drained in %ss; refusing %d clicks",
+                self._drain_timeout,
+                self.queued,
+            )
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+        except asyncio.CancelledError:
+            # Our caller is being cancelled: do not leave the writer running unattended.
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            raise
 
     async def record(self, click: ClickIn) -> RecordedClick | None:
-        if self._closed or self._writer is None:
+        """Queue ``click`` and return once it is committed (``None``: no such banner)."""
+        writer = self._writer
+        if self._closed or writer is None or writer.done():
             raise ShuttingDownError("the server is shutting down; retry")
         if len(self._queue) >= self._max_queue:
             raise OverloadedError("click queue is full; retry shortly")
         future: asyncio.Future[RecordedClick | None] = asyncio.get_running_loop().create_future()
         self._queue.append((click, future))
         self._wakeup.set()
-        # Shielded: a client that disconnects does not pull its click out of a batch
-        # that may already be committing; it is stored, just not acknowledged.
-        return await asyncio.shield(future)
+        if len(self._queue) >= self._max_batch:
+            self._full.set()
+        # Not shielded: if this request is cancelled the future is cancelled with it, and
+        # the writer skips answering it (no "exception never retrieved"). The click stays
+        # in the queue and is stored with its batch.
+        return await future
+
+    # the writer ----------------------------------------------------------------------
 
     async def _run(self) -> None:
+        batch: list[Pending] = []
+        try:
+            while True:
+                if not self._queue:
+                    if self._closed:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                await self._linger()
+                batch = self._take(self._max_batch)
+                await self._write(batch)
+                batch = []
+        except BaseException:
+            # Cancelled (stop() timed out, or the loop is going away): nobody may wait
+            # forever, and nothing unanswered may look acknowledged.
+            self._fail([*batch, *self._take_all()], ShuttingDownError("click writer stopped"))
+            raise
+
+    async def _linger(self) -> None:
+        # One pass of the loop lets requests that are already runnable queue their clicks.
+        await asyncio.sleep(0)
+        if self._closed or self._max_wait <= 0 or len(self._queue) >= self._max_batch:
+            return
+        if self._last_batch <= 1 and len(self._queue) <= 1:
+            return  # no concurrent traffic: lingering would only add latency
+        self._full.clear()
+        if len(self._queue) >= self._max_batch:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._full.wait(), self._max_wait)
+
+    async def _write(self, batch: list[Pending]) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            if not self._queue:
-                if self._closed:
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            if len(self._queue) < self._max_batch and not self._closed and self._max_wait > 0:
-                await asyncio.sleep(self._max_wait)
-            n = min(len(self._queue), self._max_batch)
-            batch = [self._queue.popleft() for _ in range(n)]
-            started = loop.time()
+        started = loop.time()
+        self._last_batch = len(batch)
+        try:
+            results = await self._repo.record_clicks([c for c, _ in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"record_clicks gave {len(results)} results for {len(batch)}")
+        except Exception as exc:
+            if not isinstance(exc, UnavailableError):
+                log.exception("click batch of %d failed", len(batch))
+            self.batches_failed += 1
+            self._fail(batch, exc)
+            return
+        self.batches_written += 1
+        self.clicks_written += len(batch)
+        for (_, fut), result in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
+        if self._on_batch is not None:
             try:
-                results = await self._repo.record_clicks([c for c, _ in batch])
-            except Exception as exc:
-                if not isinstance(exc, UnavailableError):
-                    log.exception("click batch of %d failed", n)
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            for (_, fut), result in zip(batch, results, strict=True):
-                if not fut.done():
-                    fut.set_result(result)
-            if self._on_batch is not None:
-                self._on_batch(n, loop.time() - started)
+                self._on_batch(len(batch), loop.time() - started)
+            except Exception:
+                log.exception("on_batch callback failed")
+
+    def _take(self, n: int) -> list[Pending]:
+        n = min(n, len(self._queue))
+        return [self._queue.popleft() for _ in range(n)]
+
+    def _take_all(self) -> list[Pending]:
+        return self._take(len(self._queue))
+
+    @staticmethod
+    def _fail(pending: Iterable[Pending], exc: BaseException) -> None:
+        for _, fut in pending:
+            if not fut.done():
+                fut.set_exception(exc)

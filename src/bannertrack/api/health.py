@@ -21,7 +21,15 @@ async def healthz(state: State) -> Response[dict[str, Any]]:
         checks["database"] = {"status": "ok", "dialect": ctx.database.engine.dialect.name}
     except UnavailableError as exc:
         checks["database"] = {"status": "down", "error": str(exc)}
-    checks["ingest"] = {"status": "ok", "queued": ctx.ingest.queued}
+    ingest = ctx.ingest
+    checks["ingest"] = {
+        "status": "ok",
+        "queued": ingest.queued,
+        "max_queue": ingest.max_queue,
+        "batches_written": ingest.batches_written,
+        "clicks_written": ingest.clicks_written,
+        "batches_failed": ingest.batches_failed,
+    }
     healthy = all(c["status"] == "ok" for c in checks.values())
     body = {"status": "ok" if healthy else "degraded", "checks": checks}
     return Response(body, status_code=200 if healthy else 503)
