@@ -84,9 +84,7 @@ class PostgresFactory:
         _in_thread(migrate)
 
     def url_for(self, database: str) -> str:
-        return make_url(self.admin_url).set(database=database).render_as_string(
-            hide_password=False
-        )
+        return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
 
     def create(self, *, migrated: bool = True) -> str:
         name = f"bt_{uuid.uuid4().hex[:12]}"
@@ -148,3 +146,11 @@ def via_proxy(url: str, port: int) -> str:
     u = make_url(url)
     query = {k: v for k, v in u.query.items() if k != "host"}
     return u.set(host="127.0.0.1", port=port, query=query).render_as_string(hide_password=False)
+
+
+def redis_proxy_target(url: str) -> tuple[str | None, tuple[str, int] | None]:
+    """Where a TcpProxy must forward to reach the Redis of ``url`` (unix:// or redis://)."""
+    if url.startswith("unix://"):
+        return url.removeprefix("unix://").split("?")[0], None
+    u = make_url(url.replace("rediss://", "redis://", 1))
+    return None, (u.host or "127.0.0.1", u.port or 6379)

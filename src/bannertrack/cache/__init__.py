@@ -6,6 +6,17 @@ It knows nothing about banners; ``CachedRepository`` configures it. Everything o
 
 from bannertrack.cache._memory import MemoryCache
 from bannertrack.cache._protocol import NO_VALUE, Cache
+from bannertrack.cache._redis import RedisTier, StructCodec
 from bannertrack.cache._stats import CacheStats, NamespaceStats
+from bannertrack.cache._tiered import TieredCache
 
-__all__ = ["NO_VALUE", "Cache", "CacheStats", "MemoryCache", "NamespaceStats"]
+__all__ = [
+    "NO_VALUE",
+    "Cache",
+    "CacheStats",
+    "MemoryCache",
+    "NamespaceStats",
+    "RedisTier",
+    "StructCodec",
+    "TieredCache",
+]

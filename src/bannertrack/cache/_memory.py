@@ -112,6 +112,14 @@ class MemoryCache:
             return entry.value
         return NO_VALUE
 
+    def __contains__(self, key: object) -> bool:
+        """Whether a live entry is stored, without counting a hit or a miss.
+
+        For bookkeeping (warming, tests): statistics describe traffic, not inspection.
+        """
+        entry = self._entries.get(key) if isinstance(key, str) else None
+        return entry is not None and entry.expires > self._clock()
+
     def __len__(self) -> int:
         """Stored entries, including expired ones not yet found or swept."""
         return len(self._entries)
@@ -258,6 +266,24 @@ class MemoryCache:
     def cleanup_expired(self) -> int:
         """Remove every entry expired now; returns how many. Takes the lock per chunk."""
         return sum(self._sweep_chunks())
+
+    def cap_ttl(self, seconds: float) -> int:
+        """Let no entry live more than ``seconds`` from now; returns how many were cut.
+
+        For a cache that may stop hearing about invalidations (its bus went down): what
+        it holds was right when the bus was lost, so it stays servable for a short while
+        instead of being thrown away at the moment the database may be down too.
+        """
+        _check_ttl(seconds)
+        now = self._clock()
+        deadline = now + seconds
+        cut = 0
+        with self._lock:
+            for entry in self._entries.values():
+                if entry.expires > deadline:
+                    entry.expires = deadline
+                    cut += 1
+        return cut
 
     def _sweep_chunks(self) -> Iterator[int]:
         """Sweep in chunks, yielding the count removed by each, so callers can pause."""

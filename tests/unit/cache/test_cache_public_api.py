@@ -9,6 +9,7 @@ from bannertrack.cache import (
     CacheStats,
     MemoryCache,
     NamespaceStats,
+    TieredCache,
 )
 
 
@@ -20,6 +21,9 @@ def test_all_is_exactly_the_intended_names() -> None:
             "CacheStats",
             "NamespaceStats",
             "NO_VALUE",
+            "RedisTier",
+            "StructCodec",
+            "TieredCache",
         ]
     )
     public = {name for name in vars(cache_pkg) if not name.startswith("_")}
@@ -28,6 +32,10 @@ def test_all_is_exactly_the_intended_names() -> None:
 
 def test_memory_cache_implements_the_protocol() -> None:
     assert isinstance(MemoryCache(), Cache)
+
+
+def test_tiered_cache_implements_the_protocol() -> None:
+    assert isinstance(TieredCache(MemoryCache()), Cache)
 
 
 def test_no_value_is_a_falsy_singleton_distinct_from_none() -> None:

@@ -128,3 +128,13 @@ def test_sweep_skips_entries_refreshed_during_the_sweep(clock: FakeClock) -> Non
     cache.set("k:2047", "fresh", ttl=10.0)  # overwritten between two chunks
     assert sum(sweep) == 1023
     assert cache.get("k:2047") == "fresh"
+
+
+def test_cap_ttl_shortens_long_lives_only(cache: MemoryCache, clock: FakeClock) -> None:
+    cache.set("a:long", 1, ttl=300)
+    cache.set("a:short", 2, ttl=2)
+    assert cache.cap_ttl(5) == 1
+    clock.advance(4.9)
+    assert cache.get("a:long") == 1 and cache.get("a:short") is NO_VALUE
+    clock.advance(0.2)
+    assert cache.get("a:long") is NO_VALUE
