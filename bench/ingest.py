@@ -9,7 +9,10 @@ started here, one per backend and mode, and driven by the raw-socket keep-alive 
 - ``per-click``: max_batch 1, max_wait 0, one transaction and COMMIT per click;
 - ``bare HTTP``: a Litestar app whose click endpoint parses the same body and answers
   201 without doing anything, served by granian the same way: the ceiling of the HTTP
-  layer plus this client on this machine.
+  layer plus this client on this machine;
+- ``impressions``: ``GET /i/{id}`` against the ``group`` server of each backend (the
+  pixel: summed in memory, written every 0.5 s). After each run the stored impression
+  count must reach the number of 200s within a few seconds.
 
 Runs are interleaved (every mode once per round) so drift on a shared machine hits all
 modes alike. After every run the stored click count must equal the number of 201s.
@@ -27,15 +30,10 @@ import asyncio
 import contextlib
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +45,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _http import LoadResult, request_bytes, run  # noqa: E402
+from _servers import (  # noqa: E402
+    ADMIN_TOKEN,
+    Server,
+    bannertrack_server,
+    bare_server,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_admin_url,
+)
 
-ADMIN_TOKEN = "bench-admin-token"
 N_BANNERS = 20
 
 MODES: dict[str, dict[str, str]] = {
@@ -58,144 +64,7 @@ MODES: dict[str, dict[str, str]] = {
 }
 
 
-# the do-nothing app --------------------------------------------------------------------
-
-
-class BareReport(msgspec.Struct, frozen=True, kw_only=True):
-    ip: str | None = None
-    user_agent: str | None = None
-    referrer: str | None = None
-
-
-class BareRecorded(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    banner_id: int
-
-
-def bare_app() -> Any:
-    """Granian factory: the click endpoint's HTTP shape with no work behind it."""
-    from litestar import Litestar, get, post
-
-    counter = iter(range(1, 2**62))
-
-    @post("/api/v1/banners/{banner_id:int}/clicks", status_code=201)
-    async def click(banner_id: int, data: BareReport | None = None) -> BareRecorded:
-        return BareRecorded(id=next(counter), banner_id=banner_id)
-
-    @get("/healthz")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    return Litestar(route_handlers=[click, health], debug=False, logging_config=None)
-
-
-# processes -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A server child process on a loopback port; SIGTERM on stop."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.argv = [a.replace("{port}", str(self.port)) for a in argv]
-        self.env = {**os.environ, **env, "BANNERTRACK_PORT": str(self.port)}
-        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30.0) -> Server:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(
-            self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
-def bannertrack_server(database_url: str, env: dict[str, str], log_path: Path) -> Server:
-    return Server(
-        [sys.executable, "-m", "bannertrack", "api"],
-        {
-            "BANNERTRACK_DATABASE_URL": database_url,
-            "BANNERTRACK_HOST": "127.0.0.1",
-            "BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN,
-            "BANNERTRACK_LOG_LEVEL": "WARNING",
-            **env,
-        },
-        log_path,
-    )
-
-
-def bare_server(log_path: Path) -> Server:
-    return Server(
-        [
-            sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-            "--host", "127.0.0.1", "--port", "{port}", "--workers", "1", "--no-access-log",
-            "bench.ingest:bare_app",
-        ],
-        {},
-        log_path,
-    )  # fmt: skip
-
-
-@contextlib.contextmanager
-def postgres_admin_url() -> Iterator[str]:
-    given = os.environ.get("BANNERTRACK_BENCH_DATABASE_URL")
-    if given:
-        yield given
-        return
-    if not os.environ.get("XDG_RUNTIME_DIR"):
-        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="bt-runtime-")
-    import pgserver
-
-    with tempfile.TemporaryDirectory(prefix="bt-bench-pg-") as data:
-        server = pgserver.get_server(data, cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-
-
 # the database, seen from the benchmark ---------------------------------------------------
-
-
-async def admin_sql(admin_url: str, statement: str) -> None:
-    from sqlalchemy import text
-
-    from bannertrack.db.engine import create_engine
-
-    engine = create_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def stored_clicks(database_url: str) -> int:
@@ -261,7 +130,24 @@ class Target:
     written: int = 0
 
 
+async def stored_impressions(database_url: str) -> int:
+    from sqlalchemy import func, select
+
+    from bannertrack.db.engine import create_engine
+    from bannertrack.db.tables import impression_minutes
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            total = select(func.coalesce(func.sum(impression_minutes.c.impressions), 0))
+            return int((await conn.execute(total)).scalar_one())
+    finally:
+        await engine.dispose()
+
+
 async def one_run(t: Target, connections: int, duration: float) -> LoadResult:
+    if t.mode == "impressions":
+        return await impressions_run(t, connections, duration)
     before = await stored_clicks(t.database_url) if t.database_url else 0
     result = await run(
         "127.0.0.1", t.server.port, t.requests, connections=connections, duration=duration
@@ -276,9 +162,26 @@ async def one_run(t: Target, connections: int, duration: float) -> LoadResult:
     return result
 
 
+async def impressions_run(t: Target, connections: int, duration: float) -> LoadResult:
+    assert t.database_url
+    before = await stored_impressions(t.database_url)
+    result = await run(
+        "127.0.0.1", t.server.port, t.requests, connections=connections, duration=duration
+    )
+    answered = result.count(200)
+    deadline = time.monotonic() + 5  # flushed every 0.5 s in the background
+    while (stored := await stored_impressions(t.database_url) - before) < answered:
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    if not answered <= stored <= answered + result.errors:
+        t.mismatches.append(f"stored {stored} impressions, answered {answered}")
+    return result
+
+
 def summarise(targets: list[Target], baseline: dict[str, float], bare: float) -> str:
     lines = [
-        "| backend | mode | clicks/s (median) | range | p50 ms | p99 ms | mean batch "
+        "| backend | mode | per second (median) | range | p50 ms | p99 ms | mean batch "
         "| vs per-click | of bare HTTP |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -289,8 +192,9 @@ def summarise(targets: list[Target], baseline: dict[str, float], bare: float) ->
         p99 = statistics.median(r.percentile(99) for r in t.results) * 1000
         batch = f"{t.written / t.batches:.1f}" if t.batches else "-"
         base = baseline.get(t.backend)
-        ratio = f"{med / base:.1f}x" if base and t.backend != "-" else "-"
-        share = f"{med / bare:.0%}" if bare else "-"
+        ratio = f"{med / base:.1f}x" if base and t.backend != "-" and t.mode in MODES else "-"
+        # The bare app answers the click POST; a pixel GET is another request shape.
+        share = f"{med / bare:.0%}" if bare and t.mode != "impressions" else "-"
         lines.append(
             f"| {t.backend} | {t.mode} | {med:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} "
             f"| {p50:.1f} | {p99:.1f} | {batch} | {ratio} | {share} |"
@@ -314,21 +218,26 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
                 if backend == "sqlite":
                     url = f"sqlite:///{work / slug}.db"
                 else:
-                    from sqlalchemy.engine import make_url
-
-                    name = f"bt_bench_{uuid.uuid4().hex[:10]}"
-                    await admin_sql(pg_admin, f"CREATE DATABASE {name}")
-                    created_pg.append(name)
-                    url = (
-                        make_url(pg_admin).set(database=name).render_as_string(hide_password=False)
-                    )
+                    url = await create_postgres_database(pg_admin)
+                    created_pg.append(url)
                 server = bannertrack_server(url, env, work / f"{slug}.log").start()
                 stack.callback(server.stop)
                 targets.append(Target(backend, mode, server, url))
+                if mode == "group":
+                    targets.append(Target(backend, "impressions", server, url))
         try:
+            banners: dict[int, list[int]] = {}
             for t in targets:
-                ids = create_banners(t.server.url) if t.database_url else list(range(1, 21))
-                t.requests = click_requests(ids)
+                if id(t.server) not in banners:
+                    banners[id(t.server)] = (
+                        create_banners(t.server.url) if t.database_url else list(range(1, 21))
+                    )
+                ids = banners[id(t.server)]
+                t.requests = (
+                    [request_bytes("GET", f"/i/{i}") for i in ids]
+                    if t.mode == "impressions"
+                    else click_requests(ids)
+                )
                 await one_run(t, args.connections, 1.0)  # warm-up: pools, caches, JIT-less paths
             for round_no in range(args.runs):
                 if time.monotonic() - started > args.max_seconds:
@@ -344,15 +253,14 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
                         file=sys.stderr,
                     )
             for t in targets:
-                if t.database_url:
+                if t.database_url and t.mode != "impressions":
                     s = ingest_stats(t.server.url)
                     t.batches, t.written = s["batches_written"], s["clicks_written"]
         finally:
             for t in reversed(targets):
                 t.server.stop()
-            for name in created_pg:
-                with contextlib.suppress(Exception):
-                    await admin_sql(pg_admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            for url in created_pg:
+                await drop_postgres_database(pg_admin, url)
 
     baseline = {
         t.backend: statistics.median(r.rate for r in t.results)
@@ -370,7 +278,10 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
     for t, m in bad:
         print(f"MISMATCH {t.backend} {t.mode}: {m}")
     if not bad:
-        print("\nevery run: stored clicks == acknowledged (201) clicks")
+        print(
+            "\nevery run: stored clicks == acknowledged (201) clicks, "
+            "stored impressions == answered (200) pixels"
+        )
     return 1 if bad else 0
 
 

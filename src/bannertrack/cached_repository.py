@@ -5,8 +5,16 @@ Keys and TTLs (each TTL a setting):
     banner:{id}         Banner | None           5 min
     click_stats:{id}    ClickStats | None       2 min
     banner_stats:{id}   BannerWithStats | None  3 min
-    top_banners:{limit} TopBanners              1 min
+    top_banners:{limit} TopBanners              1 min     (count=total)
+    top_banners:{limit}:valid  TopBanners       1 min     (count=valid)
     (banner lists and time-range series are not cached)
+
+Impressions arrive all the time (every page view), so they never invalidate anything:
+the click counts of a ClickStats keep the invalidation of DESIGN.md, and its impression
+count is laid over it at read time from an ``ImpressionView`` that one query per
+refresh keeps current for every banner whose stats this instance serves. An impression
+therefore shows in ClickStats at most flush interval + refresh after its pixel was
+answered (1 s with the defaults; docs/counting.md), and a cache hit stays a dict lookup.
 
 ``None`` (no such banner) is cached too, so a flood of requests for a missing id costs
 the database one query per TTL; creating a banner invalidates its id's keys.
@@ -31,9 +39,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from bannertrack.cache import NO_VALUE, Cache
+from bannertrack.cache import Cache
 from bannertrack.config import Settings
-from bannertrack.errors import InvalidInputError
+from bannertrack.errors import InvalidInputError, UnavailableError
+from bannertrack.impression_view import ImpressionView
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -42,10 +51,13 @@ from bannertrack.models import (
     BannerWithStats,
     ClickIn,
     ClickStats,
+    CountKind,
+    ImpressionCount,
     Interval,
     RecordedClick,
     Series,
     TopBanners,
+    with_impressions,
 )
 from bannertrack.repository import Repository
 
@@ -62,6 +74,7 @@ class CachePolicy:
     click_stats_ttl: float = 120.0
     banner_stats_ttl: float = 180.0
     top_banners_ttl: float = 60.0
+    impressions_refresh: float = 0.5
 
     @classmethod
     def from_settings(cls, s: Settings) -> CachePolicy:
@@ -70,6 +83,7 @@ class CachePolicy:
             click_stats_ttl=s.cache_ttl_click_stats,
             banner_stats_ttl=s.cache_ttl_banner_stats,
             top_banners_ttl=s.cache_ttl_top_banners,
+            impressions_refresh=s.impressions_refresh,
         )
 
 
@@ -92,16 +106,27 @@ class CachedRepository:
         cache: Cache,
         policy: CachePolicy | None = None,
         *,
-        on_invalidate: Callable[[Sequence[str], Sequence[str]], None] | None = None,
+        on_invalidate: Callable[[Sequence[str], Sequence[str]], Awaitable[None] | None]
+        | None = None,
     ) -> None:
         self.inner = inner
         self.cache = cache
         self.policy = policy or CachePolicy()
+        self.impressions_view = ImpressionView(
+            inner.impressions, refresh=self.policy.impressions_refresh
+        )
         # Called with (keys, prefixes) after each local invalidation; the cross-instance
-        # bus hooks in here.
+        # bus hooks in here. If it returns an awaitable (the bus: a network round trip that
+        # also cleans the shared L2 tier), writes await it before they return.
         self._on_invalidate = on_invalidate
 
     # reads ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.impressions_view.start()
+
+    async def stop(self) -> None:
+        await self.impressions_view.stop()
 
     async def _cached(self, key: str, load: Callable[[], Awaitable[T]], ttl: float) -> T:
         async def guarded() -> T:
@@ -124,11 +149,26 @@ class CachedRepository:
         )
 
     async def click_stats(self, banner_id: int) -> ClickStats | None:
-        return await self._cached(
-            f"click_stats:{banner_id}",
-            lambda: self.inner.click_stats(banner_id),
-            self.policy.click_stats_ttl,
-        )
+        async def load() -> ClickStats | None:
+            stats = await self.inner.click_stats(banner_id)
+            if stats is not None:
+                # Read together with the stats: the next reads need no query of their own.
+                self.impressions_view.seed(banner_id, stats.impressions)
+            return stats
+
+        stats = await self._cached(f"click_stats:{banner_id}", load, self.policy.click_stats_ttl)
+        return None if stats is None else await self._with_recent_impressions(stats)
+
+    async def _with_recent_impressions(self, stats: ClickStats) -> ClickStats:
+        try:
+            latest = await self.impressions_view.get(stats.banner_id)
+        except UnavailableError:
+            # Database down: the cached stats are still served, impressions as they were.
+            return stats
+        # Impressions only grow: the larger of the two readings is the newer one.
+        if latest is None or latest <= stats.impressions:
+            return stats
+        return with_impressions(stats, latest)
 
     async def banner_with_stats(self, banner_id: int) -> BannerWithStats | None:
         async def compose() -> BannerWithStats | None:
@@ -139,49 +179,83 @@ class CachedRepository:
             stats = await self.click_stats(banner_id)
             return None if stats is None else BannerWithStats(banner=banner, stats=stats)
 
-        return await self._cached(
+        found = await self._cached(
             f"banner_stats:{banner_id}", compose, self.policy.banner_stats_ttl
         )
+        if found is None:
+            return None
+        stats = await self._with_recent_impressions(found.stats)
+        return found if stats is found.stats else BannerWithStats(banner=found.banner, stats=stats)
 
-    async def top_banners(self, limit: int) -> TopBanners:
+    async def top_banners(self, limit: int, count: CountKind = "total") -> TopBanners:
+        # count=total keeps the key of DESIGN.md; both stay under the top_banners: prefix.
+        key = f"top_banners:{limit}" if count == "total" else f"top_banners:{limit}:{count}"
         return await self._cached(
-            f"top_banners:{limit}",
-            lambda: self.inner.top_banners(limit),
-            self.policy.top_banners_ttl,
+            key, lambda: self.inner.top_banners(limit, count), self.policy.top_banners_ttl
         )
 
     async def list_banners(self, offset: int, limit: int) -> BannerPage:
         return await self.inner.list_banners(offset, limit)
 
     async def click_series(
-        self, banner_id: int, start: datetime, end: datetime, interval: Interval
+        self,
+        banner_id: int,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        count: CountKind = "total",
     ) -> Series | None:
-        return await self.inner.click_series(banner_id, start, end, interval)
+        return await self.inner.click_series(banner_id, start, end, interval, count)
+
+    async def impressions(self, banner_ids: Sequence[int]) -> dict[int, int]:
+        return await self.inner.impressions(banner_ids)
 
     # writes --------------------------------------------------------------------------
 
-    def invalidate(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> int:
-        """Drop keys and prefixes here and, through the hook, on every other instance.
+    async def invalidate(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> int:
+        """Drop keys and prefixes here and on every other instance, then return.
 
         The empty prefix means everything. Returns how many entries were dropped here.
+        Awaits the hook (the shared L2 tier and the bus, a network round trip), so when a
+        write returns, no instance reachable by the bus still serves what it replaced.
         """
+        removed, spread = self._invalidate_here(keys, prefixes)
+        if spread is not None:
+            await self._spread(spread)
+        return removed
+
+    def _invalidate_here(
+        self, keys: Iterable[str], prefixes: Iterable[str]
+    ) -> tuple[int, Awaitable[None] | None]:
         keys, prefixes = tuple(keys), tuple(prefixes)
         removed = sum(self.cache.delete(key) for key in keys)
         for prefix in prefixes:
             removed += self.cache.clear() if prefix == "" else self.cache.delete_prefix(prefix)
+        spread = None
         if self._on_invalidate is not None:
-            self._on_invalidate(keys, prefixes)
-        return removed
+            spread = self._on_invalidate(keys, prefixes)
+        return removed, spread
 
-    def clear(self) -> int:
-        return self.invalidate(prefixes=("",))
+    @staticmethod
+    async def _spread(spread: Awaitable[None]) -> None:
+        try:
+            await spread
+        except Exception:  # the bus must not fail a write that has committed
+            log.exception("spreading an invalidation to other instances failed")
 
-    def invalidate_namespace(self, namespace: str) -> int:
+    async def clear(self) -> int:
+        self.impressions_view.clear()
+        return await self.invalidate(prefixes=("",))
+
+    async def invalidate_namespace(self, namespace: str) -> int:
         if namespace not in NAMESPACES:
             raise InvalidInputError(
                 f"unknown cache namespace {namespace!r}; one of: {', '.join(NAMESPACES)}"
             )
-        return self.invalidate(prefixes=(f"{namespace}:",))
+        return await self.invalidate(prefixes=(f"{namespace}:",))
+
+    async def invalidate_banner(self, banner_id: int) -> int:
+        return await self.invalidate(banner_keys(banner_id), ("top_banners:",))
 
     async def warm(
         self, top_limits: Sequence[int] = (5, 10, 20, 50, 100), concurrency: int = 16
@@ -202,7 +276,7 @@ class CachedRepository:
                 break
         ids = ids[:budget]
         keys = [k for i in ids for k in banner_keys(i)] + [f"top_banners:{n}" for n in top_limits]
-        missing = {k for k in keys if self.cache.get(k) is NO_VALUE}
+        missing = {k for k in keys if k not in self.cache}
         gate = asyncio.Semaphore(concurrency)
 
         async def one(banner_id: int) -> None:
@@ -210,28 +284,32 @@ class CachedRepository:
                 await self.banner_with_stats(banner_id)
 
         await asyncio.gather(*(one(i) for i in ids), *(self.top_banners(n) for n in top_limits))
-        return sum(1 for k in missing if self.cache.get(k) is not NO_VALUE)
-
-    def invalidate_banner(self, banner_id: int) -> None:
-        self.invalidate(banner_keys(banner_id), ("top_banners:",))
+        return sum(1 for k in missing if k in self.cache)
 
     async def create_banner(self, data: BannerCreate) -> Banner:
         banner = await self.inner.create_banner(data)
         # A "no such banner" for this id may be cached, and top lists may now include it.
-        self.invalidate_banner(banner.id)
+        await self.invalidate(banner_keys(banner.id), ("top_banners:",))
         return banner
 
     async def update_banner(self, banner_id: int, data: BannerUpdate) -> Banner | None:
         try:
             return await self.inner.update_banner(banner_id, data)
         finally:
-            self.invalidate((f"banner:{banner_id}", f"banner_stats:{banner_id}"), ("top_banners:",))
+            await self.invalidate(
+                (f"banner:{banner_id}", f"banner_stats:{banner_id}"), ("top_banners:",)
+            )
 
     async def delete_banner(self, banner_id: int) -> bool:
         try:
             return await self.inner.delete_banner(banner_id)
         finally:
-            self.invalidate_banner(banner_id)
+            self.impressions_view.forget(banner_id)
+            await self.invalidate_banner(banner_id)
+
+    async def record_impressions(self, counts: Sequence[ImpressionCount]) -> None:
+        # No invalidation: impressions reach ClickStats through the ImpressionView.
+        await self.inner.record_impressions(counts)
 
     async def record_clicks(self, clicks: Sequence[ClickIn]) -> list[RecordedClick | None]:
         # One invalidation per batch, after its commit, before any click is acknowledged.
@@ -241,7 +319,7 @@ class CachedRepository:
             ids = sorted({c.banner_id for c in clicks})
             keys = [k for b in ids for k in (f"click_stats:{b}", f"banner_stats:{b}")]
             if keys:
-                self.invalidate(keys, ("top_banners:",))
+                await self.invalidate(keys, ("top_banners:",))
 
     # plumbing ------------------------------------------------------------------------
 

@@ -69,6 +69,67 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Log level of the service.")
 
+    # Counts a marketer can trust (docs/counting.md).
+    dedup_window: float = Field(
+        3600.0,
+        ge=0,
+        le=86400,
+        description="Seconds within which a visitor's further clicks on a banner are repeats "
+        "(0 turns repeat detection off; at most a day, the life of a visitor key).",
+    )
+    retention_days: int = Field(
+        395, ge=1, description="Days raw clicks are kept; rollups (all counts) stay forever."
+    )
+    retention_interval: float = Field(
+        3600.0, gt=0, description="Seconds between background runs of the retention cleanup."
+    )
+    retention_batch: int = Field(
+        5000, ge=1, description="Most rows one retention DELETE removes before it pauses."
+    )
+    impression_flush_interval: float = Field(
+        0.5,
+        gt=0,
+        le=1.0,
+        description="Seconds impressions are summed in memory before one write.",
+    )
+    impressions_refresh: float = Field(
+        0.5,
+        gt=0,
+        le=1.0,
+        description="Seconds between refreshes of the impression totals laid over cached "
+        "ClickStats (one query per refresh per instance).",
+    )
+
+    # Scale-out: the Redis L2 tier and the invalidation bus (docs/scale-out.md).
+    redis_prefix: str = Field(
+        "bt:",
+        description="Prefix of every Redis key and of the bus channel, so deployments can "
+        "share one Redis database.",
+    )
+    redis_timeout: float = Field(
+        0.25,
+        gt=0,
+        description="Seconds a Redis command or connect may take before the request goes on "
+        "without Redis.",
+    )
+    bus_degraded_ttl: float = Field(
+        5.0,
+        gt=0,
+        description="Longest life of an in-memory entry while the invalidation bus is down "
+        "(its staleness bound then).",
+    )
+    bus_heartbeat: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between liveness checks of the bus connection; a silent one is "
+        "dropped after three.",
+    )
+    bus_backoff_max: float = Field(
+        2.0,
+        gt=0,
+        description="Longest wait between attempts to reconnect the invalidation bus.",
+    )
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read the environment once; callers pass the result down instead of re-reading."""

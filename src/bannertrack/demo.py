@@ -8,6 +8,7 @@ path the service uses, so rollups and raw clicks agree.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import AsyncIterator
@@ -66,7 +67,8 @@ async def generate_clicks(
     batch_size: int = 2000,
 ) -> AsyncIterator[list[ClickIn]]:
     """Yield batches of clicks; the caller writes them and advances its progress bar."""
-    weights = [1 / (rank + 1) for rank in range(len(banner_ids))]
+    # Cumulative weights once: rng.choices would otherwise re-add them for every click.
+    cum_weights = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(banner_ids))))
     hasher = VisitorHasher()
     span = days * 86400
     batch: list[ClickIn] = []
@@ -82,11 +84,11 @@ async def generate_clicks(
         agent = rng.choice(_AGENTS)
         batch.append(
             ClickIn(
-                banner_id=rng.choices(banner_ids, weights)[0],
+                banner_id=rng.choices(banner_ids, cum_weights=cum_weights)[0],
                 occurred_at=when,
                 user_agent=agent,
                 referrer=rng.choice(_REFERRERS),
-                visitor=hasher.visitor(ip, agent),
+                visitor=await hasher.visitor(ip, agent),
                 ip_prefix=ip_prefix(ip),
             )
         )

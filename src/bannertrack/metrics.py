@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bannertrack.cache import CacheStats
+from bannertrack.invalidation import BusStats
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -43,9 +44,13 @@ class _SourceCollector(Collector):
         self,
         cache_stats: Callable[[], CacheStats | None],
         db_queries: Callable[[], int],
+        bus_stats: Callable[[], BusStats | None],
+        tier_counters: Callable[[], Any],
     ) -> None:
         self._cache_stats = cache_stats
         self._db_queries = db_queries
+        self._bus_stats = bus_stats
+        self._tier_counters = tier_counters
 
     def collect(self) -> Iterator[Any]:
         queries = CounterMetricFamily(
@@ -53,6 +58,8 @@ class _SourceCollector(Collector):
         )
         queries.add_metric([], self._db_queries())
         yield queries
+        yield from self._bus()
+        yield from self._tier()
         stats = self._cache_stats()
         if stats is None:
             return
@@ -75,15 +82,60 @@ class _SourceCollector(Collector):
         capacity.add_metric([], stats.max_entries)
         yield capacity
 
+    def _bus(self) -> Iterator[Any]:
+        bus = self._bus_stats()
+        if bus is None:
+            return
+        up = GaugeMetricFamily(
+            "bannertrack_bus_connected",
+            "1 while the invalidation bus is connected; 0 during an outage.",
+            labels=["kind"],
+        )
+        up.add_metric([bus.kind], 1.0 if bus.connected else 0.0)
+        yield up
+        for name, help_text in (
+            ("published", "Invalidations published to other instances."),
+            ("publish_failures", "Publishes that failed (each marks an outage)."),
+            ("publishes_skipped", "Publishes skipped while the bus was down."),
+            ("applied", "Invalidations from other instances applied here."),
+            ("outages", "Bus outages detected."),
+            ("recoveries", "Bus recoveries (each clears the local cache)."),
+        ):
+            family = CounterMetricFamily(f"bannertrack_bus_{name}", help_text, labels=["kind"])
+            family.add_metric([bus.kind], getattr(bus, name))
+            yield family
+        if bus.delay_ms_p99 is not None:
+            delay = GaugeMetricFamily(
+                "bannertrack_bus_delay_ms",
+                "Publish-to-apply delay of recent invalidations from other instances.",
+                labels=["quantile"],
+            )
+            delay.add_metric(["0.5"], bus.delay_ms_p50 or 0.0)
+            delay.add_metric(["0.99"], bus.delay_ms_p99)
+            yield delay
+
+    def _tier(self) -> Iterator[Any]:
+        counters = self._tier_counters()
+        if counters is None:
+            return
+        family = CounterMetricFamily(
+            "bannertrack_redis_tier", "Redis L2 tier operations by outcome.", labels=["outcome"]
+        )
+        for outcome in ("hits", "misses", "stores", "stores_refused", "invalidations", "errors"):
+            family.add_metric([outcome], getattr(counters, outcome))
+        yield family
+
 
 class Metrics:
     def __init__(
         self,
         cache_stats: Callable[[], CacheStats | None],
         db_queries: Callable[[], int],
+        bus_stats: Callable[[], BusStats | None] = lambda: None,
+        tier_counters: Callable[[], Any] = lambda: None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_SourceCollector(cache_stats, db_queries))
+        self.registry.register(_SourceCollector(cache_stats, db_queries, bus_stats, tier_counters))
         self.request_seconds = Histogram(
             "bannertrack_request_seconds",
             "Request latency by route.",
@@ -106,6 +158,17 @@ class Metrics:
             "bannertrack_unknown_banner_requests",
             "Tracking requests for banner ids that do not exist.",
             ["endpoint"],
+            registry=self.registry,
+        )
+        self.clicks_flagged = Counter(
+            "bannertrack_clicks_flagged",
+            "Recorded clicks set apart as bot or repeat (answered by this process).",
+            ["flag"],
+            registry=self.registry,
+        )
+        self.impressions_recorded = Counter(
+            "bannertrack_impressions_recorded",
+            "Impressions written to the database by this process.",
             registry=self.registry,
         )
 

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import msgspec
 
 Interval = Literal["minute", "hour", "day"]
+# What a ranking or a series counts: every recorded click, or only the valid ones.
+CountKind = Literal["total", "valid"]
 
 UrlStr = Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
 NameStr = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -47,7 +49,11 @@ class BannerUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class ClickIn(msgspec.Struct, frozen=True, kw_only=True):
-    """What the service keeps of one click request; the raw IP is already gone."""
+    """What the service keeps of one click request; the raw IP is already gone.
+
+    ``bot`` is decided from the request alone; whether the click is a repeat needs the
+    visitor's earlier clicks, so the repository decides that when it stores the click.
+    """
 
     banner_id: int
     occurred_at: datetime
@@ -55,12 +61,39 @@ class ClickIn(msgspec.Struct, frozen=True, kw_only=True):
     referrer: str | None = None
     visitor: str | None = None
     ip_prefix: str | None = None
+    bot: bool = False
+    bot_reason: str | None = None
 
 
 class RecordedClick(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     banner_id: int
     occurred_at: datetime
+    bot: bool = False
+    bot_reason: str | None = None
+    repeat: bool = False
+
+
+class ImpressionCount(msgspec.Struct, frozen=True, kw_only=True):
+    """Impressions of one banner within one UTC minute (``minute`` is its start)."""
+
+    banner_id: int
+    minute: datetime
+    count: int
+
+
+class ExportedClick(msgspec.Struct, frozen=True, kw_only=True):
+    """One raw click as the CSV export writes it (keyset-paged by ``(occurred_at, id)``)."""
+
+    id: int
+    occurred_at: datetime
+    visitor: str | None
+    ip_prefix: str | None
+    user_agent: str | None
+    referrer: str | None
+    bot: bool
+    bot_reason: str | None
+    repeat: bool
 
 
 class ClickStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +103,26 @@ class ClickStats(msgspec.Struct, frozen=True, kw_only=True):
     clicks_last_24h: int
     first_click_at: datetime | None
     last_click_at: datetime | None
+    # Counts a marketer can trust: total = valid + bot + repeat (a bot is never also
+    # counted as a repeat). ctr = valid / impressions, null before the first impression.
+    valid_clicks: int = 0
+    bot_clicks: int = 0
+    repeat_clicks: int = 0
+    impressions: int = 0
+    ctr: float | None = None
+
+
+def click_through_rate(valid_clicks: int, impressions: int) -> float | None:
+    return valid_clicks / impressions if impressions > 0 else None
+
+
+def with_impressions(stats: ClickStats, impressions: int) -> ClickStats:
+    """``stats`` with a newer impression count (and the ctr that goes with it)."""
+    return msgspec.structs.replace(
+        stats,
+        impressions=impressions,
+        ctr=click_through_rate(stats.valid_clicks, impressions),
+    )
 
 
 class BannerWithStats(msgspec.Struct, frozen=True, kw_only=True):

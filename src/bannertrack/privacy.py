@@ -2,18 +2,30 @@
 
 The raw address lives only in the request being handled: it is reduced here to a
 coarse ``ip_prefix`` (IPv4 /24, IPv6 /48) and to a ``visitor`` key, a keyed BLAKE2b hash
-of address and user agent under a random salt of the current UTC day. The salt is never
-written anywhere and the salt of a past day is dropped, so once a day is over nobody,
-us included, can link its visitor keys to an address or to the next day's keys.
+of address and user agent under a random salt of the current UTC day.
+
+Every instance must compute the same key for the same visitor, or a visitor who clicks
+through two servers would not be recognised as a repeat. So the day's salt is shared
+through the database (``visitor_salts``): the first instance to need it creates it with
+an insert that loses quietly to a concurrent one, every instance reads the winner, and
+the salts of past days are deleted in the same transaction. The salt is therefore stored
+for as long as its day lasts, next to keys it made; whoever can read the database during
+that day could test guesses of (address, agent) against that day's keys. Once the day is
+over the salt is deleted, and nobody, us included, can link its keys to an address or to
+the next day's keys. (A deleted row can linger in database pages or the WAL until they
+are reused or vacuumed; docs/counting.md says so.)
+
+A consequence: visitor keys change at 00:00 UTC, so the dedup window never reaches across
+midnight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import secrets
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
 
 from bannertrack.timeutil import utcnow
@@ -41,34 +53,56 @@ def _parse(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     return ip
 
 
-class VisitorHasher:
-    """Daily-salted keyed hash of (address, user agent)."""
+SaltLoader = Callable[[date], Awaitable[bytes]]
 
-    def __init__(self, today: Callable[[], date] = lambda: utcnow().date()) -> None:
+
+async def _private_salt(_day: date) -> bytes:
+    return secrets.token_bytes(32)
+
+
+class VisitorHasher:
+    """Daily-salted keyed hash of (address, user agent).
+
+    ``load_salt(day)`` returns that day's salt, the same in every instance (the database
+    one, ``SqlRepository.visitor_salt``); without it each hasher makes its own random
+    salt, which is fine for one process (demo data, tests) and nothing else. The salt is
+    held in memory for the day, so the database is asked once a day per process.
+    """
+
+    def __init__(
+        self,
+        load_salt: SaltLoader = _private_salt,
+        today: Callable[[], date] = lambda: utcnow().date(),
+    ) -> None:
+        self._load_salt = load_salt
         self._today = today
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
         self._day: date | None = None
         self._salt = b""
 
-    def _current_salt(self) -> bytes:
+    async def _current_salt(self) -> bytes:
         day = self._today()
         if day != self._day:
-            with self._lock:
+            async with self._lock:  # one load per day, not one per waiting request
                 if day != self._day:
-                    # Replacing the only reference destroys yesterday's salt.
-                    self._salt = secrets.token_bytes(32)
+                    # Replacing the only reference drops yesterday's salt from memory.
+                    self._salt = await self._load_salt(day)
                     self._day = day
         return self._salt
 
-    def visitor(self, address: str | None, user_agent: str | None) -> str | None:
+    async def visitor(self, address: str | None, user_agent: str | None) -> str | None:
         ip = _parse(address)
         if ip is None:
             return None
-        h = hashlib.blake2b(key=self._current_salt(), digest_size=16)
-        h.update(ip.packed)
-        h.update(b"\0")
-        h.update((user_agent or "").encode("utf-8", "replace"))
-        return h.hexdigest()
+        return visitor_key(await self._current_salt(), ip.packed, user_agent)
+
+
+def visitor_key(salt: bytes, packed_ip: bytes, user_agent: str | None) -> str:
+    h = hashlib.blake2b(key=salt, digest_size=16)
+    h.update(packed_ip)
+    h.update(b"\0")
+    h.update((user_agent or "").encode("utf-8", "replace"))
+    return h.hexdigest()
 
 
 def parse_networks(spec: str) -> tuple[IPNetwork, ...]:

@@ -23,6 +23,8 @@ from bannertrack.models import (
     BannerWithStats,
     ClickIn,
     ClickStats,
+    CountKind,
+    ImpressionCount,
     Interval,
     RecordedClick,
     Series,
@@ -44,18 +46,33 @@ class Repository(Protocol):
     async def record_clicks(self, clicks: Sequence[ClickIn]) -> list[RecordedClick | None]:
         """Store a batch in one transaction; ``None`` marks a click on a missing banner.
 
-        When this returns, every non-``None`` click is committed (durable).
+        When this returns, every non-``None`` click is committed (durable). Whether a
+        click is a repeat is decided here, atomically with the commit, against every
+        earlier click of its visitor on its banner, from any instance.
         """
+        ...
+
+    async def record_impressions(self, counts: Sequence[ImpressionCount]) -> None:
+        """Add per-minute impression counts in one transaction; missing banners are skipped."""
+        ...
+
+    async def impressions(self, banner_ids: Sequence[int]) -> dict[int, int]:
+        """Impression totals of the banners that exist among ``banner_ids``."""
         ...
 
     async def click_stats(self, banner_id: int) -> ClickStats | None: ...
 
     async def banner_with_stats(self, banner_id: int) -> BannerWithStats | None: ...
 
-    async def top_banners(self, limit: int) -> TopBanners: ...
+    async def top_banners(self, limit: int, count: CountKind = "total") -> TopBanners: ...
 
     async def click_series(
-        self, banner_id: int, start: datetime, end: datetime, interval: Interval
+        self,
+        banner_id: int,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        count: CountKind = "total",
     ) -> Series | None: ...
 
     async def ping(self) -> None:

@@ -184,3 +184,19 @@ async def test_delete_cascades_to_clicks_and_rollups(repo: SqlRepository) -> Non
 
 async def test_ping(repo: SqlRepository) -> None:
     await repo.ping()
+
+
+async def test_returned_ids_belong_to_their_own_clicks(repo: SqlRepository) -> None:
+    from sqlalchemy import select
+
+    from bannertrack.db.tables import clicks
+
+    banner = await repo.create_banner(new_banner())
+    batch = [
+        ClickIn(banner_id=banner.id, occurred_at=NOW, user_agent=f"marker-{i}")
+        for i in range(2500)  # more than one multi-row INSERT on SQLite
+    ]
+    results = await repo.record_clicks(batch)
+    async with repo.engine.connect() as conn:
+        stored = dict((await conn.execute(select(clicks.c.id, clicks.c.user_agent))).all())
+    assert [stored[r.id] for r in results if r is not None] == [c.user_agent for c in batch]

@@ -21,6 +21,8 @@ from bannertrack.models import (
     BannerWithStats,
     ClickIn,
     ClickStats,
+    CountKind,
+    ImpressionCount,
     Interval,
     RecordedClick,
     Series,
@@ -53,8 +55,13 @@ class SlowReads:
         await self._late()
         return result
 
-    async def top_banners(self, limit: int) -> TopBanners:
-        result = await self.inner.top_banners(limit)
+    async def impressions(self, banner_ids: Sequence[int]) -> dict[int, int]:
+        result = await self.inner.impressions(banner_ids)
+        await self._late()
+        return result
+
+    async def top_banners(self, limit: int, count: CountKind = "total") -> TopBanners:
+        result = await self.inner.top_banners(limit, count)
         await self._late()
         return result
 
@@ -62,9 +69,14 @@ class SlowReads:
         return await self.inner.list_banners(offset, limit)
 
     async def click_series(
-        self, banner_id: int, start: datetime, end: datetime, interval: Interval
+        self,
+        banner_id: int,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        count: CountKind = "total",
     ) -> Series | None:
-        return await self.inner.click_series(banner_id, start, end, interval)
+        return await self.inner.click_series(banner_id, start, end, interval, count)
 
     async def create_banner(self, data: BannerCreate) -> Banner:
         return await self.inner.create_banner(data)
@@ -77,6 +89,9 @@ class SlowReads:
 
     async def record_clicks(self, clicks: Sequence[ClickIn]) -> list[RecordedClick | None]:
         return await self.inner.record_clicks(clicks)
+
+    async def record_impressions(self, counts: Sequence[ImpressionCount]) -> None:
+        await self.inner.record_impressions(counts)
 
     async def ping(self) -> None:
         await self.inner.ping()

@@ -16,7 +16,7 @@ from bannertrack.api.cache_admin import CacheController
 from bannertrack.api.context import open_context
 from bannertrack.api.errors import exception_handlers
 from bannertrack.api.health import healthz, metrics
-from bannertrack.api.tracking import track_click
+from bannertrack.api.tracking import impression_pixel, track_click
 from bannertrack.config import Settings, load_settings
 from bannertrack.logs import configure_logging
 from bannertrack.metrics import Metrics, timing_middleware
@@ -30,7 +30,14 @@ def create_app(settings: Settings) -> Litestar:
             yield
 
     return Litestar(
-        route_handlers=[BannerController, CacheController, track_click, healthz, metrics],
+        route_handlers=[
+            BannerController,
+            CacheController,
+            track_click,
+            impression_pixel,
+            healthz,
+            metrics,
+        ],
         middleware=[timing_middleware(_metrics_of)],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,

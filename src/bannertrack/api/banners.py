@@ -1,20 +1,22 @@
-"""/api/v1/banners: banner CRUD, click recording, statistics and series."""
+"""/api/v1/banners: banner CRUD, click recording, statistics, series and CSV export."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
+from litestar.response import Stream
 
 from bannertrack.api.auth import admin_guard
-from bannertrack.api.clicks import click_from_request
+from bannertrack.api.clicks import click_from_request, count_flags
 from bannertrack.api.params import BannerId, ctx_of
 from bannertrack.db.repository import MAX_SERIES_POINTS, series_points
 from bannertrack.errors import InvalidInputError, NotFoundError
+from bannertrack.export import csv_chunks
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -22,12 +24,19 @@ from bannertrack.models import (
     BannerUpdate,
     BannerWithStats,
     ClickStats,
+    CountKind,
     Interval,
     RecordedClick,
     Series,
     TopBanners,
 )
-from bannertrack.timeutil import as_utc
+from bannertrack.timeutil import as_utc, utcnow
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CountParam = Annotated[
+    CountKind,
+    QueryParameter(description="total: every recorded click; valid: neither bot nor repeat"),
+]
 
 
 class ClickReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -74,9 +83,12 @@ class BannerController(Controller):
 
     @get("/top")
     async def top_banners(
-        self, state: State, limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10
+        self,
+        state: State,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+        count: CountParam = "total",
     ) -> TopBanners:
-        return await ctx_of(state).repository.top_banners(limit)
+        return await ctx_of(state).repository.top_banners(limit, count)
 
     @get("/{banner_id:int}")
     async def get_banner(self, state: State, banner_id: BannerId) -> Banner:
@@ -110,7 +122,7 @@ class BannerController(Controller):
     ) -> RecordedClick:
         ctx = ctx_of(state)
         report = data or ClickReport()
-        click = click_from_request(
+        click = await click_from_request(
             ctx,
             request,
             banner_id,
@@ -121,6 +133,7 @@ class BannerController(Controller):
         recorded = await ctx.ingest.record(click)
         if recorded is None:
             raise _missing(banner_id)
+        count_flags(ctx, recorded)
         return recorded
 
     @get("/{banner_id:int}/stats")
@@ -145,6 +158,7 @@ class BannerController(Controller):
         start: Annotated[datetime, QueryParameter(name="from")],
         end: Annotated[datetime, QueryParameter(name="to")],
         interval: Annotated[Interval, QueryParameter()] = "hour",
+        count: CountParam = "total",
     ) -> Series:
         start, end = as_utc(start), as_utc(end)
         if start > end:
@@ -153,7 +167,38 @@ class BannerController(Controller):
             raise InvalidInputError(
                 f"range too long for interval {interval!r}: at most {MAX_SERIES_POINTS} points"
             )
-        series = await ctx_of(state).repository.click_series(banner_id, start, end, interval)
+        series = await ctx_of(state).repository.click_series(banner_id, start, end, interval, count)
         if series is None:
             raise _missing(banner_id)
         return series
+
+    @get("/{banner_id:int}/clicks.csv", guards=[admin_guard], media_type="text/csv")
+    async def export_clicks(
+        self,
+        state: State,
+        banner_id: BannerId,
+        start: Annotated[datetime | None, QueryParameter(name="from")] = None,
+        end: Annotated[datetime | None, QueryParameter(name="to")] = None,
+    ) -> Stream:
+        """Raw clicks with ``from <= occurred_at < to`` as CSV (default: all until now).
+
+        Streamed in constant memory. ``X-Clicks-Estimate`` is an upper bound of the rows
+        (from the per-minute rollup), for a progress bar.
+        """
+        database = ctx_of(state).database
+        start = _EPOCH if start is None else as_utc(start)
+        end = utcnow() if end is None else as_utc(end)
+        if start > end:
+            raise InvalidInputError("'from' must not be after 'to'")
+        if await database.get_banner(banner_id) is None:
+            raise _missing(banner_id)
+        estimate = await database.clicks_in_range(banner_id, start, end)
+        return Stream(
+            csv_chunks(database, banner_id, start, end),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="banner-{banner_id}-clicks.csv"',
+                "Cache-Control": "no-store",
+                "X-Clicks-Estimate": str(estimate),
+            },
+        )

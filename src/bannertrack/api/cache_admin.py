@@ -12,7 +12,7 @@ from litestar.params import PathParameter
 from bannertrack.api.auth import admin_guard
 from bannertrack.api.params import BannerId, ctx_of
 from bannertrack.cache import CacheStats
-from bannertrack.cached_repository import NAMESPACES, CachedRepository, banner_keys
+from bannertrack.cached_repository import NAMESPACES, CachedRepository
 from bannertrack.errors import ConflictError
 
 
@@ -82,7 +82,7 @@ class CacheController(Controller):
 
     @post("/clear", guards=[admin_guard], status_code=200)
     async def clear(self, state: State) -> dict[str, Any]:
-        return {"cleared": _cached(state).clear()}
+        return {"cleared": await _cached(state).clear()}
 
     @post("/warm", guards=[admin_guard], status_code=200)
     async def warm(self, state: State) -> dict[str, Any]:
@@ -92,12 +92,12 @@ class CacheController(Controller):
 
     @post("/banner/{banner_id:int}/invalidate", guards=[admin_guard], status_code=200)
     async def invalidate_banner(self, state: State, banner_id: BannerId) -> dict[str, Any]:
-        cached = _cached(state)
-        removed = cached.invalidate(banner_keys(banner_id), ("top_banners:",))
+        removed = await _cached(state).invalidate_banner(banner_id)
         return {"banner_id": banner_id, "removed": removed}
 
     @post("/namespace/{namespace:str}/invalidate", guards=[admin_guard], status_code=200)
     async def invalidate_namespace(
         self, state: State, namespace: Annotated[str, PathParameter(max_length=64)]
     ) -> dict[str, Any]:
-        return {"namespace": namespace, "removed": _cached(state).invalidate_namespace(namespace)}
+        removed = await _cached(state).invalidate_namespace(namespace)
+        return {"namespace": namespace, "removed": removed}

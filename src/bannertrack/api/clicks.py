@@ -1,4 +1,8 @@
-"""Turn an HTTP request into a ``ClickIn``: the raw IP stops here."""
+"""Turn an HTTP request into a ``ClickIn``: the raw IP stops here.
+
+The address is reduced to a visitor key and a prefix in this function and is not passed
+on, returned or logged; the user agent decides the bot flag here too.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Any
 from litestar import Request
 
 from bannertrack.api.context import AppContext
-from bannertrack.models import ClickIn
+from bannertrack.bots import classify
+from bannertrack.models import ClickIn, RecordedClick
 from bannertrack.privacy import client_address, ip_prefix
 from bannertrack.timeutil import utcnow
 
@@ -15,7 +20,7 @@ _MAX_UA = 1024
 _MAX_REFERRER = 2048
 
 
-def click_from_request(
+async def click_from_request(
     ctx: AppContext,
     request: Request[Any, Any, Any],
     banner_id: int,
@@ -32,11 +37,21 @@ def click_from_request(
         user_agent = request.headers.get("user-agent")
     if referrer is None:
         referrer = request.headers.get("referer")
+    verdict = classify(user_agent[:_MAX_UA] if user_agent else None)
     return ClickIn(
         banner_id=banner_id,
         occurred_at=utcnow(),
         user_agent=user_agent[:_MAX_UA] if user_agent else None,
         referrer=referrer[:_MAX_REFERRER] if referrer else None,
-        visitor=ctx.hasher.visitor(ip, user_agent),
+        visitor=await ctx.hasher.visitor(ip, user_agent),
         ip_prefix=ip_prefix(ip),
+        bot=verdict.bot,
+        bot_reason=verdict.reason,
     )
+
+
+def count_flags(ctx: AppContext, recorded: RecordedClick) -> None:
+    if recorded.bot:
+        ctx.metrics.clicks_flagged.labels("bot").inc()
+    elif recorded.repeat:
+        ctx.metrics.clicks_flagged.labels("repeat").inc()

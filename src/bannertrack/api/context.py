@@ -7,15 +7,19 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from bannertrack.cache import MemoryCache
+from bannertrack import bots
+from bannertrack.cache import RedisTier
 from bannertrack.cached_repository import CachedRepository, CachePolicy
 from bannertrack.config import Settings
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.repository import SqlRepository
+from bannertrack.impressions import ImpressionBatcher
 from bannertrack.ingest import ClickIngest
+from bannertrack.invalidation import Bus, open_cache_stack
 from bannertrack.metrics import Metrics
 from bannertrack.privacy import IPNetwork, VisitorHasher, parse_networks
 from bannertrack.repository import Repository
+from bannertrack.retention import Retention
 
 log = logging.getLogger("bannertrack")
 
@@ -30,27 +34,39 @@ class AppContext:
     metrics: Metrics
     hasher: VisitorHasher
     trusted_proxies: tuple[IPNetwork, ...]
+    bus: Bus | None = None  # cross-instance invalidation; None on single-process SQLite
+    impressions: ImpressionBatcher | None = None
+    retention: Retention | None = None
 
 
 @asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     async with AsyncExitStack() as stack:
-        database = SqlRepository.from_url(settings.database_url, pool_size=settings.db_pool_size)
+        database = SqlRepository.from_url(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            dedup_window=settings.dedup_window,
+        )
         stack.push_async_callback(database.close)
         if settings.auto_migrate:
             await upgrade(database.engine)
 
         repository: Repository = database
         cached: CachedRepository | None = None
+        bus: Bus | None = None
+        tier: RedisTier | None = None
         if settings.cache_enabled:
-            cache = MemoryCache(
-                max_entries=settings.cache_max_entries,
-                default_ttl=settings.cache_ttl_banner,
-                cleanup_interval=settings.cache_cleanup_interval,
+            # L1, plus the Redis L2 tier and the invalidation bus when configured.
+            tiers = await open_cache_stack(settings, database.engine, stack)
+            bus, tier = tiers.bus, tiers.tier
+            cached = CachedRepository(
+                database,
+                tiers.cache,
+                CachePolicy.from_settings(settings),
+                on_invalidate=tiers.on_invalidate,
             )
-            await cache.start()
-            stack.push_async_callback(cache.stop)
-            cached = CachedRepository(database, cache, CachePolicy.from_settings(settings))
+            await cached.start()
+            stack.push_async_callback(cached.stop)
             repository = cached
 
         # Clicks go through the cached repository: it invalidates once per batch,
@@ -58,6 +74,8 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
         metrics = Metrics(
             cache_stats=(lambda: cached.cache.stats()) if cached is not None else lambda: None,
             db_queries=lambda: database.queries.count,
+            bus_stats=lambda: bus.stats() if bus is not None else None,
+            tier_counters=lambda: tier.counters if tier is not None else None,
         )
         ingest = ClickIngest(
             repository,
@@ -68,11 +86,29 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
         )
         await ingest.start()
         stack.push_async_callback(ingest.stop)  # runs first: drains before the DB closes
+        impressions = ImpressionBatcher(
+            repository,
+            interval=settings.impression_flush_interval,
+            on_flush=metrics.impressions_recorded.inc,
+        )
+        await impressions.start()
+        stack.push_async_callback(impressions.stop)  # written before the DB closes
+        retention = Retention(
+            database,
+            retention_days=settings.retention_days,
+            dedup_window=settings.dedup_window,
+            interval=settings.retention_interval,
+            batch=settings.retention_batch,
+        )
+        await retention.start()
+        stack.push_async_callback(retention.stop)
+        bots.warm_up()  # compile the crawler patterns now, not on the first click
 
         log.info(
-            "bannertrack ready: database=%s cache=%s",
+            "bannertrack ready: database=%s cache=%s bus=%s",
             database.engine.dialect.name,
             "on" if cached else "off",
+            bus.kind if bus is not None else "none",
         )
         yield AppContext(
             settings=settings,
@@ -81,6 +117,10 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             cached=cached,
             ingest=ingest,
             metrics=metrics,
-            hasher=VisitorHasher(),
+            # The day's salt comes from the database, so every instance keys alike.
+            hasher=VisitorHasher(database.visitor_salt),
             trusted_proxies=parse_networks(settings.trusted_proxies),
+            bus=bus,
+            impressions=impressions,
+            retention=retention,
         )

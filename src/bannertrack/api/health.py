@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -30,8 +31,14 @@ async def healthz(state: State) -> Response[dict[str, Any]]:
         "clicks_written": ingest.clicks_written,
         "batches_failed": ingest.batches_failed,
     }
-    healthy = all(c["status"] == "ok" for c in checks.values())
-    body = {"status": "ok" if healthy else "degraded", "checks": checks}
+    if ctx.bus is not None:
+        # A bus outage degrades consistency across instances, not this instance's answers:
+        # reported, but the instance stays ready (it serves from L1 with short TTLs).
+        bus = msgspec.to_builtins(ctx.bus.stats())
+        checks["bus"] = {"status": "ok" if ctx.bus.connected else "degraded", **bus}
+    healthy = all(c["status"] == "ok" for c in checks.values() if c["status"] != "degraded")
+    degraded = any(c["status"] != "ok" for c in checks.values())
+    body = {"status": "ok" if not degraded else "degraded", "checks": checks}
     return Response(body, status_code=200 if healthy else 503)
 
 

@@ -1,9 +1,12 @@
-"""The tracking link ``GET /c/{id}``: record the click, redirect to the banner's target.
+"""Tracking endpoints: the link ``GET /c/{id}`` and the impression pixel ``GET /i/{id}``.
 
 The Location is always the stored ``target_url`` (never a URL from the request, so the
 link is no open redirect), optionally followed by the request's own query string
 (utm_* and friends) when the banner forwards it. HEAD requests and browser prefetches
-are answered the same way but not counted: no person clicked.
+are answered the same way but not counted: no person clicked (or saw).
+
+The pixel is answered at once; its impression is summed in memory and written with the
+others of its interval (``bannertrack.impressions``).
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from litestar import MediaType, Request, Response, route
 from litestar.datastructures import State
 
-from bannertrack.api.clicks import click_from_request
+from bannertrack.api.clicks import click_from_request, count_flags
 from bannertrack.api.params import BannerId, ctx_of
 from bannertrack.errors import NotFoundError
 from bannertrack.models import Banner
 
 _NO_STORE = {"Cache-Control": "private, no-store"}
+# The smallest transparent 1x1 GIF (GIF89a, one-colour palette, transparent index 0).
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff"
+    b"!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 _PREFETCH_HEADERS = (("sec-purpose", "prefetch"), ("purpose", "prefetch"), ("x-moz", "prefetch"))
 
 
@@ -54,10 +62,26 @@ async def track_click(
         ctx.metrics.unknown_banner.labels("click").inc()
         raise NotFoundError(f"banner {banner_id} not found")
     if request.method == "GET" and not is_prefetch(request):
-        recorded = await ctx.ingest.record(click_from_request(ctx, request, banner_id))
+        recorded = await ctx.ingest.record(await click_from_request(ctx, request, banner_id))
         if recorded is None:  # deleted between the lookup and the write
             raise NotFoundError(f"banner {banner_id} not found")
+        count_flags(ctx, recorded)
     location = redirect_location(banner, request.scope.get("query_string", b"").decode("latin-1"))
     return Response(
         b"", status_code=302, headers={"Location": location, **_NO_STORE}, media_type=MediaType.TEXT
+    )
+
+
+@route("/i/{banner_id:int}", http_method=["GET", "HEAD"], tags=["tracking"])
+async def impression_pixel(
+    state: State, request: Request[None, None, State], banner_id: BannerId
+) -> Response[bytes]:
+    ctx = ctx_of(state)
+    if await ctx.repository.get_banner(banner_id) is None:
+        ctx.metrics.unknown_banner.labels("impression").inc()
+        raise NotFoundError(f"banner {banner_id} not found")
+    if request.method == "GET" and not is_prefetch(request) and ctx.impressions is not None:
+        ctx.impressions.add(banner_id)
+    return Response(
+        PIXEL, status_code=200, headers={"Cache-Control": "no-store"}, media_type="image/gif"
     )

@@ -3,6 +3,10 @@
 Commands that change the database (``migrate``, ``demo``) work on
 ``BANNERTRACK_DATABASE_URL`` directly; the ``cache`` commands talk to a running server
 over HTTP, because the cache lives in the server's memory.
+
+The server and database stacks (granian, SQLAlchemy, Alembic) are imported inside the
+commands that use them, so `--help` and the `cache` commands start in a fraction of the
+time.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from bannertrack import __version__
 from bannertrack.cli.cache import cache as cache_group
+from bannertrack.cli.export import export as export_command
 from bannertrack.config import load_settings
 from bannertrack.errors import BannertrackError
 
@@ -55,6 +60,8 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
     from granian import Granian
     from granian.constants import Interfaces
 
+    from bannertrack.invalidation import check_topology
+
     # Workers are separate processes that read the environment: flags travel that way.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
@@ -62,6 +69,11 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
     if no_cache:
         os.environ["BANNERTRACK_CACHE_ENABLED"] = "false"
     settings = load_settings()
+    try:
+        check_topology(settings)
+    except BannertrackError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)
     if settings.auto_migrate:
         # Once, before the workers start, so N workers do not race the same migration.
         _migrate(settings.database_url)
@@ -163,3 +175,4 @@ def _clear_running_server(url: str) -> None:
 
 
 main.add_command(cache_group)
+main.add_command(export_command)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -38,6 +40,10 @@ class Remote:
             ) from None
         except httpx.HTTPError as exc:
             raise RemoteError(f"request to {self.url}{path} failed: {exc}") from None
+        self._check(response, method, path)
+        return response
+
+    def _check(self, response: httpx.Response, method: str, path: str) -> None:
         if response.status_code in (401, 403):
             hint = (
                 "set BANNERTRACK_ADMIN_TOKEN to the server's admin token"
@@ -49,10 +55,29 @@ class Remote:
             raise RemoteError(
                 f"{method} {path} answered {response.status_code}: {_message(response)}"
             )
-        return response
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
+
+    @contextmanager
+    def stream(self, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """GET ``path`` with the body left unread, for downloads; the same one-line errors.
+
+        A body that breaks off (the server stopped, the database went away mid-way) is
+        reported too: a half file must never look like a whole one.
+        """
+        try:
+            with self.http.stream("GET", path, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check(response, "GET", path)
+                yield response
+        except httpx.ConnectError:
+            raise RemoteError(
+                f"cannot reach bannertrack at {self.url} (is `bannertrack api` running?)"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"download from {self.url}{path} broke off: {exc}") from None
 
 
 def _message(response: httpx.Response) -> str:

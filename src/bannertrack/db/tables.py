@@ -6,7 +6,15 @@ The migrations in ``db/migrations`` create exactly this; a test compares the two
   only the daily-salted ``visitor`` hash and the coarse ``ip_prefix``.
 - ``banner_totals`` (one row per banner, created with the banner) and ``click_minutes``
   (per-minute counts) are rollups kept in the click's own transaction, so statistics,
-  top banners and series read small tables instead of scanning raw clicks.
+  top banners and series read small tables instead of scanning raw clicks. They count
+  every click and, apart, the valid, bot and repeat ones (total = valid + bot + repeat).
+- ``impression_minutes`` holds impressions as per-minute counts (never rows), with
+  their running total on ``banner_totals``.
+- ``visitor_clicks`` remembers, per banner and visitor key, when the last valid click
+  was, so repeat detection is one atomic upsert shared by every instance; rows older
+  than the dedup window are purged in the background.
+- ``visitor_salts`` holds the salt of the current UTC day, shared by every instance so
+  that they all compute the same visitor key; older salts are deleted.
 """
 
 from __future__ import annotations
@@ -18,14 +26,17 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -93,6 +104,9 @@ clicks = Table(
     Column("referrer", Text, nullable=True),
     Column("visitor", String(64), nullable=True),
     Column("ip_prefix", String(64), nullable=True),
+    Column("bot", Boolean, nullable=False, server_default=false()),
+    Column("bot_reason", String(64), nullable=True),
+    Column("repeat", Boolean, nullable=False, server_default=false()),
     Index("ix_clicks_banner_occurred", "banner_id", "occurred_at"),
     sqlite_autoincrement=True,
 )
@@ -109,9 +123,18 @@ banner_totals = Table(
     Column("total_clicks", BigInteger, nullable=False, default=0),
     Column("first_click_at", UtcDateTime, nullable=True),
     Column("last_click_at", UtcDateTime, nullable=True),
+    Column("valid_clicks", BigInteger, nullable=False, server_default="0"),
+    Column("bot_clicks", BigInteger, nullable=False, server_default="0"),
+    Column("repeat_clicks", BigInteger, nullable=False, server_default="0"),
+    Column("impressions", BigInteger, nullable=False, server_default="0"),
 )
-# Top banners reads this index in order: most clicks first, lower id first on ties.
+# Top banners reads these indexes in order: most clicks first, lower id first on ties.
 Index("ix_banner_totals_rank", banner_totals.c.total_clicks.desc(), banner_totals.c.banner_id)
+Index(
+    "ix_banner_totals_valid_rank",
+    banner_totals.c.valid_clicks.desc(),
+    banner_totals.c.banner_id,
+)
 
 click_minutes = Table(
     "click_minutes",
@@ -124,4 +147,47 @@ click_minutes = Table(
     ),
     Column("minute", UtcDateTime, primary_key=True),
     Column("clicks", BigInteger, nullable=False),
+    Column("valid_clicks", BigInteger, nullable=False, server_default="0"),
+    Column("bot_clicks", BigInteger, nullable=False, server_default="0"),
+    Column("repeat_clicks", BigInteger, nullable=False, server_default="0"),
+)
+
+impression_minutes = Table(
+    "impression_minutes",
+    metadata,
+    Column(
+        "banner_id",
+        IdType,
+        ForeignKey("banners.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("minute", UtcDateTime, primary_key=True),
+    Column("impressions", BigInteger, nullable=False),
+)
+
+# Times are integer microseconds since the epoch: the window arithmetic of the upsert
+# is then the same plain integer SQL on SQLite and PostgreSQL.
+visitor_clicks = Table(
+    "visitor_clicks",
+    metadata,
+    Column(
+        "banner_id",
+        IdType,
+        ForeignKey("banners.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("visitor", String(64), primary_key=True),
+    # Start of the visitor's current window: the time of their last valid click.
+    Column("counted_us", BigInteger, nullable=False),
+    # Scratch column: the upsert copies the old counted_us here, and RETURNING hands it
+    # back (NULL when the row is new), which says whether this click is a repeat.
+    Column("prev_us", BigInteger, nullable=True),
+    Index("ix_visitor_clicks_counted", "counted_us"),
+)
+
+visitor_salts = Table(
+    "visitor_salts",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("salt", LargeBinary(32), nullable=False),
 )

@@ -1,0 +1,123 @@
+"""Impressions are summed in memory per (banner, minute) and written once per interval.
+
+A pixel request only adds one to a counter and is answered at once; a writer task
+hands whatever was summed to ``Repository.record_impressions`` every ``interval``
+seconds, in one transaction, however many requests there were. Impressions are thus
+counted best-effort: a GIF is answered before its impression is stored, and a crash
+loses at most the last interval (a graceful stop writes everything first). Clicks,
+which are worth money, get the stronger promise of ``ClickIngest`` instead.
+
+A write that fails (database down) puts its counts back, so they go out with the next
+write. What is pending is bounded by ``max_pending`` (banner, minute) pairs; beyond it
+new impressions are counted in ``dropped`` and not kept, so an outage cannot eat the
+memory of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+from bannertrack.errors import UnavailableError
+from bannertrack.models import ImpressionCount
+from bannertrack.repository import Repository
+from bannertrack.timeutil import floor_to, utcnow
+
+log = logging.getLogger("bannertrack.impressions")
+
+
+class ImpressionBatcher:
+    def __init__(
+        self,
+        repository: Repository,
+        *,
+        interval: float = 0.5,
+        max_pending: int = 100_000,
+        clock: Callable[[], datetime] = utcnow,
+        on_flush: Callable[[int], None] | None = None,
+        drain_timeout: float = 10.0,
+    ) -> None:
+        if interval <= 0 or max_pending < 1:
+            raise ValueError("need interval > 0 and max_pending >= 1")
+        self._repo = repository
+        self._interval = interval
+        self._max_pending = max_pending
+        self._clock = clock
+        self._on_flush = on_flush  # called with the number of impressions written
+        self._drain_timeout = drain_timeout
+        self._pending: Counter[tuple[int, datetime]] = Counter()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        # Running totals for tests, metrics and benchmarks.
+        self.counted = 0
+        self.written = 0
+        self.dropped = 0
+        self.flushes_failed = 0
+
+    @property
+    def pending(self) -> int:
+        return sum(self._pending.values())
+
+    def add(self, banner_id: int) -> None:
+        """Count one impression now; never blocks, never fails the request."""
+        key = (banner_id, floor_to(self._clock(), 60))
+        if key not in self._pending and len(self._pending) >= self._max_pending:
+            self.dropped += 1
+            return
+        self._pending[key] += 1
+        self.counted += 1
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name="bannertrack-impressions")
+
+    async def stop(self) -> None:
+        """Write what is pending, then stop; gives up after ``drain_timeout`` seconds."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self._drain_timeout)
+        except TimeoutError:
+            log.error("impressions not written in %ss; %d lost", self._drain_timeout, self.pending)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def flush(self) -> int:
+        """Write what is pending now; returns how many impressions were written."""
+        if not self._pending:
+            return 0
+        batch, self._pending = self._pending, Counter()
+        counts = [
+            ImpressionCount(banner_id=b, minute=m, count=n) for (b, m), n in sorted(batch.items())
+        ]
+        try:
+            await self._repo.record_impressions(counts)
+        except Exception as exc:
+            self.flushes_failed += 1
+            if isinstance(exc, UnavailableError):
+                log.warning("impressions not written, retrying next flush: %s", exc)
+            else:
+                log.exception("impressions not written, retrying next flush")
+            self._pending.update(batch)  # back in line; the bound applies to new keys only
+            return 0
+        written = sum(batch.values())
+        self.written += written
+        if self._on_flush is not None:
+            self._on_flush(written)
+        return written
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+            await self.flush()
+        if self._pending:
+            log.error("stopping with %d impressions not written (database down?)", self.pending)
