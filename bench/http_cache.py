@@ -160,7 +160,7 @@ def table(targets: list[Target]) -> str:
         p50 = statistics.median(r.percentile(50) for r in t.results) * 1000
         p99 = statistics.median(r.percentile(99) for r in t.results) * 1000
         q = statistics.median(t.queries_per_request) if t.queries_per_request else None
-        cut = f"{(1 - q / base_q):.1%}" if q is not None and t is not uncached else "-"
+        cut = f"{(1 - q / base_q):.2%}" if q is not None and t is not uncached else "-"
         hit = f"{statistics.median(t.hit_rates):.2%}" if t.hit_rates else "-"
         lines.append(
             f"| {t.name} | {med:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | {p50:.2f} "

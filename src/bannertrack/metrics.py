@@ -180,32 +180,47 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def timing_middleware(metrics_of: Callable[[Any], Metrics | None]) -> Callable[[Any], Any]:
-    """ASGI middleware observing latency per route template (bounded label values)."""
+class TimedApp:
+    """The ASGI app with request latency observed per route template around it.
 
-    def factory(app: Any) -> Any:
-        async def middleware(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
+    Outside Litestar's middleware stack on purpose: there every middleware brings a layer
+    of exception handling of its own, which cost about 15 us of a 77 us cached request
+    here. The route template (bounded label values, not raw paths) is set in the scope by
+    Litestar's router, so it is read after the call.
+    """
+
+    def __init__(self, app: Any, metrics_of: Callable[[Any], Metrics | None]) -> None:
+        self.app = app
+        self._metrics_of = metrics_of
+        # Labelled children by (method, route, status): labels() on every request costs
+        # more than the observation. Bounded by routes x methods x statuses.
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = perf_counter()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self._observe(scope, status, perf_counter() - started)
+
+    def _observe(self, scope: Any, status: int, elapsed: float) -> None:
+        key = (scope["method"], scope.get("path_template", "unmatched"), status)
+        child = self._children.get(key)
+        if child is None:
+            metrics = self._metrics_of(self.app)
+            if metrics is None:  # before start-up completed
                 return
-            status = 500
-
-            async def send_wrapper(message: Any) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
-            started = perf_counter()
-            try:
-                await app(scope, receive, send_wrapper)
-            finally:
-                metrics = metrics_of(scope)
-                if metrics is not None:
-                    metrics.request_seconds.labels(
-                        scope["method"], scope.get("path_template", "unmatched"), str(status)
-                    ).observe(perf_counter() - started)
-
-        return middleware
-
-    return factory
+            child = metrics.request_seconds.labels(key[0], key[1], str(status))
+            self._children[key] = child
+        child.observe(elapsed)

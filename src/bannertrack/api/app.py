@@ -19,17 +19,19 @@ from bannertrack.api.health import healthz, metrics
 from bannertrack.api.tracking import impression_pixel, track_click
 from bannertrack.config import Settings, load_settings
 from bannertrack.logs import configure_logging
-from bannertrack.metrics import Metrics, timing_middleware
+from bannertrack.metrics import Metrics, TimedApp
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings) -> TimedApp:
+    """The service's ASGI app: Litestar, with request timing around it."""
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_context(settings) as ctx:
             app.state.ctx = ctx
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             BannerController,
             CacheController,
@@ -38,7 +40,6 @@ def create_app(settings: Settings) -> Litestar:
             healthz,
             metrics,
         ],
-        middleware=[timing_middleware(_metrics_of)],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         openapi_config=OpenAPIConfig(
@@ -51,10 +52,11 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    return TimedApp(app, _metrics_of)
 
 
-def _metrics_of(scope: Any) -> Metrics | None:
-    ctx = getattr(scope["app"].state, "ctx", None)
+def _metrics_of(app: Litestar) -> Metrics | None:
+    ctx = getattr(app.state, "ctx", None)
     return None if ctx is None else cast(Metrics, ctx.metrics)
 
 
