@@ -56,6 +56,20 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         factory.drop(url)
 
 
+@pytest.fixture
+def unmigrated_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database of the test's backend, for migration tests."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    factory: PostgresFactory = request.getfixturevalue("postgres")
+    url = factory.create(migrated=False)
+    try:
+        yield url
+    finally:
+        factory.drop(url)
+
+
 def _migrate_sqlite(url: str) -> None:
     from tests.support.services import _in_thread
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
-from tests.support.services import PostgresFactory
 
 from bannertrack.db.engine import create_engine
 from bannertrack.db.migrate import upgrade
@@ -281,19 +278,6 @@ async def test_export_pages_are_ordered_and_complete(repo: SqlRepository) -> Non
     assert [c.occurred_at for c in seen] == sorted(t for t in times if start <= t < end)
     assert len({c.id for c in seen}) == len(seen) == 8
     assert await repo.clicks_in_range(b, start, end) >= 8
-
-
-@pytest.fixture
-def unmigrated_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    factory: PostgresFactory = request.getfixturevalue("postgres")
-    url = factory.create(migrated=False)
-    try:
-        yield url
-    finally:
-        factory.drop(url)
 
 
 async def test_migration_0003_counts_old_clicks_as_valid(unmigrated_url: str) -> None:

@@ -11,19 +11,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import column, func, select, text
 from sqlalchemy import table as sa_table
 from sqlalchemy.engine import make_url
 from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.support.server import ServerProcess
-from tests.support.services import PostgresFactory
 
 from bannertrack.cache import MemoryCache
 from bannertrack.cached_repository import CachedRepository
@@ -281,22 +279,8 @@ async def test_overload_over_http_is_503_with_retry_after(
 # migration 0002: rollups back-filled from raw clicks ------------------------------------
 
 
-@pytest.fixture
-def bare_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """An empty database, not migrated."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    factory: PostgresFactory = request.getfixturevalue("postgres")
-    url = factory.create(migrated=False)
-    try:
-        yield url
-    finally:
-        factory.drop(url)
-
-
-async def test_migration_backfills_rollups_from_raw_clicks(bare_url: str) -> None:
-    engine = create_engine(bare_url)
+async def test_migration_backfills_rollups_from_raw_clicks(unmigrated_url: str) -> None:
+    engine = create_engine(unmigrated_url)
     try:
         await upgrade(engine, "0001")
         times = [T0 + timedelta(seconds=s, microseconds=us) for s, us in _SPREAD]
@@ -345,7 +329,7 @@ async def test_migration_backfills_rollups_from_raw_clicks(bare_url: str) -> Non
         await engine.dispose()
 
     # The service's own writes land on the back-filled rows, not beside them.
-    repo = SqlRepository.from_url(bare_url)
+    repo = SqlRepository.from_url(unmigrated_url)
     try:
         late = T0 + timedelta(seconds=61, microseconds=5)
         await repo.record_clicks([ClickIn(banner_id=ids[0], occurred_at=late)])
