@@ -14,7 +14,7 @@ from litestar.response import Stream
 from bannertrack.api.auth import admin_guard
 from bannertrack.api.clicks import click_from_request, count_flags
 from bannertrack.api.params import BannerId, ctx_of
-from bannertrack.db.repository import MAX_SERIES_POINTS, series_points
+from bannertrack.db.stats_queries import MAX_SERIES_POINTS, series_points
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.export import csv_chunks
 from bannertrack.models import (

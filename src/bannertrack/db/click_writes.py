@@ -1,0 +1,213 @@
+"""The click write path: repeat flags, raw clicks and both rollups, in the caller's transaction.
+
+Repeat detection is one upsert per (banner, visitor) of the batch on ``visitor_clicks``,
+handing back the time of the visitor's last valid click as it was before this batch. The
+upsert takes the row's lock, so two instances writing clicks of one visitor at once are
+serialised by the database, and the second sees the first's click. Rows are always
+locked in the same order (visitor rows by key, then rollup rows by banner id), so
+concurrent batches cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, literal_column, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bannertrack.db.sql import insert_for, micros
+from bannertrack.db.tables import banner_totals, click_minutes, clicks, visitor_clicks
+from bannertrack.models import ClickIn
+from bannertrack.timeutil import floor_to
+
+
+async def flag_repeats(
+    conn: AsyncConnection, dialect: str, window: int, batch: Sequence[ClickIn]
+) -> list[bool]:
+    """Which clicks of the batch are repeats; updates ``visitor_clicks`` to match.
+
+    A click is a repeat when its visitor's last valid click on the same banner is
+    less than the window away. Bots are never repeats (their flag says enough) and do
+    not open a window; clicks without a visitor key (no address) cannot be repeats.
+    ``window`` is in microseconds.
+    """
+    flags = [False] * len(batch)
+    if window <= 0:
+        return flags
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i, c in enumerate(batch):
+        if not c.bot and c.visitor is not None:
+            groups.setdefault((c.banner_id, c.visitor), []).append(i)
+    if not groups:
+        return flags
+    keys = sorted(groups)  # the lock order
+    first = {k: micros(batch[groups[k][0]].occurred_at) for k in keys}
+    ins = insert_for(dialect, visitor_clicks)
+    v = visitor_clicks.c
+    upsert = ins.on_conflict_do_update(
+        index_elements=[v.banner_id, v.visitor],
+        set_={
+            "prev_us": v.counted_us,
+            # The window moves only with a valid click: one at least a window later.
+            "counted_us": case(
+                (
+                    ins.excluded.counted_us >= v.counted_us + literal_column(str(window)),
+                    ins.excluded.counted_us,
+                ),
+                else_=v.counted_us,
+            ),
+        },
+    ).returning(v.banner_id, v.visitor, v.prev_us)
+    rows = await conn.execute(
+        upsert,
+        [{"banner_id": b, "visitor": s, "counted_us": first[(b, s)]} for b, s in keys],
+    )
+    before: dict[tuple[int, str], int | None] = {
+        (int(r.banner_id), r.visitor): r.prev_us for r in rows
+    }
+
+    def step(state: int | None, t: int) -> tuple[bool, int]:
+        # The same rule as the upsert above, for the batch's later clicks.
+        if state is None:
+            return False, t
+        if abs(t - state) < window:
+            return True, state
+        return False, t if t > state else state
+
+    moved = []
+    for key in keys:
+        state = before[key]
+        stored: int | None = None
+        for i in groups[key]:
+            flags[i], state = step(state, micros(batch[i].occurred_at))
+            if stored is None:
+                stored = state  # what the upsert wrote
+        if state != stored:
+            moved.append({"b_id": key[0], "v_key": key[1], "at": state})
+    if moved:  # a visitor clicked again more than a window later within one batch
+        await conn.execute(
+            update(visitor_clicks)
+            .where(v.banner_id == bindparam("b_id"), v.visitor == bindparam("v_key"))
+            .values(counted_us=bindparam("at")),
+            moved,
+        )
+    return flags
+
+
+async def insert_clicks(
+    conn: AsyncConnection, dialect: str, batch: Sequence[ClickIn], repeats: Sequence[bool]
+) -> list[int]:
+    """Insert the raw clicks and update both rollups; returns the ids in batch order."""
+    rows = [
+        {
+            "banner_id": c.banner_id,
+            "occurred_at": c.occurred_at,
+            "user_agent": c.user_agent,
+            "referrer": c.referrer,
+            "visitor": c.visitor,
+            "ip_prefix": c.ip_prefix,
+            "bot": c.bot,
+            "bot_reason": c.bot_reason,
+            "repeat": repeat,
+        }
+        for c, repeat in zip(batch, repeats, strict=True)
+    ]
+    if dialect == "sqlite":
+        # SQLite has one writer at a time and hands out AUTOINCREMENT ids in VALUES
+        # order, but RETURNING's row order is unspecified: sorting restores the
+        # batch's order. Asking SQLAlchemy to keep it would insert row by row.
+        result = await conn.execute(clicks.insert().returning(clicks.c.id), rows)
+        ids = sorted(result.scalars())
+    else:
+        result = await conn.execute(
+            clicks.insert().returning(clicks.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = list(result.scalars())
+
+    per_banner: dict[int, _Tally] = {}
+    minutes: dict[tuple[int, datetime], _Tally] = {}
+    for c, repeat in zip(batch, repeats, strict=True):
+        per_banner.setdefault(c.banner_id, _Tally()).add(c, repeat)
+        minutes.setdefault((c.banner_id, floor_to(c.occurred_at, 60)), _Tally()).add(c, repeat)
+    # Sorted keys: two writers always lock rollup rows in the same order (no deadlock).
+    totals = [
+        {"b_id": b, "lo": tally.lo, "hi": tally.hi, **tally.counts()}
+        for b, tally in sorted(per_banner.items())
+    ]
+    t = banner_totals.c
+    await conn.execute(
+        update(banner_totals)
+        .where(t.banner_id == bindparam("b_id"))
+        .values(
+            total_clicks=t.total_clicks + bindparam("n"),
+            valid_clicks=t.valid_clicks + bindparam("valid"),
+            bot_clicks=t.bot_clicks + bindparam("bots"),
+            repeat_clicks=t.repeat_clicks + bindparam("repeats"),
+            first_click_at=case(
+                (t.first_click_at.is_(None), bindparam("lo")),
+                (t.first_click_at > bindparam("lo"), bindparam("lo")),
+                else_=t.first_click_at,
+            ),
+            last_click_at=case(
+                (t.last_click_at.is_(None), bindparam("hi")),
+                (t.last_click_at < bindparam("hi"), bindparam("hi")),
+                else_=t.last_click_at,
+            ),
+        ),
+        totals,
+    )
+    await conn.execute(
+        _minute_upsert(dialect),
+        [
+            {
+                "banner_id": b,
+                "minute": m,
+                "clicks": tally.n,
+                "valid_clicks": tally.valid,
+                "bot_clicks": tally.bots,
+                "repeat_clicks": tally.repeats,
+            }
+            for (b, m), tally in sorted(minutes.items())
+        ],
+    )
+    return ids
+
+
+def _minute_upsert(dialect: str) -> Any:
+    ins = insert_for(dialect, click_minutes)
+    m = click_minutes.c
+    return ins.on_conflict_do_update(
+        index_elements=[m.banner_id, m.minute],
+        set_={
+            name: getattr(m, name) + getattr(ins.excluded, name)
+            for name in ("clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
+        },
+    )
+
+
+class _Tally:
+    """Counts of a group of clicks (one banner, or one banner-minute) for the rollups."""
+
+    __slots__ = ("bots", "hi", "lo", "n", "repeats", "valid")
+
+    def __init__(self) -> None:
+        self.n = self.valid = self.bots = self.repeats = 0
+        self.lo: datetime | None = None
+        self.hi: datetime | None = None
+
+    def add(self, click: ClickIn, repeat: bool) -> None:
+        self.n += 1
+        if click.bot:
+            self.bots += 1
+        elif repeat:
+            self.repeats += 1
+        else:
+            self.valid += 1
+        t = click.occurred_at
+        self.lo = t if self.lo is None or t < self.lo else self.lo
+        self.hi = t if self.hi is None or t > self.hi else self.hi
+
+    def counts(self) -> dict[str, int]:
+        return {"n": self.n, "valid": self.valid, "bots": self.bots, "repeats": self.repeats}

@@ -1,0 +1,36 @@
+"""Small SQL helpers shared by the modules of the database adapter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bannertrack.models import Banner
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def insert_for(dialect: str, table: Any) -> Any:
+    """An INSERT that knows ON CONFLICT on this dialect."""
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+
+
+def micros(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def banner_from_row(row: Row[Any]) -> Banner:
+    return Banner(
+        id=row.id,
+        name=row.name,
+        image_url=row.image_url,
+        target_url=row.target_url,
+        active=row.active,
+        forward_query=row.forward_query,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
