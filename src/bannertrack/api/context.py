@@ -34,9 +34,9 @@ class AppContext:
     metrics: Metrics
     hasher: VisitorHasher
     trusted_proxies: tuple[IPNetwork, ...]
+    impressions: ImpressionBatcher
+    retention: Retention
     bus: Bus | None = None  # cross-instance invalidation; None on single-process SQLite
-    impressions: ImpressionBatcher | None = None
-    retention: Retention | None = None
 
 
 @asynccontextmanager
@@ -69,14 +69,14 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             stack.push_async_callback(cached.stop)
             repository = cached
 
-        # Clicks go through the cached repository: it invalidates once per batch,
-        # after the commit and before the batch's clicks are acknowledged.
         metrics = Metrics(
             cache_stats=(lambda: cached.cache.stats()) if cached is not None else lambda: None,
             db_queries=lambda: database.queries.count,
             bus_stats=lambda: bus.stats() if bus is not None else None,
             tier_counters=lambda: tier.counters if tier is not None else None,
         )
+        # Clicks go through the cached repository: it invalidates once per batch,
+        # after the commit and before the batch's clicks are acknowledged.
         ingest = ClickIngest(
             repository,
             on_batch=metrics.on_batch,

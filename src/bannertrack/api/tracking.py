@@ -80,7 +80,7 @@ async def impression_pixel(
     if await ctx.repository.get_banner(banner_id) is None:
         ctx.metrics.unknown_banner.labels("impression").inc()
         raise NotFoundError(f"banner {banner_id} not found")
-    if request.method == "GET" and not is_prefetch(request) and ctx.impressions is not None:
+    if request.method == "GET" and not is_prefetch(request):
         ctx.impressions.add(banner_id)
     return Response(
         PIXEL, status_code=200, headers={"Cache-Control": "no-store"}, media_type="image/gif"
