@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,3 +103,35 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     for _ in range(2):
         result = CliRunner().invoke(main, ["migrate"], env=env)
         assert result.exit_code == 0 and "revision" in result.stdout
+
+
+def test_tables_are_not_cut_when_stdout_is_not_a_terminal(server: ServerProcess) -> None:
+    # CliRunner's stdout is not a TTY, like `| less` or `> file`: no header or number
+    # may be truncated to fit 80 columns.
+    code, out, _ = run("cache", "stats", "--url", server.url)
+    assert code == 0
+    assert "…" not in out
+    header = next(line for line in out.splitlines() if "namespace" in line)
+    for head in ("hits", "misses", "hit %", "sets", "dels", "expired", "evicted", "size"):
+        assert head in header
+
+
+def test_export_into_a_closed_pipe_exits_quietly(server: ServerProcess) -> None:
+    # `bannertrack export ... | head -n 1`: the reader leaves after one line, long before
+    # the CSV ends (the busiest demo banner has far more than a pipe buffer of rows).
+    env = {**os.environ, "BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bannertrack", "export", "--url", server.url, "--banner", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    with proc.stderr:
+        stderr = proc.stderr.read().decode()
+    code = proc.wait(timeout=60)
+    assert first.startswith(b"occurred_at,")
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr, stderr

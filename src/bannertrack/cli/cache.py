@@ -10,13 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from bannertrack.cli.remote import Remote, RemoteError, err
+from bannertrack.cli.remote import Remote, RemoteError, err, stdout_console
 
-out = Console()
+out = stdout_console()
 
 url_option = click.option(
     "--url",

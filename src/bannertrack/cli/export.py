@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +78,14 @@ def export(
                     rows += lines
                     progress.update(task, completed=rows)
                 progress.update(task, total=rows, completed=rows)
+        except BrokenPipeError:
+            if partial is not None:
+                raise
+            # The reader went away (`bannertrack export ... | head`): that is how a pipe
+            # ends, not an error. Point stdout at /dev/null so the interpreter's final
+            # flush does not complain again, and stop quietly.
+            _silence_stdout()
+            return
         except BaseException:
             if partial is not None:
                 sink.close()
@@ -87,3 +96,9 @@ def export(
             partial.replace(output)
     if output is not None:
         click.echo(f"wrote {rows} clicks to {output}", err=True)
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +12,15 @@ import httpx
 from rich.console import Console
 
 err = Console(stderr=True, soft_wrap=True)
+
+
+def stdout_console() -> Console:
+    """Rich output for stdout: a pipe or a file has no width, so tables are not cut to 80.
+
+    On a terminal Rich fits the table to the window; elsewhere (``| less``, ``> file``,
+    CI logs) a fixed 80 columns would truncate headers and numbers into "…".
+    """
+    return Console(width=None if sys.stdout.isatty() else 240)
 
 
 class RemoteError(Exception):
