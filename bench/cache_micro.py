@@ -14,6 +14,7 @@ locked wrapper would be).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import random
 import statistics
@@ -29,7 +30,7 @@ import cachebox
 import cachetools
 import theine
 
-from bannertrack.cache import MemoryCache
+from bannertrack.cache import MemoryCache, RedisTier, StructCodec, TieredCache
 from cache_zipf import zipf_keys
 
 CAPACITY = 10_000
@@ -256,10 +257,66 @@ def _loop(get: Callable[[str], object], keys: Sequence[str]) -> None:
         get(key)
 
 
+async def _load_hits(
+    goal: Callable[[str, Callable[[], Any]], Any], keys: Sequence[str], reps: int
+) -> list[float]:
+    """ns per ``await goal(key, loader)`` over keys that are all L1 hits, one per rep."""
+
+    async def loader() -> str:
+        raise AssertionError("a hit must not load")
+
+    times = []
+    for _ in range(reps):
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter_ns()
+            for key in keys:
+                await goal(key, loader)
+            times.append((time.perf_counter_ns() - start) / len(keys))
+        finally:
+            gc.enable()
+    return times
+
+
+async def load_hit_rows(stored: Sequence[str], keys: Sequence[str], reps: int) -> dict[str, float]:
+    """The ``get_or_load`` hit path as ``CachedRepository`` runs it, L1 alone and tiered.
+
+    The L2 tier is configured but never contacted: a hit must not reach it, and a Redis
+    client connects lazily, so nothing listens at that address.
+    """
+    l2 = RedisTier.from_url("redis://127.0.0.1:9", StructCodec(()))
+    subjects: dict[str, MemoryCache | TieredCache] = {
+        "MemoryCache.get_or_load": MemoryCache(max_entries=CAPACITY, default_ttl=TTL),
+        "TieredCache.get_or_load, no L2": TieredCache(MemoryCache(CAPACITY, TTL)),
+        "TieredCache.get_or_load, L2 configured": TieredCache(MemoryCache(CAPACITY, TTL), l2),
+    }
+    for cache in subjects.values():
+        for key in stored:
+            cache.set(key, key)
+    samples: dict[str, list[float]] = {name: [] for name in subjects}
+    for _ in range(reps):  # interleaved, as above
+        for name, cache in subjects.items():
+            samples[name] += await _load_hits(cache.get_or_load, keys, 1)
+    await l2.close()
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def print_load_rows(rows: dict[str, float]) -> None:
+    print("\nThe get_or_load hit path (hit get keys, in a coroutine loop, ns per hit):\n")
+    print("| cache | ns |")
+    print("|---|---:|")
+    for label, ns in rows.items():
+        print(f"| {label} | {ns:,.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--ops", type=int, default=200_000)
+    parser.add_argument(
+        "--loads-only", action="store_true", help="only the get_or_load hit-path table"
+    )
     args = parser.parse_args()
     n = args.ops
     rng = random.Random(42)
@@ -272,6 +329,9 @@ def main() -> None:
     mix_keys = zipf_keys(10 * CAPACITY, 1.0, n, seed=7)
     mix: list[Op] = [(key, rng.random() < 0.10) for key in mix_keys]
 
+    if args.loads_only:
+        print_load_rows(asyncio.run(load_hit_rows(stored, hits, args.reps)))
+        return
     subjects: list[Subject] = [Ours(), PlainDict(), CachetoolsLocked(), Theine(), Cachebox()]
     workloads: dict[str, Callable[[Subject], Callable[[], None]]] = {
         "hit get": lambda s: lambda: s.hit(hits),
@@ -320,6 +380,8 @@ def main() -> None:
     print("|---|---:|")
     for label, values in counting.items():
         print(f"| {label} | {statistics.median(values):,.0f} |")
+
+    print_load_rows(asyncio.run(load_hit_rows(stored, hits, args.reps)))
 
     print()
     for hit in ("hit get", "hit get, 1k hot keys"):
