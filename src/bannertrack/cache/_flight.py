@@ -1,8 +1,7 @@
-"""Loads in flight, one per key and owner, and how an invalidation detaches them.
+"""Loads in flight, one per key and event loop, and how an invalidation detaches them.
 
-An owner is the event loop that runs an async load, or ``THREADS`` for loads run by
-``get_or_load_sync``: async waiters can only await a future of their own loop, and a
-thread must never block on a task of a loop it may be running itself.
+A flight's owner is the event loop that runs its load: waiters can only await a task
+of their own loop, so coroutines on another loop (another thread) start their own.
 
 Versions without a counter per key: a flight *is* the version its load read. An
 invalidation removes the key's flights from the table and marks them ``detached``; a
@@ -17,57 +16,37 @@ Every method here must be called with the cache lock held.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-
-THREADS: object = object()
-"""The owner of loads run by ``get_or_load_sync`` (all threads share them)."""
 
 
 class Flight:
-    """One load; ``detached`` is set by an invalidation and read before storing."""
+    """One load, run as a task on ``owner`` (its event loop); waiters shield and await it.
 
-    __slots__ = ("detached", "key", "owner")
+    ``detached`` is set by an invalidation and read before storing.
+    """
 
-    def __init__(self, key: str, owner: object) -> None:
+    __slots__ = ("detached", "key", "owner", "task")
+
+    task: asyncio.Task[object]
+
+    def __init__(self, key: str, owner: asyncio.AbstractEventLoop) -> None:
         self.key = key
         self.owner = owner
         self.detached = False
 
 
-class AsyncFlight(Flight):
-    """A load run as a task on ``owner`` (its event loop); waiters shield and await it."""
-
-    __slots__ = ("task",)
-
-    task: asyncio.Task[object]
-
-
-class SyncFlight(Flight):
-    """A load run by one thread; the others wait on ``done`` and read the outcome."""
-
-    __slots__ = ("done", "error", "thread", "value")
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key, THREADS)
-        self.done = threading.Event()
-        self.thread = threading.get_ident()
-        self.value: object = None
-        self.error: BaseException | None = None
-
-
 class FlightTable:
-    """key -> owner -> flight. Tiny in practice: only keys being loaded right now."""
+    """key -> loop -> flight. Tiny in practice: only keys being loaded right now."""
 
     __slots__ = ("_by_key",)
 
     def __init__(self) -> None:
-        self._by_key: dict[str, dict[object, Flight]] = {}
+        self._by_key: dict[str, dict[asyncio.AbstractEventLoop, Flight]] = {}
 
     def __len__(self) -> int:
         return sum(len(owners) for owners in self._by_key.values())
 
-    def find(self, key: str, owner: object) -> Flight | None:
+    def find(self, key: str, owner: asyncio.AbstractEventLoop) -> Flight | None:
         owners = self._by_key.get(key)
         return owners.get(owner) if owners is not None else None
 

@@ -10,14 +10,15 @@ is safe from many threads and from coroutines on any number of event loops.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar, overload
+from typing import TypeVar, cast
 
 from bannertrack.cache import _loading
-from bannertrack.cache._flight import FlightTable
+from bannertrack.cache._flight import Flight, FlightTable
 from bannertrack.cache._hotpath import make_get
 from bannertrack.cache._protocol import NO_VALUE
 from bannertrack.cache._sieve import Entry, SieveQueue
@@ -62,6 +63,7 @@ class MemoryCache:
         self._flights = FlightTable()
         self._sweeper = Sweeper(self._sweep_chunks, cleanup_interval)
         self._fast_get = make_get(self._entries, clock, self._get_slow)
+        self._loads = _LoadSlots(self)
         # Shadow the method with the closure: instance attributes win over plain methods.
         self.__dict__["get"] = self._fast_get
 
@@ -327,38 +329,100 @@ class MemoryCache:
 
     # --- loads -------------------------------------------------------------------------
 
-    @overload
     async def get_or_load(
         self, key: str, loader: Callable[[], Awaitable[V]], ttl: float | None = None
-    ) -> V: ...
-
-    @overload
-    async def get_or_load(
-        self, key: str, loader: Callable[[], V], ttl: float | None = None
-    ) -> V: ...
-
-    async def get_or_load(
-        self,
-        key: str,
-        loader: Callable[[], Awaitable[V]] | Callable[[], V],
-        ttl: float | None = None,
     ) -> V:
         """The cached value, or the result of ``loader`` run once for all concurrent misses.
 
         Single-flight per key within the running event loop; the load is shielded, so a
         cancelled caller does not cancel it for the others. A failing loader raises the
-        same exception to every waiter and caches nothing. A sync loader runs on the
-        loop: wrap blocking work in ``asyncio.to_thread``.
+        same exception to every waiter and caches nothing. The loader runs on the loop:
+        wrap blocking work in ``asyncio.to_thread``.
         """
-        return await _loading.load_async(self, key, loader, ttl)
+        value = self._fast_get(key)
+        if value is not NO_VALUE:
+            return cast(V, value)
+        return await _loading.load(self._loads, key, loader, self._ttl_seconds(ttl))
 
-    def get_or_load_sync(self, key: str, loader: Callable[[], V], ttl: float | None = None) -> V:
-        """Like ``get_or_load`` for threads: one loader call across all threads per key.
+    async def load(
+        self, key: str, loader: Callable[[], Awaitable[V]], ttl: float | None = None
+    ) -> V:
+        """``get_or_load`` for a caller whose own ``get`` of ``key`` just missed.
 
-        Never call it from an event loop thread: waiting for another thread's load
-        blocks the loop.
+        Joins or starts the key's load and counts nothing, since that ``get`` counted
+        the miss; a value stored since then is returned without a load. For a front end
+        that must look in this cache first (``TieredCache``).
         """
-        return _loading.load_sync(self, key, loader, ttl)
+        return await _loading.load(self._loads, key, loader, self._ttl_seconds(ttl))
+
+    # --- views for tests and debugging ---------------------------------------------------
+
+    def in_flight(self) -> int:
+        """Loads running now (one per key and event loop)."""
+        with self._lock:
+            return len(self._flights)
+
+    def eviction_order(self) -> list[str]:
+        """Stored keys in SIEVE queue order, oldest first; expired ones included."""
+        with self._lock:
+            return self._queue.keys_oldest_first()
+
+    def verify(self) -> None:
+        """Raise ``AssertionError`` unless the index, the queue and the namespaces agree.
+
+        O(n) under the lock: for tests and debugging, never on a request path.
+        """
+        with self._lock:
+            queued = self._queue.keys_oldest_first()
+            if not (len(queued) == self._queue.size == len(self._entries) <= self._max_entries):
+                raise AssertionError("index and SIEVE queue sizes differ or exceed the bound")
+            if sorted(queued) != sorted(self._entries):
+                raise AssertionError("index and SIEVE queue hold different keys")
+            if sum(len(ns.entries) for ns in self._namespaces.values()) != len(self._entries):
+                raise AssertionError("namespaces and index hold different numbers of entries")
+            for key, entry in self._entries.items():
+                if entry.key != key or entry.ns.entries.get(key) is not entry:
+                    raise AssertionError(f"entry of {key!r} is filed wrongly")
+
+
+class _LoadSlots:
+    """``MemoryCache``'s side of single-flight loads: all that ``_loading`` may touch.
+
+    Each call takes the cache lock once and runs no user code under it.
+    """
+
+    __slots__ = ("_cache",)
+
+    def __init__(self, cache: MemoryCache) -> None:
+        self._cache = cache
+
+    def join(
+        self, key: str, loop: asyncio.AbstractEventLoop, start: Callable[[Flight], None]
+    ) -> object:
+        cache = self._cache
+        now = cache._clock()
+        with cache._lock:
+            value = cache._peek(key, now)
+            if value is not NO_VALUE:
+                return value
+            flight = cache._flights.find(key, loop)
+            if flight is None:
+                flight = Flight(key, loop)
+                start(flight)
+                cache._flights.add(flight)
+            return flight
+
+    def finish(self, flight: Flight, result: object, seconds: float) -> None:
+        cache = self._cache
+        now = cache._clock()
+        with cache._lock:
+            if not flight.detached and result is not NO_VALUE:
+                cache._store(flight.key, result, now + seconds, now)
+            cache._flights.discard(flight)
+
+    def forget(self, flight: Flight) -> None:
+        with self._cache._lock:
+            self._cache._flights.discard(flight)
 
 
 def _check_ttl(ttl: float, name: str = "ttl") -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from typing import Final, Literal, Protocol, TypeVar, overload, runtime_checkable
+from typing import Final, Literal, Protocol, TypeVar, runtime_checkable
 
 from bannertrack.cache._stats import CacheStats
 
@@ -67,19 +67,6 @@ class Cache(Protocol):
 
     def stats(self) -> CacheStats: ...
 
-    @overload
     async def get_or_load(
         self, key: str, loader: Callable[[], Awaitable[V]], ttl: float | None = None
-    ) -> V: ...
-
-    @overload
-    async def get_or_load(
-        self, key: str, loader: Callable[[], V], ttl: float | None = None
-    ) -> V: ...
-
-    async def get_or_load(
-        self,
-        key: str,
-        loader: Callable[[], Awaitable[V]] | Callable[[], V],
-        ttl: float | None = None,
     ) -> V: ...

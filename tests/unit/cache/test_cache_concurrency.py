@@ -1,4 +1,5 @@
-"""Stress from many threads and many tasks: counts add up and the structure stays whole."""
+"""Stress from many threads (each with its own event loop) and many tasks: counts add up
+and the structure stays whole."""
 
 from __future__ import annotations
 
@@ -29,12 +30,9 @@ def busy_switching() -> Iterator[None]:
 
 def assert_structure_is_whole(cache: MemoryCache) -> None:
     stats = cache.stats()
-    assert stats.size == len(cache) == cache._queue.size <= stats.max_entries
-    assert sorted(cache._queue.keys_oldest_first()) == sorted(cache._entries)
+    assert stats.size == len(cache) == len(cache.eviction_order()) <= stats.max_entries
     assert sum(ns.size for ns in stats.namespaces.values()) == stats.size
-    for key, entry in cache._entries.items():
-        assert entry.key == key
-        assert entry.ns.entries[key] is entry
+    cache.verify()
 
 
 @pytest.mark.usefixtures("busy_switching")
@@ -47,30 +45,36 @@ def test_threads_hits_plus_misses_equal_gets() -> None:
     errors: list[BaseException] = []
     barrier = threading.Barrier(threads_n)
 
-    def work(index: int) -> None:
+    async def loaded() -> str:
+        return "loaded"
+
+    async def ops(index: int) -> None:
         rng = random.Random(index)
+        for _ in range(ops_n):
+            key = f"{rng.choice(NAMESPACES)}:{rng.randrange(100)}"
+            roll = rng.random()
+            if roll < 0.70:
+                gets[index] += 1
+                cache.get(key)
+            elif roll < 0.80:
+                gets[index] += 1
+                await cache.get_or_load(key, loaded, ttl=2.0)
+            elif roll < 0.95:
+                sets[index] += 1
+                cache.set(key, index, ttl=rng.choice([None, 1.0, 5.0]))
+            elif roll < 0.98:
+                cache.delete(key)
+            elif roll < 0.99:
+                cache.delete_prefix(f"{rng.choice(NAMESPACES)}:1")
+            elif index == 0:
+                clock.advance(0.5)
+            else:
+                cache.cleanup_expired()
+
+    def work(index: int) -> None:
         barrier.wait()
         try:
-            for _ in range(ops_n):
-                key = f"{rng.choice(NAMESPACES)}:{rng.randrange(100)}"
-                roll = rng.random()
-                if roll < 0.70:
-                    gets[index] += 1
-                    cache.get(key)
-                elif roll < 0.80:
-                    gets[index] += 1
-                    cache.get_or_load_sync(key, lambda: "loaded", ttl=2.0)
-                elif roll < 0.95:
-                    sets[index] += 1
-                    cache.set(key, index, ttl=rng.choice([None, 1.0, 5.0]))
-                elif roll < 0.98:
-                    cache.delete(key)
-                elif roll < 0.99:
-                    cache.delete_prefix(f"{rng.choice(NAMESPACES)}:1")
-                elif index == 0:
-                    clock.advance(0.5)
-                else:
-                    cache.cleanup_expired()
+            asyncio.run(ops(index))
         except BaseException as exc:  # surfaced below; a thread cannot fail the test
             errors.append(exc)
 
@@ -87,7 +91,7 @@ def test_threads_hits_plus_misses_equal_gets() -> None:
     assert stats.evictions > 0
     assert stats.expirations > 0
     assert stats.deletes > 0
-    assert len(cache._flights) == 0
+    assert cache.in_flight() == 0
     assert_structure_is_whole(cache)
 
 
@@ -160,5 +164,5 @@ async def test_many_tasks_with_loads_failures_and_invalidations() -> None:
     stats = cache.stats()
     assert stats.hits + stats.misses == counted_gets
     assert loads <= stats.misses
-    assert len(cache._flights) == 0
+    assert cache.in_flight() == 0
     assert_structure_is_whole(cache)

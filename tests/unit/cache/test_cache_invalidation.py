@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -94,23 +93,29 @@ async def test_prefix_invalidation_detaches_loads_of_keys_not_stored_yet(
 
 
 @pytest.mark.parametrize("how", INVALIDATIONS)
-def test_sync_load_started_before_invalidation_never_stores(cache: MemoryCache, how: str) -> None:
+async def test_load_on_another_loop_started_before_invalidation_never_stores(
+    cache: MemoryCache, how: str
+) -> None:
+    """The same promise across event loops (threads): each loop has its own flights."""
     key = "banner_stats:7"
     started, release = threading.Event(), threading.Event()
 
-    def stale_loader() -> str:
+    async def stale_loader() -> str:
         started.set()
-        release.wait(5)
+        await asyncio.to_thread(release.wait, 5)
         return "stale"
 
+    async def fresh() -> str:
+        return "fresh"
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        early = pool.submit(cache.get_or_load_sync, key, stale_loader)
-        assert started.wait(5)
+        early = pool.submit(asyncio.run, cache.get_or_load(key, stale_loader))
+        assert await asyncio.to_thread(started.wait, 5)
         INVALIDATIONS[how](cache)
         # a caller after the invalidation does not join the old flight
-        late = cache.get_or_load_sync(key, lambda: "fresh")
+        late = await cache.get_or_load(key, fresh)
         release.set()
-        assert early.result(timeout=5) == "stale"
+        assert await asyncio.wrap_future(early) == "stale"
     if how == "set":
         assert late == "written"
         assert cache.get(key) == "written"
@@ -121,41 +126,44 @@ def test_sync_load_started_before_invalidation_never_stores(cache: MemoryCache, 
 
 def test_many_racing_invalidations_never_leave_a_stale_value(cache: MemoryCache) -> None:
     """A writer bumps the source of truth then invalidates; readers load through the
-    cache. After the writer returns, a read must not see a value older than its write."""
+    cache. After the writer returns, a read must not see a value older than its write.
+
+    Readers and the writer each run their own event loop on their own thread, so loads
+    of one loop race invalidations made from another.
+    """
     source = {"version": 0}
     lock = threading.Lock()
     stop = threading.Event()
     violations: list[tuple[int, int]] = []
 
-    def loader() -> int:
+    async def loader() -> int:
         with lock:
             value = source["version"]
-        time.sleep(0.0002)  # a slow query: the write can land meanwhile
+        await asyncio.sleep(0.0002)  # a slow query: the write can land meanwhile
         return value
 
-    def reader() -> None:
+    async def reader() -> None:
         # Invalidate-then-load keeps a load in flight nearly all the time, which is the
         # dangerous moment for the writer: it must never join a load older than its write.
         while not stop.is_set():
             cache.delete("banner:1")
-            cache.get_or_load_sync("banner:1", loader)
+            await cache.get_or_load("banner:1", loader)
 
-    def writer() -> None:
+    async def writer() -> None:
         for _ in range(300):
             with lock:
                 source["version"] += 1
                 written = source["version"]
             cache.delete("banner:1")
-            seen = cache.get_or_load_sync("banner:1", loader)
-            assert isinstance(seen, int)
+            seen = await cache.get_or_load("banner:1", loader)
             if seen < written:
                 violations.append((written, seen))
 
-    readers = [threading.Thread(target=reader) for _ in range(4)]
+    readers = [threading.Thread(target=asyncio.run, args=(reader(),)) for _ in range(4)]
     for thread in readers:
         thread.start()
     try:
-        writer()
+        asyncio.run(writer())
     finally:
         stop.set()
         for thread in readers:

@@ -180,8 +180,8 @@ class BoundedCacheMachine(RuleBasedStateMachine):
     def bounded_and_consistent(self) -> None:
         stats = self.cache.stats()
         assert len(self.cache) == stats.size <= 3
-        assert self.cache._queue.size == len(self.cache)
-        assert sorted(self.cache._queue.keys_oldest_first()) == sorted(self.cache._entries)
+        assert len(self.cache.eviction_order()) == len(self.cache)
+        self.cache.verify()
 
 
 BoundedCacheMachine.TestCase.settings = settings(

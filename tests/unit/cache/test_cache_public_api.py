@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+
+import pytest
+
 import bannertrack.cache as cache_pkg
 from bannertrack.cache import (
     NO_VALUE,
@@ -30,12 +34,32 @@ def test_all_is_exactly_the_intended_names() -> None:
     assert public == set(cache_pkg.__all__)
 
 
-def test_memory_cache_implements_the_protocol() -> None:
+def protocol_members(proto: type) -> list[str]:
+    return [
+        name
+        for name, member in vars(proto).items()
+        if callable(member) and (not name.startswith("_") or name in ("__contains__", "__len__"))
+    ]
+
+
+@pytest.mark.parametrize("impl", [MemoryCache, TieredCache])
+def test_implementations_match_the_protocol_signatures(impl: type) -> None:
+    """isinstance() on a runtime Protocol only checks that the names exist; this checks
+    parameters, defaults, annotations and async-ness, member by member."""
+    members = protocol_members(Cache)
+    assert {"get", "set", "delete", "delete_prefix", "clear", "stats", "get_or_load"} <= set(
+        members
+    )
+    for name in members:
+        want, have = getattr(Cache, name), getattr(impl, name)
+        assert inspect.signature(have) == inspect.signature(want), f"{impl.__name__}.{name}"
+        assert inspect.iscoroutinefunction(have) == inspect.iscoroutinefunction(want), name
+
+
+def test_the_runtime_check_tells_a_cache_from_something_else() -> None:
     assert isinstance(MemoryCache(), Cache)
-
-
-def test_tiered_cache_implements_the_protocol() -> None:
     assert isinstance(TieredCache(MemoryCache()), Cache)
+    assert not isinstance({}, Cache)  # a mapping has get and __len__, not the rest
 
 
 def test_no_value_is_a_falsy_singleton_distinct_from_none() -> None:
@@ -65,4 +89,5 @@ def test_get_is_the_fast_closure_but_the_class_documents_it() -> None:
     cache.set("k", "v")
     assert MemoryCache.get(cache, "k") == "v"
     assert cache.get("k") == "v"
-    assert MemoryCache.get.__doc__
+    assert MemoryCache.get.__doc__ and "NO_VALUE" in MemoryCache.get.__doc__
+    assert "get" in vars(cache)  # the instance answers through the closure

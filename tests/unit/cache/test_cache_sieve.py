@@ -77,7 +77,7 @@ def test_eviction_matches_the_reference(capacity: int, ops: list[tuple[str, int]
         else:
             cache.delete(key)
             model.delete(key)
-        assert cache._queue.keys_oldest_first() == model.queue
+        assert cache.eviction_order() == model.queue
         assert len(cache) == len(model.queue) <= capacity
 
 
@@ -89,10 +89,10 @@ def test_visited_entries_survive_and_the_first_unvisited_goes() -> None:
     cache.get("b")
     cache.set("d", "d")  # hand passes a and b (clearing them) and evicts c
     assert cache.get("c") is NO_VALUE
-    assert cache._queue.keys_oldest_first() == ["a", "b", "d"]
+    assert cache.eviction_order() == ["a", "b", "d"]
     # c was the head, so the hand wraps to the tail: a lost its bit on the first pass.
     cache.set("e", "e")
-    assert cache._queue.keys_oldest_first() == ["b", "d", "e"]
+    assert cache.eviction_order() == ["b", "d", "e"]
     assert cache.stats().evictions == 2
 
 
@@ -102,7 +102,7 @@ def test_when_all_are_visited_the_hand_wraps_and_evicts_the_oldest() -> None:
         cache.set(key, key)
         cache.get(key)
     cache.set("d", "d")
-    assert cache._queue.keys_oldest_first() == ["b", "c", "d"]
+    assert cache.eviction_order() == ["b", "c", "d"]
 
 
 def test_the_hand_takes_an_expired_entry_even_if_visited() -> None:
@@ -115,7 +115,7 @@ def test_the_hand_takes_an_expired_entry_even_if_visited() -> None:
         cache.get(key)
     clock.advance(1.0)
     cache.set("ns:d", 4)
-    assert cache._queue.keys_oldest_first() == ["ns:a", "ns:c", "ns:d"]
+    assert cache.eviction_order() == ["ns:a", "ns:c", "ns:d"]
     stats = cache.stats()
     assert (stats.evictions, stats.expirations) == (0, 1)
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 
 import pytest
 from cache_fakes import FakeClock
 
-from bannertrack.cache import MemoryCache
+from bannertrack.cache import NO_VALUE, MemoryCache
 
 
 class LoaderError(Exception):
@@ -35,7 +33,7 @@ async def test_herd_of_500_runs_the_loader_once(cache: MemoryCache) -> None:
     assert cache.get("banner:1") == "value"
     stats = cache.stats()
     assert (stats.misses, stats.sets, stats.hits) == (500, 1, 1)
-    assert len(cache._flights) == 0
+    assert cache.in_flight() == 0
 
 
 async def test_a_failing_loader_raises_the_same_exception_to_all_and_caches_nothing(
@@ -59,7 +57,7 @@ async def test_a_failing_loader_raises_the_same_exception_to_all_and_caches_noth
     assert len({id(r) for r in results}) == 1
     assert len(cache) == 0
     assert cache.stats().sets == 0
-    assert len(cache._flights) == 0
+    assert cache.in_flight() == 0
 
     async def good() -> str:
         return "recovered"
@@ -108,28 +106,55 @@ async def test_all_waiters_cancelled_still_stores_and_leaves_no_unretrieved_erro
     gate.set()
     for _ in range(5):
         await asyncio.sleep(0)
-    assert len(cache._flights) == 0
-
-
-async def test_sync_loader_is_accepted_on_the_async_path(cache: MemoryCache) -> None:
-    assert await cache.get_or_load("k", lambda: 42) == 42
-    assert cache.get("k") == 42
+    assert cache.in_flight() == 0
 
 
 async def test_hit_does_not_call_the_loader(cache: MemoryCache) -> None:
     cache.set("k", "cached")
 
-    def loader() -> str:
+    async def loader() -> str:
         raise AssertionError("must not load on a hit")
 
     assert await cache.get_or_load("k", loader) == "cached"
-    assert cache.get_or_load_sync("k", loader) == "cached"
+    assert await cache.load("k", loader) == "cached"  # a value stored since the miss
+    assert cache.stats().hits == 1  # load() counts nothing
+
+
+def value(v: object) -> Callable[[], Awaitable[object]]:
+    async def load() -> object:
+        return v
+
+    return load
 
 
 async def test_loader_result_uses_the_given_ttl(cache: MemoryCache, clock: FakeClock) -> None:
-    await cache.get_or_load("k", lambda: 1, ttl=5.0)
-    clock.advance(5.0)
-    assert await cache.get_or_load("k", lambda: 2) == 2
+    await cache.get_or_load("k", value(1), ttl=5.0)
+    clock.advance(4.9)
+    assert await cache.get_or_load("k", value(2)) == 1
+    clock.advance(0.1)
+    assert await cache.get_or_load("k", value(2)) == 2
+
+
+async def test_load_after_a_miss_is_single_flight_and_counts_nothing(cache: MemoryCache) -> None:
+    gate = asyncio.Event()
+    calls = 0
+
+    async def loader() -> str:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return "v"
+
+    assert cache.get("k") is NO_VALUE
+    waiters = [asyncio.create_task(cache.load("k", loader)) for _ in range(20)]
+    await asyncio.sleep(0)
+    assert cache.in_flight() == 1
+    gate.set()
+    assert await asyncio.gather(*waiters) == ["v"] * 20
+    assert calls == 1
+    stats = cache.stats()
+    assert (stats.hits, stats.misses, stats.sets) == (0, 1, 1)
+    assert cache.in_flight() == 0
 
 
 async def test_a_loader_waiting_for_its_own_key_fails_instead_of_hanging(
@@ -140,61 +165,3 @@ async def test_a_loader_waiting_for_its_own_key_fails_instead_of_hanging(
 
     with pytest.raises(RuntimeError, match="its own key"):
         await cache.get_or_load("k", loader)
-
-
-def test_sync_herd_across_threads_runs_the_loader_once(cache: MemoryCache) -> None:
-    calls = 0
-    started = threading.Event()
-    release = threading.Event()
-
-    def loader() -> str:
-        nonlocal calls
-        calls += 1
-        started.set()
-        release.wait(5)
-        return "value"
-
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        futures = [pool.submit(cache.get_or_load_sync, "k", loader) for _ in range(200)]
-        started.wait(5)
-        while cache.stats().misses < 32:  # every worker has joined the flight
-            time.sleep(0.001)
-        release.set()
-        results = [f.result(timeout=10) for f in futures]
-    assert results == ["value"] * 200
-    assert calls == 1
-    assert cache.stats().sets == 1
-
-
-def test_sync_failure_reaches_every_waiting_thread(cache: MemoryCache) -> None:
-    calls = 0
-    release = threading.Event()
-
-    def loader() -> str:
-        nonlocal calls
-        calls += 1
-        release.wait(5)
-        raise LoaderError("boom")
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        futures = [pool.submit(cache.get_or_load_sync, "k", loader) for _ in range(16)]
-        while cache.stats().misses < 16:
-            time.sleep(0.001)
-        release.set()
-        errors = [f.exception(timeout=10) for f in futures]
-    assert calls == 1
-    assert all(isinstance(e, LoaderError) for e in errors)
-    assert len({id(e) for e in errors}) == 1
-    assert len(cache) == 0
-    assert len(cache._flights) == 0
-
-
-def test_a_sync_loader_waiting_for_its_own_key_fails_instead_of_hanging(
-    cache: MemoryCache,
-) -> None:
-    def loader() -> object:
-        return cache.get_or_load_sync("k", loader)
-
-    with pytest.raises(RuntimeError, match="its own key"):
-        cache.get_or_load_sync("k", loader)
-    assert len(cache._flights) == 0
