@@ -55,18 +55,24 @@ N_BANNERS = 1000
 
 
 async def populate(url: str, n_clicks: int) -> list[int]:
+    from datetime import timedelta
+
+    from bannertrack.db.engine import create_engine
     from bannertrack.db.migrate import upgrade
     from bannertrack.db.repository import SqlRepository
-    from bannertrack.demo import create_banners, generate_clicks
+    from bannertrack.demo import DemoTally, create_banners, generate_clicks
     from bannertrack.timeutil import utcnow
 
     rng = random.Random(20261124)
-    repo = SqlRepository.from_url(url)
+    now = utcnow()
+    repo = SqlRepository(create_engine(url), clock=lambda: now - timedelta(days=14))
     try:
         await upgrade(repo.engine)
-        ids = await create_banners(repo, N_BANNERS, rng)
+        banners = await create_banners(repo, N_BANNERS, rng)
+        ids = [b.id for b in banners]
         done = 0
-        async for batch in generate_clicks(ids, n_clicks, 14, utcnow(), rng, batch_size=5000):
+        clicks = generate_clicks(banners, n_clicks, now, rng, DemoTally(), batch_size=5000)
+        async for batch in clicks:
             await repo.record_clicks(batch)
             done += len(batch)
             print(f"\rloading clicks {done:,}/{n_clicks:,}", end="", file=sys.stderr)

@@ -1,9 +1,14 @@
-"""Demo data: banners and a realistic spread of clicks over past days.
+"""Demo data: banners and a realistic spread of clicks and impressions over past days.
 
 Popularity follows a Zipf law (a few banners take most clicks) and each day has a
 daytime peak, so the statistics, top list and series a new user looks at are shaped
-like real traffic. Clicks are written through ``Repository.record_clicks``, the same
-path the service uses, so rollups and raw clicks agree.
+like real traffic. The counting features show too: a share of the clicks comes from
+crawlers, link previews and clients without a user agent (flagged ``bot``), some
+visitors click the same banner again within the hour (flagged ``repeat`` by the
+repository, as in production), and every banner has impressions, so CTR means
+something. Banners are created at the start of the period and no click predates its
+banner. Clicks are written through ``Repository.record_clicks``, the same path the
+service uses, so rollups and raw clicks agree.
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bannertrack.models import BannerCreate, ClickIn
-from bannertrack.privacy import VisitorHasher, ip_prefix
+from bannertrack.bots import classify
+from bannertrack.models import Banner, BannerCreate, ClickIn, ImpressionCount
+from bannertrack.privacy import VisitorHasher
 from bannertrack.repository import Repository
+from bannertrack.timeutil import floor_to
 
 _AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -27,6 +36,17 @@ _AGENTS = (
     "Version/18.0 Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
 )
+# Crawlers, link previews and a client that sends no agent: recorded, flagged ``bot``.
+_BOT_AGENTS = (
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "python-requests/2.32.3",
+    None,
+)
+_BOT_SHARE = 0.07
+_REPEAT_SHARE = 0.06  # clicks followed by the same visitor's second click within the hour
 _REFERRERS = ("https://news.example/", "https://blog.example/post", None, "https://search.example/")
 _TOPICS = (
     "Winter sale",
@@ -42,8 +62,9 @@ _TOPICS = (
 )
 
 
-async def create_banners(repo: Repository, count: int, rng: random.Random) -> list[int]:
-    ids = []
+async def create_banners(repo: Repository, count: int, rng: random.Random) -> list[Banner]:
+    """Banners dated by the repository's clock: the CLI sets it to the period's start."""
+    banners = []
     for i in range(count):
         topic = _TOPICS[i % len(_TOPICS)]
         banner = await repo.create_banner(
@@ -54,46 +75,86 @@ async def create_banners(repo: Repository, count: int, rng: random.Random) -> li
                 active=rng.random() > 0.1,
             )
         )
-        ids.append(banner.id)
-    return ids
+        banners.append(banner)
+    return banners
+
+
+@dataclass(slots=True)
+class DemoTally:
+    """What the generator sent, for the summary line and the impressions."""
+
+    clicks: int = 0
+    bots: int = 0
+    follow_ups: int = 0
+    human_per_hour: Counter[tuple[int, datetime]] = field(default_factory=Counter)
+
+
+def _instant(rng: random.Random, start: datetime, now: datetime) -> datetime:
+    """A moment in [start, now], drawn with a daytime peak."""
+    span = (now - start).total_seconds()
+    while True:
+        when = now - timedelta(seconds=rng.random() * span)
+        hour = when.hour + when.minute / 60
+        if rng.random() < 0.35 + 0.65 * math.sin(math.pi * ((hour - 6) % 24) / 24) ** 2:
+            return when
 
 
 async def generate_clicks(
-    banner_ids: list[int],
+    banners: list[Banner],
     total: int,
-    days: int,
     now: datetime,
     rng: random.Random,
+    tally: DemoTally,
     batch_size: int = 2000,
 ) -> AsyncIterator[list[ClickIn]]:
-    """Yield batches of clicks; the caller writes them and advances its progress bar."""
+    """Yield batches of ``total`` clicks; the caller writes them and advances its progress.
+
+    No click is earlier than its banner's ``created_at`` or later than ``now``.
+    """
     # Cumulative weights once: rng.choices would otherwise re-add them for every click.
-    cum_weights = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(banner_ids))))
+    cum_weights = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(banners))))
     hasher = VisitorHasher()
-    span = days * 86400
     batch: list[ClickIn] = []
-    for _ in range(total):
-        # Daytime peak: accept a uniform instant with probability following the hour.
-        while True:
-            ago = rng.random() * span
-            when = now - timedelta(seconds=ago)
-            hour = when.hour + when.minute / 60
-            if rng.random() < 0.35 + 0.65 * math.sin(math.pi * ((hour - 6) % 24) / 24) ** 2:
-                break
-        ip = f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-        agent = rng.choice(_AGENTS)
-        batch.append(
-            ClickIn(
-                banner_id=rng.choices(banner_ids, cum_weights=cum_weights)[0],
-                occurred_at=when,
-                user_agent=agent,
-                referrer=rng.choice(_REFERRERS),
-                visitor=await hasher.visitor(ip, agent),
-                ip_prefix=ip_prefix(ip),
-            )
+
+    async def click(banner: Banner, when: datetime, ip: str, agent: str | None) -> ClickIn:
+        verdict = classify(agent)
+        tally.clicks += 1
+        if verdict.bot:
+            tally.bots += 1
+        else:
+            tally.human_per_hour[(banner.id, floor_to(when, 3600))] += 1
+        return ClickIn(
+            banner_id=banner.id,
+            occurred_at=when,
+            user_agent=agent,
+            referrer=rng.choice(_REFERRERS),
+            visitor=await hasher.visitor(ip, agent),
+            bot=verdict.bot,
+            bot_reason=verdict.reason,
         )
+
+    while tally.clicks < total:
+        banner = rng.choices(banners, cum_weights=cum_weights)[0]
+        when = _instant(rng, banner.created_at, now)
+        ip = f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        bot = rng.random() < _BOT_SHARE
+        agent = rng.choice(_BOT_AGENTS) if bot else rng.choice(_AGENTS)
+        batch.append(await click(banner, when, ip, agent))
+        again = when + timedelta(minutes=rng.uniform(1, 40))
+        if not bot and tally.clicks < total and again <= now and rng.random() < _REPEAT_SHARE:
+            # The same visitor, the same banner, within the dedup window: a repeat.
+            batch.append(await click(banner, again, ip, agent))
+            tally.follow_ups += 1
         if len(batch) >= batch_size:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def impressions_for(tally: DemoTally, rng: random.Random) -> list[ImpressionCount]:
+    """Impressions per banner and hour, 15 to 60 per human click: a CTR of about 2-7 %."""
+    return [
+        ImpressionCount(banner_id=b, minute=hour, count=round(n * rng.uniform(15, 60)))
+        for (b, hour), n in sorted(tally.human_per_hour.items())
+    ]

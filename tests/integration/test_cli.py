@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -135,3 +136,40 @@ def test_export_into_a_closed_pipe_exits_quietly(server: ServerProcess) -> None:
     assert first.startswith(b"occurred_at,")
     assert code == 0, stderr
     assert "Traceback" not in stderr and "Broken pipe" not in stderr, stderr
+
+
+def test_demo_shows_the_counting_features_and_never_loads_twice(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    env = {"BANNERTRACK_DATABASE_URL": f"sqlite:///{db}"}
+    args = ["demo", "--banners", "5", "--clicks", "4000", "--days", "3", "--seed", "7"]
+    args += ["--url", f"http://127.0.0.1:{free_port()}"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as conn:
+        totals = conn.execute(
+            "SELECT sum(total_clicks), sum(valid_clicks), sum(bot_clicks), "
+            "sum(repeat_clicks), sum(impressions) FROM banner_totals"
+        ).fetchone()
+        early = conn.execute(
+            "SELECT count(*) FROM clicks JOIN banners ON banners.id = clicks.banner_id "
+            "WHERE clicks.occurred_at < banners.created_at"
+        ).fetchone()[0]
+        ids = [r[0] for r in conn.execute("SELECT id FROM banners ORDER BY id")]
+    total, valid, bots, repeats, impressions = totals
+    assert total == 4000 and valid + bots + repeats == total
+    assert 0.03 * total < bots < 0.12 * total  # about 7 % from crawlers and previews
+    assert 0.01 * total < repeats < 0.10 * total  # second clicks within the hour
+    assert 0.01 < valid / impressions < 0.10  # a believable CTR
+    assert early == 0 and len(ids) == 5
+
+    again = CliRunner().invoke(main, args, env=env)
+    assert again.exit_code == 1 and "--reset" in again.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM banners").fetchone()[0] == 5
+
+    reset = CliRunner().invoke(main, [*args, "--reset"], env=env)
+    assert reset.exit_code == 0, reset.output
+    with sqlite3.connect(db) as conn:
+        after = [r[0] for r in conn.execute("SELECT id FROM banners ORDER BY id")]
+        assert conn.execute("SELECT sum(total_clicks) FROM banner_totals").fetchone()[0] == 4000
+    assert len(after) == 5 and set(after).isdisjoint(ids)

@@ -118,30 +118,59 @@ def migrate() -> None:
 @click.option("--days", default=14, show_default=True, help="Spread clicks over this many days.")
 @click.option("--seed", default=None, type=int, help="Random seed for a repeatable data set.")
 @click.option(
+    "--reset",
+    is_flag=True,
+    default=False,
+    help="Delete every banner (with its clicks and counts) first; without it a database "
+    "that already holds banners is left alone.",
+)
+@click.option(
     "--url",
     default="http://127.0.0.1:8080",
     show_default=True,
     help="A running server whose cache is cleared afterwards, if one answers there.",
 )
-def demo(n_banners: int, n_clicks: int, days: int, seed: int | None, url: str) -> None:
-    """Load demo banners and a realistic spread of clicks into the database.
+def demo(n_banners: int, n_clicks: int, days: int, seed: int | None, reset: bool, url: str) -> None:
+    """Load demo banners, clicks and impressions into the database.
 
-    It writes to the database directly, then asks a server running at --url (if any)
-    to clear its cache, so no cached statistic predates the demo data.
+    Clicks are spread over --days with a daytime peak; about 7 % come from bots and
+    link previews and some visitors click twice within the hour (repeats), so the
+    valid/bot/repeat counts and the CTR show what they mean. It writes to the database
+    directly, then asks a server running at --url (if any) to clear its cache, so no
+    cached statistic predates the demo data.
     """
+    from datetime import timedelta
+
+    from bannertrack.db.engine import create_engine
     from bannertrack.db.migrate import upgrade
     from bannertrack.db.repository import SqlRepository
-    from bannertrack.demo import create_banners, generate_clicks
+    from bannertrack.demo import DemoTally, create_banners, generate_clicks, impressions_for
     from bannertrack.timeutil import utcnow
 
+    if n_banners < 1 or n_clicks < 0 or days < 1:
+        raise click.UsageError("need --banners >= 1, --clicks >= 0 and --days >= 1")
     settings = load_settings()
     rng = random.Random(seed)
+    now = utcnow()
+    start = now - timedelta(days=days)
+    tally = DemoTally()
 
-    async def go() -> None:
-        repo = SqlRepository.from_url(settings.database_url)
+    async def go() -> str:
+        # Banners are dated at the period's start, so no demo click predates its banner.
+        repo = SqlRepository(create_engine(settings.database_url), clock=lambda: start)
         try:
             await upgrade(repo.engine)
-            ids = await create_banners(repo, n_banners, rng)
+            existing = await repo.list_banners(0, 500)
+            if existing.total and not reset:
+                return (
+                    f"the database already holds {existing.total} banners; nothing was "
+                    "loaded. `bannertrack demo --reset` deletes them all and loads the demo."
+                )
+            while existing.items:
+                for banner in existing.items:
+                    await repo.delete_banner(banner.id)
+                existing = await repo.list_banners(0, 500)
+            banners = await create_banners(repo, n_banners, rng)
             with Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),
@@ -150,14 +179,25 @@ def demo(n_banners: int, n_clicks: int, days: int, seed: int | None, url: str) -
                 console=err,
             ) as progress:
                 task = progress.add_task("recording clicks", total=n_clicks)
-                async for batch in generate_clicks(ids, n_clicks, days, utcnow(), rng):
+                async for batch in generate_clicks(banners, n_clicks, now, rng, tally):
                     await repo.record_clicks(batch)
                     progress.advance(task, len(batch))
+            impressions = impressions_for(tally, rng)
+            for i in range(0, len(impressions), 1000):
+                await repo.record_impressions(impressions[i : i + 1000])
         finally:
             await repo.close()
-        click.echo(f"created banners {ids[0]}..{ids[-1]} and {n_clicks} clicks over {days} days")
+        click.echo(
+            f"created banners {banners[0].id}..{banners[-1].id}: {tally.clicks} clicks over "
+            f"{days} days ({tally.bots} from bots, {tally.follow_ups} second clicks within "
+            f"the hour) and {sum(i.count for i in impressions)} impressions"
+        )
+        return ""
 
-    _run(go())
+    refused = _run(go())
+    if refused:
+        err.print(f"[red]error:[/red] {refused}", highlight=False)
+        sys.exit(1)
     _clear_running_server(url)
 
 
