@@ -7,6 +7,8 @@ Keys and TTLs (each TTL a setting):
     banner_stats:{id}   BannerWithStats | None  3 min
     top_banners:{limit} TopBanners              1 min     (count=total)
     top_banners:{limit}:valid  TopBanners       1 min     (count=valid)
+    breakdown:{id|all}:{by}:{count}:{limit}:{from}:{to}   Breakdown | None   2 min
+                        (from/to: whole UTC days, so "the last 30 days" is one key a day)
     (banner lists and time-range series are not cached)
 
 Impressions arrive all the time (every page view), so they never invalidate anything:
@@ -49,9 +51,11 @@ from bannertrack.models import (
     BannerPage,
     BannerUpdate,
     BannerWithStats,
+    Breakdown,
     ClickIn,
     ClickStats,
     CountKind,
+    Dimension,
     ImpressionCount,
     Interval,
     RecordedClick,
@@ -60,12 +64,14 @@ from bannertrack.models import (
     with_impressions,
 )
 from bannertrack.repository import Repository
+from bannertrack.timeutil import ceil_to, floor_to
 
 log = logging.getLogger("bannertrack.cache")
 
 T = TypeVar("T")
+DAY = 86_400
 
-NAMESPACES = ("banner", "click_stats", "banner_stats", "top_banners")
+NAMESPACES = ("banner", "click_stats", "banner_stats", "top_banners", "breakdown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class CachePolicy:
     banner_stats_ttl: float = 180.0
     top_banners_ttl: float = 60.0
     impressions_refresh: float = 0.5
+    breakdown_ttl: float = 120.0
 
     @classmethod
     def from_settings(cls, s: Settings) -> CachePolicy:
@@ -84,12 +91,18 @@ class CachePolicy:
             banner_stats_ttl=s.cache_ttl_banner_stats,
             top_banners_ttl=s.cache_ttl_top_banners,
             impressions_refresh=s.impressions_refresh,
+            breakdown_ttl=s.cache_ttl_breakdown,
         )
 
 
 def banner_keys(banner_id: int) -> tuple[str, ...]:
     """Every key that holds data of one banner."""
     return (f"banner:{banner_id}", f"click_stats:{banner_id}", f"banner_stats:{banner_id}")
+
+
+def breakdown_prefixes(banner_ids: Iterable[int]) -> tuple[str, ...]:
+    """The breakdowns a click on these banners changes: theirs and the overview."""
+    return (*(f"breakdown:{b}:" for b in banner_ids), "breakdown:all:")
 
 
 class _LoaderFailed(Exception):
@@ -194,6 +207,25 @@ class CachedRepository:
             key, lambda: self.inner.top_banners(limit, count), self.policy.top_banners_ttl
         )
 
+    async def breakdown(
+        self,
+        banner_id: int | None,
+        by: Dimension,
+        start: datetime,
+        end: datetime,
+        count: CountKind = "total",
+        limit: int = 10,
+    ) -> Breakdown | None:
+        # The rollup is per day: whole-day bounds give the same answer and a shared key.
+        first, stop = floor_to(start, DAY), ceil_to(end, DAY)
+        owner = "all" if banner_id is None else banner_id
+        key = f"breakdown:{owner}:{by}:{count}:{limit}:{first:%Y-%m-%d}:{stop:%Y-%m-%d}"
+        return await self._cached(
+            key,
+            lambda: self.inner.breakdown(banner_id, by, first, stop, count, limit),
+            self.policy.breakdown_ttl,
+        )
+
     async def list_banners(self, offset: int, limit: int) -> BannerPage:
         return await self.inner.list_banners(offset, limit)
 
@@ -255,7 +287,9 @@ class CachedRepository:
         return await self.invalidate(prefixes=(f"{namespace}:",))
 
     async def invalidate_banner(self, banner_id: int) -> int:
-        return await self.invalidate(banner_keys(banner_id), ("top_banners:",))
+        return await self.invalidate(
+            banner_keys(banner_id), ("top_banners:", *breakdown_prefixes([banner_id]))
+        )
 
     async def warm(
         self, top_limits: Sequence[int] = (5, 10, 20, 50, 100), concurrency: int = 16
@@ -289,7 +323,7 @@ class CachedRepository:
     async def create_banner(self, data: BannerCreate) -> Banner:
         banner = await self.inner.create_banner(data)
         # A "no such banner" for this id may be cached, and top lists may now include it.
-        await self.invalidate(banner_keys(banner.id), ("top_banners:",))
+        await self.invalidate(banner_keys(banner.id), ("top_banners:", f"breakdown:{banner.id}:"))
         return banner
 
     async def update_banner(self, banner_id: int, data: BannerUpdate) -> Banner | None:
@@ -319,7 +353,7 @@ class CachedRepository:
             ids = sorted({c.banner_id for c in clicks})
             keys = [k for b in ids for k in (f"click_stats:{b}", f"banner_stats:{b}")]
             if keys:
-                await self.invalidate(keys, ("top_banners:",))
+                await self.invalidate(keys, ("top_banners:", *breakdown_prefixes(ids)))
 
     # plumbing ------------------------------------------------------------------------
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     cache_ttl_top_banners: float = Field(
         60.0, gt=0, description="TTL of top_banners:{limit} (seconds)."
     )
+    cache_ttl_breakdown: float = Field(
+        120.0, gt=0, description="TTL of breakdown:{id|all}:... (seconds)."
+    )
 
     ingest_max_batch: int = Field(
         1000, ge=1, description="Most clicks written in one group-commit transaction."
@@ -85,6 +88,13 @@ class Settings(BaseSettings):
     )
     retention_batch: int = Field(
         5000, ge=1, description="Most rows one retention DELETE removes before it pauses."
+    )
+    breakdown_top_n: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="Values with a row of their own per banner, day and breakdown dimension; "
+        'later new values count as "(other)".',
     )
     impression_flush_interval: float = Field(
         0.5,

@@ -14,6 +14,20 @@ import msgspec
 Interval = Literal["minute", "hour", "day"]
 # What a ranking or a series counts: every recorded click, or only the valid ones.
 CountKind = Literal["total", "valid"]
+# What a breakdown groups clicks by (docs/counting.md says how each is derived).
+Dimension = Literal[
+    "referrer", "utm_source", "utm_medium", "utm_campaign", "country", "device", "browser", "os"
+]
+DIMENSIONS: tuple[Dimension, ...] = (
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "country",
+    "device",
+    "browser",
+    "os",
+)
 
 UrlStr = Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
 NameStr = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -48,6 +62,33 @@ class BannerUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     forward_query: bool | msgspec.UnsetType = msgspec.UNSET
 
 
+class ClickFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a click came from, derived at ingest (``bannertrack.click_facts``).
+
+    ``None`` is "not known" (no referrer, an address without a country, an old click).
+    """
+
+    country: str | None = None
+    device: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    referrer_host: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+
+    def value(self, by: Dimension) -> str | None:
+        return getattr(self, _FACT_OF[by])  # type: ignore[no-any-return]
+
+
+# Rollup values that no client can send: a click without a value, and the fold of
+# values beyond the per-day top N (db/breakdown_writes.py).
+NONE_VALUE = "(none)"
+OTHER_VALUE = "(other)"
+# The field of ClickFacts (and the column of ``clicks``) behind each dimension.
+_FACT_OF: dict[Dimension, str] = {d: d for d in DIMENSIONS} | {"referrer": "referrer_host"}
+
+
 class ClickIn(msgspec.Struct, frozen=True, kw_only=True):
     """What the service keeps of one click request; the raw IP is already gone.
 
@@ -63,6 +104,7 @@ class ClickIn(msgspec.Struct, frozen=True, kw_only=True):
     ip_prefix: str | None = None
     bot: bool = False
     bot_reason: str | None = None
+    facts: ClickFacts | None = None
 
 
 class RecordedClick(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,6 +193,27 @@ class Series(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}
     to: datetime
     interval: Interval
     points: tuple[SeriesPoint, ...]
+
+
+class BreakdownItem(msgspec.Struct, frozen=True, kw_only=True):
+    value: str
+    clicks: int
+
+
+class Breakdown(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    """Clicks of one banner (``banner_id`` null: all banners) grouped by one dimension.
+
+    ``items`` are the ``limit`` values with most clicks (ties by value); ``other`` sums the
+    rest, including what ingest folded into "(other)". "(none)" counts clicks without a
+    value (no referrer, unknown country, clicks from before the dimension existed).
+    """
+
+    banner_id: int | None
+    by: Dimension
+    from_: datetime
+    to: datetime
+    items: tuple[BreakdownItem, ...]
+    other: int
 
 
 class BannerPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -21,9 +21,11 @@ from bannertrack.models import (
     BannerPage,
     BannerUpdate,
     BannerWithStats,
+    Breakdown,
     ClickIn,
     ClickStats,
     CountKind,
+    Dimension,
     ImpressionCount,
     Interval,
     RecordedClick,
@@ -74,6 +76,22 @@ class Repository(Protocol):
         interval: Interval,
         count: CountKind = "total",
     ) -> Series | None: ...
+
+    async def breakdown(
+        self,
+        banner_id: int | None,
+        by: Dimension,
+        start: datetime,
+        end: datetime,
+        count: CountKind = "total",
+        limit: int = 10,
+    ) -> Breakdown | None:
+        """Clicks of a banner (``None``: of all banners) by one dimension, per whole UTC day.
+
+        ``None`` when the banner does not exist. The range widens to whole days; the
+        answer's ``from``/``to`` say which.
+        """
+        ...
 
     async def ping(self) -> None:
         """Raise ``DatabaseUnavailableError`` when the storage cannot answer."""

@@ -12,6 +12,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from bannertrack import __version__
 from bannertrack.api.banners import BannerController
+from bannertrack.api.breakdowns import banner_breakdown, overview_breakdown
 from bannertrack.api.cache_admin import CacheController
 from bannertrack.api.context import open_context
 from bannertrack.api.errors import exception_handlers
@@ -35,6 +36,8 @@ def create_app(settings: Settings) -> TimedApp:
         route_handlers=[
             BannerController,
             CacheController,
+            banner_breakdown,
+            overview_breakdown,
             track_click,
             impression_pixel,
             healthz,

@@ -46,6 +46,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             settings.database_url,
             pool_size=settings.db_pool_size,
             dedup_window=settings.dedup_window,
+            breakdown_top_n=settings.breakdown_top_n,
         )
         stack.push_async_callback(database.close)
         if settings.auto_migrate:

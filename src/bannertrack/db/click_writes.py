@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, literal_column, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bannertrack.db.breakdown_writes import fact_columns
 from bannertrack.db.sql import insert_for, micros
 from bannertrack.db.tables import banner_totals, click_minutes, clicks, visitor_clicks
 from bannertrack.models import ClickIn
@@ -111,6 +112,7 @@ async def insert_clicks(
             "bot": c.bot,
             "bot_reason": c.bot_reason,
             "repeat": repeat,
+            **fact_columns(c.facts),
         }
         for c, repeat in zip(batch, repeats, strict=True)
     ]

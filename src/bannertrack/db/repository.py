@@ -28,7 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bannertrack.db import stats_queries
+from bannertrack.db import breakdown_queries, stats_queries
+from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import count_queries, create_engine
 from bannertrack.db.errors import map_db_errors
@@ -48,9 +49,11 @@ from bannertrack.models import (
     BannerPage,
     BannerUpdate,
     BannerWithStats,
+    Breakdown,
     ClickIn,
     ClickStats,
     CountKind,
+    Dimension,
     ExportedClick,
     ImpressionCount,
     Interval,
@@ -68,6 +71,7 @@ class SqlRepository:
         *,
         clock: Callable[[], datetime] = utcnow,
         dedup_window: float = 3600.0,
+        breakdown_top_n: int = 50,
     ) -> None:
         self.engine = engine
         self.queries = count_queries(engine)
@@ -75,12 +79,22 @@ class SqlRepository:
         self._dialect = engine.dialect.name
         # Every instance on one database must use the same window, or they disagree.
         self._window_us = int(dedup_window * 1_000_000)
+        self._fold = BreakdownFold(breakdown_top_n)
 
     @classmethod
     def from_url(
-        cls, database_url: str, *, pool_size: int = 10, dedup_window: float = 3600.0
+        cls,
+        database_url: str,
+        *,
+        pool_size: int = 10,
+        dedup_window: float = 3600.0,
+        breakdown_top_n: int = 50,
     ) -> SqlRepository:
-        return cls(create_engine(database_url, pool_size=pool_size), dedup_window=dedup_window)
+        return cls(
+            create_engine(database_url, pool_size=pool_size),
+            dedup_window=dedup_window,
+            breakdown_top_n=breakdown_top_n,
+        )
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection]:
@@ -176,6 +190,7 @@ class SqlRepository:
             if keep:
                 repeats = await flag_repeats(conn, self._dialect, self._window_us, keep)
                 ids = await insert_clicks(conn, self._dialect, keep, repeats)
+                await add_breakdowns(conn, self._dialect, self._fold, keep, repeats)
         out: list[RecordedClick | None] = []
         it = iter(zip(ids, repeats, strict=True))
         for c in batch:
@@ -399,6 +414,20 @@ class SqlRepository:
             return await stats_queries.click_series(
                 conn, self._dialect, banner_id, start, end, interval, count
             )
+
+    async def breakdown(
+        self,
+        banner_id: int | None,
+        by: Dimension,
+        start: datetime,
+        end: datetime,
+        count: CountKind = "total",
+        limit: int = 10,
+    ) -> Breakdown | None:
+        async with self._read() as conn:
+            if banner_id is not None and await self._get_banner(conn, banner_id) is None:
+                return None
+            return await breakdown_queries.breakdown(conn, banner_id, by, start, end, count, limit)
 
     # health --------------------------------------------------------------------------
 

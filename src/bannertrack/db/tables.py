@@ -10,6 +10,8 @@ The migrations in ``db/migrations`` create exactly this; a test compares the two
   every click and, apart, the valid, bot and repeat ones (total = valid + bot + repeat).
 - ``impression_minutes`` holds impressions as per-minute counts (never rows), with
   their running total on ``banner_totals``.
+- ``click_breakdowns`` counts clicks per banner, UTC day, dimension (referrer host,
+  utm_*, country, device, browser, OS) and value, with a bounded number of values.
 - ``visitor_clicks`` remembers, per banner and visitor key, when the last valid click
   was, so repeat detection is one atomic upsert shared by every instance; rows older
   than the dedup window are purged in the background.
@@ -107,6 +109,15 @@ clicks = Table(
     Column("bot", Boolean, nullable=False, server_default=false()),
     Column("bot_reason", String(64), nullable=True),
     Column("repeat", Boolean, nullable=False, server_default=false()),
+    # Where the click came from (click_facts.py); NULL when not known.
+    Column("country", String(2), nullable=True),
+    Column("device", String(16), nullable=True),
+    Column("browser", String(100), nullable=True),
+    Column("os", String(100), nullable=True),
+    Column("referrer_host", String(100), nullable=True),
+    Column("utm_source", String(100), nullable=True),
+    Column("utm_medium", String(100), nullable=True),
+    Column("utm_campaign", String(100), nullable=True),
     Index("ix_clicks_banner_occurred", "banner_id", "occurred_at"),
     sqlite_autoincrement=True,
 )
@@ -163,6 +174,27 @@ impression_minutes = Table(
     ),
     Column("minute", UtcDateTime, primary_key=True),
     Column("impressions", BigInteger, nullable=False),
+)
+
+# Clicks per banner, UTC day, dimension and value (total and valid), kept in the click's
+# transaction; values beyond the day's top N of a (banner, dimension) fold into "(other)"
+# (db/breakdown_writes.py), so the table grows with days, not with what clients send.
+click_breakdowns = Table(
+    "click_breakdowns",
+    metadata,
+    Column(
+        "banner_id",
+        IdType,
+        ForeignKey("banners.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("day", Date, primary_key=True),
+    Column("dimension", String(16), primary_key=True),
+    Column("value", String(100), primary_key=True),
+    Column("clicks", BigInteger, nullable=False),
+    Column("valid_clicks", BigInteger, nullable=False),
+    # The all-banners breakdown reads by dimension and day.
+    Index("ix_click_breakdowns_dimension_day", "dimension", "day"),
 )
 
 # Times are integer microseconds since the epoch: the window arithmetic of the upsert

@@ -1,0 +1,90 @@
+"""Breakdowns: where clicks came from, per banner and across all banners.
+
+    GET /api/v1/banners/{id}/breakdown?by=&from=&to=&count=total|valid&limit=N
+    GET /api/v1/breakdown?by=...  (the same over every banner)
+
+Read from the daily ``click_breakdowns`` rollup through the cache (namespace
+``breakdown``); the range widens to whole UTC days, and the answer says which.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from litestar import get
+from litestar.datastructures import State
+from litestar.params import QueryParameter
+
+from bannertrack.api.params import BannerId, ctx_of
+from bannertrack.errors import InvalidInputError, NotFoundError
+from bannertrack.models import Breakdown, CountKind, Dimension
+from bannertrack.timeutil import as_utc, utcnow
+
+DEFAULT_DAYS = 30
+# Whole-day rounding must stay inside datetime's range.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+ByParam = Annotated[
+    Dimension,
+    QueryParameter(
+        description="referrer (host), utm_source, utm_medium, utm_campaign, country "
+        "(ISO 3166-1 alpha-2), device (desktop, mobile, tablet, bot, other), browser, os"
+    ),
+]
+FromParam = Annotated[
+    datetime | None,
+    QueryParameter(name="from", description="Start (UTC; default: 30 days before 'to')"),
+]
+ToParam = Annotated[datetime | None, QueryParameter(name="to", description="End (default: now)")]
+CountParam = Annotated[
+    CountKind,
+    QueryParameter(description="total: every recorded click; valid: neither bot nor repeat"),
+]
+LimitParam = Annotated[int, QueryParameter(ge=1, le=100, description="Values listed")]
+
+
+def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    end = utcnow() if end is None else as_utc(end)
+    start = end - timedelta(days=DEFAULT_DAYS) if start is None else as_utc(start)
+    if start > end:
+        raise InvalidInputError("'from' must not be after 'to'")
+    if start < _EARLIEST or end >= _LATEST:
+        raise InvalidInputError("'from' and 'to' must lie between 1970 and 9998")
+    return start, end
+
+
+@get("/api/v1/banners/{banner_id:int}/breakdown", tags=["breakdowns"])
+async def banner_breakdown(
+    state: State,
+    banner_id: BannerId,
+    by: ByParam,
+    start: FromParam = None,
+    end: ToParam = None,
+    count: CountParam = "total",
+    limit: LimitParam = 10,
+) -> Breakdown:
+    """Clicks of one banner by referrer, campaign, country, device, browser or OS."""
+    lo, hi = _range(start, end)
+    found = await ctx_of(state).repository.breakdown(banner_id, by, lo, hi, count, limit)
+    if found is None:
+        raise NotFoundError(f"banner {banner_id} not found")
+    return found
+
+
+@get("/api/v1/breakdown", tags=["breakdowns"])
+async def overview_breakdown(
+    state: State,
+    by: ByParam,
+    start: FromParam = None,
+    end: ToParam = None,
+    count: CountParam = "total",
+    limit: LimitParam = 10,
+) -> Breakdown:
+    """The same across all banners (``banner_id`` is null)."""
+    lo, hi = _range(start, end)
+    found = await ctx_of(state).repository.breakdown(None, by, lo, hi, count, limit)
+    if found is None:  # the overview always exists; a None here is a repository bug
+        raise NotFoundError("no breakdown")
+    return found

@@ -1,0 +1,65 @@
+"""Breakdowns read from the ``click_breakdowns`` rollup: one grouped query over days.
+
+The rollup is per UTC day, so a range is widened to whole days: from the midnight at or
+before ``start`` to the midnight at or after ``end``; the answer states those bounds. A
+breakdown over months therefore reads (days x values) rollup rows, never raw clicks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bannertrack.db.tables import click_breakdowns
+from bannertrack.models import OTHER_VALUE, Breakdown, BreakdownItem, CountKind, Dimension
+from bannertrack.timeutil import ceil_to, floor_to
+
+DAY = 86_400
+
+
+def day_bounds(start: datetime, end: datetime) -> tuple[date, date]:
+    """The first day in the range and the day after the last one."""
+    first = floor_to(start, DAY)
+    return first.date(), max(ceil_to(end, DAY), first).date()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+async def breakdown(
+    conn: AsyncConnection,
+    banner_id: int | None,
+    by: Dimension,
+    start: datetime,
+    end: datetime,
+    count: CountKind,
+    limit: int,
+) -> Breakdown:
+    """Top ``limit`` values by clicks (ties by value); ``other`` is everything else."""
+    first, stop = day_bounds(start, end)
+    b = click_breakdowns.c
+    counted = b.clicks if count == "total" else b.valid_clicks
+    total = func.sum(counted).label("n")
+    query = (
+        select(b.value, total)
+        .where(b.dimension == by, b.day >= first, b.day < stop)
+        .group_by(b.value)
+    )
+    if banner_id is not None:
+        query = query.where(b.banner_id == banner_id)
+    rows = [(str(v), int(n)) for v, n in await conn.execute(query) if n]
+    rows.sort(key=lambda r: (-r[1], r[0]))
+    ranked = [r for r in rows if r[0] != OTHER_VALUE]
+    items = tuple(BreakdownItem(value=v, clicks=n) for v, n in ranked[:limit])
+    other = sum(n for _, n in rows) - sum(i.clicks for i in items)
+    return Breakdown(
+        banner_id=banner_id,
+        by=by,
+        from_=_midnight(first),
+        to=_midnight(stop),
+        items=items,
+        other=other,
+    )

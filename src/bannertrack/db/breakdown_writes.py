@@ -1,0 +1,151 @@
+"""The breakdown rollup: clicks per (banner, UTC day, dimension, value), in the click's transaction.
+
+Bound. Values are what clients send (referrers, utm tags), so a flood of distinct ones
+must not grow the table. Per (banner, day, dimension) at most ``top_n`` values get a row
+of their own, first come first served; later new values are counted under "(other)".
+"(none)" (no value) and "(other)" are always allowed. Which values a (banner, day)
+already has is read from the table once per process (one query for all the batch's new
+pairs) and then kept in a bounded LRU here, so the click path normally adds no read.
+
+The bound is per process: two instances (or workers) that learn of a (banner, day) at
+the same time may each admit the values the other has not seen yet, so a (banner, day,
+dimension) holds at most ``top_n`` x (processes writing that day) + 2 rows. A process
+that starts mid-day re-reads the table first, so restarts do not widen it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bannertrack.db.sql import insert_for
+from bannertrack.db.tables import click_breakdowns
+from bannertrack.models import DIMENSIONS, NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
+
+_ALWAYS = frozenset({NONE_VALUE, OTHER_VALUE})
+_NO_FACTS = ClickFacts()
+
+# dimension -> values with a row of their own, for one (banner, day)
+Admitted = dict[str, set[str]]
+
+
+class BreakdownFold:
+    """Decides, per click, which rollup value it counts under; bounded in memory.
+
+    ``max_pairs`` (banner, day) pairs are remembered, least recently used dropped first:
+    a dropped pair is re-read from the table when it shows up again.
+    """
+
+    def __init__(self, top_n: int = 50, max_pairs: int = 1000) -> None:
+        self.top_n = top_n
+        self.max_pairs = max_pairs
+        self._known: OrderedDict[tuple[int, date], Admitted] = OrderedDict()
+
+    def missing(self, pairs: Iterable[tuple[int, date]]) -> list[tuple[int, date]]:
+        return sorted({p for p in pairs if p not in self._known})
+
+    def learn(self, pair: tuple[int, date], admitted: Admitted) -> None:
+        known = self._known.setdefault(pair, {})
+        for dimension, values in admitted.items():
+            known.setdefault(dimension, set()).update(values)
+        self._known.move_to_end(pair)
+        while len(self._known) > self.max_pairs:
+            self._known.popitem(last=False)
+
+    def value_for(self, pair: tuple[int, date], dimension: str, value: str | None) -> str:
+        if value is None:
+            return NONE_VALUE
+        if value in _ALWAYS:
+            return OTHER_VALUE  # a client cannot pose as one of our markers
+        admitted = self._known.setdefault(pair, {}).setdefault(dimension, set())
+        if value in admitted:
+            return value
+        if len(admitted) >= self.top_n:
+            return OTHER_VALUE
+        admitted.add(value)
+        return value
+
+
+def fact_columns(facts: ClickFacts | None) -> dict[str, str | None]:
+    """The ``clicks`` columns of a click's facts (all NULL when it has none)."""
+    return msgspec.structs.asdict(facts or _NO_FACTS)
+
+
+async def _load(conn: AsyncConnection, fold: BreakdownFold, pairs: list[tuple[int, date]]) -> None:
+    """Read which values the table already holds for (banner, day) pairs new to this process."""
+    b = click_breakdowns.c
+    banner_ids = sorted({p[0] for p in pairs})
+    days = sorted({p[1] for p in pairs})
+    rows = await conn.execute(
+        select(b.banner_id, b.day, b.dimension, b.value).where(
+            b.banner_id.in_(banner_ids), b.day.in_(days), b.value.not_in(sorted(_ALWAYS))
+        )
+    )
+    found: dict[tuple[int, date], Admitted] = {p: {} for p in pairs}
+    for r in rows:
+        admitted = found.get((int(r.banner_id), r.day))
+        if admitted is not None:
+            admitted.setdefault(r.dimension, set()).add(r.value)
+    for pair, admitted in found.items():
+        fold.learn(pair, admitted)
+
+
+async def add_breakdowns(
+    conn: AsyncConnection,
+    dialect: str,
+    fold: BreakdownFold,
+    batch: Sequence[ClickIn],
+    repeats: Sequence[bool],
+) -> None:
+    """Count the batch's clicks into ``click_breakdowns`` (one upsert, sorted keys)."""
+    days = [c.occurred_at.date() for c in batch]
+    missing = fold.missing(zip((c.banner_id for c in batch), days, strict=True))
+    if missing:
+        await _load(conn, fold, missing)
+    tally: dict[tuple[int, date, str, str], list[int]] = {}
+    for click, day, repeat in zip(batch, days, repeats, strict=True):
+        pair = (click.banner_id, day)
+        facts = click.facts or _NO_FACTS
+        valid = 0 if click.bot or repeat else 1
+        for dimension in DIMENSIONS:
+            value = fold.value_for(pair, dimension, facts.value(dimension))
+            counts = tally.setdefault((click.banner_id, day, dimension, value), [0, 0])
+            counts[0] += 1
+            counts[1] += valid
+    await write_counts(conn, dialect, tally)
+
+
+async def write_counts(
+    conn: AsyncConnection, dialect: str, tally: dict[tuple[int, date, str, str], list[int]]
+) -> None:
+    """Add counts to their rows; sorted, so two writers lock rows in the same order."""
+    if not tally:
+        return
+    ins = insert_for(dialect, click_breakdowns)
+    b = click_breakdowns.c
+    upsert = ins.on_conflict_do_update(
+        index_elements=[b.banner_id, b.day, b.dimension, b.value],
+        set_={
+            "clicks": b.clicks + ins.excluded.clicks,
+            "valid_clicks": b.valid_clicks + ins.excluded.valid_clicks,
+        },
+    )
+    await conn.execute(
+        upsert,
+        [
+            {
+                "banner_id": banner_id,
+                "day": day,
+                "dimension": dimension,
+                "value": value,
+                "clicks": n,
+                "valid_clicks": valid,
+            }
+            for (banner_id, day, dimension, value), (n, valid) in sorted(tally.items())
+        ],
+    )

@@ -1,0 +1,317 @@
+"""Breakdowns over SQLite and PostgreSQL: counts, the (other) fold, the cache, HTTP, migration.
+
+Every count is checked against the clicks the test itself recorded.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select, text
+from tests.conftest import ADMIN
+
+from bannertrack.cache import MemoryCache
+from bannertrack.cached_repository import CachedRepository
+from bannertrack.db.engine import create_engine
+from bannertrack.db.migrate import upgrade
+from bannertrack.db.repository import SqlRepository
+from bannertrack.db.tables import click_breakdowns, clicks
+from bannertrack.models import (
+    DIMENSIONS,
+    NONE_VALUE,
+    OTHER_VALUE,
+    BannerCreate,
+    ClickFacts,
+    ClickIn,
+)
+
+DAY1 = datetime(2026, 11, 20, 23, 59, 30, tzinfo=UTC)
+DAY2 = datetime(2026, 11, 21, 0, 0, 30, tzinfo=UTC)
+
+
+def banner_in(i: int) -> BannerCreate:
+    return BannerCreate(
+        name=f"banner {i}",
+        image_url=f"https://cdn.example.com/{i}.png",
+        target_url=f"https://shop.example.com/{i}",
+    )
+
+
+def click(banner_id: int, at: datetime, bot: bool = False, **facts: str | None) -> ClickIn:
+    return ClickIn(
+        banner_id=banner_id, occurred_at=at, bot=bot, facts=ClickFacts(**facts) if facts else None
+    )
+
+
+async def test_breakdown_counts_equal_the_recorded_clicks(sql_repo: SqlRepository) -> None:
+    a = (await sql_repo.create_banner(banner_in(1))).id
+    b = (await sql_repo.create_banner(banner_in(2))).id
+    rng = random.Random(7)
+    hosts = ["google.com", "t.co", "news.ycombinator.com", None]
+    sent: list[ClickIn] = []
+    for i in range(120):
+        at = DAY1 if i % 2 else DAY2
+        sent.append(
+            click(
+                rng.choice([a, b]),
+                at,
+                bot=i % 10 == 0,
+                referrer_host=rng.choice(hosts),
+                country=rng.choice(["DE", "US", None]),
+            )
+        )
+    for lo in range(0, len(sent), 25):
+        await sql_repo.record_clicks(sent[lo : lo + 25])
+
+    start, end = DAY1 - timedelta(hours=1), DAY2
+    got = await sql_repo.breakdown(a, "referrer", start, end, limit=100)
+    assert got is not None
+    want = Counter(
+        (c.facts.referrer_host if c.facts else None) or NONE_VALUE for c in sent if c.banner_id == a
+    )
+    assert {i.value: i.clicks for i in got.items} == dict(want)
+    assert got.other == 0
+    assert (got.from_, got.to) == (
+        datetime(2026, 11, 20, tzinfo=UTC),
+        datetime(2026, 11, 22, tzinfo=UTC),
+    )
+    assert [i.clicks for i in got.items] == sorted((i.clicks for i in got.items), reverse=True)
+
+    valid = await sql_repo.breakdown(None, "country", start, end, "valid", limit=100)
+    assert valid is not None and valid.banner_id is None
+    want_valid = Counter(
+        (c.facts.country if c.facts else None) or NONE_VALUE for c in sent if not c.bot
+    )
+    assert {i.value: i.clicks for i in valid.items} == dict(want_valid)
+
+    # limit: the rest goes to other; one day only.
+    top1 = await sql_repo.breakdown(None, "referrer", DAY2, DAY2 + timedelta(hours=1), limit=1)
+    assert top1 is not None
+    day2 = [c for c in sent if c.occurred_at == DAY2]
+    assert top1.items[0].clicks + top1.other == len(day2)
+    # Every dimension sums to all clicks (a click without a fact counts as "(none)").
+    for by in DIMENSIONS:
+        whole = await sql_repo.breakdown(None, by, start, end, limit=100)
+        assert whole is not None
+        assert sum(i.clicks for i in whole.items) + whole.other == len(sent)
+
+
+async def test_raw_click_keeps_its_facts(sql_repo: SqlRepository) -> None:
+    b = (await sql_repo.create_banner(banner_in(1))).id
+    await sql_repo.record_clicks(
+        [click(b, DAY1, country="FR", device="mobile", utm_campaign="bf", referrer_host="t.co")]
+    )
+    async with sql_repo.engine.connect() as conn:
+        row = (await conn.execute(select(clicks))).one()
+    assert (row.country, row.device, row.utm_campaign, row.referrer_host) == (
+        "FR",
+        "mobile",
+        "bf",
+        "t.co",
+    )
+
+
+async def test_breakdown_of_missing_banner_is_none(sql_repo: SqlRepository) -> None:
+    assert await sql_repo.breakdown(999, "os", DAY1, DAY2) is None
+    empty = await sql_repo.breakdown(None, "os", DAY1, DAY2)
+    assert empty is not None and (empty.items, empty.other) == ((), 0)
+
+
+async def test_distinct_values_beyond_top_n_fold_into_other(database_url: str) -> None:
+    repo = SqlRepository.from_url(database_url, breakdown_top_n=5)
+    try:
+        b = (await repo.create_banner(banner_in(1))).id
+        flood = [click(b, DAY1, referrer_host=f"spam{i}.example") for i in range(200)]
+        for lo in range(0, 200, 40):
+            await repo.record_clicks(flood[lo : lo + 40])
+        # A second process (a fresh repository) re-reads the table: the bound holds.
+        again = SqlRepository.from_url(database_url, breakdown_top_n=5)
+        try:
+            await again.record_clicks([click(b, DAY1, referrer_host="late.example")])
+        finally:
+            await again.close()
+        async with repo.engine.connect() as conn:
+            n = (
+                await conn.execute(
+                    select(func.count()).where(click_breakdowns.c.dimension == "referrer")
+                )
+            ).scalar_one()
+        assert n == 5 + 1  # five values and "(other)"
+        got = await repo.breakdown(b, "referrer", DAY1, DAY1, limit=100)
+        assert got is not None
+        assert len(got.items) == 5 and all(i.clicks == 1 for i in got.items)
+        assert got.other == 196
+        assert OTHER_VALUE not in {i.value for i in got.items}
+    finally:
+        await repo.close()
+
+
+async def test_cached_breakdown_is_invalidated_by_clicks(sql_repo: SqlRepository) -> None:
+    cached = CachedRepository(sql_repo, MemoryCache(max_entries=1000))
+    a = (await cached.create_banner(banner_in(1))).id
+    b = (await cached.create_banner(banner_in(2))).id
+    now = datetime.now(UTC)
+    start = now - timedelta(days=1)
+    await cached.record_clicks([click(a, now, country="DE")])
+    first = await cached.breakdown(a, "country", start, now)
+    overview = await cached.breakdown(None, "country", start, now)
+    other_banner = await cached.breakdown(b, "country", start, now)
+    assert first is not None and overview is not None and other_banner is not None
+    before = sql_repo.queries.count
+    assert await cached.breakdown(a, "country", start, now + timedelta(seconds=5)) is first
+    assert sql_repo.queries.count == before  # a hit, same whole-day key
+
+    await cached.record_clicks([click(a, now, country="DE")])
+    fresh = await cached.breakdown(a, "country", start, now)
+    fresh_all = await cached.breakdown(None, "country", start, now)
+    assert fresh is not None and fresh.items[0].clicks == 2
+    assert fresh_all is not None and fresh_all.items[0].clicks == 2
+    # Banner b's breakdown was not touched by a's click.
+    assert await cached.breakdown(b, "country", start, now) is other_banner
+    assert "breakdown" in cached.cache.stats().namespaces
+    assert await cached.invalidate_namespace("breakdown") >= 1
+
+
+HTTP_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
+)
+
+
+async def test_http_breakdowns_from_tracking_link(client: AsyncTestClient[Litestar]) -> None:
+    r = await client.post(
+        "/api/v1/banners",
+        json={
+            "name": "b",
+            "image_url": "https://cdn.example.com/1.png",
+            "target_url": "https://shop.example.com/1",
+        },
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    b = r.json()["id"]
+    for _ in range(2):
+        r = await client.get(
+            f"/c/{b}?utm_source=newsletter&utm_medium=email&utm_campaign=black-friday",
+            headers={"User-Agent": HTTP_UA, "Referer": "https://www.google.com/search?q=x"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 302
+    # Server-to-server: the end user's address (with a token) and the utm of the POST URL.
+    r = await client.post(
+        f"/api/v1/banners/{b}/clicks?utm_source=partner",
+        json={"ip": "81.2.69.160", "user_agent": HTTP_UA, "referrer": "https://t.co/x"},
+        headers=ADMIN,
+    )
+    assert r.status_code in (201, 202), r.text
+    expected = {
+        "referrer": {"google.com": 2, "t.co": 1},
+        "utm_source": {"newsletter": 2, "partner": 1},
+        "utm_campaign": {"black-friday": 2, NONE_VALUE: 1},
+        "country": {"GB": 1, NONE_VALUE: 2},  # the test client has no IP address
+        "device": {"mobile": 3},
+        "os": {"iOS": 3},
+        "browser": {"Mobile Safari": 3},
+    }
+    for by, items in expected.items():
+        r = await client.get(f"/api/v1/banners/{b}/breakdown", params={"by": by})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert {i["value"]: i["clicks"] for i in body["items"]} == items, by
+        assert set(body) == {"banner_id", "by", "from", "to", "items", "other"}
+        assert (body["banner_id"], body["by"], body["other"]) == (b, by, 0)
+    r = await client.get("/api/v1/breakdown", params={"by": "referrer", "limit": 1})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["banner_id"] is None
+    assert body["items"] == [{"value": "google.com", "clicks": 2}] and body["other"] == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"by": "colour"},
+        {"by": "os", "limit": "0"},
+        {"by": "os", "limit": "101"},
+        {"by": "os", "count": "some"},
+        {"by": "os", "from": "yesterday"},
+        {"by": "os", "from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+        {"by": "os", "from": "0001-01-01T00:00:00Z"},
+    ],
+)
+async def test_http_breakdown_bad_input_is_400_json(
+    client: AsyncTestClient[Litestar], query: dict[str, str]
+) -> None:
+    for path in ("/api/v1/breakdown", "/api/v1/banners/1/breakdown"):
+        r = await client.get(path, params=query)
+        assert r.status_code == 400, (path, query, r.text)
+        assert set(r.json()["error"]) >= {"code", "message"}
+
+
+async def test_http_breakdown_of_missing_banner_is_404(client: AsyncTestClient[Litestar]) -> None:
+    r = await client.get("/api/v1/banners/424242/breakdown", params={"by": "os"})
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+
+
+async def test_migration_backfills_breakdowns_from_old_clicks(unmigrated_url: str) -> None:
+    engine = create_engine(unmigrated_url)
+    try:
+        await upgrade(engine, "0003")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO banners (name, image_url, target_url, active, forward_query, "
+                    "created_at, updated_at) VALUES ('old', 'https://a.example/i', "
+                    "'https://a.example', true, true, :t, :t)"
+                ),
+                {"t": DAY1},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO banner_totals (banner_id, total_clicks) SELECT id, 3 FROM banners"
+                )
+            )
+            for ua, ref, bot in [
+                (HTTP_UA, "https://www.google.com/x", False),
+                (HTTP_UA, "https://t.co/y", False),
+                ("Googlebot/2.1 (+http://www.google.com/bot.html)", None, True),
+            ]:
+                await conn.execute(
+                    text(
+                        "INSERT INTO clicks (banner_id, occurred_at, user_agent, referrer, bot) "
+                        "SELECT id, :t, :ua, :ref, :bot FROM banners"
+                    ),
+                    {
+                        "t": DAY1.replace(tzinfo=None) if engine.dialect.name == "sqlite" else DAY1,
+                        "ua": ua,
+                        "ref": ref,
+                        "bot": bot,
+                    },
+                )
+        await upgrade(engine)
+        repo = SqlRepository(engine)
+        ref = await repo.breakdown(1, "referrer", DAY1, DAY1)
+        assert ref is not None
+        assert {i.value: i.clicks for i in ref.items} == {
+            "google.com": 1,
+            "t.co": 1,
+            NONE_VALUE: 1,
+        }
+        device = await repo.breakdown(1, "device", DAY1, DAY1, "valid")
+        assert device is not None and {i.value: i.clicks for i in device.items} == {"mobile": 2}
+        country = await repo.breakdown(1, "country", DAY1, DAY1)
+        assert country is not None and [(i.value, i.clicks) for i in country.items] == [
+            (NONE_VALUE, 3)
+        ]
+        async with engine.connect() as conn:
+            oses = (await conn.execute(select(clicks.c.os).order_by(clicks.c.id))).scalars()
+            assert list(oses) == ["iOS", "iOS", None]
+    finally:
+        await engine.dispose()
