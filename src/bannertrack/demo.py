@@ -6,7 +6,10 @@ like real traffic. The counting features show too: a share of the clicks comes f
 crawlers, link previews and clients without a user agent (flagged ``bot``), some
 visitors click the same banner again within the hour (flagged ``repeat`` by the
 repository, as in production), and every banner has impressions, so CTR means
-something. Banners are created at the start of the period and no click predates its
+something. Referrers, utm campaigns, countries (public addresses of a dozen countries)
+and phone/desktop browsers come in realistic shares, their facts derived by
+``click_facts.derive`` like the tracking link's, so breakdowns show real data. Banners
+are created at the start of the period and no click predates its
 banner. Clicks are written through ``Repository.record_clicks``, the same path the
 service uses, so rollups and raw clicks agree.
 """
@@ -17,24 +20,51 @@ import itertools
 import math
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bannertrack.bots import classify
+from bannertrack.click_facts import derive
 from bannertrack.models import Banner, BannerCreate, ClickIn, ImpressionCount
 from bannertrack.privacy import VisitorHasher
 from bannertrack.repository import Repository
 from bannertrack.timeutil import floor_to
 
+# (user agent, weight): a phone-heavy mix like real banner traffic.
 _AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/18.0 Safari/605.1.15",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+        30,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Mobile Safari/537.36",
+        25,
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+        20,
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/18.0 Safari/605.1.15",
+        10,
+    ),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", 6),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+        5,
+    ),
+    (
+        "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.6 Mobile/15E148 Safari/604.1",
+        4,
+    ),
 )
 # Crawlers, link previews and a client that sends no agent: recorded, flagged ``bot``.
 _BOT_AGENTS = (
@@ -47,7 +77,36 @@ _BOT_AGENTS = (
 )
 _BOT_SHARE = 0.07
 _REPEAT_SHARE = 0.06  # clicks followed by the same visitor's second click within the hour
-_REFERRERS = ("https://news.example/", "https://blog.example/post", None, "https://search.example/")
+# (referrer, utm query of the link that was clicked, weight)
+_SOURCES = (
+    ("https://www.google.com/", "", 30),
+    (None, "", 18),  # typed in, apps, stripped referrers
+    ("https://t.co/", "utm_source=twitter&utm_medium=social&utm_campaign=black-friday", 10),
+    (
+        "https://l.facebook.com/",
+        "utm_source=facebook&utm_medium=cpc&utm_campaign=winter-sale",
+        12,
+    ),
+    (None, "utm_source=newsletter&utm_medium=email&utm_campaign=black-friday", 10),
+    ("https://www.reddit.com/r/deals/", "", 6),
+    ("https://news.ycombinator.com/", "", 4),
+    ("https://www.linkedin.com/", "utm_source=linkedin&utm_medium=social&utm_campaign=b2b", 5),
+    ("https://duckduckgo.com/", "", 5),
+)
+# Public /24s of a dozen countries in iptocc's RIR data: (first three octets, weight).
+_NETWORKS = (
+    ("72.229.28", 28),  # US
+    ("81.2.69", 14),  # GB
+    ("5.9.10", 12),  # DE
+    ("62.210.16", 9),  # FR
+    ("24.48.0", 7),  # CA
+    ("145.53.1", 6),  # NL
+    ("77.228.64", 5),  # ES
+    ("203.2.218", 5),  # AU
+    ("1.0.16", 5),  # JP
+    ("200.147.3", 5),  # BR
+    ("117.192.0", 4),  # IN
+)
 _TOPICS = (
     "Winter sale",
     "Free shipping",
@@ -60,6 +119,12 @@ _TOPICS = (
     "Webinar",
     "Black Friday",
 )
+
+
+def _picker(rows: tuple[tuple[Any, ...], ...]) -> Callable[[random.Random], tuple[Any, ...]]:
+    """Draws a row by its last field (a weight); the cumulative weights summed once."""
+    cum = list(itertools.accumulate(row[-1] for row in rows))
+    return lambda rng: rng.choices(rows, cum_weights=cum)[0]
 
 
 async def create_banners(repo: Repository, count: int, rng: random.Random) -> list[Banner]:
@@ -116,7 +181,11 @@ async def generate_clicks(
     hasher = VisitorHasher()
     batch: list[ClickIn] = []
 
-    async def click(banner: Banner, when: datetime, ip: str, agent: str | None) -> ClickIn:
+    agents, sources, networks = _picker(_AGENTS), _picker(_SOURCES), _picker(_NETWORKS)
+
+    async def click(
+        banner: Banner, when: datetime, ip: str, agent: str | None, source: tuple[Any, ...]
+    ) -> ClickIn:
         verdict = classify(agent)
         tally.clicks += 1
         if verdict.bot:
@@ -127,23 +196,25 @@ async def generate_clicks(
             banner_id=banner.id,
             occurred_at=when,
             user_agent=agent,
-            referrer=rng.choice(_REFERRERS),
+            referrer=source[0],
             visitor=await hasher.visitor(ip, agent),
             bot=verdict.bot,
             bot_reason=verdict.reason,
+            facts=derive(ip, agent, source[0], source[1]),  # as the tracking link would
         )
 
     while tally.clicks < total:
         banner = rng.choices(banners, cum_weights=cum_weights)[0]
         when = _instant(rng, banner.created_at, now)
-        ip = f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        ip = f"{networks(rng)[0]}.{rng.randrange(1, 255)}"
         bot = rng.random() < _BOT_SHARE
-        agent = rng.choice(_BOT_AGENTS) if bot else rng.choice(_AGENTS)
-        batch.append(await click(banner, when, ip, agent))
+        agent = rng.choice(_BOT_AGENTS) if bot else agents(rng)[0]
+        source = sources(rng)
+        batch.append(await click(banner, when, ip, agent, source))
         again = when + timedelta(minutes=rng.uniform(1, 40))
         if not bot and tally.clicks < total and again <= now and rng.random() < _REPEAT_SHARE:
             # The same visitor, the same banner, within the dedup window: a repeat.
-            batch.append(await click(banner, again, ip, agent))
+            batch.append(await click(banner, again, ip, agent, source))
             tally.follow_ups += 1
         if len(batch) >= batch_size:
             yield batch

@@ -28,6 +28,7 @@ from bannertrack.models import (
     BannerCreate,
     ClickFacts,
     ClickIn,
+    Dimension,
 )
 
 DAY1 = datetime(2026, 11, 20, 23, 59, 30, tzinfo=UTC)
@@ -315,3 +316,28 @@ async def test_migration_backfills_breakdowns_from_old_clicks(unmigrated_url: st
             assert list(oses) == ["iOS", "iOS", None]
     finally:
         await engine.dispose()
+
+
+async def test_demo_data_has_real_breakdowns(sql_repo: SqlRepository) -> None:
+    from bannertrack.demo import DemoTally, create_banners, generate_clicks
+
+    rng = random.Random(3)
+    now = datetime.now(UTC)
+    start = now - timedelta(days=3)
+    sql_repo._clock = lambda: start
+    banners = await create_banners(sql_repo, 3, rng)
+    async for batch in generate_clicks(banners, 600, now, rng, DemoTally(), batch_size=300):
+        await sql_repo.record_clicks(batch)
+
+    async def values(by: Dimension) -> dict[str, int]:
+        got = await sql_repo.breakdown(None, by, start, now, limit=100)
+        assert got is not None
+        assert sum(i.clicks for i in got.items) + got.other == 600
+        return {i.value: i.clicks for i in got.items}
+
+    assert len(set(await values("country")) - {NONE_VALUE}) >= 8
+    assert {"mobile", "desktop", "tablet"} <= set(await values("device"))
+    assert {"black-friday", "winter-sale"} <= set(await values("utm_campaign"))
+    referrers = await values("referrer")
+    assert max(referrers, key=referrers.__getitem__) == "google.com"
+    assert {"Mobile Safari", "Chrome Mobile", "Chrome", "Firefox"} <= set(await values("browser"))
