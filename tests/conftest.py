@@ -21,6 +21,10 @@ from tests.support.services import PostgresFactory, postgres_server
 if not os.environ.get("XDG_RUNTIME_DIR"):
     # pgserver asks platformdirs for a runtime dir, which warns when none is set.
     os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="bt-runtime-")
+# Servers and apps under test create their salt key file here, not in the user's home.
+os.environ.setdefault(
+    "BANNERTRACK_SALT_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="bt-key-"), "salt.key")
+)
 
 BACKENDS = ["sqlite", "postgresql"]
 

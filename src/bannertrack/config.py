@@ -71,6 +71,16 @@ class Settings(BaseSettings):
         description="Comma-separated addresses/CIDRs whose X-Forwarded-For is honoured.",
     )
     log_level: str = Field("INFO", description="Log level of the service.")
+    salt_key: str = Field(
+        "",
+        description="Secret (32+ characters) sealing the day's visitor salt in the database; "
+        "the same on every instance. Empty: read from the key file.",
+    )
+    salt_key_file: str = Field(
+        "~/.local/state/bannertrack/salt.key",
+        description="File holding the salt key when BANNERTRACK_SALT_KEY is empty; created "
+        "with mode 0600 on first start. Keep it out of database backups.",
+    )
 
     # Counts a marketer can trust (docs/counting.md).
     dedup_window: float = Field(

@@ -22,7 +22,6 @@ from bannertrack.models import ExportedClick
 COLUMNS = (
     "occurred_at",
     "visitor",
-    "ip_prefix",
     "user_agent",
     "referrer",
     "bot",
@@ -43,7 +42,6 @@ def _row(c: ExportedClick) -> tuple[str, ...]:
     return (
         c.occurred_at.isoformat().replace("+00:00", "Z"),
         c.visitor or "",
-        c.ip_prefix or "",
         _text(c.user_agent),
         _text(c.referrer),
         "true" if c.bot else "false",

@@ -101,7 +101,6 @@ class ClickIn(msgspec.Struct, frozen=True, kw_only=True):
     user_agent: str | None = None
     referrer: str | None = None
     visitor: str | None = None
-    ip_prefix: str | None = None
     bot: bool = False
     bot_reason: str | None = None
     facts: ClickFacts | None = None
@@ -130,7 +129,6 @@ class ExportedClick(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     occurred_at: datetime
     visitor: str | None
-    ip_prefix: str | None
     user_agent: str | None
     referrer: str | None
     bot: bool

@@ -1,19 +1,19 @@
 """What the service keeps of a visitor instead of their IP address.
 
 The raw address lives only in the request being handled: it is reduced here to a
-coarse ``ip_prefix`` (IPv4 /24, IPv6 /48) and to a ``visitor`` key, a keyed BLAKE2b hash
-of address and user agent under a random salt of the current UTC day.
+``visitor`` key, a keyed BLAKE2b hash of address and user agent under a random salt of
+the current UTC day, and to nothing else. No prefix of the address is kept: with one,
+an address was 256 guesses away (docs/counting.md, Privacy).
 
 Every instance must compute the same key for the same visitor, or a visitor who clicks
 through two servers would not be recognised as a repeat. So the day's salt is shared
-through the database (``visitor_salts``): the first instance to need it creates it with
-an insert that loses quietly to a concurrent one, every instance reads the winner, and
-the salts of past days are deleted in the same transaction. The salt is therefore stored
-for as long as its day lasts, next to keys it made; whoever can read the database during
-that day could test guesses of (address, agent) against that day's keys. Once the day is
-over the salt is deleted, and nobody, us included, can link its keys to an address or to
-the next day's keys. (A deleted row can linger in database pages or the WAL until they
-are reused or vacuumed; docs/counting.md says so.)
+through the database (``visitor_salts``), sealed under a key that is not in the database
+(``salt_key.py``): the first instance to need it stores one, every instance reads the
+winner, and the salts of past days are deleted in the same transaction. A copy of the
+database alone cannot unseal the salt; once the day's row is deleted, nobody, us
+included, can link its keys to an address or to the next day's keys. (A deleted row can
+linger in database pages or the WAL until they are reused or vacuumed; docs/counting.md
+says so.)
 
 A consequence: visitor keys change at 00:00 UTC, so the dedup window never reaches across
 midnight.
@@ -31,14 +31,6 @@ from datetime import date
 from bannertrack.timeutil import utcnow
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def ip_prefix(address: str | None) -> str | None:
-    ip = _parse(address)
-    if ip is None:
-        return None
-    bits = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 
 
 def _parse(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -63,8 +55,8 @@ async def _private_salt(_day: date) -> bytes:
 class VisitorHasher:
     """Daily-salted keyed hash of (address, user agent).
 
-    ``load_salt(day)`` returns that day's salt, the same in every instance (the database
-    one, ``SqlRepository.visitor_salt``); without it each hasher makes its own random
+    ``load_salt(day)`` returns that day's salt, the same in every instance (the sealed
+    database one, ``salt_key.sealed_salt_loader``); without it each hasher makes its own random
     salt, which is fine for one process (demo data, tests) and nothing else. The salt is
     held in memory for the day, so the database is asked once a day per process.
     """

@@ -7,6 +7,7 @@ the test itself recorded.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,6 +20,7 @@ from bannertrack.db.repository import SqlRepository
 from bannertrack.db.tables import clicks, visitor_clicks, visitor_salts
 from bannertrack.models import BannerCreate, ClickIn, ImpressionCount
 from bannertrack.retention import Retention
+from bannertrack.salt_key import SaltKey, sealed_salt_loader
 
 NOW = datetime(2026, 11, 24, 12, 30, 17, 250_000, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -219,16 +221,28 @@ async def test_impressions_are_per_minute_counts_and_make_the_ctr(repo: SqlRepos
     assert stats.ctr == pytest.approx(4 / 50)
 
 
-async def test_visitor_salt_is_shared_and_old_days_are_deleted(database_url: str) -> None:
+async def test_visitor_salt_is_shared_sealed_and_old_days_are_deleted(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     a, b = SqlRepository.from_url(database_url), SqlRepository.from_url(database_url)
+    key = SaltKey(b"k" * 32)
     try:
         today, yesterday = date(2026, 11, 24), date(2026, 11, 23)
-        old = await a.visitor_salt(yesterday)
-        salts = await asyncio.gather(*(r.visitor_salt(today) for r in (a, b, a, b)))
+        load_a, load_b = (sealed_salt_loader(r.sealed_salt, key) for r in (a, b))
+        old = await load_a(yesterday)
+        salts = await asyncio.gather(*(load(today) for load in (load_a, load_b, load_a, load_b)))
         assert len(set(salts)) == 1 and len(salts[0]) == 32 and salts[0] != old
         async with a.engine.connect() as conn:
-            days = (await conn.execute(select(visitor_salts.c.day))).scalars().all()
-        assert days == [today]
+            rows = (await conn.execute(select(visitor_salts))).all()
+        assert [r.day for r in rows] == [today]
+        assert bytes(rows[0].sealed) == key.seal(salts[0], today) != salts[0]
+
+        # An instance with another key cannot unseal it, and says so without the salt.
+        with caplog.at_level(logging.ERROR, logger="bannertrack"):
+            other = await sealed_salt_loader(b.sealed_salt, SaltKey(b"x" * 32))(today)
+        assert other != salts[0]
+        assert "another salt key" in caplog.text
+        assert salts[0].hex() not in caplog.text and other.hex() not in caplog.text
     finally:
         await a.close()
         await b.close()

@@ -50,6 +50,8 @@ NO_AGENT = None  # the request is sent without a User-Agent header
 
 SECRET_V4 = "203.0.113.77"
 SECRET_V6 = "2001:db8:85a3:7:8a2e:370:7334:77"
+# Their networks are not stored either: a prefix narrowed a guess to 256 addresses.
+NETWORKS = [b"203.0.113.0/24", b"2001:db8:85a3::/48"]
 
 # (method, kind, forwarded address, user agent, extra headers); kind "c" click, "i" pixel.
 Step = tuple[str, str, str, str | None, dict[str, str]]
@@ -178,7 +180,7 @@ def secrets_bytes() -> list[bytes]:
     for ip in (SECRET_V4, SECRET_V6):
         out += [ip.encode(), ipaddress.ip_address(ip).packed]
     out.append(ipaddress.ip_address(SECRET_V6).exploded.encode())
-    return out
+    return out + NETWORKS
 
 
 def send_secret_traffic(url: str, banner_id: int) -> None:
@@ -201,8 +203,9 @@ def send_secret_traffic(url: str, banner_id: int) -> None:
             assert r.status_code == 201  # a malformed address is dropped, not echoed
         r = http.get(f"{url}/api/v1/banners/{banner_id}/clicks.csv", headers=ADMIN)
         assert r.status_code == 200
-        assert "203.0.113.0/24" in r.text and "2001:db8:85a3::/48" in r.text
-        assert SECRET_V4 not in r.text and SECRET_V6 not in r.text
+        assert r.text.count(CHROME) >= 4  # the clicks are there, their addresses are not
+        hidden = [SECRET_V4, SECRET_V6] + [n.decode() for n in NETWORKS]
+        assert [h for h in hidden if h in r.text] == []
         assert SECRET_V4 not in http.get(f"{url}/metrics").text
 
 
@@ -250,7 +253,7 @@ def test_raw_ip_reaches_neither_database_nor_log(tmp_path: Path) -> None:
     assert files, "no database file"
     blobs = {f.name: f.read_bytes() for f in files}
     blobs["server.log"] = log.read_bytes()
-    assert b"203.0.113.0/24" in blobs["privacy.db"] + blobs.get("privacy.db-wal", b"")
+    assert CHROME.encode() in blobs["privacy.db"] + blobs.get("privacy.db-wal", b"")
     assert b"DEBUG" in blobs["server.log"]  # the log did run at its most talkative
     assert_nowhere(blobs)
 
@@ -266,7 +269,7 @@ def test_raw_ip_reaches_neither_database_nor_log_on_postgresql(
             send_secret_traffic(server.url, banner_id)
             time.sleep(1.2)
         dump = dump_postgres(url)
-        assert b"203.0.113.0/24" in dump and b"2001:db8:85a3::/48" in dump
+        assert CHROME.encode() in dump
         assert_nowhere({"postgresql dump": dump, "server.log": log.read_bytes()})
     finally:
         postgres.drop(url)

@@ -1,8 +1,8 @@
 """Turn an HTTP request into a ``ClickIn``: the raw IP stops here.
 
-The address is reduced to a visitor key, a prefix and a country in this function and is
-not passed on, returned or logged; the user agent decides the bot flag and, with the
-referrer and the link's query, the breakdown facts (``click_facts``) here too.
+The address is reduced to a visitor key and a country in this function and is not passed
+on, returned or logged (no prefix of it is kept); the user agent decides the bot flag and,
+with the referrer and the link's query, the breakdown facts (``click_facts``) here too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from bannertrack.api.context import AppContext
 from bannertrack.bots import classify
 from bannertrack.click_facts import derive
 from bannertrack.models import ClickIn, RecordedClick
-from bannertrack.privacy import client_address, ip_prefix
+from bannertrack.privacy import client_address
 from bannertrack.timeutil import utcnow
 
 _MAX_UA = 1024
@@ -46,7 +46,6 @@ async def click_from_request(
         user_agent=user_agent[:_MAX_UA] if user_agent else None,
         referrer=referrer[:_MAX_REFERRER] if referrer else None,
         visitor=await ctx.hasher.visitor(ip, user_agent),
-        ip_prefix=ip_prefix(ip),
         bot=verdict.bot,
         bot_reason=verdict.reason,
         # utm_* from the query: the tracking link's, or the server-to-server POST URL's.

@@ -20,6 +20,7 @@ from bannertrack.metrics import Metrics
 from bannertrack.privacy import IPNetwork, VisitorHasher, parse_networks
 from bannertrack.repository import Repository
 from bannertrack.retention import Retention
+from bannertrack.salt_key import load_salt_key, sealed_salt_loader
 
 log = logging.getLogger("bannertrack")
 
@@ -41,6 +42,7 @@ class AppContext:
 
 @asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
+    salt_key = load_salt_key(settings.salt_key, settings.salt_key_file)
     async with AsyncExitStack() as stack:
         database = SqlRepository.from_url(
             settings.database_url,
@@ -118,8 +120,9 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             cached=cached,
             ingest=ingest,
             metrics=metrics,
-            # The day's salt comes from the database, so every instance keys alike.
-            hasher=VisitorHasher(database.visitor_salt),
+            # The day's salt is shared through the database, sealed under a key that is
+            # not in it, so every instance keys alike and a copy of the data cannot.
+            hasher=VisitorHasher(sealed_salt_loader(database.sealed_salt, salt_key)),
             trusted_proxies=parse_networks(settings.trusted_proxies),
             bus=bus,
             impressions=impressions,

@@ -61,6 +61,7 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
     from granian.constants import Interfaces
 
     from bannertrack.invalidation import check_topology
+    from bannertrack.salt_key import load_salt_key
 
     # Workers are separate processes that read the environment: flags travel that way.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
@@ -71,6 +72,8 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
     settings = load_settings()
     try:
         check_topology(settings)
+        # Once, before the workers start: a missing key file is created here, not raced.
+        load_salt_key(settings.salt_key, settings.salt_key_file)
     except BannertrackError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)

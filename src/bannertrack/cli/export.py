@@ -49,8 +49,8 @@ def export(
 ) -> None:
     """Write the raw clicks of a banner as CSV (needs BANNERTRACK_ADMIN_TOKEN).
 
-    Columns: occurred_at, visitor, ip_prefix, user_agent, referrer, bot, bot_reason,
-    repeat. The server streams the rows; nothing is held in memory here either.
+    Columns: occurred_at, visitor, user_agent, referrer, bot, bot_reason, repeat. The
+    server streams the rows; nothing is held in memory here either.
     """
     params = {k: v.isoformat() for k, v in (("from", start), ("to", end)) if v is not None}
     path = f"/api/v1/banners/{banner_id}/clicks.csv"

@@ -108,7 +108,6 @@ async def insert_clicks(
             "user_agent": c.user_agent,
             "referrer": c.referrer,
             "visitor": c.visitor,
-            "ip_prefix": c.ip_prefix,
             "bot": c.bot,
             "bot_reason": c.bot_reason,
             "repeat": repeat,

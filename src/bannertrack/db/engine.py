@@ -51,10 +51,12 @@ def _postgres_engine(url: URL, pool_size: int) -> AsyncEngine:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets readers run while a click batch commits; synchronous=FULL makes an
     # acknowledged click survive a power cut, not only a crash; foreign keys make a banner's
-    # delete cascade to its clicks and rollups as on PostgreSQL.
+    # delete cascade to its clicks and rollups as on PostgreSQL; secure_delete overwrites
+    # deleted rows (yesterday's salt, expired clicks) instead of leaving them in free pages.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA secure_delete=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()

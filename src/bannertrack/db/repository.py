@@ -8,7 +8,6 @@ banners, impressions, salts, retention and export.
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -61,6 +60,7 @@ from bannertrack.models import (
     Series,
     TopBanners,
 )
+from bannertrack.salt_key import SealedSalt
 from bannertrack.timeutil import floor_to, utcnow
 
 
@@ -258,22 +258,23 @@ class SqlRepository:
 
     # visitor salts -------------------------------------------------------------------
 
-    async def visitor_salt(self, day: date) -> bytes:
-        """The salt of ``day``, the same for every instance; older salts are deleted.
+    async def sealed_salt(self, day: date, offer: SealedSalt) -> SealedSalt:
+        """The sealed salt of ``day``, the same for every instance; older salts are deleted.
 
-        The first instance to ask creates it; a concurrent insert loses quietly
-        (ON CONFLICT DO NOTHING) and everyone reads the row that won.
+        The first instance to ask stores its ``offer``; a concurrent insert loses quietly
+        (ON CONFLICT DO NOTHING) and everyone reads the row that won. Only the sealed
+        form is stored: the key that unseals it never reaches the database (salt_key.py).
         """
         s = visitor_salts.c
         async with self._tx() as conn:
             await conn.execute(
                 insert_for(self._dialect, visitor_salts)
-                .values(day=day, salt=secrets.token_bytes(32))
+                .values(day=day, sealed=offer.sealed, key_check=offer.key_check)
                 .on_conflict_do_nothing(index_elements=[s.day])
             )
-            salt = (await conn.execute(select(s.salt).where(s.day == day))).scalar_one()
+            row = (await conn.execute(select(s.sealed, s.key_check).where(s.day == day))).one()
             await conn.execute(delete(visitor_salts).where(s.day < day))
-        return bytes(salt)
+        return SealedSalt(bytes(row.sealed), bytes(row.key_check))
 
     # retention -----------------------------------------------------------------------
 
@@ -331,7 +332,6 @@ class SqlRepository:
                 c.id,
                 c.occurred_at,
                 c.visitor,
-                c.ip_prefix,
                 c.user_agent,
                 c.referrer,
                 c.bot,
@@ -354,7 +354,6 @@ class SqlRepository:
                     id=r.id,
                     occurred_at=r.occurred_at,
                     visitor=r.visitor,
-                    ip_prefix=r.ip_prefix,
                     user_agent=r.user_agent,
                     referrer=r.referrer,
                     bot=bool(r.bot),

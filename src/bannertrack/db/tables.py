@@ -3,7 +3,8 @@
 The migrations in ``db/migrations`` create exactly this; a test compares the two.
 
 - ``clicks`` keeps every raw click for audit and export. The raw IP is never a column:
-  only the daily-salted ``visitor`` hash and the coarse ``ip_prefix``.
+  only the daily-salted ``visitor`` hash, and nothing that narrows a guess of the
+  address (no prefix: docs/counting.md, Privacy).
 - ``banner_totals`` (one row per banner, created with the banner) and ``click_minutes``
   (per-minute counts) are rollups kept in the click's own transaction, so statistics,
   top banners and series read small tables instead of scanning raw clicks. They count
@@ -15,8 +16,10 @@ The migrations in ``db/migrations`` create exactly this; a test compares the two
 - ``visitor_clicks`` remembers, per banner and visitor key, when the last valid click
   was, so repeat detection is one atomic upsert shared by every instance; rows older
   than the dedup window are purged in the background.
-- ``visitor_salts`` holds the salt of the current UTC day, shared by every instance so
-  that they all compute the same visitor key; older salts are deleted.
+- ``visitor_salts`` holds the salt of the current UTC day *sealed* under a key that is
+  never stored in the database (``salt_key.py``), shared by every instance so that they
+  all compute the same visitor key; ``key_check`` tells an instance with another key
+  apart. Older salts are deleted.
 """
 
 from __future__ import annotations
@@ -105,7 +108,6 @@ clicks = Table(
     Column("user_agent", Text, nullable=True),
     Column("referrer", Text, nullable=True),
     Column("visitor", String(64), nullable=True),
-    Column("ip_prefix", String(64), nullable=True),
     Column("bot", Boolean, nullable=False, server_default=false()),
     Column("bot_reason", String(64), nullable=True),
     Column("repeat", Boolean, nullable=False, server_default=false()),
@@ -221,5 +223,6 @@ visitor_salts = Table(
     "visitor_salts",
     metadata,
     Column("day", Date, primary_key=True),
-    Column("salt", LargeBinary(32), nullable=False),
+    Column("sealed", LargeBinary(32), nullable=False),
+    Column("key_check", LargeBinary(8), nullable=False),
 )

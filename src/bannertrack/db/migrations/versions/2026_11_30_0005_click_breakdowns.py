@@ -8,7 +8,7 @@ referrer host from the stored referrer. Country and utm_* of old clicks cannot b
 Clicks already deleted by retention are not in the back-filled rollup.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30
 """
 
@@ -25,7 +25,7 @@ from bannertrack.db.breakdown_writes import BreakdownFold
 from bannertrack.models import DIMENSIONS, ClickFacts
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
