@@ -222,9 +222,9 @@ async def postmaster_pid(database_url: str) -> int | None:
     try:
         async with engine.connect() as conn:
             backend = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            return _parent_pid(backend)  # while the backend is alive
     finally:
         await engine.dispose()
-    return _parent_pid(backend)
 
 
 def _parent_pid(pid: int) -> int:
