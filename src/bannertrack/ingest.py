@@ -75,6 +75,8 @@ class ClickIngest:
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
         self._last_batch = 0
+        # The linger ends once this many clicks are queued (see _linger).
+        self._target = max_batch
         # Running totals for /healthz and benchmarks: mean batch = clicks / batches.
         self.batches_written = 0
         self.clicks_written = 0
@@ -135,7 +137,7 @@ class ClickIngest:
         future: asyncio.Future[RecordedClick | None] = asyncio.get_running_loop().create_future()
         self._queue.append((click, future))
         self._wakeup.set()
-        if len(self._queue) >= self._max_batch:
+        if len(self._queue) >= self._target:
             self._full.set()
         # Not shielded: if this request is cancelled the future is cancelled with it, and
         # the writer skips answering it (no "exception never retrieved"). The click stays
@@ -171,8 +173,14 @@ class ClickIngest:
             return
         if self._last_batch <= 1 and len(self._queue) <= 1:
             return  # no concurrent traffic: lingering would only add latency
+        # Wait for as many clicks as the last batch answered, not for a full max_batch:
+        # clients that just got their answer come back with their next click, and once
+        # they have, waiting longer only adds latency (at 4 connections the 2 ms linger
+        # was a third of every request's time). Clicks that queue during a commit make
+        # the next batch bigger without any waiting.
+        self._target = min(self._max_batch, self._last_batch)
         self._full.clear()
-        if len(self._queue) >= self._max_batch:
+        if len(self._queue) >= self._target:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._full.wait(), self._max_wait)
