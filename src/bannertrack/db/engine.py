@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import URL, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bannertrack.db.urls import async_url
@@ -38,14 +39,29 @@ def count_queries(engine: AsyncEngine) -> QueryCounter:
 
 
 def _postgres_engine(url: URL, pool_size: int) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         # A dead server should fail a request in seconds, not hang it.
         connect_args={"timeout": 5, "command_timeout": 30},
     )
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return engine
+
+
+def _drop_closed(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Hand out no pooled connection the server has closed (restart, failover, cut proxy).
+
+    asyncpg learns of a closed socket from the event loop, without a round trip, so this
+    check is free. ``pool_pre_ping`` did the same job with three round trips on every
+    checkout (BEGIN, an empty query, ROLLBACK): on the click path that was a third of
+    each batch's round trips. Raising ``DisconnectionError`` makes the pool drop the
+    connection and check out (or open) another one.
+    """
+    driver = record.driver_connection
+    if driver is None or driver.is_closed():
+        raise DisconnectionError("pooled PostgreSQL connection was closed by the server")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
