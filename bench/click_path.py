@@ -324,6 +324,8 @@ class Bench:
             tree_cpu(self.pg_root),
             tree_cpu(self.redis_pid),
         )
+        if t.server.proc is None or t.server.proc.poll() is not None:
+            raise RuntimeError(f"{t.name} server died:\n{_tail(t.server.log_path)}")
         w = run_wrk(t.server.port, path_fmt, conns, self.args.duration, self.work)
         s1, p1, r1 = (
             tree_cpu(t.server.proc.pid if t.server.proc else None),
@@ -531,6 +533,12 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
             "rollups == raw rows; no error statuses"
         )
     return 1 if bench.problems else 0
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return "(no log)"
 
 
 def _redis_pid(redis_url: str) -> int | None:
