@@ -26,6 +26,7 @@ import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TOKEN = "bench-admin-token"
+INGEST_TOKEN = "bench-ingest-token"  # what a server reporting clicks holds
 
 
 # the do-nothing app --------------------------------------------------------------------
@@ -151,6 +152,7 @@ def bannertrack_server(database_url: str, env: dict[str, str], log_path: Path) -
             "BANNERTRACK_DATABASE_URL": database_url,
             "BANNERTRACK_HOST": "127.0.0.1",
             "BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN,
+            "BANNERTRACK_INGEST_TOKEN": INGEST_TOKEN,
             "BANNERTRACK_LOG_LEVEL": "WARNING",
             **env,
         },

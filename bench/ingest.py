@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _http import LoadResult, request_bytes, run  # noqa: E402
 from _servers import (  # noqa: E402
     ADMIN_TOKEN,
+    INGEST_TOKEN,
     Server,
     bannertrack_server,
     bare_server,
@@ -56,6 +57,7 @@ from _servers import (  # noqa: E402
 )
 
 N_BANNERS = 20
+REPORTER = {"Authorization": f"Bearer {INGEST_TOKEN}"}  # click reports need the ingest token
 
 MODES: dict[str, dict[str, str]] = {
     "group": {},
@@ -106,7 +108,7 @@ def click_requests(banner_ids: list[int]) -> list[bytes]:
             {"ip": f"198.51.{i % 200}.{i % 250}", "user_agent": f"Mozilla/5.0 bench/{i % 7}"}
         )
         path = f"/api/v1/banners/{banner_ids[i % len(banner_ids)]}/clicks"
-        out.append(request_bytes("POST", path, body=body))
+        out.append(request_bytes("POST", path, body=body, headers=REPORTER))
     return out
 
 

@@ -96,6 +96,8 @@ async def sql_repo(database_url: str) -> AsyncIterator[SqlRepository]:
 
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+INGEST_TOKEN = "test-ingest-token"
+INGEST = {"Authorization": f"Bearer {INGEST_TOKEN}"}  # servers that report clicks
 
 
 @pytest.fixture
@@ -108,7 +110,11 @@ def settings_overrides() -> dict[str, object]:
 async def client(
     database_url: str, settings_overrides: dict[str, object]
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    values: dict[str, object] = {"database_url": database_url, "admin_token": ADMIN_TOKEN}
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "admin_token": ADMIN_TOKEN,
+        "ingest_token": INGEST_TOKEN,
+    }
     settings = Settings(**{**values, **settings_overrides})  # type: ignore[arg-type]
     async with AsyncTestClient(create_app(settings)) as c:
         yield c

@@ -113,16 +113,45 @@ def client_address(
     """The client's address: the peer, or, behind trusted proxies, X-Forwarded-For.
 
     Walks X-Forwarded-For from the right, skipping trusted proxies, and takes the first
-    address a trusted proxy vouches for; a client cannot spoof its way past that.
+    address a trusted proxy vouches for; a client cannot spoof its way past that. Entries
+    may carry a port (``203.0.113.9:8080``, ``[2001:db8::1]:1234``), as some proxies write
+    them. An entry that is no address at all (``unknown``, garbage) gives ``None``: the
+    proxy's own address would make every such client one visitor, and "no address" only
+    costs the visitor key (docs/counting.md: never a repeat).
     """
     trusted = tuple(trusted)
     if not trusted or not forwarded_for or not _is_trusted(peer, trusted):
         return peer
     hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _is_trusted(hop, trusted):
-            return hop if _parse(hop) is not None else peer
-    return hops[0] if hops else peer
+        ip = forwarded_address(hop)
+        if ip is None or not any(ip in net for net in trusted):
+            return None if ip is None else str(ip)
+    first = forwarded_address(hops[0]) if hops else None
+    return str(first) if first is not None else peer
+
+
+def forwarded_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """One X-Forwarded-For entry: an address, optionally with a port, IPv6 in brackets."""
+    hop = hop.strip()
+    if hop.startswith("["):  # [v6] or [v6]:port
+        inside, bracket, rest = hop[1:].partition("]")
+        if not bracket or (rest and not _is_port(rest[1:] if rest[0] == ":" else "x")):
+            return None
+        return _parse(inside)
+    host, colon, port = hop.rpartition(":")
+    if colon and "." in host and ":" not in host and _is_port(port):  # IPv4:port
+        return _parse(host)
+    return _parse(hop)  # a bare address (IPv6 unbracketed has colons of its own)
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 0 < len(text) <= 5 and int(text) <= 65535
+
+
+def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A plain IPv4 or IPv6 address (no port, no brackets), or None."""
+    return _parse(text)
 
 
 def _is_trusted(address: str | None, trusted: tuple[IPNetwork, ...]) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, INGEST
 
 Client = AsyncTestClient[Litestar]
 
@@ -69,7 +69,9 @@ async def test_clicks_through_tracking_link_are_counted(client: Client) -> None:
         for _ in range(n):
             r = await client.get(f"/c/{banner_id}", follow_redirects=False)
             assert r.status_code == 302
-    r = await client.post(f"/api/v1/banners/{b['id']}/clicks", json={"ip": "203.0.113.9"})
+    r = await client.post(
+        f"/api/v1/banners/{b['id']}/clicks", json={"ip": "203.0.113.9"}, headers=INGEST
+    )
     assert r.status_code == 201 and r.json()["banner_id"] == b["id"]
     clicks[b["id"]] += 1
 
@@ -142,7 +144,7 @@ async def test_head_and_prefetch_are_answered_but_not_counted(client: Client) ->
         ("get", "/api/v1/banners/4242", {}, 404),
         ("get", "/api/v1/banners/4242/stats", {}, 404),
         ("get", "/api/v1/banners/4242/with-stats", {}, 404),
-        ("post", "/api/v1/banners/4242/clicks", {}, 404),
+        ("post", "/api/v1/banners/4242/clicks", {"headers": INGEST}, 404),
         ("get", "/api/v1/banners/top?limit=0", {}, 400),
         ("get", "/api/v1/banners/top?limit=101", {}, 400),
         ("get", "/api/v1/banners/top?limit=many", {}, 400),

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
-from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.conftest import ADMIN, ADMIN_TOKEN, INGEST, INGEST_TOKEN
 from tests.support.server import ServerProcess, free_port
 from tests.support.services import PostgresFactory, _asyncpg_dsn, _in_thread
 
@@ -150,6 +150,7 @@ def stats_when_settled(url: str, banner_id: int, expected: dict[str, Any]) -> di
 def server_env() -> dict[str, str]:
     return {
         "BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN,
+        "BANNERTRACK_INGEST_TOKEN": INGEST_TOKEN,
         "BANNERTRACK_TRUSTED_PROXIES": "127.0.0.1",
         "BANNERTRACK_LOG_LEVEL": "DEBUG",
     }
@@ -197,10 +198,13 @@ def send_secret_traffic(url: str, banner_id: int) -> None:
             r = http.post(
                 f"{url}/api/v1/banners/{banner_id}/clicks",
                 json={"ip": ip, "user_agent": CHROME, "referrer": "https://news.example/"},
+                headers=INGEST,
             )
             assert r.status_code == 201
-            r = http.post(f"{url}/api/v1/banners/{banner_id}/clicks", json={"ip": ip + "x"})
-            assert r.status_code == 201  # a malformed address is dropped, not echoed
+            r = http.post(
+                f"{url}/api/v1/banners/{banner_id}/clicks", json={"ip": ip + "x"}, headers=INGEST
+            )
+            assert r.status_code == 400 and ip not in r.text  # refused, and not echoed
         r = http.get(f"{url}/api/v1/banners/{banner_id}/clicks.csv", headers=ADMIN)
         assert r.status_code == 200
         assert r.text.count(CHROME) >= 4  # the clicks are there, their addresses are not

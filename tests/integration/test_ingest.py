@@ -253,14 +253,15 @@ async def test_overload_over_http_is_503_with_retry_after(
             )
             banner_id = r.json()["id"]
             url = f"/api/v1/banners/{banner_id}/clicks"
-            # One click first: it also creates the day's visitor salt, a write of its own.
-            assert (await client.post(url)).status_code == 201
+            assert (await client.post(url, headers=ADMIN)).status_code == 201
             async with asyncio.timeout(30), write_lock_held(database_url):
                 # 2 clicks in the batch waiting on the lock, 5 queued...
-                first = [asyncio.create_task(client.post(url)) for _ in range(7)]
+                first = [asyncio.create_task(client.post(url, headers=ADMIN)) for _ in range(7)]
                 await asyncio.sleep(0.5)
                 # ...and the queue is full.
-                refused = await asyncio.gather(*(client.post(url) for _ in range(10)))
+                refused = await asyncio.gather(
+                    *(client.post(url, headers=ADMIN) for _ in range(10))
+                )
                 health = (await client.get("/healthz")).json()
             answers = [*refused, *await asyncio.gather(*first)]
             stats = (await client.get(f"/api/v1/banners/{banner_id}/stats")).json()

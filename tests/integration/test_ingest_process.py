@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
-from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.conftest import ADMIN, ADMIN_TOKEN, INGEST, INGEST_TOKEN
 from tests.support.proxy import TcpProxy
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresFactory, postgres_proxy_target, via_proxy
@@ -26,7 +26,11 @@ from tests.support.services import PostgresFactory, postgres_proxy_target, via_p
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.tables import clicks
 
-ENV = {"BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN, "BANNERTRACK_LOG_LEVEL": "WARNING"}
+ENV = {
+    "BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN,
+    "BANNERTRACK_INGEST_TOKEN": INGEST_TOKEN,
+    "BANNERTRACK_LOG_LEVEL": "WARNING",
+}
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Load:
                 r = await client.post(
                     f"{self.url}/api/v1/banners/{self.banner_id}/clicks",
                     json={"referrer": f"https://marker.example/{n}"},
+                    headers=INGEST,
                 )
             except httpx.HTTPError as exc:
                 self.statuses[type(exc).__name__] += 1

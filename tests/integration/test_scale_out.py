@@ -85,7 +85,7 @@ def check_consistency(a: httpx.Client, b: httpx.Client, writes: int = 30) -> lis
     assert b.get(f"{path}/with-stats").json()["banner"]["name"] == f"n{writes - 1}"
     # A click through A reaches B's cached statistics too.
     before = b.get(f"{path}/stats").json()["total_clicks"]
-    assert a.post(f"{path}/clicks", json={}).status_code == 201
+    assert a.post(f"{path}/clicks", json={}, headers=ADMIN).status_code == 201
     until(lambda: b.get(f"{path}/stats").json()["total_clicks"] == before + 1)
     return delays
 
@@ -138,7 +138,7 @@ def test_redis_outage_never_fails_a_request_and_recovery_clears(
                 assert client.get(path).status_code == 200
                 assert client.get(f"{path}/with-stats").status_code == 200
                 assert client.get("/api/v1/banners/top?limit=5").status_code == 200
-                assert client.post(f"{path}/clicks", json={}).status_code == 201
+                assert client.post(f"{path}/clicks", json={}, headers=ADMIN).status_code == 201
             r = a.put(path, json={"name": f"down{i}"}, headers=ADMIN)
             assert r.status_code == 200
         # Without the bus, B is stale at most the degraded TTL (0.5 s here).

@@ -1,7 +1,12 @@
-"""The admin guard: ``Authorization: Bearer <BANNERTRACK_ADMIN_TOKEN>``.
+"""Bearer-token guards: the admin token, and the ingest token for click reports.
 
-With no token configured the guarded endpoints are refused (403), never open, and the
-comparison runs in constant time so the token cannot be guessed byte by byte.
+With no token configured the guarded endpoints are refused (403), never open, and every
+comparison runs in constant time so a token cannot be guessed byte by byte.
+
+Who can do what is written down in docs/security.md: anyone may follow a tracking link,
+load the pixel and read statistics; a server holding ``BANNERTRACK_INGEST_TOKEN`` (or the
+admin token) may also report clicks with the end user's address and agent; the admin
+token alone changes banners, manages the cache and exports raw clicks.
 """
 
 from __future__ import annotations
@@ -14,16 +19,47 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 
+def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:
+    scheme, _sep, given = connection.headers.get("authorization", "").partition(" ")
+    return given.strip().encode() if scheme.lower() == "bearer" else None
+
+
+def _matches(given: bytes | None, expected: str) -> bool:
+    # An empty expected token matches nothing (it means "not configured").
+    return bool(expected) and given is not None and hmac.compare_digest(given, expected.encode())
+
+
+def _refused(what: str) -> NotAuthorizedException:
+    return NotAuthorizedException(
+        f"missing or wrong {what}", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     expected: str = connection.app.state.ctx.settings.admin_token
     if not expected:
         raise PermissionDeniedException(
             "admin endpoints are disabled: set BANNERTRACK_ADMIN_TOKEN on the server"
         )
-    scheme, _sep, given = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), expected.encode()
-    ):
-        raise NotAuthorizedException(
-            "missing or wrong admin token", headers={"WWW-Authenticate": "Bearer"}
+    if not _matches(_bearer(connection), expected):
+        raise _refused("admin token")
+
+
+def ingest_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Click reports need the ingest token or the admin token.
+
+    The tracking link is the public way to click; a report is a server vouching for an end
+    user's address and agent, which only a caller we trust may do (issue 12, item 4).
+    """
+    settings = connection.app.state.ctx.settings
+    ingest: str = settings.ingest_token
+    admin: str = settings.admin_token
+    if not ingest and not admin:
+        raise PermissionDeniedException(
+            "click reports are disabled: set BANNERTRACK_INGEST_TOKEN on the server"
         )
+    given = _bearer(connection)
+    # Both comparisons run, so the time taken does not say which token was close.
+    ok_ingest, ok_admin = _matches(given, ingest), _matches(given, admin)
+    if not (ok_ingest or ok_admin):
+        raise _refused("ingest token")

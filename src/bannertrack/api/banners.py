@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
-from bannertrack.api.auth import admin_guard
-from bannertrack.api.clicks import click_from_request, count_flags
+from bannertrack.api.auth import admin_guard, ingest_guard
+from bannertrack.api.clicks import ClickReport, click_from_report, count_flags
 from bannertrack.api.params import BannerId, ctx_of
 from bannertrack.db.stats_queries import MAX_SERIES_POINTS, series_points
 from bannertrack.errors import InvalidInputError, NotFoundError
@@ -37,14 +36,6 @@ CountParam = Annotated[
     CountKind,
     QueryParameter(description="total: every recorded click; valid: neither bot nor repeat"),
 ]
-
-
-class ClickReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A click reported server-to-server; ``ip`` is hashed and truncated, never stored."""
-
-    ip: str | None = None
-    user_agent: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
-    referrer: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
 
 
 def _check_url(url: str, field: str) -> None:
@@ -112,7 +103,7 @@ class BannerController(Controller):
         if not await ctx_of(state).repository.delete_banner(banner_id):
             raise _missing(banner_id)
 
-    @post("/{banner_id:int}/clicks", status_code=201)
+    @post("/{banner_id:int}/clicks", guards=[ingest_guard], status_code=201)
     async def record_click(
         self,
         state: State,
@@ -120,16 +111,9 @@ class BannerController(Controller):
         banner_id: BannerId,
         data: JSONBody[ClickReport | None] = None,
     ) -> RecordedClick:
+        """A click reported by a server holding the ingest (or admin) token."""
         ctx = ctx_of(state)
-        report = data or ClickReport()
-        click = await click_from_request(
-            ctx,
-            request,
-            banner_id,
-            ip=report.ip,
-            user_agent=report.user_agent,
-            referrer=report.referrer,
-        )
+        click = await click_from_report(ctx, request, banner_id, data or ClickReport())
         recorded = await ctx.ingest.record(click)
         if recorded is None:
             raise _missing(banner_id)

@@ -1,59 +1,98 @@
-"""Turn an HTTP request into a ``ClickIn``: the raw IP stops here.
+"""Turn a click into a ``ClickIn``: the raw IP stops here.
 
-The address is reduced to a visitor key and a country in this function and is not passed
-on, returned or logged (no prefix of it is kept); the user agent decides the bot flag and,
-with the referrer and the link's query, the breakdown facts (``click_facts``) here too.
+Two sources: the tracking link (the visitor's own request: peer address, or a trusted
+proxy's X-Forwarded-For, and the request's headers) and a server-to-server report (only
+the facts the calling server states, never the caller's own address, agent or Referer).
+The address is reduced to a visitor key and a country in this module and is not passed
+on, returned or logged (no prefix of it is kept); the user agent decides the bot flag
+and, with the referrer and the query, the breakdown facts (``click_facts``) here too.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Request
 
 from bannertrack.api.context import AppContext
-from bannertrack.bots import classify
+from bannertrack.bots import Verdict, classify
 from bannertrack.click_facts import derive
+from bannertrack.errors import InvalidInputError
 from bannertrack.models import ClickIn, RecordedClick
-from bannertrack.privacy import client_address
+from bannertrack.privacy import client_address, parse_address
 from bannertrack.timeutil import utcnow
 
 _MAX_UA = 1024
 _MAX_REFERRER = 2048
+# A report that does not name the agent is not a browser that sent none: the calling
+# server simply did not say. It is not flagged (docs/counting.md, "Server-to-server").
+_UNREPORTED = Verdict(bot=False, reason=None)
+
+
+class ClickReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A click reported server-to-server: the end user's facts as the caller saw them.
+
+    ``ip`` is hashed, never stored; a field left out is unknown, never filled in from
+    the calling server's own request.
+    """
+
+    ip: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    user_agent: Annotated[str, msgspec.Meta(max_length=_MAX_UA)] | None = None
+    referrer: Annotated[str, msgspec.Meta(max_length=_MAX_REFERRER)] | None = None
 
 
 async def click_from_request(
+    ctx: AppContext, request: Request[Any, Any, Any], banner_id: int
+) -> ClickIn:
+    """A tracking-link click: the visitor's own request is the evidence."""
+    peer = request.client.host if request.client else None
+    ip = client_address(peer, request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
+    user_agent = request.headers.get("user-agent")
+    user_agent = user_agent[:_MAX_UA] if user_agent else None
+    referrer = request.headers.get("referer")
+    referrer = referrer[:_MAX_REFERRER] if referrer else None
+    return await _click(ctx, request, banner_id, ip, user_agent, referrer, classify(user_agent))
+
+
+async def click_from_report(
+    ctx: AppContext, request: Request[Any, Any, Any], banner_id: int, report: ClickReport
+) -> ClickIn:
+    """A reported click: only what the caller states (it holds an ingest or admin token).
+
+    No ``ip`` means no visitor key, so the click can never be a repeat; no
+    ``user_agent`` (absent or null) means "not reported" and is not flagged, while an
+    empty string is a reported empty agent and is flagged like a browser sending none.
+    The utm_* facts come from the query of the POST URL, which the caller also chose.
+    """
+    if report.ip is not None and parse_address(report.ip) is None:
+        raise InvalidInputError("ip must be an IPv4 or IPv6 address, without a port")
+    agent = report.user_agent
+    verdict = _UNREPORTED if agent is None else classify(agent or None)
+    return await _click(
+        ctx, request, banner_id, report.ip, agent or None, report.referrer or None, verdict
+    )
+
+
+async def _click(
     ctx: AppContext,
     request: Request[Any, Any, Any],
     banner_id: int,
-    *,
-    ip: str | None = None,
-    user_agent: str | None = None,
-    referrer: str | None = None,
+    ip: str | None,
+    user_agent: str | None,
+    referrer: str | None,
+    verdict: Verdict,
 ) -> ClickIn:
-    """Build the stored facts of a click; explicit values (server-to-server) win."""
-    if ip is None:
-        peer = request.client.host if request.client else None
-        ip = client_address(peer, request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
-    if user_agent is None:
-        user_agent = request.headers.get("user-agent")
-    if referrer is None:
-        referrer = request.headers.get("referer")
-    verdict = classify(user_agent[:_MAX_UA] if user_agent else None)
     return ClickIn(
         banner_id=banner_id,
         occurred_at=utcnow(),
-        user_agent=user_agent[:_MAX_UA] if user_agent else None,
-        referrer=referrer[:_MAX_REFERRER] if referrer else None,
+        user_agent=user_agent,
+        referrer=referrer,
         visitor=await ctx.hasher.visitor(ip, user_agent),
         bot=verdict.bot,
         bot_reason=verdict.reason,
-        # utm_* from the query: the tracking link's, or the server-to-server POST URL's.
         facts=derive(
-            ip,
-            user_agent[:_MAX_UA] if user_agent else None,
-            referrer[:_MAX_REFERRER] if referrer else None,
-            request.scope.get("query_string", b"").decode("latin-1"),
+            ip, user_agent, referrer, request.scope.get("query_string", b"").decode("latin-1")
         ),
     )
 

@@ -1,0 +1,73 @@
+"""``privacy.client_address``: who the client is, behind trusted proxies or not."""
+
+from __future__ import annotations
+
+import pytest
+
+from bannertrack.privacy import client_address, forwarded_address, parse_networks
+
+PROXIES = parse_networks("10.0.0.0/8, 2001:db8:ffff::/48")
+
+
+@pytest.mark.parametrize(
+    ("peer", "xff", "expected"),
+    [
+        # No X-Forwarded-For, or an untrusted peer: the peer itself, whatever it claims.
+        ("203.0.113.5", None, "203.0.113.5"),
+        ("203.0.113.5", "198.51.100.1", "203.0.113.5"),
+        ("203.0.113.5", "198.51.100.1, 10.0.0.2", "203.0.113.5"),
+        # A trusted peer: the right-most untrusted entry.
+        ("10.0.0.1", "198.51.100.1", "198.51.100.1"),
+        ("10.0.0.1", "6.6.6.6, 198.51.100.1, 10.0.0.2", "198.51.100.1"),
+        # Entries with a port are addresses, not garbage (the issue's two forms).
+        ("10.0.0.1", "203.0.113.9:8080", "203.0.113.9"),
+        ("10.0.0.1", "[2001:db8::1]:1234", "2001:db8::1"),
+        ("10.0.0.1", "[2001:db8::1]", "2001:db8::1"),
+        ("10.0.0.1", "6.6.6.6, 203.0.113.9:8080, 10.0.0.2:443", "203.0.113.9"),
+        ("10.0.0.1", "198.51.100.1, [2001:db8:ffff::7]:80", "198.51.100.1"),
+        # IPv6 without brackets (its colons are no port), and IPv4-mapped IPv6.
+        ("10.0.0.1", "2001:db8::1", "2001:db8::1"),
+        ("10.0.0.1", "::ffff:198.51.100.1", "198.51.100.1"),
+        ("2001:db8:ffff::1", "2001:DB8:0:0::2", "2001:db8::2"),
+        # Garbage where the client should be: unknown, never the proxy's own address.
+        ("10.0.0.1", "unknown", None),
+        ("10.0.0.1", "198.51.100.1:99999", None),
+        ("10.0.0.1", "198.51.100.1:", None),
+        ("10.0.0.1", "[2001:db8::1]:x", None),
+        ("10.0.0.1", "[2001:db8::1", None),
+        ("10.0.0.1", "not an address, 10.0.0.2", None),
+        ("10.0.0.1", "198.51.100.1:80:80", None),
+        # Arabic-Indic digits are no address.
+        ("10.0.0.1", "\u0661\u0669\u0668.\u0665\u0661.\u0661\u0660\u0660.\u0661", None),
+        # A spoofed entry left of garbage does not win.
+        ("10.0.0.1", "6.6.6.6, garbage", None),
+        # Every hop trusted: the left-most one; an empty header: the peer.
+        ("10.0.0.1", "10.0.0.3, 10.0.0.2", "10.0.0.3"),
+        ("10.0.0.1", " , ", "10.0.0.1"),
+    ],
+)
+def test_client_address(peer: str, xff: str | None, expected: str | None) -> None:
+    assert client_address(peer, xff, PROXIES) == expected
+
+
+def test_no_trusted_proxies_means_the_peer() -> None:
+    assert client_address("10.0.0.1", "198.51.100.1", ()) == "10.0.0.1"
+    assert client_address(None, "198.51.100.1", PROXIES) is None
+
+
+@pytest.mark.parametrize(
+    ("hop", "expected"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        (" 203.0.113.9:1 ", "203.0.113.9"),
+        ("203.0.113.9:65535", "203.0.113.9"),
+        ("203.0.113.9:65536", None),
+        ("203.0.113.9:+80", None),
+        ("[::1]:0080", "::1"),
+        ("[::1]80", None),
+        ("", None),
+    ],
+)
+def test_forwarded_address(hop: str, expected: str | None) -> None:
+    got = forwarded_address(hop)
+    assert (None if got is None else str(got)) == expected
