@@ -197,6 +197,9 @@ click_breakdowns = Table(
     Column("valid_clicks", BigInteger, nullable=False),
     # The all-banners breakdown reads by dimension and day.
     Index("ix_click_breakdowns_dimension_day", "dimension", "day"),
+    # Clustered on the key: every click updates 8 rows, and one B-tree fewer per commit
+    # is less to write and sync on SQLite.
+    sqlite_with_rowid=False,
 )
 
 # Times are integer microseconds since the epoch: the window arithmetic of the upsert

@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("value", sa.String(100), primary_key=True),
         sa.Column("clicks", sa.BigInteger, nullable=False),
         sa.Column("valid_clicks", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_click_breakdowns_dimension_day", "click_breakdowns", ["dimension", "day"])
     _backfill(op.get_bind())
