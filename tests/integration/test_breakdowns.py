@@ -5,6 +5,7 @@ Every count is checked against the clicks the test itself recorded.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, text
 from tests.conftest import ADMIN
+from tests.integration.test_cached_repository import NaiveCache
+from tests.support.slow import SlowReads
 
 from bannertrack.cache import MemoryCache
 from bannertrack.cached_repository import CachedRepository
@@ -342,3 +345,81 @@ async def test_demo_data_has_real_breakdowns(sql_repo: SqlRepository) -> None:
     referrers.pop(NONE_VALUE)  # direct visits
     assert max(referrers, key=referrers.__getitem__) == "google.com"
     assert {"Mobile Safari", "Chrome Mobile", "Chrome", "Firefox"} <= set(await values("browser"))
+
+
+async def test_repeats_are_not_valid_and_retention_keeps_the_rollup(
+    database_url: str,
+) -> None:
+    repo = SqlRepository.from_url(database_url, dedup_window=3600)
+    try:
+        b = (await repo.create_banner(banner_in(1))).id
+        facts = ClickFacts(country="NL", device="mobile")
+        same_visitor = [
+            ClickIn(banner_id=b, occurred_at=DAY1 + timedelta(seconds=s), visitor="v1", facts=facts)
+            for s in (0, 10)
+        ]
+        recorded = await repo.record_clicks(same_visitor)
+        assert [r.repeat for r in recorded if r] == [False, True]
+        before = await repo.breakdown(b, "country", DAY1, DAY1, "valid")
+        total = await repo.breakdown(b, "country", DAY1, DAY1)
+        assert before is not None and total is not None
+        assert [(i.value, i.clicks) for i in before.items] == [("NL", 1)]
+        assert [(i.value, i.clicks) for i in total.items] == [("NL", 2)]
+
+        assert await repo.delete_clicks_before(b, DAY2 + timedelta(days=1), 100) == 2
+        assert await repo.breakdown(b, "country", DAY1, DAY1) == total
+
+        assert await repo.delete_banner(b)
+        assert await repo.breakdown(b, "country", DAY1, DAY1) is None
+        overview = await repo.breakdown(None, "country", DAY1, DAY1)
+        assert overview is not None and overview.items == ()  # the rollup rows went with it
+    finally:
+        await repo.close()
+
+
+async def stale_breakdown_reads(repo: CachedRepository, ids: list[int], seed: int) -> int:
+    """Clicks are recorded while breakdowns are read; a read that started after a write
+    returned and shows fewer clicks than were acknowledged is stale."""
+    rng = random.Random(seed)
+    acked = dict.fromkeys(ids, 0)
+    now = datetime.now(UTC)
+    start = now - timedelta(days=1)
+    stale = 0
+
+    async def writer() -> None:
+        for _ in range(40):
+            b = rng.choice(ids)
+            n = rng.randint(1, 3)
+            await repo.record_clicks([click(b, now, country="SE") for _ in range(n)])
+            acked[b] += n
+            await asyncio.sleep(rng.random() * 0.002)
+
+    async def reader() -> None:
+        nonlocal stale
+        for _ in range(60):
+            b = rng.choice(ids)
+            one, every = acked[b], sum(acked.values())
+            if rng.random() < 0.5:
+                got = await repo.breakdown(b, "country", start, now)
+                floor = one
+            else:
+                got = await repo.breakdown(None, "country", start, now)
+                floor = every
+            assert got is not None
+            stale += sum(i.clicks for i in got.items) + got.other < floor
+
+    await asyncio.gather(writer(), writer(), *(reader() for _ in range(8)))
+    return stale
+
+
+async def test_no_stale_breakdown_after_a_click_returned(sql_repo: SqlRepository) -> None:
+    ids = [(await sql_repo.create_banner(banner_in(i))).id for i in range(3)]
+    repo = CachedRepository(SlowReads(sql_repo, max_delay=0.004, seed=5), MemoryCache())
+    assert await stale_breakdown_reads(repo, ids, seed=5) == 0
+
+
+async def test_the_stale_breakdown_check_catches_a_naive_cache(sql_repo: SqlRepository) -> None:
+    """Negative control: the same harness over a cache that stores whatever a load read."""
+    ids = [(await sql_repo.create_banner(banner_in(i))).id for i in range(3)]
+    repo = CachedRepository(SlowReads(sql_repo, max_delay=0.004, seed=5), NaiveCache())
+    assert await stale_breakdown_reads(repo, ids, seed=5) > 0

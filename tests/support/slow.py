@@ -19,9 +19,11 @@ from bannertrack.models import (
     BannerPage,
     BannerUpdate,
     BannerWithStats,
+    Breakdown,
     ClickIn,
     ClickStats,
     CountKind,
+    Dimension,
     ImpressionCount,
     Interval,
     RecordedClick,
@@ -62,6 +64,19 @@ class SlowReads:
 
     async def top_banners(self, limit: int, count: CountKind = "total") -> TopBanners:
         result = await self.inner.top_banners(limit, count)
+        await self._late()
+        return result
+
+    async def breakdown(
+        self,
+        banner_id: int | None,
+        by: Dimension,
+        start: datetime,
+        end: datetime,
+        count: CountKind = "total",
+        limit: int = 10,
+    ) -> Breakdown | None:
+        result = await self.inner.breakdown(banner_id, by, start, end, count, limit)
         await self._late()
         return result
 
