@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     port: int = Field(8080, description="Port `bannertrack api` listens on.")
     workers: int = Field(1, ge=1, description="Worker processes of `bannertrack api`.")
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size per worker.")
+    db_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds one database statement may take (PostgreSQL command timeout, "
+        "SQLite busy timeout) before the request answers 503.",
+    )
+    db_connect_timeout: float = Field(
+        3.0, gt=0, description="Seconds opening a PostgreSQL connection may take."
+    )
+    db_pool_timeout: float = Field(
+        3.0, gt=0, description="Seconds a request waits for a free pooled connection."
+    )
 
     cache_enabled: bool = Field(True, description="Serve reads through the in-memory cache.")
     cache_max_entries: int = Field(100_000, ge=1, description="Capacity bound of the L1 cache.")
@@ -85,6 +97,48 @@ class Settings(BaseSettings):
         "~/.local/state/bannertrack/salt.key",
         description="File holding the salt key when BANNERTRACK_SALT_KEY is empty; created "
         "with mode 0600 on first start. Keep it out of database backups.",
+    )
+    log_fault_interval: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds between log lines of one recurring fault (the line carries a "
+        "count of those held back).",
+    )
+    health_probe_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between the database write probes `/healthz` runs (at most one "
+        "per interval, whatever the request rate).",
+    )
+
+    # Limits and timeouts against slow or hostile clients (docs/security.md).
+    http_max_body: int = Field(
+        65_536, ge=1024, description="Largest request body in bytes; a larger one gets 413."
+    )
+    http_body_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a request body may take to arrive in full; a slower one gets 408 "
+        "and frees its slot.",
+    )
+    http_header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Seconds a client may take to send a request's headers (granian HTTP/1 "
+        "header read timeout; also bounds an idle keep-alive connection).",
+    )
+    http_keep_alive: bool = Field(
+        True, description="Keep HTTP/1 connections open between requests."
+    )
+    http_backpressure: int = Field(
+        8192,
+        ge=1,
+        description="Requests one worker handles at once (granian backpressure); more wait "
+        "in the listen backlog.",
+    )
+    http_backlog: int = Field(
+        2048, ge=128, description="Connections the kernel queues before the server accepts them."
     )
 
     # Counts a marketer can trust (docs/counting.md).

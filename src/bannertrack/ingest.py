@@ -14,9 +14,13 @@ click): a lone click on an idle server is written at once instead of paying the 
 
 Failure never turns into a silent drop:
 
-- a batch that fails answers every click in it with the error (503 for an
-  ``UnavailableError`` such as a database that went away); the writer lives on and the
-  next batch tries the database again, so ingest resumes by itself when it returns;
+- a batch that fails because the database cannot answer (``UnavailableError``) answers
+  every click in it with the error (503); the writer lives on and the next batch tries the
+  database again, so ingest resumes by itself when it returns;
+- a batch that fails for any other reason (one click the database rejects) is split in
+  halves and each half retried, down to single clicks, so only the offending click fails.
+  ``record_clicks`` is one transaction: a failed attempt stored nothing, so a retry never
+  stores a click twice;
 - a full queue refuses new clicks at once (``OverloadedError``: 503 + Retry-After)
   instead of growing memory;
 - ``stop()`` refuses new clicks and drains the queue; if the drain outlives its timeout
@@ -37,10 +41,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from bannertrack.errors import OverloadedError, UnavailableError
+from bannertrack.logs import RateLimitedLog
 from bannertrack.models import ClickIn, RecordedClick
 from bannertrack.repository import Repository
 
 log = logging.getLogger("bannertrack.ingest")
+# Under an outage every batch fails alike: one line per interval, with a count.
+faults = RateLimitedLog(log)
 
 Pending = tuple[ClickIn, "asyncio.Future[RecordedClick | None]"]
 
@@ -81,6 +88,13 @@ class ClickIngest:
         self.batches_written = 0
         self.clicks_written = 0
         self.batches_failed = 0
+        self.clicks_failed = 0
+        # loop.time() of the last write the database could not take (an outage, a full
+        # disk, a read-only file) and of the last commit: /healthz reports a writer whose
+        # latest attempt failed. A single rejected click is no outage and does not count.
+        self.last_outage: float | None = None
+        self.last_outage_error = ""
+        self.last_success: float | None = None
 
     @property
     def queued(self) -> int:
@@ -186,21 +200,38 @@ class ClickIngest:
             await asyncio.wait_for(self._full.wait(), self._max_wait)
 
     async def _write(self, batch: list[Pending]) -> None:
+        """Commit ``batch``; on a rejected click, bisect so only that click fails."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         self._last_batch = len(batch)
         try:
             results = await self._repo.record_clicks([c for c, _ in batch])
-            if len(results) != len(batch):
-                raise RuntimeError(f"record_clicks gave {len(results)} results for {len(batch)}")
+        except UnavailableError as exc:
+            faults.warning("unavailable", "click batch of %d failed: %s", len(batch), exc)
+            self.last_outage = loop.time()
+            self.last_outage_error = str(exc)
+            self._failed(batch, exc)
+            return
         except Exception as exc:
-            if not isinstance(exc, UnavailableError):
-                log.exception("click batch of %d failed", len(batch))
-            self.batches_failed += 1
-            self._fail(batch, exc)
+            if len(batch) > 1:
+                # Nothing of this batch was stored (one transaction): retry the halves.
+                half = len(batch) // 2
+                await self._write(batch[:half])
+                await self._write(batch[half:])
+                return
+            faults.error("rejected", "click rejected by the database: %r", exc, exc_info=exc)
+            self._failed(batch, exc)
+            return
+        if len(results) != len(batch):
+            # Committed, but the answers cannot be matched to the clicks: a bug, not a
+            # rejected click, so no retry (it would store the batch twice).
+            bug = RuntimeError(f"record_clicks gave {len(results)} results for {len(batch)}")
+            log.error("%s", bug)
+            self._failed(batch, bug)
             return
         self.batches_written += 1
         self.clicks_written += len(batch)
+        self.last_success = loop.time()
         for (_, fut), result in zip(batch, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
@@ -209,6 +240,18 @@ class ClickIngest:
                 self._on_batch(len(batch), loop.time() - started)
             except Exception:
                 log.exception("on_batch callback failed")
+
+    @property
+    def failing(self) -> bool:
+        """The latest write the database could not take came after the latest commit."""
+        if self.last_outage is None:
+            return False
+        return self.last_success is None or self.last_outage > self.last_success
+
+    def _failed(self, batch: list[Pending], exc: BaseException) -> None:
+        self.batches_failed += 1
+        self.clicks_failed += len(batch)
+        self._fail(batch, exc)
 
     def _take(self, n: int) -> list[Pending]:
         n = min(n, len(self._queue))

@@ -3,6 +3,9 @@
 "Database down" and "Redis down" are tested this way against real servers: while the
 proxy is stopped, connecting to its port is refused and open connections are reset,
 exactly what a client sees when a server or the network between goes away.
+
+``freeze()`` is the other fault: connections stay open and nothing moves (a server
+stopped with SIGSTOP, a saturated disk, a black-holed network) until ``thaw()``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class TcpProxy:
         self._thread.start()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._loop.call_soon_threadsafe(self._flowing.set)
 
     def _call(self, coro: object) -> object:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
@@ -36,6 +41,13 @@ class TcpProxy:
 
     def stop(self) -> None:
         self._call(self._stop())
+
+    def freeze(self) -> None:
+        """Stop forwarding bytes; connections stay open and new ones are accepted."""
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def thaw(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)
 
     def close(self) -> None:
         self.stop()
@@ -83,6 +95,7 @@ class TcpProxy:
         async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             try:
                 while data := await r.read(65536):
+                    await self._flowing.wait()
                     w.write(data)
                     await w.drain()
             except (OSError, asyncio.CancelledError):

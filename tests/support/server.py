@@ -31,7 +31,9 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
         port: int | None = None,
+        wrapper: tuple[str, ...] = (),
     ) -> None:
+        """``wrapper`` runs the server through another command (``unshare ...``)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -43,12 +45,13 @@ class ServerProcess:
             **(env or {}),
         }
         self._args = args
+        self._wrapper = wrapper
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bannertrack", "api", *self._args],
+            [*self._wrapper, sys.executable, "-m", "bannertrack", "api", *self._args],
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -17,14 +17,15 @@ from bannertrack.api.cache_admin import CacheController
 from bannertrack.api.context import open_context
 from bannertrack.api.errors import exception_handlers
 from bannertrack.api.health import healthz, metrics
+from bannertrack.api.limits import BodyDeadline
 from bannertrack.api.tracking import impression_pixel, track_click
 from bannertrack.config import Settings, load_settings
 from bannertrack.logs import configure_logging
 from bannertrack.metrics import Metrics, TimedApp
 
 
-def create_app(settings: Settings) -> TimedApp:
-    """The service's ASGI app: Litestar, with request timing around it."""
+def create_app(settings: Settings) -> BodyDeadline:
+    """The service's ASGI app: Litestar, with request timing and a body deadline around it."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -51,11 +52,11 @@ def create_app(settings: Settings) -> TimedApp:
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
         ),
-        request_max_body_size=64 * 1024,
+        request_max_body_size=settings.http_max_body,
         debug=False,
         logging_config=None,
     )
-    return TimedApp(app, _metrics_of)
+    return BodyDeadline(TimedApp(app, _metrics_of), settings.http_body_timeout)
 
 
 def _metrics_of(app: Litestar) -> Metrics | None:

@@ -21,6 +21,7 @@ from bannertrack.click_facts import derive
 from bannertrack.errors import InvalidInputError
 from bannertrack.models import ClickIn, RecordedClick
 from bannertrack.privacy import client_address, parse_address
+from bannertrack.storable import require_storable, storable
 from bannertrack.timeutil import utcnow
 
 _MAX_UA = 1024
@@ -48,9 +49,10 @@ async def click_from_request(
     """A tracking-link click: the visitor's own request is the evidence."""
     peer = request.client.host if request.client else None
     ip = client_address(peer, request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
-    user_agent = request.headers.get("user-agent")
+    # Header text no column can hold (NUL) is dropped here, before the click joins a batch.
+    user_agent = storable(request.headers.get("user-agent"))
     user_agent = user_agent[:_MAX_UA] if user_agent else None
-    referrer = request.headers.get("referer")
+    referrer = storable(request.headers.get("referer"))
     referrer = referrer[:_MAX_REFERRER] if referrer else None
     return await _click(ctx, request, banner_id, ip, user_agent, referrer, classify(user_agent))
 
@@ -65,6 +67,8 @@ async def click_from_report(
     empty string is a reported empty agent and is flagged like a browser sending none.
     The utm_* facts come from the query of the POST URL, which the caller also chose.
     """
+    # The caller can fix its body: text no column can hold is refused (400), not cleaned.
+    require_storable(ip=report.ip, user_agent=report.user_agent, referrer=report.referrer)
     if report.ip is not None and parse_address(report.ip) is None:
         raise InvalidInputError("ip must be an IPv4 or IPv6 address, without a port")
     agent = report.user_agent

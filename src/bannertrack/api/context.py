@@ -11,11 +11,14 @@ from bannertrack import bots
 from bannertrack.cache import RedisTier
 from bannertrack.cached_repository import CachedRepository, CachePolicy
 from bannertrack.config import Settings
+from bannertrack.db.engine import DbTimeouts
 from bannertrack.db.migrate import upgrade
+from bannertrack.db.probe import WriteProbe
 from bannertrack.db.repository import SqlRepository
 from bannertrack.impressions import ImpressionBatcher
 from bannertrack.ingest import ClickIngest
 from bannertrack.invalidation import Bus, open_cache_stack
+from bannertrack.logs import set_fault_interval
 from bannertrack.metrics import Metrics
 from bannertrack.privacy import IPNetwork, VisitorHasher, parse_networks
 from bannertrack.repository import Repository
@@ -37,18 +40,25 @@ class AppContext:
     trusted_proxies: tuple[IPNetwork, ...]
     impressions: ImpressionBatcher
     retention: Retention
+    write_probe: WriteProbe
     bus: Bus | None = None  # cross-instance invalidation; None on single-process SQLite
 
 
 @asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     salt_key = load_salt_key(settings.salt_key, settings.salt_key_file)
+    set_fault_interval(settings.log_fault_interval)
     async with AsyncExitStack() as stack:
         database = SqlRepository.from_url(
             settings.database_url,
             pool_size=settings.db_pool_size,
             dedup_window=settings.dedup_window,
             breakdown_top_n=settings.breakdown_top_n,
+            timeouts=DbTimeouts(
+                statement=settings.db_timeout,
+                connect=settings.db_connect_timeout,
+                pool=settings.db_pool_timeout,
+            ),
         )
         stack.push_async_callback(database.close)
         if settings.auto_migrate:
@@ -127,4 +137,5 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             bus=bus,
             impressions=impressions,
             retention=retention,
+            write_probe=WriteProbe(database.engine, settings.health_probe_interval),
         )

@@ -15,8 +15,11 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from bannertrack.errors import BannertrackError, UnavailableError
+from bannertrack.logs import RateLimitedLog
 
 log = logging.getLogger("bannertrack.api")
+# An outage fails every request alike: one warning per interval and kind, with a count.
+faults = RateLimitedLog(log)
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -24,6 +27,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -45,7 +49,7 @@ def error_response(
 
 def _own(request: Request[Any, Any, Any], exc: BannertrackError) -> Response[dict[str, Any]]:
     if isinstance(exc, UnavailableError):
-        log.warning("answering 503: %s", exc)
+        faults.warning(f"503:{exc.code}", "answering 503: %s", exc)
         return error_response(exc.status, exc.code, str(exc), {"Retry-After": str(exc.retry_after)})
     if exc.status >= 500:
         return _unexpected(request, exc)
@@ -68,7 +72,8 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, A
 
 
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("unexpected error", exc_info=exc)
+    # With its traceback, but once per interval: a flood of one bad request is one line.
+    faults.error(f"500:{type(exc).__qualname__}", "unexpected error", exc_info=exc)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")
 
 

@@ -22,14 +22,21 @@ async def healthz(state: State) -> Response[dict[str, Any]]:
         checks["database"] = {"status": "ok", "dialect": ctx.database.engine.dialect.name}
     except UnavailableError as exc:
         checks["database"] = {"status": "down", "error": str(exc)}
+    # A database that answers reads may still refuse every write (full disk, read-only
+    # file): the probe writes, and the click writer reports its own latest outage.
+    write_error = await ctx.write_probe.check()
+    if write_error is not None:
+        checks["database"] = {**checks["database"], "status": "down", "write_error": write_error}
     ingest = ctx.ingest
     checks["ingest"] = {
-        "status": "ok",
+        "status": "failing" if ingest.failing else "ok",
         "queued": ingest.queued,
         "max_queue": ingest.max_queue,
         "batches_written": ingest.batches_written,
         "clicks_written": ingest.clicks_written,
         "batches_failed": ingest.batches_failed,
+        "clicks_failed": ingest.clicks_failed,
+        **({"last_error": ingest.last_outage_error} if ingest.failing else {}),
     }
     if ctx.bus is not None:
         # A bus outage degrades consistency across instances, not this instance's answers:
@@ -39,7 +46,8 @@ async def healthz(state: State) -> Response[dict[str, Any]]:
     healthy = all(c["status"] == "ok" for c in checks.values() if c["status"] != "degraded")
     degraded = any(c["status"] != "ok" for c in checks.values())
     body = {"status": "ok" if not degraded else "degraded", "checks": checks}
-    return Response(body, status_code=200 if healthy else 503)
+    headers = None if healthy else {"Retry-After": "5"}
+    return Response(body, status_code=200 if healthy else 503, headers=headers)
 
 
 # Litestar appends the charset itself.

@@ -59,7 +59,9 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
     """Run the HTTP API (granian serving Litestar)."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
+    from bannertrack.cli.serving import port_in_use, raise_fd_limit
     from bannertrack.invalidation import check_topology
     from bannertrack.salt_key import load_salt_key
 
@@ -77,10 +79,16 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
     except BannertrackError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)
+    taken = port_in_use(settings.host, settings.port)
+    if taken is not None:
+        # granian binds with SO_REUSEPORT: a second server would share the port silently.
+        err.print(f"error: {taken}", highlight=False)
+        sys.exit(1)
     if settings.auto_migrate:
         # Once, before the workers start, so N workers do not race the same migration.
         _migrate(settings.database_url)
         os.environ["BANNERTRACK_AUTO_MIGRATE"] = "false"
+    raise_fd_limit()
     Granian(
         "bannertrack.api.app:app_from_env",
         factory=True,
@@ -89,6 +97,12 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
         workers=settings.workers,
         interface=Interfaces.ASGI,
         log_access=False,  # an access log would write client IPs
+        backlog=settings.http_backlog,
+        backpressure=settings.http_backpressure,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.http_header_timeout * 1000),
+            keep_alive=settings.http_keep_alive,
+        ),
     ).serve()
 
 

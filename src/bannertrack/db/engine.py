@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import URL, event
@@ -23,13 +24,33 @@ class QueryCounter:
         self.count += 1
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+@dataclass(frozen=True, slots=True)
+class DbTimeouts:
+    """Bounds of every database wait, so a frozen database answers 503 in seconds.
+
+    ``statement``: one statement (asyncpg command timeout, client side, so it holds even
+    when the server stops answering; SQLite's busy timeout); ``connect``: opening a
+    connection; ``pool``: waiting for a pooled connection when all are busy.
+    """
+
+    statement: float = 5.0
+    connect: float = 3.0
+    pool: float = 3.0
+
+
+def create_engine(
+    database_url: str, *, pool_size: int = 10, timeouts: DbTimeouts | None = None
+) -> AsyncEngine:
     url = async_url(database_url)
+    limits = timeouts or DbTimeouts()
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        engine = create_async_engine(url, connect_args={"timeout": limits.statement})
+        busy_ms = int(limits.statement * 1000)
+        event.listen(
+            engine.sync_engine, "connect", lambda conn, rec: _sqlite_pragmas(conn, rec, busy_ms)
+        )
         return engine
-    return _postgres_engine(url, pool_size)
+    return _postgres_engine(url, pool_size, limits)
 
 
 def count_queries(engine: AsyncEngine) -> QueryCounter:
@@ -38,13 +59,14 @@ def count_queries(engine: AsyncEngine) -> QueryCounter:
     return counter
 
 
-def _postgres_engine(url: URL, pool_size: int) -> AsyncEngine:
+def _postgres_engine(url: URL, pool_size: int, limits: DbTimeouts) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        # A dead server should fail a request in seconds, not hang it.
-        connect_args={"timeout": 5, "command_timeout": 30},
+        pool_timeout=limits.pool,
+        # A dead or frozen server fails a request in seconds instead of hanging it.
+        connect_args={"timeout": limits.connect, "command_timeout": limits.statement},
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine
@@ -64,7 +86,7 @@ def _drop_closed(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         raise DisconnectionError("pooled PostgreSQL connection was closed by the server")
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_ms: int) -> None:
     # WAL lets readers run while a click batch commits; synchronous=FULL makes an
     # acknowledged click survive a power cut, not only a crash; foreign keys make a banner's
     # delete cascade to its clicks and rollups as on PostgreSQL; secure_delete overwrites
@@ -74,5 +96,5 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA secure_delete=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.close()

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bannertrack.db import breakdown_queries, stats_queries
 from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
-from bannertrack.db.engine import count_queries, create_engine
+from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.sql import banner_from_row, insert_for, micros
 from bannertrack.db.tables import (
@@ -89,9 +89,10 @@ class SqlRepository:
         pool_size: int = 10,
         dedup_window: float = 3600.0,
         breakdown_top_n: int = 50,
+        timeouts: DbTimeouts | None = None,
     ) -> SqlRepository:
         return cls(
-            create_engine(database_url, pool_size=pool_size),
+            create_engine(database_url, pool_size=pool_size, timeouts=timeouts),
             dedup_window=dedup_window,
             breakdown_top_n=breakdown_top_n,
         )

@@ -1,0 +1,37 @@
+"""Checks ``bannertrack api`` makes before handing the socket to granian."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import socket
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be ours (another server holds it), or None when it is free.
+
+    granian sets SO_REUSEPORT, so a second instance on a taken port would start and share
+    the traffic (and split it between two databases). A plain bind without SO_REUSEPORT
+    fails while any socket listens there, which is the check wanted. SO_REUSEADDR keeps
+    connections in TIME_WAIT from a previous run from counting as "in use".
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server?)"
+    return None
+
+
+def raise_fd_limit() -> None:
+    """Lift the soft open-files limit to the hard one: each connection is a descriptor.
+
+    A default soft limit of 1024 would cap the server at about a thousand concurrent
+    connections long before ``http_backpressure``.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

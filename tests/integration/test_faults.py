@@ -1,0 +1,123 @@
+"""Honest health and fast failure (issue 12, item 9): real faults, bounded waits.
+
+A frozen PostgreSQL is a loopback proxy that stops forwarding while its connections stay
+open (what SIGSTOP or a black-holed network looks like). A full disk is a real one: the
+server runs in its own mount namespace on a 2 MiB tmpfs (``unshare -m``, private to that
+process tree, gone with it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.support.proxy import TcpProxy
+from tests.support.server import ServerProcess
+from tests.support.services import PostgresFactory, postgres_proxy_target, via_proxy
+
+ENV = {"BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN, "BANNERTRACK_LOG_LEVEL": "WARNING"}
+BANNER = {"name": "f", "image_url": "https://a.example/i", "target_url": "https://a.example/"}
+
+
+@pytest.fixture
+def proxied_url(postgres: PostgresFactory) -> Iterator[tuple[str, TcpProxy]]:
+    url = postgres.create()
+    unix, tcp = postgres_proxy_target(url)
+    proxy = TcpProxy(target_unix=unix, target=tcp)
+    proxy.start()
+    try:
+        yield via_proxy(url, proxy.port), proxy
+    finally:
+        proxy.close()
+        postgres.drop(url)
+
+
+async def test_frozen_postgres_answers_503_in_seconds_and_logs_once(
+    proxied_url: tuple[str, TcpProxy], tmp_path: Path
+) -> None:
+    url, proxy = proxied_url
+    env = {
+        **ENV,
+        "BANNERTRACK_DB_TIMEOUT": "1",
+        "BANNERTRACK_DB_CONNECT_TIMEOUT": "1",
+        "BANNERTRACK_DB_POOL_TIMEOUT": "1",
+        "BANNERTRACK_HEALTH_PROBE_INTERVAL": "0.2",
+    }
+    log = tmp_path / "server.log"
+    with ServerProcess(url, log, env=env) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            r = await client.post("/api/v1/banners", json=BANNER, headers=ADMIN)
+            banner = r.json()["id"]
+            assert (await client.get(f"/c/{banner}")).status_code == 302
+            proxy.freeze()
+            try:
+                started = time.monotonic()
+                r = await client.get(f"/c/{banner}")
+                click_wait = time.monotonic() - started
+                assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
+                started = time.monotonic()
+                misses = await asyncio.gather(
+                    *(client.get(f"/api/v1/banners/top?limit={n}") for n in range(1, 41))
+                )
+                misses_wait = time.monotonic() - started
+                started = time.monotonic()
+                health = await client.get("/healthz")
+                health_wait = time.monotonic() - started
+            finally:
+                proxy.thaw()
+            # Thawed: the service recovers by itself.
+            deadline = time.monotonic() + 15
+            while (r := await client.get(f"/c/{banner}")).status_code != 302:
+                assert time.monotonic() < deadline, r.text
+                await asyncio.sleep(0.2)
+    statuses = Counter(m.status_code for m in misses)
+    warnings = [line for line in log.read_text().splitlines() if "answering 503" in line]
+    print(
+        f"frozen PostgreSQL: click 503 in {click_wait:.2f}s, 40 misses {dict(statuses)} "
+        f"in {misses_wait:.2f}s, /healthz {health.status_code} in {health_wait:.2f}s, "
+        f"{len(warnings)} '503' log lines for 41 refusals"
+    )
+    assert click_wait < 4.0
+    assert statuses == {503: 40} and misses_wait < 6.0
+    assert health.status_code == 503 and health_wait < 4.0
+    assert health.json()["checks"]["database"]["status"] == "down"
+    assert len(warnings) <= 3  # one per kind of 503 per interval, not one per request
+
+
+def test_full_disk_is_reported_by_healthz_and_no_acknowledged_click_is_lost(
+    tmp_path: Path,
+) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    mount = 'mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@"'
+    wrapper = ("unshare", "--mount", "sh", "-c", mount, str(small))
+    env = {**ENV, "BANNERTRACK_HEALTH_PROBE_INTERVAL": "0.2"}
+    db = f"sqlite:///{small / 'bt.db'}"
+    with (
+        ServerProcess(db, tmp_path / "server.log", env=env, wrapper=wrapper) as server,
+        httpx.Client(base_url=server.url, timeout=20) as client,
+    ):
+        banner = client.post("/api/v1/banners", json=BANNER, headers=ADMIN).json()["id"]
+        assert client.get("/healthz").status_code == 200
+        acked, statuses = 0, Counter[int]()
+        for i in range(3_000):  # bounded: 2 MiB holds about a thousand of these
+            body = {"referrer": f"https://r.example/{'x' * 1900}/{i}"}
+            r = client.post(f"/api/v1/banners/{banner}/clicks", json=body)
+            statuses[r.status_code] += 1
+            acked += r.status_code == 201
+            if statuses[503] >= 5:
+                break
+        health = client.get("/healthz")
+        stats = client.get(f"/api/v1/banners/{banner}/stats")
+    print(f"disk full: {dict(statuses)}; /healthz {health.status_code} {health.json()}")
+    assert statuses[503] >= 5 and set(statuses) == {201, 503}
+    assert health.status_code == 503 and health.headers["retry-after"]
+    checks = health.json()["checks"]
+    assert checks["ingest"]["status"] == "failing" or checks["database"]["status"] == "down"
+    assert stats.status_code == 200 and stats.json()["total_clicks"] == acked
