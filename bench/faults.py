@@ -1,0 +1,346 @@
+"""Load and faults: what a hostile or broken world does to clicks, visitors and memory.
+
+Real server processes (``python -m bannertrack api``, one worker) on 127.0.0.1, driven by
+the raw-socket client of ``bench/_http.py``. Every phase is bounded in count and time and
+the script stops by itself. It prints, per phase:
+
+- ``kill``: clicks acknowledged (201 with an id) vs stored, under SIGKILL mid-load,
+  SQLite and PostgreSQL (every acknowledged id must be in the database);
+- ``pg stop`` / ``pg freeze``: the same while PostgreSQL is cut off (connections reset)
+  or frozen (connections open, nothing moves) behind a loopback proxy, with the answers
+  and the slowest one (bounded by ``BANNERTRACK_DB_TIMEOUT``);
+- ``disk full``: SQLite on a 2 MiB tmpfs mounted in a private mount namespace
+  (``unshare --mount``: needs root or user namespaces; said so and skipped otherwise);
+- ``poison``: visitors' answers while NUL-laden clicks arrive at 50/s (PostgreSQL);
+- ``methods`` / ``slow bodies``: server RSS and ``/metrics`` size before and after 50,000
+  made-up methods, and 1,200 connections sending a body at 1 byte per 2 s.
+
+    .venv/bin/python bench/faults.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import msgspec
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+
+from tests.support.proxy import TcpProxy  # noqa: E402
+from tests.support.services import postgres_proxy_target, via_proxy  # noqa: E402
+
+from _http import LoadResult, request_bytes, run  # noqa: E402
+from _servers import (  # noqa: E402
+    ADMIN_TOKEN,
+    Server,
+    bannertrack_server,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_admin_url,
+)
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+BANNER = {"name": "f", "image_url": "https://a.example/i", "target_url": "https://a.example/"}
+
+
+def rss_mib(server: Server) -> float:
+    assert server.proc is not None
+    root = psutil.Process(server.proc.pid)
+    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+
+
+async def make_banner(url: str) -> int:
+    async with httpx.AsyncClient(base_url=url, headers=ADMIN) as client:
+        return int((await client.post("/api/v1/banners", json=BANNER)).json()["id"])
+
+
+class Clicks:
+    """Marked clicks: every acknowledged id is remembered, to be found in the database."""
+
+    def __init__(self, banner: int) -> None:
+        self.acked: set[int] = set()
+        self.request = lambda i: request_bytes(
+            "POST",
+            f"/api/v1/banners/{banner}/clicks",
+            body=msgspec.json.encode({"referrer": f"https://marker.example/{i}"}),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def on_response(self, _i: int, status: int, body: bytes) -> None:
+        if status == 201:
+            self.acked.add(int(msgspec.json.decode(body)["id"]))
+
+
+async def stored_ids(database_url: str, ids: set[int]) -> int:
+    from sqlalchemy import func, select
+
+    from bannertrack.db.engine import create_engine
+    from bannertrack.db.tables import clicks
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            query = select(func.count()).select_from(clicks).where(clicks.c.id.in_(list(ids)))
+            return int((await conn.execute(query)).scalar_one()) if ids else 0
+    finally:
+        await engine.dispose()
+
+
+async def load_with(
+    server: Server, clicks: Clicks, seconds: float, fault: Callable[[], Awaitable[None]]
+) -> tuple[LoadResult, float]:
+    """Clicks for ``seconds`` while ``fault`` runs; (result, slowest answer in s)."""
+    load = asyncio.create_task(
+        run(
+            "127.0.0.1",
+            server.port,
+            clicks.request,
+            connections=32,
+            duration=seconds,
+            request_timeout=30,
+            on_response=clicks.on_response,
+        )
+    )
+    await fault()
+    result = await load
+    return result, max(result.latencies, default=0.0)
+
+
+def line(name: str, clicks: Clicks, stored: int, result: LoadResult, slowest: float) -> None:
+    lost = len(clicks.acked) - stored
+    print(
+        f"{name:<22} acknowledged {len(clicks.acked):>6}  stored of those {stored:>6}  "
+        f"lost {lost}  answers {dict(sorted(result.statuses.items()))} "
+        f"errors {result.errors}  slowest {slowest:.2f}s"
+    )
+
+
+async def kill_phase(database_url: str, work: Path, name: str, rounds: int) -> None:
+    clicks = Clicks(0)
+    total = LoadResult()
+    for r in range(rounds):
+        server = bannertrack_server(database_url, {}, work / f"kill-{name}.log").start()
+        if r == 0:
+            clicks = Clicks(await make_banner(server.url))
+
+        async def kill(server: Server = server) -> None:
+            await asyncio.sleep(1.5)
+            assert server.proc is not None
+            # granian's workers are child processes: the whole tree dies, as in a crash.
+            root = psutil.Process(server.proc.pid)
+            for proc in [*root.children(recursive=True), root]:
+                proc.send_signal(signal.SIGKILL)
+            server.proc.wait()
+
+        result, _ = await load_with(server, clicks, 2.5, kill)
+        server.proc = None
+        total.statuses.update(result.statuses)
+        total.errors += result.errors
+        total.latencies += result.latencies
+    stored = await stored_ids(database_url, clicks.acked)
+    line(f"SIGKILL x{rounds} ({name})", clicks, stored, total, max(total.latencies, default=0))
+
+
+async def postgres_phases(admin_url: str, work: Path) -> None:
+    url = await create_postgres_database(admin_url)
+    unix, tcp = postgres_proxy_target(url)
+    proxy = TcpProxy(target_unix=unix, target=tcp)
+    proxy.start()
+    server = bannertrack_server(via_proxy(url, proxy.port), {}, work / "pg.log").start()
+    try:
+        for name, cut, restore, seconds in (
+            ("pg stop 4s", proxy.stop, proxy.start, 4.0),
+            ("pg freeze 8s", proxy.freeze, proxy.thaw, 8.0),
+        ):
+            clicks = Clicks(await make_banner(server.url))
+
+            async def fault(
+                cut: Callable[[], None] = cut,
+                restore: Callable[[], None] = restore,
+                seconds: float = seconds,
+            ) -> None:
+                await asyncio.sleep(1.0)
+                cut()
+                await asyncio.sleep(seconds)
+                restore()
+
+            result, slowest = await load_with(server, clicks, seconds + 3.0, fault)
+            line(name, clicks, await stored_ids(url, clicks.acked), result, slowest)
+        await poison_phase(server)
+    finally:
+        server.stop()
+        proxy.close()
+        await drop_postgres_database(admin_url, url)
+
+
+async def poison_phase(server: Server) -> None:
+    """Visitors on /c/{id} for 5 s while 50 clicks/s carry NUL in body or headers."""
+    banner = await make_banner(server.url)
+    visit = request_bytes("GET", f"/c/{banner}", headers={"User-Agent": "Mozilla/5.0 bench"})
+    poison: Counter[int | str] = Counter()
+
+    async def poisoner(deadline: float) -> None:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            i = 0
+            while time.monotonic() < deadline:
+                i += 1
+                body = {"user_agent": "x\u0000"} if i % 2 else {"referrer": "https://r/\u0000"}
+                r = await client.post(f"/api/v1/banners/{banner}/clicks", json=body)
+                poison[f"body {r.status_code}"] += 1
+                raw = request_bytes("GET", f"/c/{banner}", headers={"User-Agent": "a\x00b"})
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                writer.write(raw)
+                head = await reader.readline()
+                poison[f"header {head.split()[1].decode() if head else 'closed'}"] += 1
+                writer.close()
+                await asyncio.sleep(0.04)  # two poison requests per 40 ms: 50/s
+
+    deadline = time.monotonic() + 5.0
+    visitors, _ = await asyncio.gather(
+        run("127.0.0.1", server.port, [visit], connections=16, duration=5.0),
+        poisoner(deadline),
+    )
+    bad = visitors.responses - visitors.count(302) + visitors.errors
+    print(
+        f"{'poison 50/s (pg)':<22} visitors {visitors.responses} answered "
+        f"{dict(visitors.statuses)}, visitor errors {bad}; poison {dict(poison)}"
+    )
+
+
+async def disk_full_phase(work: Path) -> None:
+    if shutil.which("unshare") is None:
+        print(f"{'disk full':<22} not run: no unshare(1) to mount a private tmpfs")
+        return
+    small = work / "small"
+    small.mkdir()
+    mount = 'mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@"'
+    server = bannertrack_server(f"sqlite:///{small / 'bt.db'}", {}, work / "full.log")
+    server.argv = ["unshare", "--mount", "sh", "-c", mount, str(small), *server.argv]
+    try:
+        server.start()
+    except RuntimeError as exc:
+        print(f"{'disk full':<22} not run: the server could not start on a private tmpfs: "
+              f"{str(exc).splitlines()[-1]}")  # fmt: skip
+        return
+    try:
+        clicks = Clicks(await make_banner(server.url))
+        result = await run(
+            "127.0.0.1", server.port, clicks.request, connections=8, total=3000,
+            duration=20, on_response=clicks.on_response,
+        )  # fmt: skip
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            health = await client.get("/healthz")
+            stats = (await client.get("/api/v1/banners/1/stats")).json()
+    finally:
+        server.stop()
+    print(
+        f"{'disk full (sqlite)':<22} acknowledged {len(clicks.acked):>6}  stored "
+        f"{stats['total_clicks']:>6}  answers {dict(result.statuses)}  /healthz "
+        f"{health.status_code} ingest={health.json()['checks']['ingest']['status']}"
+    )
+
+
+async def flood_phase(work: Path, methods: int) -> None:
+    server = bannertrack_server(f"sqlite:///{work / 'flood.db'}", {}, work / "flood.log").start()
+    try:
+        banner = await make_banner(server.url)
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            size = len((await client.get("/metrics")).content)
+            rss = rss_mib(server)
+            made_up = await run(
+                "127.0.0.1", server.port,
+                lambda i: f"M{i:06d} /c/{banner} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+                connections=16, total=methods, duration=60,
+            )  # fmt: skip
+            t = time.monotonic()
+            after = len((await client.get("/metrics")).content)
+            scrape = time.monotonic() - t
+            print(
+                f"{'made-up methods':<22} {made_up.responses} answered {dict(made_up.statuses)}"
+                f" in {made_up.elapsed:.1f}s; RSS {rss:.1f} -> {rss_mib(server):.1f} MiB; "
+                f"/metrics {size} -> {after} bytes, scrape {scrape * 1000:.0f} ms"
+            )
+            await slow_bodies(server, client, banner)
+    finally:
+        server.stop()
+
+
+async def slow_bodies(server: Server, client: httpx.AsyncClient, banner: int) -> None:
+    """1,200 connections send a 200-byte body at 1 byte per 2 s; /c/{id} is timed meanwhile."""
+    path = f"/api/v1/banners/{banner}/clicks"
+    head = request_bytes("POST", path, headers={"Content-Length": "200"})
+    answers: Counter[str] = Counter()
+
+    async def slow() -> None:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        except OSError as exc:
+            answers[type(exc).__name__] += 1
+            return
+        try:
+            writer.write(head)
+            for _ in range(8):  # at most 16 s
+                writer.write(b" ")
+                with contextlib.suppress(TimeoutError):
+                    status = await asyncio.wait_for(reader.readline(), 2.0)
+                    answers[status.split()[1].decode() if status else "closed"] += 1
+                    return
+            answers["still open"] += 1
+        except OSError:
+            answers["reset"] += 1
+        finally:
+            writer.close()
+
+    rss = rss_mib(server)
+    attackers = [asyncio.create_task(slow()) for _ in range(1_200)]
+    await asyncio.sleep(3.0)
+    worst = 0.0
+    for _ in range(10):
+        t = time.monotonic()
+        r = await client.get(f"/c/{banner}")
+        worst = max(worst, time.monotonic() - t)
+        assert r.status_code == 302, r.status_code
+        await asyncio.sleep(0.5)
+    peak = rss_mib(server)
+    await asyncio.gather(*attackers)
+    print(
+        f"{'slow bodies x1200':<22} /c/{{id}} slowest {worst * 1000:.0f} ms; slow requests "
+        f"{dict(answers)}; RSS {rss:.1f} -> {peak:.1f} (during) -> {rss_mib(server):.1f} MiB"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one SIGKILL, 10k made-up methods")
+    args = parser.parse_args()
+    print(f"bannertrack faults bench, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory(prefix="bt-faults-") as tmp, postgres_admin_url() as admin:
+        work = Path(tmp)
+        rounds = 1 if args.quick else 3
+        await kill_phase(f"sqlite:///{work / 'kill.db'}", work, "sqlite", rounds)
+        pg_kill = await create_postgres_database(admin)
+        try:
+            await kill_phase(pg_kill, work, "postgresql", rounds)
+        finally:
+            await drop_postgres_database(admin, pg_kill)
+        await postgres_phases(admin, work)
+        await disk_full_phase(work)
+        await flood_phase(work, 10_000 if args.quick else 50_000)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
