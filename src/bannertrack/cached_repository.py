@@ -347,13 +347,18 @@ class CachedRepository:
 
     async def record_clicks(self, clicks: Sequence[ClickIn]) -> list[RecordedClick | None]:
         # One invalidation per batch, after its commit, before any click is acknowledged.
+        # It never raises: the ingest writer retries a failed batch in halves, which is
+        # only safe while every error of this call means "nothing was stored".
         try:
             return await self.inner.record_clicks(clicks)
         finally:
             ids = sorted({c.banner_id for c in clicks})
             keys = [k for b in ids for k in (f"click_stats:{b}", f"banner_stats:{b}")]
             if keys:
-                await self.invalidate(keys, ("top_banners:", *breakdown_prefixes(ids)))
+                try:
+                    await self.invalidate(keys, ("top_banners:", *breakdown_prefixes(ids)))
+                except Exception:
+                    log.exception("invalidating after a click batch failed")
 
     # plumbing ------------------------------------------------------------------------
 
