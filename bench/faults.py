@@ -78,7 +78,7 @@ class Clicks:
             "POST",
             f"/api/v1/banners/{banner}/clicks",
             body=msgspec.json.encode({"referrer": f"https://marker.example/{i}"}),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **ADMIN},
         )
 
     def on_response(self, _i: int, status: int, body: bytes) -> None:
@@ -200,7 +200,7 @@ async def poison_phase(server: Server) -> None:
             while time.monotonic() < deadline:
                 i += 1
                 body = {"user_agent": "x\u0000"} if i % 2 else {"referrer": "https://r/\u0000"}
-                r = await client.post(f"/api/v1/banners/{banner}/clicks", json=body)
+                r = await client.post(f"/api/v1/banners/{banner}/clicks", json=body, headers=ADMIN)
                 poison[f"body {r.status_code}"] += 1
                 raw = request_bytes("GET", f"/c/{banner}", headers={"User-Agent": "a\x00b"})
                 reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -285,7 +285,7 @@ async def flood_phase(work: Path, methods: int) -> None:
 async def slow_bodies(server: Server, client: httpx.AsyncClient, banner: int) -> None:
     """1,200 connections send a 200-byte body at 1 byte per 2 s; /c/{id} is timed meanwhile."""
     path = f"/api/v1/banners/{banner}/clicks"
-    head = request_bytes("POST", path, headers={"Content-Length": "200"})
+    head = request_bytes("POST", path, headers={"Content-Length": "200", **ADMIN})
     answers: Counter[str] = Counter()
 
     async def slow() -> None:

@@ -96,7 +96,8 @@ async def test_poison_clicks_never_fail_a_visitor(pg_server: ServerProcess) -> N
         while time.monotonic() < deadline:
             i += 1
             body = {"user_agent": "x\u0000y"} if i % 2 else {"referrer": "https://r.example/\u0000"}
-            r = await client.post(f"/api/v1/banners/{banner}/clicks", json=body)
+            # Reported clicks need a token (an ingest caller), else 401 before the body.
+            r = await client.post(f"/api/v1/banners/{banner}/clicks", json=body, headers=ADMIN)
             body_poison[r.status_code] += 1
             raw = (
                 f"GET /c/{banner} HTTP/1.1\r\nHost: x\r\nUser-Agent: evil\x00agent\r\n"
@@ -161,7 +162,11 @@ async def test_made_up_methods_add_no_metrics_and_no_memory(tmp_path: Path) -> N
 
 
 async def test_slow_bodies_do_not_take_the_tracking_link_down(tmp_path: Path) -> None:
-    """1,200 connections sending a body at 1 byte per 2 s; /c/{id} still answers in < 1 s."""
+    """1,200 connections sending a body at 1 byte per 2 s; /c/{id} still answers in < 1 s.
+
+    The slow requests carry a token: without one the click endpoint answers 401 before
+    reading any body, so the body deadline would not be what frees them.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 4096:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
@@ -171,6 +176,7 @@ async def test_slow_bodies_do_not_take_the_tracking_link_down(tmp_path: Path) ->
         banner = create_banner(server.url)
         head = (
             f"POST /api/v1/banners/{banner}/clicks HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {ADMIN['Authorization']}\r\n"
             "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n"
         ).encode()
         stop = asyncio.Event()
