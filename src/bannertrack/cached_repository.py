@@ -1,6 +1,7 @@
 """``CachedRepository``: the cache policy of DESIGN.md in front of any ``Repository``.
 
-Keys and TTLs (each TTL a setting):
+Keys (built by ``cache_keys``) and default TTLs (each one a field of ``CachePolicy``,
+which the bootstrap fills from the settings):
 
     banner:{id}         Banner | None           5 min
     click_stats:{id}    ClickStats | None       2 min
@@ -41,8 +42,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from bannertrack import cache_keys
 from bannertrack.cache import Cache
-from bannertrack.config import Settings
+from bannertrack.cache_keys import TOP_BANNERS_PREFIX
 from bannertrack.errors import InvalidInputError, UnavailableError
 from bannertrack.impression_view import ImpressionView
 from bannertrack.models import (
@@ -71,38 +73,21 @@ log = logging.getLogger("bannertrack.cache")
 T = TypeVar("T")
 DAY = 86_400
 
-NAMESPACES = ("banner", "click_stats", "banner_stats", "top_banners", "breakdown")
-
 
 @dataclass(frozen=True, slots=True)
 class CachePolicy:
+    """TTLs (seconds) per namespace, and how often impression counts are refreshed.
+
+    A plain value: whoever assembles the service fills it from the settings, so this
+    module does not know where configuration comes from.
+    """
+
     banner_ttl: float = 300.0
     click_stats_ttl: float = 120.0
     banner_stats_ttl: float = 180.0
     top_banners_ttl: float = 60.0
     impressions_refresh: float = 0.5
     breakdown_ttl: float = 120.0
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> CachePolicy:
-        return cls(
-            banner_ttl=s.cache_ttl_banner,
-            click_stats_ttl=s.cache_ttl_click_stats,
-            banner_stats_ttl=s.cache_ttl_banner_stats,
-            top_banners_ttl=s.cache_ttl_top_banners,
-            impressions_refresh=s.impressions_refresh,
-            breakdown_ttl=s.cache_ttl_breakdown,
-        )
-
-
-def banner_keys(banner_id: int) -> tuple[str, ...]:
-    """Every key that holds data of one banner."""
-    return (f"banner:{banner_id}", f"click_stats:{banner_id}", f"banner_stats:{banner_id}")
-
-
-def breakdown_prefixes(banner_ids: Iterable[int]) -> tuple[str, ...]:
-    """The breakdowns a click on these banners changes: theirs and the overview."""
-    return (*(f"breakdown:{b}:" for b in banner_ids), "breakdown:all:")
 
 
 class _LoaderFailed(Exception):
@@ -158,7 +143,9 @@ class CachedRepository:
 
     async def get_banner(self, banner_id: int) -> Banner | None:
         return await self._cached(
-            f"banner:{banner_id}", lambda: self.inner.get_banner(banner_id), self.policy.banner_ttl
+            cache_keys.banner_key(banner_id),
+            lambda: self.inner.get_banner(banner_id),
+            self.policy.banner_ttl,
         )
 
     async def click_stats(self, banner_id: int) -> ClickStats | None:
@@ -169,7 +156,9 @@ class CachedRepository:
                 self.impressions_view.seed(banner_id, stats.impressions)
             return stats
 
-        stats = await self._cached(f"click_stats:{banner_id}", load, self.policy.click_stats_ttl)
+        stats = await self._cached(
+            cache_keys.click_stats_key(banner_id), load, self.policy.click_stats_ttl
+        )
         return None if stats is None else await self._with_recent_impressions(stats)
 
     async def _with_recent_impressions(self, stats: ClickStats) -> ClickStats:
@@ -193,7 +182,7 @@ class CachedRepository:
             return None if stats is None else BannerWithStats(banner=banner, stats=stats)
 
         found = await self._cached(
-            f"banner_stats:{banner_id}", compose, self.policy.banner_stats_ttl
+            cache_keys.banner_stats_key(banner_id), compose, self.policy.banner_stats_ttl
         )
         if found is None:
             return None
@@ -201,10 +190,10 @@ class CachedRepository:
         return found if stats is found.stats else BannerWithStats(banner=found.banner, stats=stats)
 
     async def top_banners(self, limit: int, count: CountKind = "total") -> TopBanners:
-        # count=total keeps the key of DESIGN.md; both stay under the top_banners: prefix.
-        key = f"top_banners:{limit}" if count == "total" else f"top_banners:{limit}:{count}"
         return await self._cached(
-            key, lambda: self.inner.top_banners(limit, count), self.policy.top_banners_ttl
+            cache_keys.top_banners_key(limit, count),
+            lambda: self.inner.top_banners(limit, count),
+            self.policy.top_banners_ttl,
         )
 
     async def breakdown(
@@ -218,10 +207,8 @@ class CachedRepository:
     ) -> Breakdown | None:
         # The rollup is per day: whole-day bounds give the same answer and a shared key.
         first, stop = floor_to(start, DAY), ceil_to(end, DAY)
-        owner = "all" if banner_id is None else banner_id
-        key = f"breakdown:{owner}:{by}:{count}:{limit}:{first:%Y-%m-%d}:{stop:%Y-%m-%d}"
         return await self._cached(
-            key,
+            cache_keys.breakdown_key(banner_id, by, count, limit, first, stop),
             lambda: self.inner.breakdown(banner_id, by, first, stop, count, limit),
             self.policy.breakdown_ttl,
         )
@@ -280,15 +267,16 @@ class CachedRepository:
         return await self.invalidate(prefixes=("",))
 
     async def invalidate_namespace(self, namespace: str) -> int:
-        if namespace not in NAMESPACES:
+        if namespace not in cache_keys.NAMESPACES:
             raise InvalidInputError(
-                f"unknown cache namespace {namespace!r}; one of: {', '.join(NAMESPACES)}"
+                f"unknown cache namespace {namespace!r}; one of: {', '.join(cache_keys.NAMESPACES)}"
             )
-        return await self.invalidate(prefixes=(f"{namespace}:",))
+        return await self.invalidate(prefixes=(cache_keys.prefix(namespace),))
 
     async def invalidate_banner(self, banner_id: int) -> int:
         return await self.invalidate(
-            banner_keys(banner_id), ("top_banners:", *breakdown_prefixes([banner_id]))
+            cache_keys.banner_keys(banner_id),
+            (TOP_BANNERS_PREFIX, *cache_keys.breakdown_prefixes([banner_id])),
         )
 
     async def warm(
@@ -296,20 +284,24 @@ class CachedRepository:
     ) -> int:
         """Load active banners, their stats and the common top lists; count new entries.
 
-        Loads go through the cache like any read (single-flight, versioned), and stop at
-        a third of the capacity so warming never evicts what traffic already loaded.
+        Loads go through the cache like any read (single-flight, versioned), and add at
+        most a third of the free capacity in entries (each banner is three: its
+        ``banner_keys``), so warming never evicts what traffic already loaded.
         """
         budget = max(0, (self.cache.stats().max_entries - len(self.cache)) // 3)
+        limits = tuple(top_limits)[:budget]
+        wanted = (budget - len(limits)) // len(cache_keys.banner_keys(0))
         ids: list[int] = []
         offset = 0
-        while len(ids) < budget:
+        while len(ids) < wanted:
             page = await self.inner.list_banners(offset, 500)
             ids += [b.id for b in page.items if b.active]
             offset += len(page.items)
             if offset >= page.total or not page.items:
                 break
-        ids = ids[:budget]
-        keys = [k for i in ids for k in banner_keys(i)] + [f"top_banners:{n}" for n in top_limits]
+        ids = ids[:wanted]
+        keys = [k for i in ids for k in cache_keys.banner_keys(i)]
+        keys += [cache_keys.top_banners_key(n) for n in limits]
         missing = {k for k in keys if k not in self.cache}
         gate = asyncio.Semaphore(concurrency)
 
@@ -317,22 +309,23 @@ class CachedRepository:
             async with gate:
                 await self.banner_with_stats(banner_id)
 
-        await asyncio.gather(*(one(i) for i in ids), *(self.top_banners(n) for n in top_limits))
+        await asyncio.gather(*(one(i) for i in ids), *(self.top_banners(n) for n in limits))
         return sum(1 for k in missing if k in self.cache)
 
     async def create_banner(self, data: BannerCreate) -> Banner:
         banner = await self.inner.create_banner(data)
         # A "no such banner" for this id may be cached, and top lists may now include it.
-        await self.invalidate(banner_keys(banner.id), ("top_banners:", f"breakdown:{banner.id}:"))
+        await self.invalidate(
+            cache_keys.banner_keys(banner.id),
+            (TOP_BANNERS_PREFIX, cache_keys.breakdown_prefix(banner.id)),
+        )
         return banner
 
     async def update_banner(self, banner_id: int, data: BannerUpdate) -> Banner | None:
         try:
             return await self.inner.update_banner(banner_id, data)
         finally:
-            await self.invalidate(
-                (f"banner:{banner_id}", f"banner_stats:{banner_id}"), ("top_banners:",)
-            )
+            await self.invalidate(cache_keys.updated_keys(banner_id), (TOP_BANNERS_PREFIX,))
 
     async def delete_banner(self, banner_id: int) -> bool:
         try:
@@ -353,10 +346,12 @@ class CachedRepository:
             return await self.inner.record_clicks(clicks)
         finally:
             ids = sorted({c.banner_id for c in clicks})
-            keys = [k for b in ids for k in (f"click_stats:{b}", f"banner_stats:{b}")]
+            keys = [k for b in ids for k in cache_keys.clicked_keys(b)]
             if keys:
                 try:
-                    await self.invalidate(keys, ("top_banners:", *breakdown_prefixes(ids)))
+                    await self.invalidate(
+                        keys, (TOP_BANNERS_PREFIX, *cache_keys.breakdown_prefixes(ids))
+                    )
                 except Exception:
                     log.exception("invalidating after a click batch failed")
 

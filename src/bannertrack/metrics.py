@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bannertrack.cache import CacheStats
+from bannertrack.cache import COUNTER_FIELDS, CacheStats
 from bannertrack.invalidation import BusStats
 
 LATENCY_BUCKETS = (
@@ -67,7 +67,7 @@ class _SourceCollector(Collector):
             name: CounterMetricFamily(
                 f"bannertrack_cache_{name}", f"Cache {name} by namespace.", labels=["namespace"]
             )
-            for name in ("hits", "misses", "sets", "deletes", "expirations", "evictions")
+            for name in COUNTER_FIELDS
         }
         size = GaugeMetricFamily(
             "bannertrack_cache_entries", "Entries held by namespace.", labels=["namespace"]

@@ -156,6 +156,29 @@ async def test_200_concurrent_misses_cost_one_query_per_key(sql_repo: SqlReposit
     assert sql_repo.queries.count - before == 1 and len({id(t) for t in tops}) == 1
 
 
+async def test_warming_never_evicts_and_keeps_to_a_third_of_the_free_capacity(
+    sql_repo: SqlRepository,
+) -> None:
+    """Each banner warms three entries; the budget is in entries, not banners."""
+    for i in range(200):
+        await sql_repo.create_banner(banner_in(i))
+    cache = MemoryCache(max_entries=100)
+    repo = CachedRepository(sql_repo, cache)
+    loaded = await repo.warm()
+    assert cache.stats().evictions == 0
+    # 100 // 3 = 33 entries: the five top lists and nine banners of three entries each.
+    assert loaded == len(cache) == 5 + 9 * 3
+
+    traffic = [f"banner:{1000 + i}" for i in range(40)]  # what traffic loaded
+    cache.clear()
+    for key in traffic:
+        cache.set(key, None)
+    loaded = await repo.warm()
+    assert cache.stats().evictions == 0
+    assert all(key in cache for key in traffic)
+    assert loaded == (100 - 40) // 3 == 5 + 5 * 3
+
+
 # --- the consistency promise ------------------------------------------------------------
 
 

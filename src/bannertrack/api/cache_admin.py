@@ -11,8 +11,9 @@ from litestar.params import PathParameter
 
 from bannertrack.api.auth import admin_guard
 from bannertrack.api.params import BannerId, ctx_of
-from bannertrack.cache import CacheStats
-from bannertrack.cached_repository import NAMESPACES, CachedRepository
+from bannertrack.cache import STATS_FIELDS, CacheStats, NamespaceStats
+from bannertrack.cache_keys import NAMESPACES
+from bannertrack.cached_repository import CachedRepository
 from bannertrack.errors import ConflictError
 
 
@@ -31,40 +32,24 @@ def _percent(rate: float) -> str:
     return f"{rate * 100:.2f}%"
 
 
+_UNUSED = NamespaceStats(**dict.fromkeys(STATS_FIELDS, 0))
+
+
+def _row(stats: CacheStats | NamespaceStats) -> dict[str, Any]:
+    """One statistics row, named by ``STATS_FIELDS``; the rate as a percentage string."""
+    row: dict[str, Any] = {name: getattr(stats, name) for name in STATS_FIELDS}
+    row["hit_rate"] = _percent(stats.hit_rate)
+    return row
+
+
 def stats_body(stats: CacheStats) -> dict[str, Any]:
-    namespaces = {
-        ns: {
-            "hits": s.hits,
-            "misses": s.misses,
-            "sets": s.sets,
-            "deletes": s.deletes,
-            "expirations": s.expirations,
-            "evictions": s.evictions,
-            "size": s.size,
-            "hit_rate": _percent(s.hit_rate),
-        }
-        for ns, s in stats.namespaces.items()
-    }
+    namespaces = {ns: _row(s) for ns, s in stats.namespaces.items()}
     for ns in NAMESPACES:  # every documented namespace appears, used or not
-        namespaces.setdefault(
-            ns,
-            {
-                k: 0
-                for k in ("hits", "misses", "sets", "deletes", "expirations", "evictions", "size")
-            }
-            | {"hit_rate": _percent(0.0)},
-        )
+        namespaces.setdefault(ns, _row(_UNUSED))
     return {
         "enabled": True,
-        "hits": stats.hits,
-        "misses": stats.misses,
-        "sets": stats.sets,
-        "deletes": stats.deletes,
-        "expirations": stats.expirations,
-        "evictions": stats.evictions,
-        "size": stats.size,
+        **_row(stats),
         "max_entries": stats.max_entries,
-        "hit_rate": _percent(stats.hit_rate),
         "namespaces": namespaces,
     }
 

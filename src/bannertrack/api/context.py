@@ -44,6 +44,18 @@ class AppContext:
     bus: Bus | None = None  # cross-instance invalidation; None on single-process SQLite
 
 
+def cache_policy(settings: Settings) -> CachePolicy:
+    """The cache policy as configured; ``CachedRepository`` takes the value, not settings."""
+    return CachePolicy(
+        banner_ttl=settings.cache_ttl_banner,
+        click_stats_ttl=settings.cache_ttl_click_stats,
+        banner_stats_ttl=settings.cache_ttl_banner_stats,
+        top_banners_ttl=settings.cache_ttl_top_banners,
+        impressions_refresh=settings.impressions_refresh,
+        breakdown_ttl=settings.cache_ttl_breakdown,
+    )
+
+
 @asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     salt_key = load_salt_key(settings.salt_key, settings.salt_key_file)
@@ -75,7 +87,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             cached = CachedRepository(
                 database,
                 tiers.cache,
-                CachePolicy.from_settings(settings),
+                cache_policy(settings),
                 on_invalidate=tiers.on_invalidate,
             )
             await cached.start()

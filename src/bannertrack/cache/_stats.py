@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from bannertrack.cache._sieve import Entry
@@ -58,6 +58,14 @@ class CacheStats:
     max_entries: int
     hit_rate: float
     namespaces: Mapping[str, NamespaceStats]
+
+
+STATS_FIELDS: Final = tuple(f.name for f in fields(NamespaceStats))
+"""The fields of every statistics row, a namespace's or the totals (which add
+``max_entries``): the admin API's JSON, the metrics and the CLI table are named by it."""
+
+COUNTER_FIELDS: Final = tuple(f for f in STATS_FIELDS if f not in ("size", "hit_rate"))
+"""The fields that count events; ``size`` is a gauge and ``hit_rate`` derived."""
 
 
 def _rate(hits: int, misses: int) -> float:

@@ -13,6 +13,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from bannertrack.cache import STATS_FIELDS
+from bannertrack.cache_keys import ENDPOINTS, TOP_BANNERS
 from bannertrack.cli.remote import Remote, RemoteError, err, stdout_console
 
 out = stdout_console()
@@ -42,6 +44,10 @@ def _guard(fn: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+_HEADS = {"hit_rate": "hit %", "deletes": "dels", "expirations": "expired", "evictions": "evicted"}
+"""Short column heads for the stats table, so it fits 80 columns; other fields as named."""
+
+
 @click.group()
 def cache() -> None:
     """Inspect and steer the cache of a running server.
@@ -65,14 +71,12 @@ def stats(url: str, as_json: bool) -> None:
         out.print("the cache is switched off on this server")
         return
     table = Table(title=f"cache of {url}")
-    cols = ("hits", "misses", "hit_rate", "sets", "deletes", "expirations", "evictions", "size")
-    heads = ("hits", "misses", "hit %", "sets", "dels", "expired", "evicted", "size")
     table.add_column("namespace", no_wrap=True)
-    for head in heads:
-        table.add_column(head, justify="right")
+    for field in STATS_FIELDS:
+        table.add_column(_HEADS.get(field, field), justify="right")
     for ns, s in sorted(body["namespaces"].items()):
-        table.add_row(ns or "(none)", *(str(s[c]) for c in cols))
-    table.add_row("[bold]all[/bold]", *(f"[bold]{body[c]}[/bold]" for c in cols))
+        table.add_row(ns or "(none)", *(str(s[f]) for f in STATS_FIELDS))
+    table.add_row("[bold]all[/bold]", *(f"[bold]{body[f]}[/bold]" for f in STATS_FIELDS))
     out.print(table)
     out.print(f"capacity: {body['size']} of {body['max_entries']} entries")
 
@@ -122,15 +126,6 @@ def invalidate(url: str, banner_id: int | None, namespace: str | None, as_json: 
     click.echo(json.dumps(body) if as_json else f"removed {body['removed']} entries")
 
 
-ENDPOINTS: dict[str, tuple[str, str]] = {
-    # name: (path template, namespace whose counters tell its hit rate)
-    "banner": ("/api/v1/banners/{id}", "banner"),
-    "stats": ("/api/v1/banners/{id}/stats", "click_stats"),
-    "with-stats": ("/api/v1/banners/{id}/with-stats", "banner_stats"),
-    "top": ("/api/v1/banners/top?limit=10", "top_banners"),
-}
-
-
 def _ms(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -178,8 +173,8 @@ def test(url: str, samples: int, warm_reads: int, n_banners: int, as_json: bool)
                 before = remote.json("GET", "/api/v1/cache/stats")["namespaces"][namespace]
                 for i in range(samples):
                     banner_id = ids[i % len(ids)]
-                    if namespace == "top_banners":
-                        remote.request("POST", "/api/v1/cache/namespace/top_banners/invalidate")
+                    if namespace == TOP_BANNERS:
+                        remote.request("POST", f"/api/v1/cache/namespace/{TOP_BANNERS}/invalidate")
                     else:
                         remote.request("POST", f"/api/v1/cache/banner/{banner_id}/invalidate")
                     path = template.format(id=banner_id)

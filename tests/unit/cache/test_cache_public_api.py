@@ -8,7 +8,9 @@ import pytest
 
 import bannertrack.cache as cache_pkg
 from bannertrack.cache import (
+    COUNTER_FIELDS,
     NO_VALUE,
+    STATS_FIELDS,
     Cache,
     CacheStats,
     MemoryCache,
@@ -25,6 +27,8 @@ def test_all_is_exactly_the_intended_names() -> None:
             "CacheStats",
             "NamespaceStats",
             "NO_VALUE",
+            "COUNTER_FIELDS",
+            "STATS_FIELDS",
             "RedisTier",
             "StructCodec",
             "TieredCache",
@@ -82,6 +86,13 @@ def test_stats_are_frozen_snapshots() -> None:
         pass
     else:  # pragma: no cover
         raise AssertionError("namespaces must be read-only")
+
+
+def test_the_stats_field_names_are_the_fields_of_the_snapshots() -> None:
+    assert (*COUNTER_FIELDS, "size", "hit_rate") == STATS_FIELDS
+    assert COUNTER_FIELDS == ("hits", "misses", "sets", "deletes", "expirations", "evictions")
+    totals = set(CacheStats.__dataclass_fields__)
+    assert totals == {*STATS_FIELDS, "max_entries", "namespaces"}
 
 
 def test_get_is_the_fast_closure_but_the_class_documents_it() -> None:
