@@ -12,11 +12,13 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from bannertrack import __version__
 from bannertrack.api.banners import BannerController
+from bannertrack.api.body import BannertrackRequest
 from bannertrack.api.breakdowns import banner_breakdown, overview_breakdown
 from bannertrack.api.cache_admin import CacheController
 from bannertrack.api.context import open_context
 from bannertrack.api.errors import exception_handlers
 from bannertrack.api.health import healthz, metrics
+from bannertrack.api.ids import canonical_ids
 from bannertrack.api.limits import BodyDeadline
 from bannertrack.api.tracking import impression_pixel, track_click
 from bannertrack.config import Settings, load_settings
@@ -53,6 +55,8 @@ def create_app(settings: Settings) -> BodyDeadline:
             render_plugins=[ScalarRenderPlugin()],
         ),
         request_max_body_size=settings.http_max_body,
+        request_class=BannertrackRequest,
+        guards=[canonical_ids],
         debug=False,
         logging_config=None,
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
@@ -16,6 +17,7 @@ from bannertrack.api.params import BannerId, ctx_of
 from bannertrack.db.stats_queries import MAX_SERIES_POINTS, series_points
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.export import csv_chunks
+from bannertrack.links import to_uri
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -32,22 +34,21 @@ from bannertrack.models import (
 from bannertrack.timeutil import as_utc, utcnow
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_Data = TypeVar("_Data", BannerCreate, BannerUpdate)
 CountParam = Annotated[
     CountKind,
     QueryParameter(description="total: every recorded click; valid: neither bot nor repeat"),
 ]
 
 
-def _check_url(url: str, field: str) -> None:
-    if not (url.startswith("https://") or url.startswith("http://")) or " " in url:
-        raise InvalidInputError(f"{field} must be an absolute http(s) URL")
-
-
-def _check_urls(data: BannerCreate | BannerUpdate) -> None:
-    for field in ("image_url", "target_url"):
-        value = getattr(data, field)
-        if isinstance(value, str):
-            _check_url(value, field)
+def _as_uris(data: _Data) -> _Data:
+    """The banner's URLs as they are stored: checked, and converted to URIs (links.py)."""
+    changes = {
+        field: to_uri(value, field)
+        for field in ("image_url", "target_url")
+        if isinstance(value := getattr(data, field), str)
+    }
+    return msgspec.structs.replace(data, **changes)
 
 
 def _missing(banner_id: int) -> NotFoundError:
@@ -60,8 +61,7 @@ class BannerController(Controller):
 
     @post("/", guards=[admin_guard], status_code=201)
     async def create_banner(self, state: State, data: JSONBody[BannerCreate]) -> Banner:
-        _check_urls(data)
-        return await ctx_of(state).repository.create_banner(data)
+        return await ctx_of(state).repository.create_banner(_as_uris(data))
 
     @get("/")
     async def list_banners(
@@ -92,8 +92,7 @@ class BannerController(Controller):
     async def update_banner(
         self, state: State, banner_id: BannerId, data: JSONBody[BannerUpdate]
     ) -> Banner:
-        _check_urls(data)
-        banner = await ctx_of(state).repository.update_banner(banner_id, data)
+        banner = await ctx_of(state).repository.update_banner(banner_id, _as_uris(data))
         if banner is None:
             raise _missing(banner_id)
         return banner

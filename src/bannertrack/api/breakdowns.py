@@ -47,10 +47,12 @@ LimitParam = Annotated[int, QueryParameter(ge=1, le=100, description="Values lis
 
 def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     end = utcnow() if end is None else as_utc(end)
+    if not _EARLIEST <= end < _LATEST:  # before the default 'from' is computed from it
+        raise InvalidInputError("'from' and 'to' must lie between 1970 and 9998")
     start = end - timedelta(days=DEFAULT_DAYS) if start is None else as_utc(start)
     if start > end:
         raise InvalidInputError("'from' must not be after 'to'")
-    if start < _EARLIEST or end >= _LATEST:
+    if start < _EARLIEST:
         raise InvalidInputError("'from' and 'to' must lie between 1970 and 9998")
     return start, end
 

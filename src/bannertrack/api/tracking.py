@@ -2,8 +2,10 @@
 
 The Location is always the stored ``target_url`` (never a URL from the request, so the
 link is no open redirect), optionally followed by the request's own query string
-(utm_* and friends) when the banner forwards it. HEAD requests and browser prefetches
-are answered the same way but not counted: no person clicked (or saw).
+(utm_* and friends) when the banner forwards it; ``bannertrack.links`` builds it, before
+the click is recorded, so a click whose redirect cannot be sent is never counted. HEAD
+requests and browser prefetches are answered the same way but not counted: no person
+clicked (or saw).
 
 The pixel is answered at once; its impression is summed in memory and written with the
 others of its interval (``bannertrack.impressions``).
@@ -11,8 +13,8 @@ others of its interval (``bannertrack.impressions``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from litestar import MediaType, Request, Response, route
 from litestar.datastructures import State
@@ -20,8 +22,10 @@ from litestar.datastructures import State
 from bannertrack.api.clicks import click_from_request, count_flags
 from bannertrack.api.params import BannerId, ctx_of
 from bannertrack.errors import NotFoundError
+from bannertrack.links import UnusableTargetError, redirect_location
 from bannertrack.models import Banner
 
+log = logging.getLogger("bannertrack.api")
 _NO_STORE = {"Cache-Control": "private, no-store"}
 # The smallest transparent 1x1 GIF (GIF89a, one-colour palette, transparent index 0).
 PIXEL = (
@@ -31,20 +35,17 @@ PIXEL = (
 _PREFETCH_HEADERS = (("sec-purpose", "prefetch"), ("purpose", "prefetch"), ("x-moz", "prefetch"))
 
 
-def redirect_location(banner: Banner, query_string: str) -> str:
-    target = banner.target_url
-    if not banner.forward_query or not query_string:
-        return target
-    parts = urlsplit(target)
-    if parts.fragment:
-        # Appending after a fragment would break the target; keep it as stored.
-        return target
-    have = {k for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
-    extra = [(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k not in have]
-    if not extra:
-        return target
-    sep = "&" if parts.query else ("" if target.endswith("?") else "?")
-    return f"{target}{sep}{urlencode(extra)}"
+_warned: set[int] = set()  # banners whose unusable target was logged (once per process)
+
+
+def _location(banner: Banner, query_string: str) -> str:
+    try:
+        return redirect_location(banner, query_string)
+    except UnusableTargetError:
+        if banner.id not in _warned and len(_warned) < 1024:
+            _warned.add(banner.id)
+            log.warning("banner %d: stored target_url cannot be a Location; update it", banner.id)
+        raise
 
 
 def is_prefetch(request: Request[Any, Any, Any]) -> bool:
@@ -61,12 +62,13 @@ async def track_click(request: Request[None, None, State], banner_id: BannerId) 
     if banner is None:
         ctx.metrics.unknown_banner.labels("click").inc()
         raise NotFoundError(f"banner {banner_id} not found")
+    # The Location first: a click whose redirect cannot be sent is not counted.
+    location = _location(banner, request.scope.get("query_string", b"").decode("latin-1"))
     if request.method == "GET" and not is_prefetch(request):
         recorded = await ctx.ingest.record(await click_from_request(ctx, request, banner_id))
         if recorded is None:  # deleted between the lookup and the write
             raise NotFoundError(f"banner {banner_id} not found")
         count_flags(ctx, recorded)
-    location = redirect_location(banner, request.scope.get("query_string", b"").decode("latin-1"))
     return Response(
         b"", status_code=302, headers={"Location": location, **_NO_STORE}, media_type=MediaType.TEXT
     )
