@@ -10,7 +10,9 @@ which the bootstrap fills from the settings):
     top_banners:{limit}:valid  TopBanners       1 min     (count=valid)
     breakdown:{id|all}:{by}:{count}:{limit}:{from}:{to}   Breakdown | None   2 min
                         (from/to: whole UTC days, so "the last 30 days" is one key a day)
-    (banner lists and time-range series are not cached)
+    (banner lists, time-range series and the dashboard's range figures are not
+    cached: they read bounded rollup rows, and a range ending "now" changes with
+    every click)
 
 Impressions arrive all the time (every page view), so they never invalidate anything:
 the click counts of a ClickStats keep the invalidation of DESIGN.md, and its impression
@@ -60,9 +62,11 @@ from bannertrack.models import (
     Dimension,
     ImpressionCount,
     Interval,
+    RangeTotals,
     RecordedClick,
     Series,
     TopBanners,
+    TrafficSeries,
     with_impressions,
 )
 from bannertrack.repository import Repository
@@ -228,6 +232,21 @@ class CachedRepository:
 
     async def impressions(self, banner_ids: Sequence[int]) -> dict[int, int]:
         return await self.inner.impressions(banner_ids)
+
+    async def range_totals(
+        self, banner_id: int | None, start: datetime, end: datetime
+    ) -> RangeTotals | None:
+        return await self.inner.range_totals(banner_id, start, end)
+
+    async def traffic_series(
+        self, banner_id: int | None, start: datetime, end: datetime, interval: Interval
+    ) -> TrafficSeries | None:
+        return await self.inner.traffic_series(banner_id, start, end, interval)
+
+    async def top_banners_in_range(
+        self, start: datetime, end: datetime, limit: int, count: CountKind = "total"
+    ) -> TopBanners:
+        return await self.inner.top_banners_in_range(start, end, limit, count)
 
     # writes --------------------------------------------------------------------------
 

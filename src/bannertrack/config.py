@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         description="Bearer token for servers that report clicks (POST /api/v1/banners/{id}/"
         "clicks); the admin token works too; with neither set, reports are refused.",
     )
+    dashboard_token: str = Field(
+        "",
+        description="Password the dashboard pages ask for (HTTP Basic, any user name); "
+        "empty leaves them open to read.",
+    )
     host: str = Field("127.0.0.1", description="Address `bannertrack api` binds to.")
     port: int = Field(8080, description="Port `bannertrack api` listens on.")
     workers: int = Field(1, ge=1, description="Worker processes of `bannertrack api`.")

@@ -219,3 +219,39 @@ class BannerPage(msgspec.Struct, frozen=True, kw_only=True):
     total: int
     offset: int
     limit: int
+
+
+class RangeTotals(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    """Counts of one banner (or, with ``banner_id`` null, of all) within a time range.
+
+    Read from the per-minute rollups: every minute that overlaps ``[from, to)`` counts
+    whole, so a range that starts or ends inside a minute includes that minute.
+    """
+
+    banner_id: int | None
+    from_: datetime
+    to: datetime
+    total_clicks: int
+    valid_clicks: int
+    bot_clicks: int
+    repeat_clicks: int
+    impressions: int
+    ctr: float | None
+
+
+class TrafficPoint(msgspec.Struct, frozen=True, kw_only=True):
+    """One bucket of a traffic series: valid clicks apart from those set apart."""
+
+    ts: datetime
+    valid_clicks: int
+    bot_clicks: int
+    repeat_clicks: int
+    impressions: int
+
+
+class TrafficSeries(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    banner_id: int | None
+    from_: datetime
+    to: datetime
+    interval: Interval
+    points: tuple[TrafficPoint, ...]

@@ -28,9 +28,11 @@ from bannertrack.models import (
     Dimension,
     ImpressionCount,
     Interval,
+    RangeTotals,
     RecordedClick,
     Series,
     TopBanners,
+    TrafficSeries,
 )
 
 
@@ -91,6 +93,26 @@ class Repository(Protocol):
         ``None`` when the banner does not exist. The range widens to whole days; the
         answer's ``from``/``to`` say which.
         """
+        ...
+
+    async def range_totals(
+        self, banner_id: int | None, start: datetime, end: datetime
+    ) -> RangeTotals | None:
+        """Counts within ``[start, end)`` of one banner (``None`` if it is missing) or,
+        with ``banner_id=None``, of every banner; read from the per-minute rollups."""
+        ...
+
+    async def traffic_series(
+        self, banner_id: int | None, start: datetime, end: datetime, interval: Interval
+    ) -> TrafficSeries | None:
+        """Valid, bot and repeat clicks and impressions per bucket (all banners if
+        ``banner_id`` is ``None``); ``None`` if the banner is missing."""
+        ...
+
+    async def top_banners_in_range(
+        self, start: datetime, end: datetime, limit: int, count: CountKind = "total"
+    ) -> TopBanners:
+        """The ``limit`` banners with most clicks within ``[start, end)``."""
         ...
 
     async def ping(self) -> None:

@@ -20,8 +20,10 @@ from bannertrack.api.errors import exception_handlers
 from bannertrack.api.health import healthz, metrics
 from bannertrack.api.ids import canonical_ids
 from bannertrack.api.limits import BodyDeadline
+from bannertrack.api.ranges import range_router
 from bannertrack.api.tracking import impression_pixel, track_click
 from bannertrack.config import Settings, load_settings
+from bannertrack.dashboard import cache_history_lifespan, dashboard_router, template_config
 from bannertrack.logs import configure_logging
 from bannertrack.metrics import Metrics, TimedApp
 
@@ -41,12 +43,15 @@ def create_app(settings: Settings) -> BodyDeadline:
             CacheController,
             banner_breakdown,
             overview_breakdown,
+            range_router,
+            dashboard_router,
             track_click,
             impression_pixel,
             healthz,
             metrics,
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, cache_history_lifespan],
+        template_config=template_config(),
         exception_handlers=exception_handlers,
         openapi_config=OpenAPIConfig(
             title="bannertrack",

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bannertrack.db import breakdown_queries, stats_queries
+from bannertrack.db import breakdown_queries, range_queries, stats_queries
 from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
@@ -56,9 +56,11 @@ from bannertrack.models import (
     ExportedClick,
     ImpressionCount,
     Interval,
+    RangeTotals,
     RecordedClick,
     Series,
     TopBanners,
+    TrafficSeries,
 )
 from bannertrack.salt_key import SealedSalt
 from bannertrack.timeutil import floor_to, utcnow
@@ -428,6 +430,32 @@ class SqlRepository:
             if banner_id is not None and await self._get_banner(conn, banner_id) is None:
                 return None
             return await breakdown_queries.breakdown(conn, banner_id, by, start, end, count, limit)
+
+    # ranges (the dashboard) -----------------------------------------------------------
+
+    async def range_totals(
+        self, banner_id: int | None, start: datetime, end: datetime
+    ) -> RangeTotals | None:
+        async with self._read() as conn:
+            if banner_id is not None and await self._get_banner(conn, banner_id) is None:
+                return None
+            return await range_queries.range_totals(conn, banner_id, start, end)
+
+    async def traffic_series(
+        self, banner_id: int | None, start: datetime, end: datetime, interval: Interval
+    ) -> TrafficSeries | None:
+        async with self._read() as conn:
+            if banner_id is not None and await self._get_banner(conn, banner_id) is None:
+                return None
+            return await range_queries.traffic_series(
+                conn, self._dialect, banner_id, start, end, interval
+            )
+
+    async def top_banners_in_range(
+        self, start: datetime, end: datetime, limit: int, count: CountKind = "total"
+    ) -> TopBanners:
+        async with self._read() as conn:
+            return await range_queries.top_banners_in_range(conn, start, end, limit, count)
 
     # health --------------------------------------------------------------------------
 

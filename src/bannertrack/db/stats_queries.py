@@ -113,7 +113,7 @@ async def click_series(
     first, last = floor_to(start, width), floor_to(end, width)
     m = click_minutes.c
     counted = m.valid_clicks if count == "valid" else m.clicks
-    bucket = _epoch_bucket(dialect, m.minute, width)
+    bucket = epoch_bucket(dialect, m.minute, width)
     rows = await conn.execute(
         select(bucket, func.sum(counted))
         .where(
@@ -133,7 +133,7 @@ async def click_series(
     return Series(banner_id=banner_id, from_=start, to=end, interval=interval, points=points)
 
 
-def _epoch_bucket(dialect: str, col: Any, width: int) -> ColumnElement[Any]:
+def epoch_bucket(dialect: str, col: Any, width: int) -> ColumnElement[Any]:
     if dialect == "postgresql":
         return cast(func.extract("epoch", col), BigInteger) // width
     # SQLite stores naive UTC text; strftime('%s') reads it as UTC seconds.

@@ -1,0 +1,98 @@
+"""Range figures behind the dashboard, as JSON: totals, traffic and top banners.
+
+``/api/v1/totals`` and ``/api/v1/traffic`` cover every banner; the ``/banners/{id}/``
+forms cover one. They read the per-minute rollups (docs/api.md says which minutes count)
+and are not cached, like the click series.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Router, get
+from litestar.datastructures import State
+from litestar.params import QueryParameter
+
+from bannertrack.api.params import BannerId, ctx_of
+from bannertrack.db.stats_queries import MAX_SERIES_POINTS, series_points
+from bannertrack.errors import InvalidInputError, NotFoundError
+from bannertrack.models import CountKind, Interval, RangeTotals, TopBanners, TrafficSeries
+from bannertrack.timeutil import as_utc
+
+From = Annotated[datetime, QueryParameter(name="from", description="Start (inclusive), UTC")]
+To = Annotated[datetime, QueryParameter(name="to", description="End (exclusive), UTC")]
+IntervalParam = Annotated[Interval, QueryParameter(description="Bucket width")]
+
+
+def checked_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    start, end = as_utc(start), as_utc(end)
+    if start > end:
+        raise InvalidInputError("'from' must not be after 'to'")
+    return start, end
+
+
+def _checked_points(start: datetime, end: datetime, interval: Interval) -> None:
+    if series_points(start, end, interval) > MAX_SERIES_POINTS:
+        raise InvalidInputError(
+            f"range too long for interval {interval!r}: at most {MAX_SERIES_POINTS} points"
+        )
+
+
+@get("/totals")
+async def all_totals(state: State, start: From, end: To) -> RangeTotals:
+    start, end = checked_range(start, end)
+    totals = await ctx_of(state).repository.range_totals(None, start, end)
+    assert totals is not None  # only a missing banner answers None
+    return totals
+
+
+@get("/banners/{banner_id:int}/totals")
+async def banner_totals(state: State, banner_id: BannerId, start: From, end: To) -> RangeTotals:
+    start, end = checked_range(start, end)
+    totals = await ctx_of(state).repository.range_totals(banner_id, start, end)
+    if totals is None:
+        raise NotFoundError(f"banner {banner_id} not found")
+    return totals
+
+
+@get("/traffic")
+async def all_traffic(
+    state: State, start: From, end: To, interval: IntervalParam = "hour"
+) -> TrafficSeries:
+    start, end = checked_range(start, end)
+    _checked_points(start, end, interval)
+    series = await ctx_of(state).repository.traffic_series(None, start, end, interval)
+    assert series is not None
+    return series
+
+
+@get("/banners/{banner_id:int}/traffic")
+async def banner_traffic(
+    state: State, banner_id: BannerId, start: From, end: To, interval: IntervalParam = "hour"
+) -> TrafficSeries:
+    start, end = checked_range(start, end)
+    _checked_points(start, end, interval)
+    series = await ctx_of(state).repository.traffic_series(banner_id, start, end, interval)
+    if series is None:
+        raise NotFoundError(f"banner {banner_id} not found")
+    return series
+
+
+@get("/top")
+async def top_in_range(
+    state: State,
+    start: From,
+    end: To,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+    count: Annotated[CountKind, QueryParameter()] = "total",
+) -> TopBanners:
+    start, end = checked_range(start, end)
+    return await ctx_of(state).repository.top_banners_in_range(start, end, limit, count)
+
+
+range_router = Router(
+    path="/api/v1",
+    route_handlers=[all_totals, banner_totals, all_traffic, banner_traffic, top_in_range],
+    tags=["ranges"],
+)

@@ -1,0 +1,87 @@
+"""Key figures of a range with their change against the previous period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bannertrack.models import RangeTotals
+
+Tone = Literal["valid", "apart", "neutral"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    text: str  # "+12.5 %", "-3.0 %" (a real minus sign), "new", "±0 %"
+    direction: Literal["up", "down", "flat"]
+    good: bool | None  # colours the change: None when neither way is better
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    key: str  # the RangeTotals field, so a test can compare it with the API's
+    label: str
+    value: float | None
+    text: str
+    tone: Tone
+    change: Change | None
+    previous_text: str
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+def _rate(r: float | None) -> str:
+    return "\u2013" if r is None else f"{r * 100:.2f} %"
+
+
+def change(now: float | None, before: float | None, *, more_is_better: bool | None) -> Change:
+    if now is None or before is None:
+        return Change("\u2013", "flat", None)
+    if now == before:
+        return Change("±0 %", "flat", None)
+    direction: Literal["up", "down"] = "up" if now > before else "down"
+    good = None if more_is_better is None else (direction == "up") == more_is_better
+    if before == 0:
+        return Change("new", direction, good)
+    pct = (now - before) / before * 100
+    sign = "+" if pct > 0 else "\u2212"
+    return Change(f"{sign}{abs(pct):.1f} %", direction, good)
+
+
+# (field, label, tone, more is better?)
+_COUNTS: tuple[tuple[str, str, Tone, bool | None], ...] = (
+    ("total_clicks", "Clicks", "neutral", True),
+    ("valid_clicks", "Valid clicks", "valid", True),
+    ("bot_clicks", "Bot clicks", "apart", False),
+    ("repeat_clicks", "Repeat clicks", "apart", None),
+    ("impressions", "Impressions", "neutral", True),
+)
+
+
+def key_figures(now: RangeTotals, before: RangeTotals) -> tuple[Figure, ...]:
+    figures = [
+        Figure(
+            key=field,
+            label=label,
+            value=getattr(now, field),
+            text=_count(getattr(now, field)),
+            tone=tone,
+            change=change(getattr(now, field), getattr(before, field), more_is_better=better),
+            previous_text=_count(getattr(before, field)),
+        )
+        for field, label, tone, better in _COUNTS
+    ]
+    figures.append(
+        Figure(
+            key="ctr",
+            label="CTR",
+            value=now.ctr,
+            text=_rate(now.ctr),
+            tone="valid",
+            change=change(now.ctr, before.ctr, more_is_better=True),
+            previous_text=_rate(before.ctr),
+        )
+    )
+    return tuple(figures)

@@ -1,0 +1,67 @@
+"""Recent hit rates from snapshots of the cache counters, with a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from bannertrack.cache import MemoryCache
+from bannertrack.dashboard.cache_history import CacheHistory, Counts
+from bannertrack.dashboard.cache_panel import cache_panel
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lookups(cache: MemoryCache, hits: int, misses: int, ns: str = "banner") -> None:
+    cache.set(f"{ns}:hot", 1, ttl=3600)
+    for _ in range(hits):
+        assert cache.get(f"{ns}:hot") == 1
+    for i in range(misses):
+        cache.get(f"{ns}:cold{i}")
+
+
+def test_recent_rate_is_the_difference_of_snapshots() -> None:
+    cache, clock = MemoryCache(max_entries=100), Clock()
+    history = CacheHistory(cache.stats, interval=10, keep=60, clock=clock)
+    history.sample()
+    lookups(cache, hits=0, misses=100)  # a cold start, minutes ago
+    clock.now += 300
+    history.sample()
+    lookups(cache, hits=90, misses=10)
+    clock.now += 50
+    recent = history.recent(60)
+    assert recent is not None and recent.total.hit_rate == pytest.approx(0.9)
+    assert recent.namespaces["banner"].hits == 90
+    assert cache.stats().hit_rate < 0.5  # the lifetime rate hides how it does now
+    longer = history.recent(600)
+    assert longer is not None and longer.total.hit_rate == pytest.approx(90 / 200)
+    assert history.hit_rates() == [0.0]  # one interval between two snapshots, all misses
+
+
+def test_the_ring_is_bounded_and_survives_a_reset() -> None:
+    cache, clock = MemoryCache(max_entries=100), Clock()
+    history = CacheHistory(cache.stats, keep=5, clock=clock)
+    for _ in range(20):
+        history.sample()
+        clock.now += 10
+    assert len(history) == 5
+    assert Counts(5, 1, 0).since(Counts(50, 2, 0)) == Counts(5, 0, 0)  # counters reset
+
+
+def test_panel_without_a_cache_and_with_one() -> None:
+    history = CacheHistory(lambda: None)
+    assert cache_panel(None, history).enabled is False
+    cache = MemoryCache(max_entries=100)
+    lookups(cache, hits=3, misses=1, ns="click_stats")
+    history = CacheHistory(cache.stats)
+    history.sample()
+    panel = cache_panel(cache.stats(), history)
+    rows = {r.name: r for r in panel.rows}
+    assert set(rows) >= {"banner", "click_stats", "banner_stats", "top_banners"}
+    assert (rows["click_stats"].hits, rows["click_stats"].misses) == (3, 1)
+    assert panel.lifetime == "75.0 %" and panel.size == 1
