@@ -92,11 +92,15 @@ async def test_range_totals_count_what_was_recorded(sql_repo: SqlRepository) -> 
 
 async def test_traffic_series_buckets_every_click_and_impression(sql_repo: SqlRepository) -> None:
     ids, recorded, shown = await seed(sql_repo)
-    start, end = START + timedelta(hours=5), START + timedelta(days=2, hours=1)
-    for banner_id, interval, width in ((None, "day", 86400), (ids[1], "hour", 3600)):
+    ragged = (START + timedelta(hours=5), START + timedelta(days=2, hours=1))
+    aligned = (START, START + timedelta(days=2))  # the end is exclusive: two buckets
+    cases = ((None, "day", 86400, ragged), (ids[1], "hour", 3600, ragged))
+    for banner_id, interval, width, (start, end) in (*cases, (None, "day", 86400, aligned)):
         series = await sql_repo.traffic_series(banner_id, start, end, interval)  # type: ignore[arg-type]
         assert series is not None
-        first, last = floor_to(start, width), floor_to(end, width)
+        if (start, end) == aligned:
+            assert len(series.points) == 2
+        first, last = floor_to(start, width), floor_to(end - timedelta(microseconds=1), width)
         assert [p.ts for p in series.points] == [
             first + timedelta(seconds=i * width)
             for i in range(int((last - first).total_seconds()) // width + 1)

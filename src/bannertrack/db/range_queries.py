@@ -92,9 +92,11 @@ async def traffic_series(
     end: datetime,
     interval: Interval,
 ) -> TrafficSeries:
-    """Whole buckets from ``start`` rounded down to the one holding ``end``, zeros included."""
+    """Whole buckets from the one holding ``start`` to the one holding the last instant
+    before ``end`` (the end is exclusive, like the totals'), zeros included."""
     width = INTERVAL_SECONDS[interval]
-    first, last = floor_to(start, width), floor_to(end, width)
+    first = floor_to(start, width)
+    last = max(first, floor_to(end - timedelta(microseconds=1), width))
     hi = last + timedelta(seconds=width)
     m = click_minutes.c
     bucket = epoch_bucket(dialect, m.minute, width)
