@@ -15,7 +15,8 @@ from bannertrack.models import Interval, TrafficPoint
 LEFT, RIGHT, TOP, BOTTOM = 44, 6, 12, 28
 # Two drawings of one chart: the page shows the compact one on narrow screens, so the
 # axis text keeps a readable size instead of shrinking with a wide drawing.
-WIDE = (720, 260, 8)  # width, height, most x labels
+WIDE = (720, 260, 8)  # width, height, most x labels: beside the top banners
+FULL = (1040, 300, 12)  # across the whole page
 COMPACT = (360, 240, 4)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bannertrack.dashboard.charts import COMPACT, BarChart, bar_chart, bucket_label
+from bannertrack.dashboard.charts import COMPACT, FULL, WIDE, BarChart, bar_chart, bucket_label
 from bannertrack.dashboard.figures import Figure, key_figures
 from bannertrack.dashboard.periods import PRESETS, Period
 from bannertrack.models import Banner, RangeTotals, TopBanners, TrafficSeries
@@ -115,7 +115,8 @@ async def page_data(repo: Repository, banner: Banner | None, period: Period) -> 
         period=period,
         totals=totals,
         figures=key_figures(totals, before),
-        chart=bar_chart(series.points, series.interval),
+        # The overview's chart sits beside the top banners; a banner's spans the page.
+        chart=bar_chart(series.points, series.interval, WIDE if banner is None else FULL),
         compact_chart=bar_chart(series.points, series.interval, COMPACT),
         rows=_rows(series),
         top=top,

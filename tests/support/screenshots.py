@@ -1,0 +1,77 @@
+"""Capture the README's dashboard screenshots: ``python -m tests.support.screenshots [DIR]``.
+
+Starts a server on a throwaway SQLite database with the demo data, reads through the API
+for a while so the cache panel has something to show, and saves the overview and a
+banner page at desktop width and at 375 px (default DIR: docs/screenshots).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.browser import chromium
+from tests.support.server import ServerProcess
+
+SHOTS = (
+    ("overview.png", "/?range=7d", 1280),
+    ("banner.png", "/banners/1?range=30d", 1280),
+    ("overview-375.png", "/?range=7d", 375),
+    ("banner-375.png", "/banners/1?range=30d", 375),
+)
+
+
+def cache_traffic(url: str, seconds: float) -> None:
+    """Reads shaped like a busy dashboard: mostly the popular banners, so hits dominate."""
+    rng = random.Random(3)
+    deadline = time.monotonic() + seconds
+    with httpx.Client(base_url=url, timeout=10) as http:
+        while time.monotonic() < deadline:
+            banner = min(12, int(rng.paretovariate(1.2)))
+            http.get(f"/api/v1/banners/{banner}/with-stats")
+            http.get("/api/v1/banners/top", params={"limit": rng.choice((5, 10))})
+            time.sleep(0.01)
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{Path(tmp) / 'demo.db'}"
+        env = {**os.environ, "BANNERTRACK_DATABASE_URL": db}
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bannertrack",
+                "demo",
+                "--seed",
+                "14",
+                "--days",
+                "60",
+                "--clicks",
+                "50000",
+                "--url",
+                "http://127.0.0.1:9",
+            ],
+            env=env,
+            check=True,
+        )
+        with ServerProcess(db, Path(tmp) / "server.log") as server, chromium() as browser:
+            cache_traffic(server.url, 35.0)  # a few 10-second samples for the hit-rate line
+            for name, path, width in SHOTS:
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(server.url + path)
+                page.screenshot(path=str(out / name), full_page=True)
+                page.close()
+                print(out / name)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshots"))
