@@ -1,7 +1,7 @@
 """The data of a dashboard page, gathered from the ``Repository`` for one period.
 
 The page is server-rendered from this, so every number is in the HTML and needs no
-script. Breakdown lists are read in ``breakdown_lists`` and nowhere else.
+script.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 from bannertrack.dashboard.charts import COMPACT, FULL, WIDE, BarChart, bar_chart, bucket_label
 from bannertrack.dashboard.figures import Figure, key_figures
 from bannertrack.dashboard.periods import PRESETS, Period
-from bannertrack.models import Banner, RangeTotals, TopBanners, TrafficSeries
+from bannertrack.models import Banner, Dimension, RangeTotals, TopBanners, TrafficSeries
 from bannertrack.repository import Repository
 
 TOP_LIMIT = 10
-# The lists the dashboard shows, in order, once ``Repository.breakdown`` exists.
-# (dimension, card title, column heading)
-BREAKDOWNS = (
+BREAKDOWN_LIMIT = 8
+# The breakdown lists the pages show, in order: (dimension, card title, column heading).
+BREAKDOWNS: tuple[tuple[Dimension, str, str], ...] = (
     ("referrer", "Referrers", "Referrer"),
     ("utm_campaign", "Campaigns", "Campaign"),
     ("country", "Countries", "Country"),
@@ -90,14 +90,28 @@ def _rows(series: TrafficSeries) -> tuple[Row, ...]:
 async def breakdown_lists(
     repo: Repository, banner_id: int | None, period: Period
 ) -> tuple[BreakdownList, ...]:
-    """Where the clicks came from (``BREAKDOWNS``), for the page's period.
+    """Where the valid clicks of the period came from, one list per ``BREAKDOWNS`` entry.
 
-    ``Repository.breakdown`` is being built alongside the dashboard (issue 14); until it
-    is part of the protocol there is nothing to read, and the page leaves the section
-    out. This is the one place that will call it.
+    The breakdown rollups are daily; the page's periods start at a UTC midnight, so the
+    days they widen to hold the same clicks up to now.
     """
-    del repo, banner_id, period
-    return ()
+    lists = []
+    for by, title, column in BREAKDOWNS:
+        found = await repo.breakdown(
+            banner_id, by, period.start, period.end, "valid", BREAKDOWN_LIMIT
+        )
+        if found is None:
+            continue  # the banner was deleted meanwhile; page_data notices it too
+        lists.append(
+            BreakdownList(
+                by=by,
+                title=title,
+                column=column,
+                items=tuple((i.value, i.clicks) for i in found.items),
+                other=found.other,
+            )
+        )
+    return tuple(lists)
 
 
 async def page_data(repo: Repository, banner: Banner | None, period: Period) -> PageData | None:
