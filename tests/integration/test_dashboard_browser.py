@@ -54,7 +54,9 @@ def record_traffic(url: str) -> list[int]:
                 headers={"User-Agent": ua, **referrer},
             )
             assert r.status_code == 302, (n, r.text)
-        r = http.post(f"/api/v1/banners/{second}/clicks", json={"user_agent": CHROME})
+        r = http.post(
+            f"/api/v1/banners/{second}/clicks", json={"user_agent": CHROME}, headers=ADMIN
+        )
         assert r.status_code == 201, r.text
         for _ in range(40):
             assert http.get(f"/i/{first}").status_code == 200
