@@ -57,17 +57,17 @@ N_BANNERS = 1000
 async def populate(url: str, n_clicks: int) -> list[int]:
     from datetime import timedelta
 
-    from bannertrack.db.engine import create_engine
-    from bannertrack.db.migrate import upgrade
-    from bannertrack.db.repository import SqlRepository
+    from bannertrack.bootstrap import open_database
+    from bannertrack.config import load_settings
     from bannertrack.demo import DemoTally, create_banners, generate_clicks
     from bannertrack.timeutil import utcnow
 
     rng = random.Random(20261124)
     now = utcnow()
-    repo = SqlRepository(create_engine(url), clock=lambda: now - timedelta(days=14))
-    try:
-        await upgrade(repo.engine)
+    # Banners are dated at the period's start, so no generated click predates its banner.
+    settings = load_settings(database_url=url)
+    clock = lambda: now - timedelta(days=14)  # noqa: E731
+    async with open_database(settings, migrate=True, clock=clock) as repo:
         banners = await create_banners(repo, N_BANNERS, rng)
         ids = [b.id for b in banners]
         done = 0
@@ -77,8 +77,6 @@ async def populate(url: str, n_clicks: int) -> list[int]:
             done += len(batch)
             print(f"\rloading clicks {done:,}/{n_clicks:,}", end="", file=sys.stderr)
         print(file=sys.stderr)
-    finally:
-        await repo.close()
     return ids
 
 

@@ -45,7 +45,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from bannertrack import cache_keys
-from bannertrack.cache import Cache
+from bannertrack.cache import Cache, CacheStats
 from bannertrack.cache_keys import TOP_BANNERS_PREFIX
 from bannertrack.errors import InvalidInputError, UnavailableError
 from bannertrack.impression_view import ImpressionView
@@ -280,6 +280,11 @@ class CachedRepository:
             await spread
         except Exception:  # the bus must not fail a write that has committed
             log.exception("spreading an invalidation to other instances failed")
+
+    # cache administration (the CacheAdmin protocol) -----------------------------------
+
+    def stats(self) -> CacheStats:
+        return self.cache.stats()
 
     async def clear(self) -> int:
         self.impressions_view.clear()

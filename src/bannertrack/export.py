@@ -1,6 +1,6 @@
 """Raw clicks of a banner as CSV, streamed page by page in constant memory.
 
-Pages are read with keyset paging (``SqlRepository.export_page``), each on a short read
+Pages are read with keyset paging (``ClickArchive.export_page``), each on a short read
 of its own, and turned into CSV text as they come, so an export of millions of clicks
 holds one page in memory and no database connection while the client reads.
 
@@ -16,8 +16,8 @@ import io
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from bannertrack.db.repository import SqlRepository
 from bannertrack.models import ExportedClick
+from bannertrack.repository import ClickArchive
 
 COLUMNS = (
     "occurred_at",
@@ -51,7 +51,7 @@ def _row(c: ExportedClick) -> tuple[str, ...]:
 
 
 async def csv_chunks(
-    database: SqlRepository, banner_id: int, start: datetime, end: datetime, page: int = PAGE
+    archive: ClickArchive, banner_id: int, start: datetime, end: datetime, page: int = PAGE
 ) -> AsyncIterator[bytes]:
     """The CSV of clicks in ``[start, end)``: a header, then one chunk per page."""
     buf = io.StringIO()
@@ -60,7 +60,7 @@ async def csv_chunks(
     yield buf.getvalue().encode()
     after: tuple[datetime, int] | None = None
     while True:
-        rows = await database.export_page(banner_id, start, end, after, page)
+        rows = await archive.export_page(banner_id, start, end, after, page)
         if not rows:
             return
         buf.seek(0)

@@ -1,8 +1,14 @@
-"""The seam between the service and its storage.
+"""The seam between the service and its storage, and the narrow doors beside it.
 
-``SqlRepository`` implements this against the database; ``CachedRepository`` implements
-it by wrapping another ``Repository``. The HTTP layer and the CLI only see this protocol,
-so they never know whether a cache answered.
+``SqlRepository`` implements ``Repository`` against the database; ``CachedRepository``
+implements it by wrapping another ``Repository``. The HTTP layer and the CLI only see
+this protocol, so they never know whether a cache answered.
+
+A consumer that needs something else sees only the few methods it uses, never the
+concrete class: export reads a ``ClickArchive``, retention and the visitor salts use
+``Housekeeping``, the cache endpoints a ``CacheAdmin`` and the health check a
+``StorageProbe``. ``SqlRepository`` implements the first two, ``CachedRepository`` the
+cache admin, and ``bootstrap`` builds the probe; it hands each consumer its door.
 
 Lookups of one thing return ``None`` when it does not exist rather than raising: a
 cached ``None`` is a legitimate (negative) cache entry, and the caller decides whether
@@ -12,9 +18,10 @@ absence is an error.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
+from bannertrack.cache import CacheStats
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -26,6 +33,7 @@ from bannertrack.models import (
     ClickStats,
     CountKind,
     Dimension,
+    ExportedClick,
     ImpressionCount,
     Interval,
     RangeTotals,
@@ -34,6 +42,7 @@ from bannertrack.models import (
     TopBanners,
     TrafficSeries,
 )
+from bannertrack.salt_key import SealedSalt
 
 
 class Repository(Protocol):
@@ -120,3 +129,76 @@ class Repository(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class ClickArchive(Protocol):
+    """Raw clicks for export: what the CSV endpoint and ``export.csv_chunks`` read."""
+
+    async def get_banner(self, banner_id: int) -> Banner | None: ...
+
+    async def export_page(
+        self,
+        banner_id: int,
+        start: datetime,
+        end: datetime,
+        after: tuple[datetime, int] | None,
+        limit: int,
+    ) -> Sequence[ExportedClick]:
+        """Clicks in ``[start, end)`` ordered by (occurred_at, id), after the key ``after``."""
+        ...
+
+    async def clicks_in_range(self, banner_id: int, start: datetime, end: datetime) -> int:
+        """An upper bound of the clicks in ``[start, end)``, cheap to read."""
+        ...
+
+
+class Housekeeping(Protocol):
+    """Retention and the daily visitor salt: maintenance no request path needs."""
+
+    async def banner_ids(self) -> list[int]: ...
+
+    async def delete_clicks_before(self, banner_id: int, cutoff: datetime, limit: int) -> int:
+        """Delete at most ``limit`` raw clicks of one banner older than ``cutoff``."""
+        ...
+
+    async def purge_visitors(self, older_than: datetime, limit: int) -> int:
+        """Forget at most ``limit`` visitors whose dedup window ended before ``older_than``."""
+        ...
+
+    async def sealed_salt(self, day: date, offer: SealedSalt) -> SealedSalt:
+        """The sealed salt of ``day`` (``offer`` if none is stored yet), the same for every
+        instance; older salts are destroyed."""
+        ...
+
+
+class CacheAdmin(Protocol):
+    """What the cache endpoints may do: look, clear, warm, invalidate."""
+
+    def stats(self) -> CacheStats: ...
+
+    async def clear(self) -> int: ...
+
+    async def warm(self) -> int: ...
+
+    async def invalidate_banner(self, banner_id: int) -> int: ...
+
+    async def invalidate_namespace(self, namespace: str) -> int:
+        """Raise ``InvalidInputError`` for a namespace not in ``cache_keys.NAMESPACES``."""
+        ...
+
+
+class StorageProbe(Protocol):
+    """What the health check asks of the storage."""
+
+    @property
+    def dialect(self) -> str:
+        """The database's kind, ``sqlite`` or ``postgresql``."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise ``DatabaseUnavailableError`` when the storage cannot answer."""
+        ...
+
+    async def write_error(self) -> str | None:
+        """``None`` when the storage takes writes; else why not (a full disk, say)."""
+        ...

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bannertrack.db.repository import SqlRepository
 from bannertrack.errors import UnavailableError
+from bannertrack.repository import Housekeeping
 from bannertrack.timeutil import utcnow
 
 log = logging.getLogger("bannertrack.retention")
@@ -33,7 +33,7 @@ class RetentionRun:
 class Retention:
     def __init__(
         self,
-        database: SqlRepository,
+        database: Housekeeping,
         *,
         retention_days: int,
         dedup_window: float,

@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.support.proxy import TcpProxy
 from tests.support.services import PostgresFactory, redis_proxy_target, redis_server
 
+from bannertrack.bootstrap import CACHED_TYPES
 from bannertrack.cache import NO_VALUE, MemoryCache
 from bannertrack.cache._redis import RedisTier, StructCodec
 from bannertrack.cache._tiered import TieredCache
 from bannertrack.db.urls import async_url
 from bannertrack.invalidation import Bus, PostgresBus, RedisBus, apply_to
-from bannertrack.invalidation._assembly import CACHED_TYPES
 from bannertrack.invalidation._postgres import asyncpg_connect_args
 
 FAST = {"heartbeat": 0.2, "backoff_max": 0.2, "connect_wait": 3.0}

@@ -6,7 +6,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 
 from bannertrack import cache_keys
-from bannertrack.api.context import cache_policy
+from bannertrack.bootstrap import cache_policy
 from bannertrack.cache._stats import namespace_of
 from bannertrack.cached_repository import CachePolicy
 from bannertrack.config import Settings

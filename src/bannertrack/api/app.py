@@ -4,38 +4,45 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from bannertrack import __version__
+from bannertrack.api.auth import SETTINGS
 from bannertrack.api.banners import BannerController
 from bannertrack.api.body import BannertrackRequest
 from bannertrack.api.breakdowns import banner_breakdown, overview_breakdown
 from bannertrack.api.cache_admin import CacheController
-from bannertrack.api.context import open_context
+from bannertrack.api.deps import Running, dependencies
 from bannertrack.api.errors import exception_handlers
 from bannertrack.api.health import healthz, metrics
 from bannertrack.api.ids import canonical_ids
 from bannertrack.api.limits import BodyDeadline
 from bannertrack.api.ranges import range_router
 from bannertrack.api.tracking import impression_pixel, track_click
+from bannertrack.bootstrap import open_service
 from bannertrack.config import Settings, load_settings
 from bannertrack.dashboard import cache_history_lifespan, dashboard_router, template_config
 from bannertrack.logs import configure_logging
-from bannertrack.metrics import Metrics, TimedApp
+from bannertrack.metrics import TimedApp
 
 
 def create_app(settings: Settings) -> BodyDeadline:
     """The service's ASGI app: Litestar, with request timing and a body deadline around it."""
+    running = Running()
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_context(settings) as ctx:
-            app.state.ctx = ctx
-            yield
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        async with open_service(settings) as service:
+            running.start(service)
+            try:
+                yield
+            finally:
+                running.stop()
 
     app = Litestar(
         route_handlers=[
@@ -50,8 +57,10 @@ def create_app(settings: Settings) -> BodyDeadline:
             healthz,
             metrics,
         ],
-        lifespan=[lifespan, cache_history_lifespan],
+        lifespan=[lifespan, cache_history_lifespan(lambda: running.built.service.cache_admin)],
         template_config=template_config(),
+        dependencies=dependencies(running),
+        state=State({SETTINGS: settings}),
         exception_handlers=exception_handlers,
         openapi_config=OpenAPIConfig(
             title="bannertrack",
@@ -65,12 +74,7 @@ def create_app(settings: Settings) -> BodyDeadline:
         debug=False,
         logging_config=None,
     )
-    return BodyDeadline(TimedApp(app, _metrics_of), settings.http_body_timeout)
-
-
-def _metrics_of(app: Litestar) -> Metrics | None:
-    ctx = getattr(app.state, "ctx", None)
-    return None if ctx is None else cast(Metrics, ctx.metrics)
+    return BodyDeadline(TimedApp(app, lambda _app: running.metrics), settings.http_body_timeout)
 
 
 def app_from_env() -> Any:

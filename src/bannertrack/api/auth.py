@@ -7,6 +7,10 @@ Who can do what is written down in docs/security.md: anyone may follow a trackin
 load the pixel and read statistics; a server holding ``BANNERTRACK_INGEST_TOKEN`` (or the
 admin token) may also report clicks with the end user's address and agent; the admin
 token alone changes banners, manages the cache and exports raw clicks.
+
+The tokens are read from the ``Settings`` that ``create_app`` puts in the app's state
+(checked by type, not cast): a guard runs before dependencies are resolved, so it
+cannot take one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,18 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+
+from bannertrack.config import Settings
+
+SETTINGS = "settings"
+"""The key of the app's ``Settings`` in its state."""
+
+
+def settings_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
+    settings = connection.app.state.get(SETTINGS)
+    if not isinstance(settings, Settings):
+        raise RuntimeError("the app was not built by create_app(settings)")
+    return settings
 
 
 def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:
@@ -36,7 +52,7 @@ def _refused(what: str) -> NotAuthorizedException:
 
 
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    expected: str = connection.app.state.ctx.settings.admin_token
+    expected = settings_of(connection).admin_token
     if not expected:
         raise PermissionDeniedException(
             "admin endpoints are disabled: set BANNERTRACK_ADMIN_TOKEN on the server"
@@ -51,9 +67,9 @@ def ingest_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
     The tracking link is the public way to click; a report is a server vouching for an end
     user's address and agent, which only a caller we trust may do (issue 12, item 4).
     """
-    settings = connection.app.state.ctx.settings
-    ingest: str = settings.ingest_token
-    admin: str = settings.admin_token
+    settings = settings_of(connection)
+    ingest = settings.ingest_token
+    admin = settings.admin_token
     if not ingest and not admin:
         raise PermissionDeniedException(
             "click reports are disabled: set BANNERTRACK_INGEST_TOKEN on the server"

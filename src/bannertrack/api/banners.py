@@ -12,9 +12,8 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
 from bannertrack.api.auth import admin_guard, ingest_guard
-from bannertrack.api.clicks import ClickReport, click_from_report, count_flags
-from bannertrack.api.params import BannerId, ctx_of
-from bannertrack.db.stats_queries import MAX_SERIES_POINTS, series_points
+from bannertrack.api.clicks import ClickRecorder, ClickReport
+from bannertrack.api.params import BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.export import csv_chunks
 from bannertrack.links import to_uri
@@ -31,6 +30,8 @@ from bannertrack.models import (
     Series,
     TopBanners,
 )
+from bannertrack.repository import ClickArchive, Repository
+from bannertrack.series import check_series_range
 from bannertrack.timeutil import as_utc, utcnow
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,75 +61,78 @@ class BannerController(Controller):
     tags = ["banners"]
 
     @post("/", guards=[admin_guard], status_code=201)
-    async def create_banner(self, state: State, data: JSONBody[BannerCreate]) -> Banner:
-        return await ctx_of(state).repository.create_banner(_as_uris(data))
+    async def create_banner(
+        self, repository: Injected[Repository], data: JSONBody[BannerCreate]
+    ) -> Banner:
+        return await repository.create_banner(_as_uris(data))
 
     @get("/")
     async def list_banners(
         self,
-        state: State,
+        repository: Injected[Repository],
         offset: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> BannerPage:
-        return await ctx_of(state).repository.list_banners(offset, limit)
+        return await repository.list_banners(offset, limit)
 
     @get("/top")
     async def top_banners(
         self,
-        state: State,
+        repository: Injected[Repository],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
         count: CountParam = "total",
     ) -> TopBanners:
-        return await ctx_of(state).repository.top_banners(limit, count)
+        return await repository.top_banners(limit, count)
 
     @get("/{banner_id:int}")
-    async def get_banner(self, state: State, banner_id: BannerId) -> Banner:
-        banner = await ctx_of(state).repository.get_banner(banner_id)
+    async def get_banner(self, repository: Injected[Repository], banner_id: BannerId) -> Banner:
+        banner = await repository.get_banner(banner_id)
         if banner is None:
             raise _missing(banner_id)
         return banner
 
     @put("/{banner_id:int}", guards=[admin_guard])
     async def update_banner(
-        self, state: State, banner_id: BannerId, data: JSONBody[BannerUpdate]
+        self, repository: Injected[Repository], banner_id: BannerId, data: JSONBody[BannerUpdate]
     ) -> Banner:
-        banner = await ctx_of(state).repository.update_banner(banner_id, _as_uris(data))
+        banner = await repository.update_banner(banner_id, _as_uris(data))
         if banner is None:
             raise _missing(banner_id)
         return banner
 
     @delete("/{banner_id:int}", guards=[admin_guard], status_code=204)
-    async def delete_banner(self, state: State, banner_id: BannerId) -> None:
-        if not await ctx_of(state).repository.delete_banner(banner_id):
+    async def delete_banner(self, repository: Injected[Repository], banner_id: BannerId) -> None:
+        if not await repository.delete_banner(banner_id):
             raise _missing(banner_id)
 
     @post("/{banner_id:int}/clicks", guards=[ingest_guard], status_code=201)
     async def record_click(
         self,
-        state: State,
+        clicks: Injected[ClickRecorder],
         request: Request[None, None, State],
         banner_id: BannerId,
         data: JSONBody[ClickReport | None] = None,
     ) -> RecordedClick:
         """A click reported by a server holding the ingest (or admin) token."""
-        ctx = ctx_of(state)
-        click = await click_from_report(ctx, request, banner_id, data or ClickReport())
-        recorded = await ctx.ingest.record(click)
+        recorded = await clicks.record_report(request, banner_id, data or ClickReport())
         if recorded is None:
             raise _missing(banner_id)
-        count_flags(ctx, recorded)
         return recorded
 
     @get("/{banner_id:int}/stats")
-    async def click_stats(self, state: State, banner_id: BannerId) -> ClickStats:
-        stats = await ctx_of(state).repository.click_stats(banner_id)
+    async def click_stats(
+        self, repository: Injected[Repository], banner_id: BannerId
+    ) -> ClickStats:
+        stats = await repository.click_stats(banner_id)
         if stats is None:
             raise _missing(banner_id)
         return stats
 
     @get("/{banner_id:int}/with-stats")
-    async def banner_with_stats(self, state: State, banner_id: BannerId) -> BannerWithStats:
-        found = await ctx_of(state).repository.banner_with_stats(banner_id)
+    async def banner_with_stats(
+        self, repository: Injected[Repository], banner_id: BannerId
+    ) -> BannerWithStats:
+        found = await repository.banner_with_stats(banner_id)
         if found is None:
             raise _missing(banner_id)
         return found
@@ -136,7 +140,7 @@ class BannerController(Controller):
     @get("/{banner_id:int}/clicks")
     async def click_series(
         self,
-        state: State,
+        repository: Injected[Repository],
         banner_id: BannerId,
         start: Annotated[datetime, QueryParameter(name="from")],
         end: Annotated[datetime, QueryParameter(name="to")],
@@ -144,13 +148,8 @@ class BannerController(Controller):
         count: CountParam = "total",
     ) -> Series:
         start, end = as_utc(start), as_utc(end)
-        if start > end:
-            raise InvalidInputError("'from' must not be after 'to'")
-        if series_points(start, end, interval) > MAX_SERIES_POINTS:
-            raise InvalidInputError(
-                f"range too long for interval {interval!r}: at most {MAX_SERIES_POINTS} points"
-            )
-        series = await ctx_of(state).repository.click_series(banner_id, start, end, interval, count)
+        check_series_range(start, end, interval)
+        series = await repository.click_series(banner_id, start, end, interval, count)
         if series is None:
             raise _missing(banner_id)
         return series
@@ -158,7 +157,7 @@ class BannerController(Controller):
     @get("/{banner_id:int}/clicks.csv", guards=[admin_guard], media_type="text/csv")
     async def export_clicks(
         self,
-        state: State,
+        archive: Injected[ClickArchive],
         banner_id: BannerId,
         start: Annotated[datetime | None, QueryParameter(name="from")] = None,
         end: Annotated[datetime | None, QueryParameter(name="to")] = None,
@@ -168,16 +167,15 @@ class BannerController(Controller):
         Streamed in constant memory. ``X-Clicks-Estimate`` is an upper bound of the rows
         (from the per-minute rollup), for a progress bar.
         """
-        database = ctx_of(state).database
         start = _EPOCH if start is None else as_utc(start)
         end = utcnow() if end is None else as_utc(end)
         if start > end:
             raise InvalidInputError("'from' must not be after 'to'")
-        if await database.get_banner(banner_id) is None:
+        if await archive.get_banner(banner_id) is None:
             raise _missing(banner_id)
-        estimate = await database.clicks_in_range(banner_id, start, end)
+        estimate = await archive.clicks_in_range(banner_id, start, end)
         return Stream(
-            csv_chunks(database, banner_id, start, end),
+            csv_chunks(archive, banner_id, start, end),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="banner-{banner_id}-clicks.csv"',

@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from litestar import get
-from litestar.datastructures import State
 from litestar.params import QueryParameter
 
-from bannertrack.api.params import BannerId, ctx_of
+from bannertrack.api.params import BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.models import Breakdown, CountKind, Dimension
+from bannertrack.repository import Repository
 from bannertrack.timeutil import as_utc, utcnow
 
 DEFAULT_DAYS = 30
@@ -59,7 +59,7 @@ def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, date
 
 @get("/api/v1/banners/{banner_id:int}/breakdown", tags=["breakdowns"])
 async def banner_breakdown(
-    state: State,
+    repository: Injected[Repository],
     banner_id: BannerId,
     by: ByParam,
     start: FromParam = None,
@@ -69,7 +69,7 @@ async def banner_breakdown(
 ) -> Breakdown:
     """Clicks of one banner by referrer, campaign, country, device, browser or OS."""
     lo, hi = _range(start, end)
-    found = await ctx_of(state).repository.breakdown(banner_id, by, lo, hi, count, limit)
+    found = await repository.breakdown(banner_id, by, lo, hi, count, limit)
     if found is None:
         raise NotFoundError(f"banner {banner_id} not found")
     return found
@@ -77,7 +77,7 @@ async def banner_breakdown(
 
 @get("/api/v1/breakdown", tags=["breakdowns"])
 async def overview_breakdown(
-    state: State,
+    repository: Injected[Repository],
     by: ByParam,
     start: FromParam = None,
     end: ToParam = None,
@@ -86,7 +86,7 @@ async def overview_breakdown(
 ) -> Breakdown:
     """The same across all banners (``banner_id`` is null)."""
     lo, hi = _range(start, end)
-    found = await ctx_of(state).repository.breakdown(None, by, lo, hi, count, limit)
+    found = await repository.breakdown(None, by, lo, hi, count, limit)
     if found is None:  # the overview always exists; a None here is a repository bug
         raise NotFoundError("no breakdown")
     return found

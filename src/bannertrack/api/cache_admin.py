@@ -6,26 +6,24 @@ import time
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.datastructures import State
 from litestar.params import PathParameter
 
 from bannertrack.api.auth import admin_guard
-from bannertrack.api.params import BannerId, ctx_of
+from bannertrack.api.params import BannerId, Injected
 from bannertrack.cache import STATS_FIELDS, CacheStats, NamespaceStats
 from bannertrack.cache_keys import NAMESPACES
-from bannertrack.cached_repository import CachedRepository
 from bannertrack.errors import ConflictError
+from bannertrack.repository import CacheAdmin
 
 
 class CacheDisabledError(ConflictError):
     code = "cache_disabled"
 
 
-def _cached(state: State) -> CachedRepository:
-    cached = ctx_of(state).cached
-    if cached is None:
+def _enabled(cache_admin: Injected[CacheAdmin | None]) -> CacheAdmin:
+    if cache_admin is None:
         raise CacheDisabledError("the cache is switched off (BANNERTRACK_CACHE_ENABLED=false)")
-    return cached
+    return cache_admin
 
 
 def _percent(rate: float) -> str:
@@ -59,30 +57,33 @@ class CacheController(Controller):
     tags = ["cache"]
 
     @get("/stats")
-    async def stats(self, state: State) -> dict[str, Any]:
-        cached = ctx_of(state).cached
-        if cached is None:
+    async def stats(self, cache_admin: Injected[CacheAdmin | None]) -> dict[str, Any]:
+        if cache_admin is None:
             return {"enabled": False}
-        return stats_body(cached.cache.stats())
+        return stats_body(cache_admin.stats())
 
     @post("/clear", guards=[admin_guard], status_code=200)
-    async def clear(self, state: State) -> dict[str, Any]:
-        return {"cleared": await _cached(state).clear()}
+    async def clear(self, cache_admin: Injected[CacheAdmin | None]) -> dict[str, Any]:
+        return {"cleared": await _enabled(cache_admin).clear()}
 
     @post("/warm", guards=[admin_guard], status_code=200)
-    async def warm(self, state: State) -> dict[str, Any]:
+    async def warm(self, cache_admin: Injected[CacheAdmin | None]) -> dict[str, Any]:
         started = time.perf_counter()
-        loaded = await _cached(state).warm()
+        loaded = await _enabled(cache_admin).warm()
         return {"loaded": loaded, "seconds": round(time.perf_counter() - started, 4)}
 
     @post("/banner/{banner_id:int}/invalidate", guards=[admin_guard], status_code=200)
-    async def invalidate_banner(self, state: State, banner_id: BannerId) -> dict[str, Any]:
-        removed = await _cached(state).invalidate_banner(banner_id)
+    async def invalidate_banner(
+        self, cache_admin: Injected[CacheAdmin | None], banner_id: BannerId
+    ) -> dict[str, Any]:
+        removed = await _enabled(cache_admin).invalidate_banner(banner_id)
         return {"banner_id": banner_id, "removed": removed}
 
     @post("/namespace/{namespace:str}/invalidate", guards=[admin_guard], status_code=200)
     async def invalidate_namespace(
-        self, state: State, namespace: Annotated[str, PathParameter(max_length=64)]
+        self,
+        cache_admin: Injected[CacheAdmin | None],
+        namespace: Annotated[str, PathParameter(max_length=64)],
     ) -> dict[str, Any]:
-        removed = await _cached(state).invalidate_namespace(namespace)
+        removed = await _enabled(cache_admin).invalidate_namespace(namespace)
         return {"namespace": namespace, "removed": removed}

@@ -10,17 +10,19 @@ and, with the referrer and the query, the breakdown facts (``click_facts``) here
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request
 
-from bannertrack.api.context import AppContext
 from bannertrack.bots import Verdict, classify
 from bannertrack.click_facts import derive
 from bannertrack.errors import InvalidInputError
+from bannertrack.ingest import ClickIngest
+from bannertrack.metrics import Metrics
 from bannertrack.models import ClickIn, RecordedClick
-from bannertrack.privacy import client_address, parse_address
+from bannertrack.privacy import IPNetwork, VisitorHasher, client_address, parse_address
 from bannertrack.storable import require_storable, storable
 from bannertrack.timeutil import utcnow
 
@@ -43,8 +45,36 @@ class ClickReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     referrer: Annotated[str, msgspec.Meta(max_length=_MAX_REFERRER)] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ClickRecorder:
+    """What recording a click needs, built once at start-up: the handlers' one dependency."""
+
+    ingest: ClickIngest
+    hasher: VisitorHasher
+    trusted_proxies: tuple[IPNetwork, ...]
+    metrics: Metrics
+
+    async def record_visit(
+        self, request: Request[Any, Any, Any], banner_id: int
+    ) -> RecordedClick | None:
+        """A tracking-link click, committed; ``None`` when the banner is gone."""
+        return await self._record(await click_from_request(self, request, banner_id))
+
+    async def record_report(
+        self, request: Request[Any, Any, Any], banner_id: int, report: ClickReport
+    ) -> RecordedClick | None:
+        """A reported click, committed; ``None`` when the banner is gone."""
+        return await self._record(await click_from_report(self, request, banner_id, report))
+
+    async def _record(self, click: ClickIn) -> RecordedClick | None:
+        recorded = await self.ingest.record(click)
+        if recorded is not None:
+            count_flags(self.metrics, recorded)
+        return recorded
+
+
 async def click_from_request(
-    ctx: AppContext, request: Request[Any, Any, Any], banner_id: int
+    ctx: ClickRecorder, request: Request[Any, Any, Any], banner_id: int
 ) -> ClickIn:
     """A tracking-link click: the visitor's own request is the evidence."""
     peer = request.client.host if request.client else None
@@ -58,7 +88,7 @@ async def click_from_request(
 
 
 async def click_from_report(
-    ctx: AppContext, request: Request[Any, Any, Any], banner_id: int, report: ClickReport
+    ctx: ClickRecorder, request: Request[Any, Any, Any], banner_id: int, report: ClickReport
 ) -> ClickIn:
     """A reported click: only what the caller states (it holds an ingest or admin token).
 
@@ -79,7 +109,7 @@ async def click_from_report(
 
 
 async def _click(
-    ctx: AppContext,
+    ctx: ClickRecorder,
     request: Request[Any, Any, Any],
     banner_id: int,
     ip: str | None,
@@ -101,8 +131,8 @@ async def _click(
     )
 
 
-def count_flags(ctx: AppContext, recorded: RecordedClick) -> None:
+def count_flags(metrics: Metrics, recorded: RecordedClick) -> None:
     if recorded.bot:
-        ctx.metrics.clicks_flagged.labels("bot").inc()
+        metrics.clicks_flagged.labels("bot").inc()
     elif recorded.repeat:
-        ctx.metrics.clicks_flagged.labels("repeat").inc()
+        metrics.clicks_flagged.labels("repeat").inc()

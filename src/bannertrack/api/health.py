@@ -6,28 +6,31 @@ from typing import Any
 
 import msgspec
 from litestar import Response, get
-from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bannertrack.api.params import ctx_of
+from bannertrack.api.params import Injected
 from bannertrack.errors import UnavailableError
+from bannertrack.ingest import ClickIngest
+from bannertrack.invalidation import Bus
+from bannertrack.metrics import Metrics
+from bannertrack.repository import StorageProbe
 
 
 @get("/healthz", tags=["operations"])
-async def healthz(state: State) -> Response[dict[str, Any]]:
-    ctx = ctx_of(state)
+async def healthz(
+    storage: Injected[StorageProbe], ingest: Injected[ClickIngest], bus: Injected[Bus | None]
+) -> Response[dict[str, Any]]:
     checks: dict[str, Any] = {}
     try:
-        await ctx.database.ping()
-        checks["database"] = {"status": "ok", "dialect": ctx.database.engine.dialect.name}
+        await storage.ping()
+        checks["database"] = {"status": "ok", "dialect": storage.dialect}
     except UnavailableError as exc:
         checks["database"] = {"status": "down", "error": str(exc)}
     # A database that answers reads may still refuse every write (full disk, read-only
     # file): the probe writes, and the click writer reports its own latest outage.
-    write_error = await ctx.write_probe.check()
+    write_error = await storage.write_error()
     if write_error is not None:
         checks["database"] = {**checks["database"], "status": "down", "write_error": write_error}
-    ingest = ctx.ingest
     checks["ingest"] = {
         "status": "failing" if ingest.failing else "ok",
         "queued": ingest.queued,
@@ -38,11 +41,11 @@ async def healthz(state: State) -> Response[dict[str, Any]]:
         "clicks_failed": ingest.clicks_failed,
         **({"last_error": ingest.last_outage_error} if ingest.failing else {}),
     }
-    if ctx.bus is not None:
+    if bus is not None:
         # A bus outage degrades consistency across instances, not this instance's answers:
         # reported, but the instance stays ready (it serves from L1 with short TTLs).
-        bus = msgspec.to_builtins(ctx.bus.stats())
-        checks["bus"] = {"status": "ok" if ctx.bus.connected else "degraded", **bus}
+        stats = msgspec.to_builtins(bus.stats())
+        checks["bus"] = {"status": "ok" if bus.connected else "degraded", **stats}
     healthy = all(c["status"] == "ok" for c in checks.values() if c["status"] != "degraded")
     degraded = any(c["status"] != "ok" for c in checks.values())
     body = {"status": "ok" if not degraded else "degraded", "checks": checks}
@@ -52,5 +55,5 @@ async def healthz(state: State) -> Response[dict[str, Any]]:
 
 # Litestar appends the charset itself.
 @get("/metrics", tags=["operations"], media_type=CONTENT_TYPE_LATEST.split("; charset")[0])
-async def metrics(state: State) -> bytes:
-    return ctx_of(state).metrics.exposition()
+async def metrics(metrics: Injected[Metrics]) -> bytes:
+    return metrics.exposition()

@@ -1,18 +1,17 @@
-"""Validated request parameters shared by the route modules."""
+"""Validated request parameters and the marker of injected dependencies."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, TypeAlias, TypeVar
 
-from litestar.datastructures import State
-from litestar.params import PathParameter
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, SkipValidation
 
-from bannertrack.api.context import AppContext
+T = TypeVar("T")
 
 MAX_ID = 2**63 - 1
 
 BannerId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="Banner id")]
 
-
-def ctx_of(state: State) -> AppContext:
-    return cast(AppContext, cast(Any, state).ctx)
+Injected: TypeAlias = NamedDependency[SkipValidation[T]]
+"""A dependency of ``api/deps``: built by us once at start-up, so not validated per request."""

@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import Router, get
-from litestar.datastructures import State
 from litestar.params import QueryParameter
 
-from bannertrack.api.params import BannerId, ctx_of
-from bannertrack.db.stats_queries import MAX_SERIES_POINTS, series_points
+from bannertrack.api.params import BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.models import CountKind, Interval, RangeTotals, TopBanners, TrafficSeries
+from bannertrack.repository import Repository
+from bannertrack.series import MAX_SERIES_POINTS, series_points
 from bannertrack.timeutil import as_utc
 
 From = Annotated[datetime, QueryParameter(name="from", description="Start (inclusive), UTC")]
@@ -40,17 +40,19 @@ def _checked_points(start: datetime, end: datetime, interval: Interval) -> None:
 
 
 @get("/totals")
-async def all_totals(state: State, start: From, end: To) -> RangeTotals:
+async def all_totals(repository: Injected[Repository], start: From, end: To) -> RangeTotals:
     start, end = checked_range(start, end)
-    totals = await ctx_of(state).repository.range_totals(None, start, end)
+    totals = await repository.range_totals(None, start, end)
     assert totals is not None  # only a missing banner answers None
     return totals
 
 
 @get("/banners/{banner_id:int}/totals")
-async def banner_totals(state: State, banner_id: BannerId, start: From, end: To) -> RangeTotals:
+async def banner_totals(
+    repository: Injected[Repository], banner_id: BannerId, start: From, end: To
+) -> RangeTotals:
     start, end = checked_range(start, end)
-    totals = await ctx_of(state).repository.range_totals(banner_id, start, end)
+    totals = await repository.range_totals(banner_id, start, end)
     if totals is None:
         raise NotFoundError(f"banner {banner_id} not found")
     return totals
@@ -58,22 +60,26 @@ async def banner_totals(state: State, banner_id: BannerId, start: From, end: To)
 
 @get("/traffic")
 async def all_traffic(
-    state: State, start: From, end: To, interval: IntervalParam = "hour"
+    repository: Injected[Repository], start: From, end: To, interval: IntervalParam = "hour"
 ) -> TrafficSeries:
     start, end = checked_range(start, end)
     _checked_points(start, end, interval)
-    series = await ctx_of(state).repository.traffic_series(None, start, end, interval)
+    series = await repository.traffic_series(None, start, end, interval)
     assert series is not None
     return series
 
 
 @get("/banners/{banner_id:int}/traffic")
 async def banner_traffic(
-    state: State, banner_id: BannerId, start: From, end: To, interval: IntervalParam = "hour"
+    repository: Injected[Repository],
+    banner_id: BannerId,
+    start: From,
+    end: To,
+    interval: IntervalParam = "hour",
 ) -> TrafficSeries:
     start, end = checked_range(start, end)
     _checked_points(start, end, interval)
-    series = await ctx_of(state).repository.traffic_series(banner_id, start, end, interval)
+    series = await repository.traffic_series(banner_id, start, end, interval)
     if series is None:
         raise NotFoundError(f"banner {banner_id} not found")
     return series
@@ -81,14 +87,14 @@ async def banner_traffic(
 
 @get("/top")
 async def top_in_range(
-    state: State,
+    repository: Injected[Repository],
     start: From,
     end: To,
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
     count: Annotated[CountKind, QueryParameter()] = "total",
 ) -> TopBanners:
     start, end = checked_range(start, end)
-    return await ctx_of(state).repository.top_banners_in_range(start, end, limit, count)
+    return await repository.top_banners_in_range(start, end, limit, count)
 
 
 range_router = Router(

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from bannertrack import __version__
 from bannertrack.cli.cache import cache as cache_group
 from bannertrack.cli.export import export as export_command
-from bannertrack.config import load_settings
+from bannertrack.config import Settings, load_settings
 from bannertrack.errors import BannertrackError
 
 T = TypeVar("T")
@@ -61,8 +61,8 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
 
+    from bannertrack.bootstrap import check_topology
     from bannertrack.cli.serving import port_in_use, raise_fd_limit
-    from bannertrack.invalidation import check_topology
     from bannertrack.salt_key import load_salt_key
 
     # Workers are separate processes that read the environment: flags travel that way.
@@ -86,7 +86,7 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
         sys.exit(1)
     if settings.auto_migrate:
         # Once, before the workers start, so N workers do not race the same migration.
-        _migrate(settings.database_url)
+        _migrate(settings)
         os.environ["BANNERTRACK_AUTO_MIGRATE"] = "false"
     raise_fd_limit()
     Granian(
@@ -106,17 +106,13 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
     ).serve()
 
 
-def _migrate(database_url: str) -> str | None:
-    from bannertrack.db.engine import create_engine
-    from bannertrack.db.migrate import current_revision, upgrade
+def _migrate(settings: Settings) -> str | None:
+    from bannertrack.bootstrap import open_database
+    from bannertrack.db.migrate import current_revision
 
     async def go() -> str | None:
-        engine = create_engine(database_url)
-        try:
-            await upgrade(engine)
-            return await current_revision(engine)
-        finally:
-            await engine.dispose()
+        async with open_database(settings, migrate=True) as database:
+            return await current_revision(database.engine)
 
     return _run(go())
 
@@ -125,7 +121,7 @@ def _migrate(database_url: str) -> str | None:
 def migrate() -> None:
     """Apply pending database migrations (idempotent)."""
     settings = load_settings()
-    revision = _migrate(settings.database_url)
+    revision = _migrate(settings)
     click.echo(f"database at revision {revision}")
 
 
@@ -158,9 +154,7 @@ def demo(n_banners: int, n_clicks: int, days: int, seed: int | None, reset: bool
     """
     from datetime import timedelta
 
-    from bannertrack.db.engine import create_engine
-    from bannertrack.db.migrate import upgrade
-    from bannertrack.db.repository import SqlRepository
+    from bannertrack.bootstrap import open_database
     from bannertrack.demo import DemoTally, create_banners, generate_clicks, impressions_for
     from bannertrack.timeutil import utcnow
 
@@ -174,9 +168,7 @@ def demo(n_banners: int, n_clicks: int, days: int, seed: int | None, reset: bool
 
     async def go() -> str:
         # Banners are dated at the period's start, so no demo click predates its banner.
-        repo = SqlRepository(create_engine(settings.database_url), clock=lambda: start)
-        try:
-            await upgrade(repo.engine)
+        async with open_database(settings, migrate=True, clock=lambda: start) as repo:
             existing = await repo.list_banners(0, 500)
             if existing.total and not reset:
                 return (
@@ -202,8 +194,6 @@ def demo(n_banners: int, n_clicks: int, days: int, seed: int | None, reset: bool
             impressions = impressions_for(tally, rng)
             for i in range(0, len(impressions), 1000):
                 await repo.record_impressions(impressions[i : i + 1000])
-        finally:
-            await repo.close()
         click.echo(
             f"created banners {banners[0].id}..{banners[-1].id}: {tally.clicks} clicks over "
             f"{days} days ({tally.bots} from bots, {tally.follow_ups} second clicks within "

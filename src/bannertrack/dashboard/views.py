@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,12 +29,14 @@ from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from bannertrack.api.params import BannerId, ctx_of
+from bannertrack.api.auth import settings_of
+from bannertrack.api.params import BannerId, Injected
 from bannertrack.dashboard.cache_history import CacheHistory
 from bannertrack.dashboard.cache_panel import cache_panel
 from bannertrack.dashboard.pages import page_data
 from bannertrack.dashboard.periods import resolve_period
 from bannertrack.errors import NotFoundError
+from bannertrack.repository import CacheAdmin, Repository
 from bannertrack.timeutil import utcnow
 
 HERE = Path(__file__).parent
@@ -69,7 +71,7 @@ def _given_token(header: str) -> str:
 
 
 def read_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    expected: str = connection.app.state.ctx.settings.dashboard_token
+    expected = settings_of(connection).dashboard_token
     if not expected:
         return
     given = _given_token(connection.headers.get("authorization", ""))
@@ -91,13 +93,17 @@ def _base_url(request: Request[Any, Any, Any]) -> str:
 
 @get("/", guards=[read_guard], include_in_schema=False)
 async def overview(
-    state: State, range_: RangeParam = None, from_: FromDay = None, to: ToDay = None
+    state: State,
+    repository: Injected[Repository],
+    cache_admin: Injected[CacheAdmin | None],
+    range_: RangeParam = None,
+    from_: FromDay = None,
+    to: ToDay = None,
 ) -> Template:
-    ctx = ctx_of(state)
     period = resolve_period(range_, from_, to, utcnow())
-    data = await page_data(ctx.repository, None, period)
+    data = await page_data(repository, None, period)
     assert data is not None  # only a banner can go missing
-    stats = ctx.cached.cache.stats() if ctx.cached is not None else None
+    stats = cache_admin.stats() if cache_admin is not None else None
     return Template(
         "overview.html.j2",
         context={**data.context(), "cache": cache_panel(stats, _history(state))},
@@ -107,17 +113,16 @@ async def overview(
 
 @get("/banners/{banner_id:int}", guards=[read_guard], include_in_schema=False)
 async def banner_page(
-    state: State,
+    repository: Injected[Repository],
     request: Request[Any, Any, Any],
     banner_id: BannerId,
     range_: RangeParam = None,
     from_: FromDay = None,
     to: ToDay = None,
 ) -> Template:
-    ctx = ctx_of(state)
-    banner = await ctx.repository.get_banner(banner_id)
+    banner = await repository.get_banner(banner_id)
     period = resolve_period(range_, from_, to, utcnow())
-    data = None if banner is None else await page_data(ctx.repository, banner, period)
+    data = None if banner is None else await page_data(repository, banner, period)
     if banner is None or data is None:
         raise NotFoundError(f"banner {banner_id} not found")
     base = _base_url(request)
@@ -133,17 +138,23 @@ async def banner_page(
     )
 
 
-@asynccontextmanager
-async def cache_history_lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Sample the cache counters while the app runs (after the context is open)."""
-    cached = ctx_of(app.state).cached
-    history = CacheHistory(lambda: cached.cache.stats() if cached is not None else None)
-    app.state.cache_history = history
-    await history.start()
-    try:
-        yield
-    finally:
-        await history.stop()
+def cache_history_lifespan(
+    cache_admin_of: Callable[[], CacheAdmin | None],
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Sample the cache counters while the app runs (after the service is open)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        cache_admin = cache_admin_of()
+        history = CacheHistory(cache_admin.stats if cache_admin is not None else lambda: None)
+        app.state.cache_history = history
+        await history.start()
+        try:
+            yield
+        finally:
+            await history.stop()
+
+    return lifespan
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

@@ -459,6 +459,10 @@ class SqlRepository:
 
     # health --------------------------------------------------------------------------
 
+    @property
+    def dialect(self) -> str:
+        return self._dialect
+
     async def ping(self) -> None:
         async with self._read() as conn:
             await conn.execute(text("SELECT 1"))

@@ -27,8 +27,6 @@ from bannertrack.models import (
 )
 from bannertrack.timeutil import INTERVAL_SECONDS, ceil_to, floor_to, from_epoch
 
-MAX_SERIES_POINTS = 10_000
-
 
 async def click_stats(conn: AsyncConnection, banner_id: int, now: datetime) -> ClickStats | None:
     """Exact counts at ``now``: whole minutes from the rollup, raw clicks for the edge."""
@@ -138,9 +136,3 @@ def epoch_bucket(dialect: str, col: Any, width: int) -> ColumnElement[Any]:
         return cast(func.extract("epoch", col), BigInteger) // width
     # SQLite stores naive UTC text; strftime('%s') reads it as UTC seconds.
     return cast(func.strftime("%s", col), Integer) // width
-
-
-def series_points(start: datetime, end: datetime, interval: Interval) -> int:
-    """How many points a series would have, so the API can refuse absurd ranges early."""
-    width = INTERVAL_SECONDS[interval]
-    return int((floor_to(end, width) - floor_to(start, width)).total_seconds()) // width + 1

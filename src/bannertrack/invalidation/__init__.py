@@ -1,8 +1,8 @@
 """Cross-instance invalidation: every write reaches every instance's in-memory cache.
 
 Each instance publishes the (keys, prefixes) it invalidated locally and applies what the
-others publish (its own messages come back and are ignored by instance id). The
-transport is picked from the settings:
+others publish (its own messages come back and are ignored by instance id). This package
+is the transport only; ``bannertrack.bootstrap`` picks one from the settings:
 
     BANNERTRACK_REDIS_URL set     -> Redis pub/sub (and the Redis L2 tier)
     else PostgreSQL database      -> LISTEN/NOTIFY
@@ -11,26 +11,18 @@ transport is picked from the settings:
 See docs/scale-out.md for the design and its trade-offs.
 """
 
-from bannertrack.invalidation._assembly import (
-    CacheStack,
-    apply_to,
-    build_bus,
-    check_topology,
-    open_cache_stack,
-)
-from bannertrack.invalidation._base import Bus, BusStats, Message
-from bannertrack.invalidation._postgres import PostgresBus
+from bannertrack.invalidation._base import Apply, Bus, BusStats, Message, OnState, apply_to
+from bannertrack.invalidation._postgres import PostgresBus, asyncpg_connect_args
 from bannertrack.invalidation._redis import RedisBus
 
 __all__ = [
+    "Apply",
     "Bus",
     "BusStats",
-    "CacheStack",
     "Message",
+    "OnState",
     "PostgresBus",
     "RedisBus",
     "apply_to",
-    "build_bus",
-    "check_topology",
-    "open_cache_stack",
+    "asyncpg_connect_args",
 ]

@@ -30,10 +30,28 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from bannertrack.cache import Cache
+
 log = logging.getLogger("bannertrack.bus")
 
 Apply = Callable[[Sequence[str], Sequence[str]], None]
 """Apply another instance's invalidation to the local L1: (keys, prefixes); "" is all."""
+
+
+def apply_to(cache: Cache) -> Apply:
+    """How a message from another instance lands in the local cache (L1 only)."""
+
+    def apply(keys: Sequence[str], prefixes: Sequence[str]) -> None:
+        for key in keys:
+            cache.delete(key)
+        for prefix in prefixes:
+            if prefix == "":
+                cache.clear()
+            else:
+                cache.delete_prefix(prefix)
+
+    return apply
+
 
 OnState = Callable[[bool], None]
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bannertrack.cache._redis import RedisTier
+from bannertrack.cache import RedisTier
 from bannertrack.invalidation._base import Apply, Bus, OnState
 
 

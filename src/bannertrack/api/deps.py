@@ -1,0 +1,81 @@
+"""Typed dependencies of the handlers, resolved from the service running in the app.
+
+Each is an app-level ``Provide`` of a plain function that returns a value built once at
+start-up, so a request costs one call per dependency and nothing is constructed.
+Litestar resolves two or more dependencies of one handler in a task group (a task each);
+so the hot handlers, the tracking link and the pixel, take one bundle (``Tracking``), and
+the cached reads one ``Repository``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.di import Provide
+
+from bannertrack.api.clicks import ClickRecorder
+from bannertrack.api.tracking import Tracking
+from bannertrack.bootstrap import Service
+from bannertrack.errors import UnavailableError
+from bannertrack.metrics import Metrics
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    service: Service
+    clicks: ClickRecorder
+    tracking: Tracking
+
+
+class Running:
+    """The service of one app, between its start-up and its shutdown."""
+
+    def __init__(self) -> None:
+        self._built: _Built | None = None
+
+    def start(self, service: Service) -> None:
+        clicks = ClickRecorder(
+            ingest=service.ingest,
+            hasher=service.hasher,
+            trusted_proxies=service.trusted_proxies,
+            metrics=service.metrics,
+        )
+        tracking = Tracking(
+            repository=service.repository,
+            clicks=clicks,
+            impressions=service.impressions,
+            metrics=service.metrics,
+        )
+        self._built = _Built(service, clicks, tracking)
+
+    def stop(self) -> None:
+        self._built = None
+
+    @property
+    def built(self) -> _Built:
+        if self._built is None:
+            raise UnavailableError("the service is not running")
+        return self._built
+
+    @property
+    def metrics(self) -> Metrics | None:
+        return None if self._built is None else self._built.service.metrics
+
+
+def dependencies(running: Running) -> dict[str, Provide]:
+    def provide(get: Callable[[], Any]) -> Provide:
+        return Provide(get, sync_to_thread=False)
+
+    return {
+        "repository": provide(lambda: running.built.service.repository),
+        "archive": provide(lambda: running.built.service.archive),
+        "storage": provide(lambda: running.built.service.storage),
+        "cache_admin": provide(lambda: running.built.service.cache_admin),
+        "ingest": provide(lambda: running.built.service.ingest),
+        "bus": provide(lambda: running.built.service.bus),
+        "metrics": provide(lambda: running.built.service.metrics),
+        "clicks": provide(lambda: running.built.clicks),
+        "tracking": provide(lambda: running.built.tracking),
+    }
