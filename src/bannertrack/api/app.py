@@ -23,7 +23,7 @@ from bannertrack.api.health import healthz, metrics
 from bannertrack.api.ids import canonical_ids
 from bannertrack.api.limits import BodyDeadline
 from bannertrack.api.ranges import range_router
-from bannertrack.api.tracking import impression_pixel, track_click
+from bannertrack.api.tracking import tracking_routes
 from bannertrack.bootstrap import open_service
 from bannertrack.config import Settings, load_settings
 from bannertrack.dashboard import cache_history_lifespan, dashboard_router, template_config
@@ -52,8 +52,7 @@ def create_app(settings: Settings) -> BodyDeadline:
             overview_breakdown,
             range_router,
             dashboard_router,
-            track_click,
-            impression_pixel,
+            *tracking_routes(lambda: running.built.tracking),
             healthz,
             metrics,
         ],

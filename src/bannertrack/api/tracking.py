@@ -14,14 +14,16 @@ others of its interval (``bannertrack.impressions``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from litestar import MediaType, Request, Response, route
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 
 from bannertrack.api.clicks import ClickRecorder
-from bannertrack.api.params import BannerId, Injected
+from bannertrack.api.params import BannerId
 from bannertrack.errors import NotFoundError
 from bannertrack.impressions import ImpressionBatcher
 from bannertrack.links import UnusableTargetError, redirect_location
@@ -44,8 +46,7 @@ _warned: set[int] = set()  # banners whose unusable target was logged (once per 
 
 @dataclass(frozen=True, slots=True)
 class Tracking:
-    """Everything the two tracking endpoints use, as one dependency: these are the hot
-    handlers, and Litestar resolves several dependencies of a handler as tasks."""
+    """Everything the two tracking endpoints use, built once at start-up."""
 
     repository: Repository
     clicks: ClickRecorder
@@ -68,34 +69,48 @@ def is_prefetch(request: Request[Any, Any, Any]) -> bool:
     return any(want in headers.get(name, "").lower() for name, want in _PREFETCH_HEADERS)
 
 
-@route("/c/{banner_id:int}", http_method=["GET", "HEAD"], tags=["tracking"])
-async def track_click(
-    tracking: Injected[Tracking], request: Request[None, None, State], banner_id: BannerId
-) -> Response[bytes]:
-    banner = await tracking.repository.get_banner(banner_id)
-    if banner is None:
-        tracking.metrics.unknown_banner.labels("click").inc()
-        raise NotFoundError(f"banner {banner_id} not found")
-    # The Location first: a click whose redirect cannot be sent is not counted.
-    location = _location(banner, request.scope.get("query_string", b"").decode("latin-1"))
-    if request.method == "GET" and not is_prefetch(request):
-        recorded = await tracking.clicks.record_visit(request, banner_id)
-        if recorded is None:  # deleted between the lookup and the write
+def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandler]:
+    """The link and the pixel, reading their ``Tracking`` through ``tracking_of``.
+
+    These two are the hot handlers, so they do not take it as a Litestar dependency: one
+    costs about 4 us per request (a cleanup group entered on an exit stack), some 15 % of
+    the link's dispatch measured in-process. A typed getter closed over here costs a call.
+    """
+
+    @route("/c/{banner_id:int}", http_method=["GET", "HEAD"], tags=["tracking"])
+    async def track_click(
+        request: Request[None, None, State], banner_id: BannerId
+    ) -> Response[bytes]:
+        tracking = tracking_of()
+        banner = await tracking.repository.get_banner(banner_id)
+        if banner is None:
+            tracking.metrics.unknown_banner.labels("click").inc()
             raise NotFoundError(f"banner {banner_id} not found")
-    return Response(
-        b"", status_code=302, headers={"Location": location, **_NO_STORE}, media_type=MediaType.TEXT
-    )
+        # The Location first: a click whose redirect cannot be sent is not counted.
+        location = _location(banner, request.scope.get("query_string", b"").decode("latin-1"))
+        if request.method == "GET" and not is_prefetch(request):
+            recorded = await tracking.clicks.record_visit(request, banner_id)
+            if recorded is None:  # deleted between the lookup and the write
+                raise NotFoundError(f"banner {banner_id} not found")
+        return Response(
+            b"",
+            status_code=302,
+            headers={"Location": location, **_NO_STORE},
+            media_type=MediaType.TEXT,
+        )
 
+    @route("/i/{banner_id:int}", http_method=["GET", "HEAD"], tags=["tracking"])
+    async def impression_pixel(
+        request: Request[None, None, State], banner_id: BannerId
+    ) -> Response[bytes]:
+        tracking = tracking_of()
+        if await tracking.repository.get_banner(banner_id) is None:
+            tracking.metrics.unknown_banner.labels("impression").inc()
+            raise NotFoundError(f"banner {banner_id} not found")
+        if request.method == "GET" and not is_prefetch(request):
+            tracking.impressions.add(banner_id)
+        return Response(
+            PIXEL, status_code=200, headers={"Cache-Control": "no-store"}, media_type="image/gif"
+        )
 
-@route("/i/{banner_id:int}", http_method=["GET", "HEAD"], tags=["tracking"])
-async def impression_pixel(
-    tracking: Injected[Tracking], request: Request[None, None, State], banner_id: BannerId
-) -> Response[bytes]:
-    if await tracking.repository.get_banner(banner_id) is None:
-        tracking.metrics.unknown_banner.labels("impression").inc()
-        raise NotFoundError(f"banner {banner_id} not found")
-    if request.method == "GET" and not is_prefetch(request):
-        tracking.impressions.add(banner_id)
-    return Response(
-        PIXEL, status_code=200, headers={"Cache-Control": "no-store"}, media_type="image/gif"
-    )
+    return [track_click, impression_pixel]
