@@ -22,17 +22,18 @@ impression counts, not clicks, and only grow.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+
+from bannertrack.tasks import BackgroundTask, Lifecycle, Sleep, every
 
 log = logging.getLogger("bannertrack.impressions")
 
 LoadMany = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
 
 
-class ImpressionView:
+class ImpressionView(Lifecycle):
     def __init__(
         self,
         load_many: LoadMany,
@@ -41,6 +42,7 @@ class ImpressionView:
         forget_after: float = 600.0,
         page_size: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._load_many = load_many
         self._refresh = refresh
@@ -50,7 +52,8 @@ class ImpressionView:
         self._totals: dict[int, int] = {}
         self._last_read: dict[int, float] = {}
         self._fetching: dict[int, asyncio.Future[int]] = {}
-        self._task: asyncio.Task[None] | None = None
+        body = every(refresh, self.refresh_once, on_error=_refresh_failed, sleep=sleep)
+        self._task = BackgroundTask(body, name="bannertrack-impression-view")
 
     def __len__(self) -> int:
         return len(self._totals)
@@ -113,20 +116,12 @@ class ImpressionView:
                     self.forget(banner_id)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="bannertrack-impression-view")
+        await self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh)
-            try:
-                await self.refresh_once()
-            except Exception as exc:  # database down: keep serving the last totals
-                log.warning("impression refresh failed: %s", exc)
+
+def _refresh_failed(exc: Exception) -> None:
+    # Database down: keep serving the last totals; the next refresh tries again.
+    log.warning("impression refresh failed: %s", exc)

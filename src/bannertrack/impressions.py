@@ -25,12 +25,13 @@ from datetime import datetime
 from bannertrack.errors import UnavailableError
 from bannertrack.models import ImpressionCount
 from bannertrack.repository import Repository
+from bannertrack.tasks import BackgroundTask, Lifecycle
 from bannertrack.timeutil import floor_to, utcnow
 
 log = logging.getLogger("bannertrack.impressions")
 
 
-class ImpressionBatcher:
+class ImpressionBatcher(Lifecycle):
     def __init__(
         self,
         repository: Repository,
@@ -50,7 +51,7 @@ class ImpressionBatcher:
         self._on_flush = on_flush  # called with the number of impressions written
         self._drain_timeout = drain_timeout
         self._pending: Counter[tuple[int, datetime]] = Counter()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self._run, name="bannertrack-impressions")
         self._stopping = asyncio.Event()
         # Running totals for tests, metrics and benchmarks.
         self.counted = 0
@@ -72,23 +73,23 @@ class ImpressionBatcher:
         self.counted += 1
 
     async def start(self) -> None:
-        if self._task is None:
+        if not self._task.running:
             self._stopping.clear()
-            self._task = asyncio.create_task(self._run(), name="bannertrack-impressions")
+            await self._task.start()
 
     async def stop(self) -> None:
         """Write what is pending, then stop; gives up after ``drain_timeout`` seconds."""
-        task, self._task = self._task, None
-        if task is None:
+        if not self._task.running:
             return
         self._stopping.set()
         try:
-            await asyncio.wait_for(asyncio.shield(task), self._drain_timeout)
-        except TimeoutError:
-            log.error("impressions not written in %ss; %d lost", self._drain_timeout, self.pending)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if not await self._task.join(self._drain_timeout):
+                log.error(
+                    "impressions not written in %ss; %d lost", self._drain_timeout, self.pending
+                )
+        finally:
+            # On a timeout, or when our caller is cancelled: never leave it unattended.
+            await self._task.stop()
 
     async def flush(self) -> int:
         """Write what is pending now; returns how many impressions were written."""

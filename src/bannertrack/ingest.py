@@ -44,6 +44,7 @@ from bannertrack.errors import OverloadedError, UnavailableError
 from bannertrack.logs import RateLimitedLog
 from bannertrack.models import ClickIn, RecordedClick
 from bannertrack.repository import Repository
+from bannertrack.tasks import BackgroundTask, Lifecycle
 
 log = logging.getLogger("bannertrack.ingest")
 # Under an outage every batch fails alike: one line per interval, with a count.
@@ -56,7 +57,7 @@ class ShuttingDownError(UnavailableError):
     code = "shutting_down"
 
 
-class ClickIngest:
+class ClickIngest(Lifecycle):
     def __init__(
         self,
         repository: Repository,
@@ -80,7 +81,7 @@ class ClickIngest:
         self._wakeup = asyncio.Event()  # something was queued, or stop() was called
         self._full = asyncio.Event()  # a whole batch is queued: stop lingering
         self._closed = False
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = BackgroundTask(self._run, name="bannertrack-click-writer")
         self._last_batch = 0
         # The linger ends once this many clicks are queued (see _linger).
         self._target = max_batch
@@ -106,9 +107,9 @@ class ClickIngest:
         return self._max_queue
 
     async def start(self) -> None:
-        if self._writer is None:
+        if not self._writer.running:
             self._closed = False
-            self._writer = asyncio.create_task(self._run(), name="bannertrack-click-writer")
+            await self._writer.start()
 
     async def stop(self) -> None:
         """Refuse new clicks, write every queued one, then stop the writer.
@@ -119,32 +120,23 @@ class ClickIngest:
         self._closed = True
         self._wakeup.set()
         self._full.set()
-        writer, self._writer = self._writer, None
-        if writer is None:
+        if not self._writer.running:
             self._fail(self._take_all(), ShuttingDownError("the server is shutting down"))
             return
         try:
-            await asyncio.wait_for(asyncio.shield(writer), self._drain_timeout)
-        except TimeoutError:
-            log.error(
-                "click queue not drained in %ss; refusing %d clicks",
-                self._drain_timeout,
-                self.queued,
-            )
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-        except asyncio.CancelledError:
-            # Our caller is being cancelled: do not leave the writer running unattended.
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-            raise
+            if not await self._writer.join(self._drain_timeout):
+                log.error(
+                    "click queue not drained in %ss; refusing %d clicks",
+                    self._drain_timeout,
+                    self.queued,
+                )
+        finally:
+            # On a timeout, or when our caller is cancelled: never leave it unattended.
+            await self._writer.stop()
 
     async def record(self, click: ClickIn) -> RecordedClick | None:
         """Queue ``click`` and return once it is committed (``None``: no such banner)."""
-        writer = self._writer
-        if self._closed or writer is None or writer.done():
+        if self._closed or not self._writer.running:
             raise ShuttingDownError("the server is shutting down; retry")
         if len(self._queue) >= self._max_queue:
             raise OverloadedError("click queue is full; retry shortly")

@@ -11,7 +11,6 @@ click writer. The same task forgets visitors whose dedup window is over
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta
 
 from bannertrack.errors import UnavailableError
 from bannertrack.repository import Housekeeping
+from bannertrack.tasks import BackgroundTask, Lifecycle, Sleep, every
 from bannertrack.timeutil import utcnow
 
 log = logging.getLogger("bannertrack.retention")
@@ -30,7 +30,7 @@ class RetentionRun:
     visitors_forgotten: int = 0
 
 
-class Retention:
+class Retention(Lifecycle):
     def __init__(
         self,
         database: Housekeeping,
@@ -41,6 +41,7 @@ class Retention:
         batch: int = 5000,
         pause: float = 0.05,
         clock: Callable[[], datetime] = utcnow,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._db = database
         self._keep = timedelta(days=retention_days)
@@ -49,20 +50,17 @@ class Retention:
         self._batch = batch
         self._pause = pause
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._sleep = sleep
+        body = every(interval, self.run_once, on_error=_run_failed, sleep=sleep, first=True)
+        self._task = BackgroundTask(body, name="bannertrack-retention")
         self.runs = 0
         self.last = RetentionRun()
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="bannertrack-retention")
+        await self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
 
     async def run_once(self) -> RetentionRun:
         """One full pass; each statement is bounded, the pass runs until nothing is left."""
@@ -75,13 +73,13 @@ class Retention:
                 run.clicks_deleted += n
                 if n < self._batch:
                     break
-                await asyncio.sleep(self._pause)
+                await self._sleep(self._pause)
         while True:
             n = await self._db.purge_visitors(now - self._window, self._batch)
             run.visitors_forgotten += n
             if n < self._batch:
                 break
-            await asyncio.sleep(self._pause)
+            await self._sleep(self._pause)
         self.runs += 1
         self.last = run
         if run.clicks_deleted or run.visitors_forgotten:
@@ -93,12 +91,9 @@ class Retention:
             )
         return run
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except UnavailableError as exc:
-                log.warning("retention run skipped: %s", exc)
-            except Exception:
-                log.exception("retention run failed")
-            await asyncio.sleep(self._interval)
+
+def _run_failed(exc: Exception) -> None:
+    if isinstance(exc, UnavailableError):
+        log.warning("retention run skipped: %s", exc)
+    else:
+        log.error("retention run failed", exc_info=exc)

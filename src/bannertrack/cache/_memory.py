@@ -24,6 +24,7 @@ from bannertrack.cache._protocol import NO_VALUE
 from bannertrack.cache._sieve import Entry, SieveQueue
 from bannertrack.cache._stats import CacheStats, Namespace, namespace_of, snapshot
 from bannertrack.cache._sweeper import Sweeper
+from bannertrack.tasks import Sleep
 
 V = TypeVar("V")
 
@@ -37,7 +38,8 @@ class MemoryCache:
     ``max_entries`` bounds the number of stored entries, expired ones included until
     they are found or swept. ``default_ttl`` applies when ``set`` gets ``ttl=None``;
     ``None`` there means entries never expire. ``clock`` is injected so tests move time
-    instead of sleeping; it must be monotonic and is read once per operation.
+    instead of sleeping; it must be monotonic and is read once per operation. ``sleep``
+    paces the background cleanup, so tests can drive it with fake time too.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class MemoryCache:
         default_ttl: float | None = 300.0,
         cleanup_interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
@@ -61,7 +64,7 @@ class MemoryCache:
         self._queue = SieveQueue()
         self._namespaces: dict[str, Namespace] = {}
         self._flights = FlightTable()
-        self._sweeper = Sweeper(self._sweep_chunks, cleanup_interval)
+        self._sweeper = Sweeper(self._sweep_chunks, cleanup_interval, sleep=sleep)
         self._fast_get = make_get(self._entries, clock, self._get_slow)
         self._loads = _LoadSlots(self)
         # Shadow the method with the closure: instance attributes win over plain methods.

@@ -3,7 +3,9 @@
 Expired entries are never returned whether or not this runs (every read checks the
 deadline); the sweep only gives their memory back. It runs as a task on the
 application's event loop, started and stopped with the application, and yields to the
-loop after every chunk so a large sweep never holds up requests.
+loop after every chunk so a large sweep never holds up requests. The task itself is a
+``bannertrack.tasks.BackgroundTask``: idempotent start and stop, and a ``stop()`` that
+never swallows a cancellation aimed at its caller.
 """
 
 from __future__ import annotations
@@ -12,49 +14,48 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 
+from bannertrack.tasks import BackgroundTask, Lifecycle, Sleep, every
+
 logger = logging.getLogger(__name__)
 
 
-class Sweeper:
+def _sweep_failed(exc: Exception) -> None:
+    # A bug here must not end cleanup for the process' lifetime: logged, next run goes on.
+    logger.error("cache cleanup sweep failed", exc_info=exc)
+
+
+class Sweeper(Lifecycle):
     """Owns at most one cleanup task; ``start`` and ``stop`` are idempotent."""
 
-    __slots__ = ("_interval", "_sweep", "_task")
+    __slots__ = ("_sweep", "_task")
 
-    def __init__(self, sweep: Callable[[], Iterator[int]], interval: float) -> None:
+    def __init__(
+        self,
+        sweep: Callable[[], Iterator[int]],
+        interval: float,
+        *,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._sweep = sweep
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        body = every(interval, self.sweep_once, on_error=_sweep_failed, sleep=sleep)
+        self._task = BackgroundTask(body, name="bannertrack-cache-cleanup")
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task.running
 
     async def start(self) -> None:
-        if self.running:
-            return
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name="bannertrack-cache-cleanup"
-        )
+        await self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None or task.done():
-            return
-        task.cancel()
-        # wait() rather than `await task`: the task's CancelledError is expected and must
-        # not be confused with a cancellation of stop() itself, which still propagates.
-        await asyncio.wait({task})
+        await self._task.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                removed = 0
-                for chunk in self._sweep():
-                    removed += chunk
-                    await asyncio.sleep(0)
-            except Exception:  # a bug here must not end cleanup for the process' lifetime
-                logger.exception("cache cleanup sweep failed")
-            else:
-                if removed:
-                    logger.debug("cache cleanup removed %d expired entries", removed)
+    async def sweep_once(self) -> int:
+        """One sweep, giving the loop a turn after every chunk; returns entries removed."""
+        removed = 0
+        for chunk in self._sweep():
+            removed += chunk
+            await asyncio.sleep(0)
+        if removed:
+            logger.debug("cache cleanup removed %d expired entries", removed)
+        return removed

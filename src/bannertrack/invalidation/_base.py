@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from bannertrack.cache import Cache
+from bannertrack.tasks import BackgroundTask, Lifecycle
 
 log = logging.getLogger("bannertrack.bus")
 
@@ -87,7 +88,7 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class Bus:
+class Bus(Lifecycle):
     kind = "none"
 
     def __init__(
@@ -111,7 +112,7 @@ class Bus:
         self._serving = False
         self._lost = asyncio.Event()
         self._up = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self._run, name=f"bus-{self.kind}")
         self._down_since: float | None = time.monotonic()
         self._delays: deque[float] = deque(maxlen=10_000)
         self.published = self.publish_failures = self.publishes_skipped = 0
@@ -130,7 +131,7 @@ class Bus:
 
     async def start(self) -> None:
         """Connect, waiting at most ``connect_wait``: an instance starts degraded, not dead."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"bus-{self.kind}")
+        await self._task.start()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._up.wait(), self._connect_wait)
         if not self._connected:
@@ -138,10 +139,7 @@ class Bus:
         self._serving = True
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task})
+        await self._task.stop()
         self._connected = False
         await self._disconnect()
 

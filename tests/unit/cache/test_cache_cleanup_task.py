@@ -1,66 +1,77 @@
-"""The background sweep starts and stops with the application and never blocks it."""
+"""The background sweep starts and stops with the application and never blocks it.
+
+Time is fake twice over: the cache's clock decides what has expired, and a ``FakeSleep``
+decides when the sweep runs. Nothing here waits on the wall clock.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 import pytest
 from cache_fakes import FakeClock
+from tests.support.fake_time import FakeSleep
 
 from bannertrack.cache import MemoryCache
 
-
-async def _until(predicate: Callable[[], bool], seconds: float = 2.0) -> None:
-    """Poll real time for the sweep (the cache's own clock is fake and moved by hand)."""
-    for _ in range(int(seconds / 0.005)):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached in time")
+INTERVAL = 30.0
 
 
-async def test_background_cleanup_sweeps_and_stops(clock: FakeClock) -> None:
-    cache = MemoryCache(max_entries=10_000, cleanup_interval=0.01, clock=clock)
+def _cleanup_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "bannertrack-cache-cleanup"]
+
+
+@pytest.fixture
+def sleep() -> FakeSleep:
+    return FakeSleep()
+
+
+async def test_background_cleanup_sweeps_and_stops(clock: FakeClock, sleep: FakeSleep) -> None:
+    cache = MemoryCache(max_entries=10_000, cleanup_interval=INTERVAL, clock=clock, sleep=sleep)
     for i in range(3000):
         cache.set(f"k:{i}", i, ttl=5.0)
     for i in range(10):
         cache.set(f"short:{i}", i, ttl=1.0)
     await cache.start()
     await cache.start()  # idempotent: still one task
-    tasks = [t for t in asyncio.all_tasks() if t.get_name() == "bannertrack-cache-cleanup"]
+    tasks = _cleanup_tasks()
     assert len(tasks) == 1
+    await sleep.wait_for_sleepers(1)
     clock.advance(1.0)
-    # The sweep runs (the short entries go) and spares what is still live.
-    await _until(lambda: len(cache) == 3000)
-    await asyncio.sleep(0.03)
-    assert len(cache) == 3000
+    await sleep.advance(INTERVAL - 1)
+    assert len(cache) == 3010  # not yet time to sweep: expired entries are still held
+    await sleep.advance(1)
+    assert len(cache) == 3000  # the short entries went, the live ones stay
     clock.advance(4.0)
-    await _until(lambda: len(cache) == 0)
+    await sleep.advance(INTERVAL)
+    assert len(cache) == 0
     assert cache.stats().expirations == 3010
     await cache.stop()
     assert tasks[0].done()
     await cache.stop()  # idempotent
     cache.set("k:x", 1, ttl=1.0)
     clock.advance(1.0)
-    await asyncio.sleep(0.03)
+    await sleep.advance(10 * INTERVAL)
     assert len(cache) == 1  # stopped means stopped
 
 
-async def test_cleanup_can_restart_after_stop(clock: FakeClock) -> None:
-    cache = MemoryCache(cleanup_interval=0.01, clock=clock)
+async def test_cleanup_can_restart_after_stop(clock: FakeClock, sleep: FakeSleep) -> None:
+    cache = MemoryCache(cleanup_interval=INTERVAL, clock=clock, sleep=sleep)
     await cache.start()
     await cache.stop()
+    assert _cleanup_tasks() == []
     await cache.start()
+    await sleep.wait_for_sleepers(1)
     cache.set("k", 1, ttl=1.0)
     clock.advance(1.0)
-    await _until(lambda: len(cache) == 0)
+    await sleep.advance(INTERVAL)
+    assert len(cache) == 0
     await cache.stop()
 
 
 async def test_a_failing_sweep_is_logged_and_cleanup_goes_on(
-    clock: FakeClock, caplog: pytest.LogCaptureFixture
+    clock: FakeClock, sleep: FakeSleep, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="bannertrack.cache")
     failures = 0
@@ -72,19 +83,24 @@ async def test_a_failing_sweep_is_logged_and_cleanup_goes_on(
             raise RuntimeError("clock hiccup")
         return clock()
 
-    cache = MemoryCache(cleanup_interval=0.01, clock=clock)
+    cache = MemoryCache(cleanup_interval=INTERVAL, clock=clock, sleep=sleep)
     cache.set("k", 1, ttl=1.0)
     cache._clock = flaky_clock
     clock.advance(1.0)
     await cache.start()
-    await _until(lambda: len(cache) == 0)
-    await cache.stop()
-    assert failures == 1
+    await sleep.wait_for_sleepers(1)
+    await sleep.advance(INTERVAL)
+    assert failures == 1 and len(cache) == 1  # the first sweep failed...
     assert "cache cleanup sweep failed" in caplog.text
+    await sleep.advance(INTERVAL)
+    assert len(cache) == 0  # ...and the next one ran
+    await cache.stop()
 
 
-async def test_the_loop_keeps_running_during_a_large_sweep(clock: FakeClock) -> None:
-    cache = MemoryCache(max_entries=50_000, cleanup_interval=0.01, clock=clock)
+async def test_the_loop_keeps_running_during_a_large_sweep(
+    clock: FakeClock, sleep: FakeSleep
+) -> None:
+    cache = MemoryCache(max_entries=50_000, cleanup_interval=INTERVAL, clock=clock, sleep=sleep)
     for i in range(50_000):
         cache.set(f"k:{i}", i, ttl=1.0)
     ticks = 0
@@ -96,9 +112,11 @@ async def test_the_loop_keeps_running_during_a_large_sweep(clock: FakeClock) -> 
             await asyncio.sleep(0)
 
     clock.advance(1.0)
-    tick_task = asyncio.create_task(ticker())
     await cache.start()
-    await _until(lambda: len(cache) == 0, seconds=10.0)
+    await sleep.wait_for_sleepers(1)
+    tick_task = asyncio.create_task(ticker())
+    await sleep.advance(INTERVAL)  # lets the loop turn until the sweep sleeps again
+    assert len(cache) == 0
     await cache.stop()
     tick_task.cancel()
     await asyncio.wait({tick_task})
