@@ -132,6 +132,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_reports_never_take_the_calling_servers_address_or_agent(server: ServerProcess) -> None:
     """Item 5: an integration that omits ip/user_agent gets neither repeats nor bot flags.
 

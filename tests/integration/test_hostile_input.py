@@ -258,6 +258,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_over_a_real_server(server: ServerProcess) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as http:
         body = {"name": "iri", "image_url": "https://cdn.example/i.png"}

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import column, func, select, text
 from sqlalchemy import table as sa_table
 from sqlalchemy.engine import make_url
@@ -238,6 +239,7 @@ async def test_database_behind_fills_the_queue_and_refuses(
     assert await stored(sql_repo) == 20
 
 
+@pytest.mark.e2e
 async def test_overload_over_http_is_503_with_retry_after(
     database_url: str, sql_repo: SqlRepository, tmp_path: Path
 ) -> None:

@@ -202,6 +202,7 @@ def assert_secrets_not_in(blob: bytes, salt: bytes, key_file: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_no_address_recovered_from_a_sqlite_server_database(tmp_path: Path) -> None:
     sent = visitors(30, seed=6)
     db, log, key_file = tmp_path / "guess.db", tmp_path / "server.log", tmp_path / "k" / "salt.key"
@@ -214,6 +215,7 @@ def test_no_address_recovered_from_a_sqlite_server_database(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_no_address_recovered_from_a_postgresql_server_database(
     postgres: PostgresFactory, tmp_path: Path
 ) -> None:
