@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from litestar import Litestar
@@ -117,9 +118,20 @@ async def test_tracking_link_redirect_rules(client: Client) -> None:
     assert r.headers["cache-control"] == "private, no-store"
     r = await client.get(f"/c/{closed['id']}?utm_source=x", follow_redirects=False)
     assert r.headers["location"] == closed["target_url"]
-    # An open-redirect attempt changes nothing: the Location is always the stored target.
+    # An open-redirect attempt changes nothing: the Location is always the stored target,
+    # exactly when the banner forwards no query, and with the query only appended (its
+    # scheme, host and path untouched) when it does.
     r = await client.get(f"/c/{closed['id']}?url=https://evil.example", follow_redirects=False)
-    assert r.headers["location"].startswith(closed["target_url"])
+    assert r.headers["location"] == closed["target_url"]
+    for attempt in ("url=https://evil.example", "next=//evil.example/", "u=%0d%0aLocation:x"):
+        r = await client.get(f"/c/{plain['id']}?{attempt}", follow_redirects=False)
+        location = urlsplit(r.headers["location"])
+        assert (location.scheme, location.netloc, location.path) == (
+            "https",
+            "shop.example.com",
+            "/p",
+        )
+        assert location.query.startswith("utm_source=ours&") and "\r" not in r.headers["location"]
     assert_error(await client.get("/c/987654", follow_redirects=False), 404, "not_found")
 
 
