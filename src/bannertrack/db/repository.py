@@ -3,26 +3,22 @@
 Clicks are written with their repeat flags and rollups (``banner_totals``,
 ``click_minutes``) in one transaction (``click_writes``), so every statistic can be read
 from small tables and is exact (``stats_queries``). This module holds the transactions,
-banners, impressions, salts, retention and export.
+banners, impressions and statistics; salts, retention and export are in ``maintenance``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from datetime import date, datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from msgspec import UNSET
 from sqlalchemy import (
     bindparam,
-    delete,
     func,
-    literal,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,16 +27,12 @@ from bannertrack.db import breakdown_queries, range_queries, stats_queries
 from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
-from bannertrack.db.errors import map_db_errors
-from bannertrack.db.sql import banner_from_row, insert_for, micros
+from bannertrack.db.maintenance import SqlMaintenance
+from bannertrack.db.sql import banner_from_row, insert_for
 from bannertrack.db.tables import (
     banner_totals,
     banners,
-    click_minutes,
-    clicks,
     impression_minutes,
-    visitor_clicks,
-    visitor_salts,
 )
 from bannertrack.models import (
     Banner,
@@ -53,7 +45,6 @@ from bannertrack.models import (
     ClickStats,
     CountKind,
     Dimension,
-    ExportedClick,
     ImpressionCount,
     Interval,
     RangeTotals,
@@ -62,11 +53,13 @@ from bannertrack.models import (
     TopBanners,
     TrafficSeries,
 )
-from bannertrack.salt_key import SealedSalt
 from bannertrack.timeutil import floor_to, utcnow
 
 
-class SqlRepository:
+class SqlRepository(SqlMaintenance):
+    """The ``Repository`` protocol; maintenance (``Housekeeping``, ``ClickArchive``) is
+    inherited from ``SqlMaintenance``."""
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -75,10 +68,9 @@ class SqlRepository:
         dedup_window: float = 3600.0,
         breakdown_top_n: int = 50,
     ) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.queries = count_queries(engine)
         self._clock = clock
-        self._dialect = engine.dialect.name
         # Every instance on one database must use the same window, or they disagree.
         self._window_us = int(dedup_window * 1_000_000)
         self._fold = BreakdownFold(breakdown_top_n)
@@ -98,18 +90,6 @@ class SqlRepository:
             dedup_window=dedup_window,
             breakdown_top_n=breakdown_top_n,
         )
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        with map_db_errors():
-            async with self.engine.begin() as conn:
-                yield conn
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        with map_db_errors():
-            async with self.engine.connect() as conn:
-                yield conn
 
     # banners -------------------------------------------------------------------------
 
@@ -259,129 +239,6 @@ class SqlRepository:
             )
             return {int(b): int(n) for b, n in rows}
 
-    # visitor salts -------------------------------------------------------------------
-
-    async def sealed_salt(self, day: date, offer: SealedSalt) -> SealedSalt:
-        """The sealed salt of ``day``, the same for every instance; older salts are deleted.
-
-        The first instance to ask stores its ``offer``; a concurrent insert loses quietly
-        (ON CONFLICT DO NOTHING) and everyone reads the row that won. Only the sealed
-        form is stored: the key that unseals it never reaches the database (salt_key.py).
-        """
-        s = visitor_salts.c
-        async with self._tx() as conn:
-            await conn.execute(
-                insert_for(self._dialect, visitor_salts)
-                .values(day=day, sealed=offer.sealed, key_check=offer.key_check)
-                .on_conflict_do_nothing(index_elements=[s.day])
-            )
-            row = (await conn.execute(select(s.sealed, s.key_check).where(s.day == day))).one()
-            await conn.execute(delete(visitor_salts).where(s.day < day))
-        return SealedSalt(bytes(row.sealed), bytes(row.key_check))
-
-    # retention -----------------------------------------------------------------------
-
-    async def banner_ids(self) -> list[int]:
-        async with self._read() as conn:
-            return list((await conn.execute(select(banners.c.id).order_by(banners.c.id))).scalars())
-
-    async def delete_clicks_before(self, banner_id: int, cutoff: datetime, limit: int) -> int:
-        """Delete at most ``limit`` raw clicks of one banner older than ``cutoff``.
-
-        Per banner, so the (banner_id, occurred_at) index finds them; the rollups are
-        not touched, so no count changes.
-        """
-        c = clicks.c
-        doomed = (
-            select(c.id)
-            .where(c.banner_id == banner_id, c.occurred_at < cutoff)
-            .order_by(c.occurred_at)
-            .limit(limit)
-        )
-        async with self._tx() as conn:
-            result = await conn.execute(delete(clicks).where(c.id.in_(doomed.scalar_subquery())))
-        return int(result.rowcount)
-
-    async def purge_visitors(self, older_than: datetime, limit: int) -> int:
-        """Forget at most ``limit`` visitors whose window ended before ``older_than``."""
-        v = visitor_clicks.c
-        doomed = (
-            select(v.banner_id, v.visitor).where(v.counted_us < micros(older_than)).limit(limit)
-        )
-        async with self._tx() as conn:
-            result = await conn.execute(
-                delete(visitor_clicks).where(tuple_(v.banner_id, v.visitor).in_(doomed))
-            )
-        return int(result.rowcount)
-
-    # export --------------------------------------------------------------------------
-
-    async def export_page(
-        self,
-        banner_id: int,
-        start: datetime,
-        end: datetime,
-        after: tuple[datetime, int] | None,
-        limit: int,
-    ) -> list[ExportedClick]:
-        """One page of raw clicks in ``[start, end)``, ordered by (occurred_at, id).
-
-        Keyset paging: the next page starts after the last row of this one, so a long
-        export holds no cursor or connection between pages and costs the same per page.
-        """
-        c = clicks.c
-        query = (
-            select(
-                c.id,
-                c.occurred_at,
-                c.visitor,
-                c.user_agent,
-                c.referrer,
-                c.bot,
-                c.bot_reason,
-                c.repeat,
-            )
-            .where(c.banner_id == banner_id, c.occurred_at >= start, c.occurred_at < end)
-            .order_by(c.occurred_at, c.id)
-            .limit(limit)
-        )
-        if after is not None:
-            query = query.where(
-                tuple_(c.occurred_at, c.id)
-                > tuple_(literal(after[0], type_=clicks.c.occurred_at.type), literal(after[1]))
-            )
-        async with self._read() as conn:
-            rows = await conn.execute(query)
-            return [
-                ExportedClick(
-                    id=r.id,
-                    occurred_at=r.occurred_at,
-                    visitor=r.visitor,
-                    user_agent=r.user_agent,
-                    referrer=r.referrer,
-                    bot=bool(r.bot),
-                    bot_reason=r.bot_reason,
-                    repeat=bool(r.repeat),
-                )
-                for r in rows
-            ]
-
-    async def clicks_in_range(self, banner_id: int, start: datetime, end: datetime) -> int:
-        """Clicks of the minutes overlapping ``[start, end)``, from the rollup: an upper
-        bound of the rows an export of that range holds (a progress bar's total)."""
-        m = click_minutes.c
-        async with self._read() as conn:
-            n = (
-                await conn.execute(
-                    select(func.coalesce(func.sum(m.clicks), 0)).where(
-                        m.banner_id == banner_id,
-                        m.minute >= floor_to(start, 60),
-                        m.minute < end,
-                    )
-                )
-            ).scalar_one()
-        return int(n)
-
     # statistics ----------------------------------------------------------------------
 
     async def click_stats(self, banner_id: int) -> ClickStats | None:
@@ -458,10 +315,6 @@ class SqlRepository:
             return await range_queries.top_banners_in_range(conn, start, end, limit, count)
 
     # health --------------------------------------------------------------------------
-
-    @property
-    def dialect(self) -> str:
-        return self._dialect
 
     async def ping(self) -> None:
         async with self._read() as conn:
