@@ -131,17 +131,53 @@ async def open_database(
         await database.close()
 
 
+async def _start_workers(
+    settings: Settings,
+    repository: Repository,
+    housekeeping: Housekeeping,
+    metrics: Metrics,
+    stack: AsyncExitStack,
+) -> tuple[ClickIngest, ImpressionBatcher, Retention]:
+    """The click writer, the impression batcher and retention, entered on ``stack``: each
+    stops (the click queue drains, pending impressions are written) before the database
+    closes."""
+    # Clicks go through the cached repository: it invalidates once per batch, after the
+    # commit and before the batch's clicks are acknowledged.
+    ingest = ClickIngest(
+        repository,
+        on_batch=metrics.on_batch,
+        max_batch=settings.ingest_max_batch,
+        max_wait=settings.ingest_max_wait,
+        max_queue=settings.ingest_max_queue,
+    )
+    impressions = ImpressionBatcher(
+        repository,
+        interval=settings.impression_flush_interval,
+        on_flush=metrics.impressions_recorded.inc,
+    )
+    retention = Retention(
+        housekeeping,
+        retention_days=settings.retention_days,
+        dedup_window=settings.dedup_window,
+        interval=settings.retention_interval,
+        batch=settings.retention_batch,
+    )
+    return (
+        await stack.enter_async_context(ingest),
+        await stack.enter_async_context(impressions),
+        await stack.enter_async_context(retention),
+    )
+
+
 @asynccontextmanager
 async def open_service(settings: Settings) -> AsyncIterator[Service]:
+    """The running service; leaving the context stops every part in reverse order."""
     salt_key = load_salt_key(settings.salt_key, settings.salt_key_file)
     set_fault_interval(settings.log_fault_interval)
     async with AsyncExitStack() as stack:
         database = await stack.enter_async_context(open_database(settings))
-        parts = (
-            await open_cache(settings, database, database.engine, stack)
-            if settings.cache_enabled
-            else None
-        )
+        enabled = settings.cache_enabled
+        parts = await open_cache(settings, database, database.engine, stack) if enabled else None
         cached = parts.cached if parts is not None else None
         bus = parts.bus if parts is not None else None
         tier = parts.tier if parts is not None else None
@@ -152,35 +188,10 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             bus_stats=lambda: bus.stats() if bus is not None else None,
             tier_counters=lambda: tier.counters if tier is not None else None,
         )
-        # Clicks go through the cached repository: it invalidates once per batch,
-        # after the commit and before the batch's clicks are acknowledged.
-        ingest = ClickIngest(
-            repository,
-            on_batch=metrics.on_batch,
-            max_batch=settings.ingest_max_batch,
-            max_wait=settings.ingest_max_wait,
-            max_queue=settings.ingest_max_queue,
+        ingest, impressions, retention = await _start_workers(
+            settings, repository, database, metrics, stack
         )
-        await ingest.start()
-        stack.push_async_callback(ingest.stop)  # runs first: drains before the DB closes
-        impressions = ImpressionBatcher(
-            repository,
-            interval=settings.impression_flush_interval,
-            on_flush=metrics.impressions_recorded.inc,
-        )
-        await impressions.start()
-        stack.push_async_callback(impressions.stop)  # written before the DB closes
-        retention = Retention(
-            database,
-            retention_days=settings.retention_days,
-            dedup_window=settings.dedup_window,
-            interval=settings.retention_interval,
-            batch=settings.retention_batch,
-        )
-        await retention.start()
-        stack.push_async_callback(retention.stop)
         bots.warm_up()  # compile the crawler patterns now, not on the first click
-
         log.info(
             "bannertrack ready: database=%s cache=%s bus=%s",
             database.dialect,

@@ -81,18 +81,7 @@ async def open_cache(
         is_degraded=lambda: bus is not None and bus.degraded,
     )
 
-    def on_state(connected: bool) -> None:
-        if connected:
-            # Up again: invalidations may have been missed while down.
-            tiered.clear()
-        else:
-            # Down: from now on we may miss invalidations. What L1 holds was current a
-            # moment ago; it stays servable for the degraded TTL rather than being
-            # dropped, which matters when the bus is down because the database is
-            # (PostgreSQL's LISTEN/NOTIFY): no write can happen then, and cached reads
-            # are all the instance can still answer.
-            tiered.cap_ttl(settings.bus_degraded_ttl)
-
+    on_state = _on_bus_state(tiered, settings.bus_degraded_ttl)
     bus = build_bus(settings, engine, tier, apply_to(tiered), on_state)
     if bus is not None:
         await bus.start()
@@ -106,6 +95,22 @@ async def open_cache(
     await cached.start()
     stack.push_async_callback(cached.stop)
     return CacheParts(cached, tier if bus is not None else None, bus)
+
+
+def _on_bus_state(tiered: TieredCache, degraded_ttl: float) -> OnState:
+    def on_state(connected: bool) -> None:
+        if connected:
+            # Up again: invalidations may have been missed while down.
+            tiered.clear()
+        else:
+            # Down: from now on we may miss invalidations. What L1 holds was current a
+            # moment ago; it stays servable for the degraded TTL rather than being
+            # dropped, which matters when the bus is down because the database is
+            # (PostgreSQL's LISTEN/NOTIFY): no write can happen then, and cached reads
+            # are all the instance can still answer.
+            tiered.cap_ttl(degraded_ttl)
+
+    return on_state
 
 
 def build_bus(
