@@ -135,3 +135,22 @@ async def test_a_read_token_guards_the_pages_only(client: Client) -> None:
     assert (await client.get("/", headers={"Authorization": "Bearer read-me"})).status_code == 200
     # The JSON API keeps its own rules: reads stay open.
     assert (await client.get("/api/v1/cache/stats")).status_code == 200
+
+
+async def test_cache_panel_fragment(client: Client) -> None:
+    banner = await make_banner(client)
+    for _ in range(3):
+        await client.get(f"/api/v1/banners/{banner['id']}/with-stats")
+    r = await client.get("/dashboard/cache")
+    assert r.status_code == 200 and "data-cache-panel" in r.text
+    size = (await client.get("/api/v1/cache/stats")).json()["size"]
+    assert f'data-cache-size="{size}"' in r.text
+    assert '<tr data-namespace="banner_stats">' in r.text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"cache_enabled": False}])
+async def test_pages_without_a_cache(client: Client) -> None:
+    banner = await make_banner(client)
+    r = await client.get("/")
+    assert r.status_code == 200 and "The cache is switched off" in r.text
+    assert (await client.get(f"/banners/{banner['id']}")).status_code == 200

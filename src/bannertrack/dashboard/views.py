@@ -87,6 +87,11 @@ def _history(state: State) -> CacheHistory:
     return history
 
 
+def _cache_context(state: State, cache_admin: CacheAdmin | None) -> dict[str, Any]:
+    stats = cache_admin.stats() if cache_admin is not None else None
+    return {"cache": cache_panel(stats, _history(state))}
+
+
 def _base_url(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -103,11 +108,18 @@ async def overview(
     period = resolve_period(range_, from_, to, utcnow())
     data = await page_data(repository, None, period)
     assert data is not None  # only a banner can go missing
-    stats = cache_admin.stats() if cache_admin is not None else None
     return Template(
         "overview.html.j2",
-        context={**data.context(), "cache": cache_panel(stats, _history(state))},
+        context={**data.context(), **_cache_context(state, cache_admin)},
         headers=_HEADERS,
+    )
+
+
+@get("/dashboard/cache", guards=[read_guard], include_in_schema=False)
+async def cache_fragment(state: State, cache_admin: Injected[CacheAdmin | None]) -> Template:
+    """The cache panel alone: the page's script refreshes the panel from it (no queries)."""
+    return Template(
+        "_cache_panel.html.j2", context=_cache_context(state, cache_admin), headers=_HEADERS
     )
 
 
@@ -173,6 +185,7 @@ dashboard_router = Router(
     route_handlers=[
         overview,
         banner_page,
+        cache_fragment,
         create_static_files_router(
             path="/dashboard/static",
             directories=[HERE / "static"],

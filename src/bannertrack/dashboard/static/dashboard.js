@@ -1,7 +1,8 @@
 // bannertrack dashboard: niceties on top of a page that works without this file.
 // - the range form submits when a preset is picked and shows dates only for "custom";
 // - copy buttons for the snippets;
-// - cache actions with the admin token, kept in this tab's sessionStorage only.
+// - cache actions with the admin token, kept in this tab's sessionStorage only;
+// - the cache panel refreshes itself while the tab is visible.
 "use strict";
 
 (function () {
@@ -42,7 +43,7 @@
   }
 
   async function refreshPanel(panel) {
-    const response = await fetch(window.location.href, { headers: { Accept: "text/html" } });
+    const response = await fetch("/dashboard/cache", { headers: { Accept: "text/html" } });
     if (!response.ok) return;
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
     for (const part of panel.querySelectorAll("[data-refresh]")) {
@@ -56,6 +57,13 @@
     if (action === "warm") return `Warmed: ${body.loaded} entries loaded in ${body.seconds} s.`;
     if (action === "namespace") return `Invalidated ${body.namespace}: ${body.removed} entries dropped.`;
     return `Invalidated banner ${body.banner_id}: ${body.removed} entries dropped.`;
+  }
+
+  function keepFresh(panel) {
+    const seconds = Number(panel.dataset.interval) || 10;
+    window.setInterval(() => {
+      if (document.visibilityState === "visible") refreshPanel(panel).catch(() => {});
+    }, seconds * 1000);
   }
 
   function setupCache(panel) {
@@ -113,5 +121,8 @@
   document.querySelectorAll("[data-range-form]").forEach(setupRange);
   setupCopy();
   const panel = document.querySelector("[data-cache-panel]");
-  if (panel) setupCache(panel);
+  if (panel) {
+    setupCache(panel);
+    keepFresh(panel);
+  }
 })();
