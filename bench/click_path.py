@@ -27,8 +27,8 @@ last answers, so those clicks may be stored unacknowledged; never the reverse), 
 rollups agree exactly with the raw rows (``banner_totals`` and ``click_minutes`` totals and
 the bot/repeat/valid split against the flags of the stored clicks).
 
-    .venv/bin/python bench/click_path.py            # 3 runs of 4 s per pair, ~6 minutes
-    .venv/bin/python bench/click_path.py --quick    # 1 run of 2 s, a subset, ~1.5 minutes
+    .venv/bin/python bench/click_path.py            # 3 runs of 4 s per pair, ~7 minutes
+    .venv/bin/python bench/click_path.py --quick    # 1 run of 2 s, a subset, ~2 minutes
 
 Linux only (/proc). ``wrk`` must be on PATH.
 """
