@@ -1,6 +1,7 @@
 """CachedRepository: policy, invalidation, herd protection, consistency, degradation.
 
-All of it runs over a real SQLite file and a real PostgreSQL.
+All of it runs over a real SQLite file and a real PostgreSQL; the consistency harness
+also over L1 + a real Redis L2.
 """
 
 from __future__ import annotations
@@ -8,17 +9,27 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
+from tests.support.services import redis_server
 from tests.support.slow import SlowReads
 
-from bannertrack.cache import NO_VALUE, MemoryCache
+from bannertrack.cache import NO_VALUE, MemoryCache, RedisTier, StructCodec, TieredCache
 from bannertrack.cached_repository import CachedRepository, CachePolicy
 from bannertrack.db.repository import SqlRepository
-from bannertrack.models import BannerCreate, BannerUpdate, ClickIn
+from bannertrack.models import (
+    Banner,
+    BannerCreate,
+    BannerUpdate,
+    BannerWithStats,
+    ClickIn,
+    ClickStats,
+    TopBanners,
+)
 
 V = TypeVar("V")
 
@@ -193,12 +204,18 @@ class NaiveCache(MemoryCache):
         return value
 
 
-async def stale_reads(repo: CachedRepository, banner_ids: list[int], seed: int) -> tuple[int, int]:
+async def stale_reads(
+    repo: CachedRepository,
+    banner_ids: list[int],
+    seed: int,
+    also_read_via: CachedRepository | None = None,
+) -> tuple[int, int]:
     """Writers update names and record clicks while readers read; count stale reads.
 
     A read is stale if it shows a banner version or a click count older than what a
     write had already returned before the read began. Each banner has one name writer,
-    so its acknowledged version only grows.
+    so its acknowledged version only grows. With ``also_read_via`` (a second instance),
+    every other reader reads through it.
     """
     rng = random.Random(seed)
     version = dict.fromkeys(banner_ids, 0)
@@ -226,7 +243,7 @@ async def stale_reads(repo: CachedRepository, banner_ids: list[int], seed: int) 
     def v_of(name: str) -> int:
         return int(name.split()[0][1:])
 
-    async def reader() -> None:
+    async def reader(repo: CachedRepository) -> None:
         nonlocal stale, reads
         for _ in range(150):
             b = rng.choice(banner_ids)
@@ -258,7 +275,7 @@ async def stale_reads(repo: CachedRepository, banner_ids: list[int], seed: int) 
         name_writer(banner_ids[half:]),
         click_writer(),
         click_writer(),
-        *(reader() for _ in range(12)),
+        *(reader(also_read_via if also_read_via and i % 2 else repo) for i in range(12)),
     )
     return stale, reads
 
@@ -281,36 +298,70 @@ async def test_the_stale_read_check_catches_a_naive_cache(sql_repo: SqlRepositor
     assert stale > 0
 
 
-# --- degradation --------------------------------------------------------------------------
+# The same promise over L1 + a real Redis L2: a write returns only once L2 no longer holds
+# what it replaced (the bus's job in the service; here the tier's own invalidation).
+
+CACHED = (Banner, ClickStats, BannerWithStats, TopBanners)
 
 
-class BrokenCache(MemoryCache):
-    """A cache whose every read fails, as a buggy or unreachable tier would."""
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
 
-    async def get_or_load(self, key: str, loader: Any, ttl: float | None = None) -> Any:
-        raise RuntimeError("cache is broken")
+
+@pytest.fixture
+async def tier(redis_url: str) -> AsyncIterator[RedisTier]:
+    tier = RedisTier.from_url(redis_url, StructCodec(CACHED), prefix=f"s{uuid.uuid4().hex[:8]}:")
+    yield tier
+    await tier.close()
 
 
-async def test_a_failing_cache_falls_back_to_the_database(
-    sql_repo: SqlRepository, caplog: pytest.LogCaptureFixture
+def two_instances(
+    tier: RedisTier, inner: SlowReads, *, reach_l2: bool = True
+) -> tuple[CachedRepository, CachedRepository]:
+    """Two instances, each with its own L1, sharing ``tier``; writes go through the first.
+
+    Its hook does what the bus does once it has delivered: drop the keys from L2 (unless
+    ``reach_l2`` is off, for the negative control) and from the other instance's L1.
+    """
+    other = TieredCache(MemoryCache(), tier)
+
+    async def bus(keys: Sequence[str], prefixes: Sequence[str]) -> None:
+        if reach_l2:
+            await tier.invalidate(keys, prefixes)
+        for key in keys:
+            other.delete(key)
+        for prefix in prefixes:
+            if prefix == "":
+                other.clear()
+            else:
+                other.delete_prefix(prefix)
+
+    writer = CachedRepository(inner, TieredCache(MemoryCache(), tier), on_invalidate=bus)
+    return writer, CachedRepository(inner, other)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+async def test_no_stale_read_over_l1_and_redis(
+    sql_repo: SqlRepository, tier: RedisTier, seed: int
 ) -> None:
-    repo = CachedRepository(sql_repo, BrokenCache())
-    b = await repo.create_banner(banner_in(1))
-    await repo.record_clicks([click(b.id)])
-    ws = await repo.banner_with_stats(b.id)
-    assert ws is not None and ws.stats.total_clicks == 1
-    assert "reading the database directly" in caplog.text
+    ids = [(await sql_repo.create_banner(banner_in(i))).id for i in range(4)]
+    writer, other = two_instances(tier, SlowReads(sql_repo, max_delay=0.004, seed=seed))
+    stale, reads = await stale_reads(writer, ids, seed=seed, also_read_via=other)
+    assert reads == 12 * 150
+    assert tier.counters.hits > 0 and tier.counters.stores > 0  # L2 really served
+    assert stale == 0
 
 
-async def test_loader_errors_reach_the_caller_unchanged(sql_repo: SqlRepository) -> None:
-    class Boom(Exception):
-        pass
-
-    class Failing(SlowReads):
-        async def get_banner(self, banner_id: int) -> Any:
-            raise Boom
-
-    repo = CachedRepository(Failing(sql_repo), MemoryCache())
-    with pytest.raises(Boom):
-        await repo.get_banner(1)
-    assert repo.cache.get("banner:1") is NO_VALUE
+async def test_the_stale_read_check_catches_an_l2_that_writes_do_not_reach(
+    sql_repo: SqlRepository, tier: RedisTier
+) -> None:
+    """Negative control: both L1s are invalidated, L2 is not."""
+    ids = [(await sql_repo.create_banner(banner_in(i))).id for i in range(4)]
+    writer, other = two_instances(
+        tier, SlowReads(sql_repo, max_delay=0.004, seed=1), reach_l2=False
+    )
+    stale, _ = await stale_reads(writer, ids, seed=2, also_read_via=other)
+    print(f"L2 without invalidation: {stale} stale reads")
+    assert stale > 0
