@@ -1,5 +1,7 @@
 """``MemoryCache``: the in-process store, its bound, its counters and its invalidations.
 
+The structures and the primitives over them live in ``_index.Index``, its base class.
+
 Threading model: one ``threading.Lock`` guards the key index, the SIEVE queue, the
 namespaces and the flight table. The hit path takes no lock at all: it does one dict
 lookup, one clock read, one ``visited`` write and one atomic counter increment (see
@@ -12,27 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
 from bannertrack.cache import _loading
-from bannertrack.cache._flight import Flight, FlightTable
 from bannertrack.cache._hotpath import make_get
+from bannertrack.cache._index import Index
 from bannertrack.cache._protocol import NO_VALUE
-from bannertrack.cache._sieve import Entry, SieveQueue
-from bannertrack.cache._stats import CacheStats, Namespace, namespace_of, snapshot
+from bannertrack.cache._stats import CacheStats, snapshot
 from bannertrack.cache._sweeper import Sweeper
 from bannertrack.tasks import Sleep
 
 V = TypeVar("V")
 
-_SWEEP_CHUNK = 1024
-"""Expired entries removed per lock acquisition by a sweep."""
 
-
-class MemoryCache:
+class MemoryCache(Index):
     """A bounded in-memory cache with per-entry TTL, SIEVE eviction and exact statistics.
 
     ``max_entries`` bounds the number of stored entries, expired ones included until
@@ -56,17 +53,10 @@ class MemoryCache:
             _check_ttl(default_ttl, "default_ttl")
         if not cleanup_interval > 0:
             raise ValueError(f"cleanup_interval must be positive, got {cleanup_interval}")
-        self._max_entries = max_entries
+        super().__init__(max_entries, clock)
         self._default_ttl = math.inf if default_ttl is None else default_ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict[str, Entry] = {}
-        self._queue = SieveQueue()
-        self._namespaces: dict[str, Namespace] = {}
-        self._flights = FlightTable()
         self._sweeper = Sweeper(self._sweep_chunks, cleanup_interval, sleep=sleep)
         self._fast_get = make_get(self._entries, clock, self._get_slow)
-        self._loads = _LoadSlots(self)
         # Shadow the method with the closure: instance attributes win over plain methods.
         self.__dict__["get"] = self._fast_get
 
@@ -82,40 +72,6 @@ class MemoryCache:
         ``_hotpath.make_get``; this method only documents and types it.
         """
         return self._fast_get(key)
-
-    def _get_slow(self, key: str) -> object:
-        """Miss or expired: look again under the lock, then count and clean up."""
-        now = self._clock()
-        lock = self._lock
-        # acquire/release, not `with`: `with` looks up and binds __enter__ and __exit__ on
-        # every use, ~120 ns more here, and misses and sets are the next-hottest paths.
-        lock.acquire()
-        try:
-            entry = self._entries.get(key)
-            if entry is None:
-                head, sep, _ = key.partition(":")  # inlined namespace_of: ~40 ns a call
-                ns = self._namespaces.get(head if sep else "")
-                if ns is None:
-                    ns = self._namespace(key)
-            elif entry.expires > now:  # stored by another thread since the lookup
-                entry.visited = True
-                next(entry.hits)
-                return entry.value
-            else:
-                self._unlink(entry)
-                ns = entry.ns
-                ns.expirations += 1
-            ns.misses += 1
-        finally:
-            lock.release()
-        return NO_VALUE
-
-    def _peek(self, key: str, now: float) -> object:
-        """A live value without counting it; call with the lock held."""
-        entry = self._entries.get(key)
-        if entry is not None and entry.expires > now:
-            return entry.value
-        return NO_VALUE
 
     def __contains__(self, key: object) -> bool:
         """Whether a live entry is stored, without counting a hit or a miss.
@@ -148,53 +104,6 @@ class MemoryCache:
             self._store(key, value, now + seconds, now)
         finally:
             lock.release()
-
-    def _store(self, key: str, value: object, expires: float, now: float) -> None:
-        """Insert or overwrite; call with the lock held."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            ns = entry.ns
-            if entry.expires > now:
-                # In place: a concurrent lock-free reader sees the old or the new value.
-                entry.value = value
-                entry.expires = expires
-                entry.visited = True
-                ns.sets += 1
-                return
-            self._unlink(entry)
-            ns.expirations += 1
-        else:
-            head, sep, _ = key.partition(":")  # inlined namespace_of, as in _get_slow
-            found = self._namespaces.get(head if sep else "")
-            ns = self._namespace(key) if found is None else found
-        if len(self._entries) >= self._max_entries:
-            self._evict(now)
-        entry = Entry(key, value, expires, ns)
-        self._entries[key] = entry
-        ns.entries[key] = entry
-        self._queue.push(entry)
-        ns.sets += 1
-
-    def _evict(self, now: float) -> None:
-        victim = self._queue.victim(now)
-        del self._entries[victim.key]
-        del victim.ns.entries[victim.key]
-        if victim.expires > now:
-            victim.ns.evictions += 1
-        else:
-            victim.ns.expirations += 1
-
-    def _unlink(self, entry: Entry) -> None:
-        del self._entries[entry.key]
-        del entry.ns.entries[entry.key]
-        self._queue.remove(entry)
-
-    def _namespace(self, key: str) -> Namespace:
-        name = namespace_of(key)
-        ns = self._namespaces.get(name)
-        if ns is None:
-            ns = self._namespaces[name] = Namespace(name)
-        return ns
 
     def _ttl_seconds(self, ttl: float | None) -> float:
         if ttl is None:
@@ -258,14 +167,6 @@ class MemoryCache:
             self._queue.clear()
             return removed
 
-    @staticmethod
-    def _count_removal(entry: Entry, now: float) -> bool:
-        if entry.expires > now:
-            entry.ns.deletes += 1
-            return True
-        entry.ns.expirations += 1
-        return False
-
     # --- expiry ------------------------------------------------------------------------
 
     def cleanup_expired(self) -> int:
@@ -289,25 +190,6 @@ class MemoryCache:
                     entry.expires = deadline
                     cut += 1
         return cut
-
-    def _sweep_chunks(self) -> Iterator[int]:
-        """Sweep in chunks, yielding the count removed by each, so callers can pause."""
-        now = self._clock()
-        with self._lock:
-            entries = list(self._entries.values())
-        # Deadlines are read without the lock and checked again under it: the filter
-        # keeps the time under the lock proportional to what actually expired.
-        expired = [entry for entry in entries if entry.expires <= now]
-        del entries
-        for start in range(0, len(expired), _SWEEP_CHUNK):
-            removed = 0
-            with self._lock:
-                for entry in expired[start : start + _SWEEP_CHUNK]:
-                    if entry.expires <= now and self._entries.get(entry.key) is entry:
-                        self._unlink(entry)
-                        entry.ns.expirations += 1
-                        removed += 1
-            yield removed
 
     async def start(self) -> None:
         """Start the background cleanup on the running loop (no-op if running)."""
@@ -357,75 +239,6 @@ class MemoryCache:
         that must look in this cache first (``TieredCache``).
         """
         return await _loading.load(self._loads, key, loader, self._ttl_seconds(ttl))
-
-    # --- views for tests and debugging ---------------------------------------------------
-
-    def in_flight(self) -> int:
-        """Loads running now (one per key and event loop)."""
-        with self._lock:
-            return len(self._flights)
-
-    def eviction_order(self) -> list[str]:
-        """Stored keys in SIEVE queue order, oldest first; expired ones included."""
-        with self._lock:
-            return self._queue.keys_oldest_first()
-
-    def verify(self) -> None:
-        """Raise ``AssertionError`` unless the index, the queue and the namespaces agree.
-
-        O(n) under the lock: for tests and debugging, never on a request path.
-        """
-        with self._lock:
-            queued = self._queue.keys_oldest_first()
-            if not (len(queued) == self._queue.size == len(self._entries) <= self._max_entries):
-                raise AssertionError("index and SIEVE queue sizes differ or exceed the bound")
-            if sorted(queued) != sorted(self._entries):
-                raise AssertionError("index and SIEVE queue hold different keys")
-            if sum(len(ns.entries) for ns in self._namespaces.values()) != len(self._entries):
-                raise AssertionError("namespaces and index hold different numbers of entries")
-            for key, entry in self._entries.items():
-                if entry.key != key or entry.ns.entries.get(key) is not entry:
-                    raise AssertionError(f"entry of {key!r} is filed wrongly")
-
-
-class _LoadSlots:
-    """``MemoryCache``'s side of single-flight loads: all that ``_loading`` may touch.
-
-    Each call takes the cache lock once and runs no user code under it.
-    """
-
-    __slots__ = ("_cache",)
-
-    def __init__(self, cache: MemoryCache) -> None:
-        self._cache = cache
-
-    def join(
-        self, key: str, loop: asyncio.AbstractEventLoop, start: Callable[[Flight], None]
-    ) -> object:
-        cache = self._cache
-        now = cache._clock()
-        with cache._lock:
-            value = cache._peek(key, now)
-            if value is not NO_VALUE:
-                return value
-            flight = cache._flights.find(key, loop)
-            if flight is None:
-                flight = Flight(key, loop)
-                start(flight)
-                cache._flights.add(flight)
-            return flight
-
-    def finish(self, flight: Flight, result: object, seconds: float) -> None:
-        cache = self._cache
-        now = cache._clock()
-        with cache._lock:
-            if not flight.detached and result is not NO_VALUE:
-                cache._store(flight.key, result, now + seconds, now)
-            cache._flights.discard(flight)
-
-    def forget(self, flight: Flight) -> None:
-        with self._cache._lock:
-            self._cache._flights.discard(flight)
 
 
 def _check_ttl(ttl: float, name: str = "ttl") -> None:
