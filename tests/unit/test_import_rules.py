@@ -94,3 +94,22 @@ def test_the_checker_catches_each_form_of_a_violation(source: str) -> None:
 )
 def test_the_checker_lets_allowed_imports_pass(source: str) -> None:
     assert violations(source, "bannertrack.api.banners", FORBIDDEN_IN_API) == []
+
+
+def _private_cache_names(source: str, module: str) -> list[str]:
+    return sorted(
+        name for name in imported_names(source, module) if name.startswith("bannertrack.cache._")
+    )
+
+
+def test_invalidation_uses_only_the_public_names_of_the_cache() -> None:
+    modules = sorted((PACKAGE / "invalidation").glob("*.py"))
+    assert len(modules) >= 3
+    for path in modules:
+        module = f"bannertrack.invalidation.{path.stem}"
+        assert _private_cache_names(path.read_text(), module) == [], module
+
+
+def test_the_private_name_check_catches_one() -> None:
+    source = "from bannertrack.cache._redis import RedisTier"
+    assert _private_cache_names(source, "bannertrack.invalidation._redis") != []

@@ -23,7 +23,8 @@ but not on Redis Cluster.
 
 Errors (only here does redis-py appear)::
 
-    RedisError, OSError, asyncio.TimeoutError  ->  TierUnavailable
+    RedisError, OSError, asyncio.TimeoutError  ->  TierUnavailable (also on the bus's
+    subscription, ``_pubsub.py``)
 
 After one, the tier stays ``available == False`` for ``retry_after`` seconds, so a dead
 Redis costs a request at most one short timeout, not one per key.
@@ -45,6 +46,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from bannertrack.cache._protocol import NO_VALUE
+from bannertrack.cache._pubsub import TierSubscription
+from bannertrack.cache._pubsub import TierUnavailable as TierUnavailable  # re-exported
 from bannertrack.cache._stats import namespace_of
 
 _TOMBSTONE = b"\x00"  # first byte of a tombstone; an envelope starts with a msgpack array
@@ -85,10 +88,6 @@ for i = 8 + n, #ARGV do redis.call('INCR', p .. 'gen:' .. ARGV[i]) end
 if ARGV[6] ~= '' then return redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return 0
 """
-
-
-class TierUnavailable(Exception):
-    """The second tier could not answer; callers fall back to L1 and the database."""
 
 
 class StructCodec:
@@ -274,6 +273,10 @@ class RedisTier:
             await self.client.ping()
         except (TimeoutError, RedisError, OSError) as exc:
             raise TierUnavailable(f"redis: {exc}") from exc
+
+    def subscription(self) -> TierSubscription:
+        """A pub/sub connection of its own (the bus listens on it); errors map as here."""
+        return TierSubscription(self.client.pubsub())
 
     async def close(self) -> None:
         await self.client.aclose()

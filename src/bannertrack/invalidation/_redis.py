@@ -12,10 +12,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from bannertrack.cache import RedisTier
 from bannertrack.invalidation._base import Apply, Bus, OnState
+
+
+class _Subscription(Protocol):
+    """What ``RedisTier.subscription()`` gives: its errors are the tier's (mapped there)."""
+
+    async def subscribe(self, channel: str) -> None: ...
+
+    async def get_message(self, wait: float) -> dict[str, Any] | None: ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class RedisBus(Bus):
@@ -27,16 +39,16 @@ class RedisBus(Bus):
         super().__init__(apply, on_state, **kwargs)
         self.tier = tier
         self.channel = f"{tier.prefix}invalidate"
-        self._pubsub: Any = None
+        self._pubsub: _Subscription | None = None
 
     async def _connect(self) -> None:
-        pubsub = self.tier.client.pubsub()
+        pubsub = self.tier.subscription()
         self._pubsub = pubsub
         await pubsub.subscribe(self.channel)
         # Wait for the confirmation: only then is no message published from now on missed.
         deadline = time.monotonic() + 2 * self._heartbeat + 1
         while True:
-            reply = await pubsub.get_message(timeout=max(0.01, deadline - time.monotonic()))
+            reply = await pubsub.get_message(max(0.01, deadline - time.monotonic()))
             if reply is not None and reply["type"] == "subscribe":
                 break
             if time.monotonic() > deadline:
@@ -45,9 +57,10 @@ class RedisBus(Bus):
 
     async def _listen(self) -> None:
         pubsub = self._pubsub
+        assert pubsub is not None  # _connect ran first
         last_seen = time.monotonic()
         while not self._lost.is_set():
-            reply = await pubsub.get_message(timeout=self._heartbeat)
+            reply = await pubsub.get_message(self._heartbeat)
             now = time.monotonic()
             if reply is None:
                 if now - last_seen > 3 * self._heartbeat:
