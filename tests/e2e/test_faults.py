@@ -121,3 +121,28 @@ def test_full_disk_is_reported_by_healthz_and_no_acknowledged_click_is_lost(
     checks = health.json()["checks"]
     assert checks["ingest"]["status"] == "failing" or checks["database"]["status"] == "down"
     assert stats.status_code == 200 and stats.json()["total_clicks"] == acked
+
+
+async def test_write_probe_reports_a_read_only_database(tmp_path: Path) -> None:
+    """A database that answers reads but refuses writes is not healthy (SQLite, mode=ro)."""
+    from sqlalchemy import text
+
+    from bannertrack.db.engine import create_engine
+    from bannertrack.db.migrate import upgrade
+    from bannertrack.db.probe import WriteProbe
+
+    path = tmp_path / "bt.db"
+    writable = create_engine(f"sqlite:///{path}")
+    await upgrade(writable)
+    assert await WriteProbe(writable, interval=60).check() is None
+    await writable.dispose()
+    read_only = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        async with read_only.connect() as conn:  # reads still work
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+        probe = WriteProbe(read_only, interval=60)
+        error = await probe.check()
+        assert error is not None and "readonly" in error.replace("-", "").replace(" ", "")
+        assert await probe.check() == error  # within the interval: the last answer, no write
+    finally:
+        await read_only.dispose()
