@@ -239,3 +239,31 @@ def test_second_server_on_a_taken_port_fails_loudly(tmp_path: Path) -> None:
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and str(server.port) in lines[0] and "in use" in lines[0], lines
         assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+async def test_header_timeout_closes_slow_headers_and_idle_keep_alive(tmp_path: Path) -> None:
+    """granian's header read timeout, set from BANNERTRACK_HTTP_HEADER_TIMEOUT (2 s here)."""
+    db = f"sqlite:///{tmp_path / 'bt.db'}"
+    env = {**ENV, "BANNERTRACK_HTTP_HEADER_TIMEOUT": "2"}
+    with ServerProcess(db, tmp_path / "server.log", env=env) as server:
+        idle = await raw_exchange_then_wait(
+            server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        partial = await raw_exchange_then_wait(server.port, b"GET /healthz HTTP/1.1\r\n")
+    print(f"closed after: idle keep-alive {idle:.2f}s, headers never finished {partial:.2f}s")
+    assert 1.5 < idle < 4.0 and 1.5 < partial < 4.0
+
+
+async def raw_exchange_then_wait(port: int, data: bytes) -> float:
+    """Send ``data``, read whatever comes back; seconds until the server closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        started = time.monotonic()
+        async with asyncio.timeout(10):
+            while await reader.read(65536):
+                started = time.monotonic()  # the response itself: time the idle part only
+        return time.monotonic() - started
+    finally:
+        writer.close()
