@@ -34,6 +34,9 @@ async def flag_repeats(
     less than the window away. Bots are never repeats (their flag says enough) and do
     not open a window; clicks without a visitor key (no address) cannot be repeats.
     ``window`` is in microseconds.
+
+    Long on purpose: the lock order, the upsert and the replay of its rule for the
+    batch's later clicks (``step``) must agree, and read best side by side.
     """
     flags = [False] * len(batch)
     if window <= 0:
@@ -148,7 +151,11 @@ def _totals_update() -> Any:
 async def insert_clicks(
     conn: AsyncConnection, dialect: str, batch: Sequence[ClickIn], repeats: Sequence[bool]
 ) -> list[int]:
-    """Insert the raw clicks and update both rollups; returns the ids in batch order."""
+    """Insert the raw clicks and update both rollups; returns the ids in batch order.
+
+    Long on purpose: the raw insert (in batch order on both dialects) and the rollup
+    updates in sorted-key lock order belong to one transaction, read best in sequence.
+    """
     rows = [
         {
             "banner_id": c.banner_id,

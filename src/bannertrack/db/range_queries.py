@@ -93,7 +93,11 @@ async def traffic_series(
     interval: Interval,
 ) -> TrafficSeries:
     """Whole buckets from the one holding ``start`` to the one holding the last instant
-    before ``end`` (the end is exclusive, like the totals'), zeros included."""
+    before ``end`` (the end is exclusive, like the totals'), zeros included.
+
+    Long on purpose: the bucket arithmetic and the query that follows it must agree, so they
+    stay in one place.
+    """
     width = INTERVAL_SECONDS[interval]
     first = floor_to(start, width)
     last = max(first, floor_to(end - timedelta(microseconds=1), width))

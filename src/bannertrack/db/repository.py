@@ -3,7 +3,8 @@
 Clicks are written with their repeat flags and rollups (``banner_totals``,
 ``click_minutes``) in one transaction (``click_writes``), so every statistic can be read
 from small tables and is exact (``stats_queries``). This module holds the transactions,
-banners, impressions and statistics; salts, retention and export are in ``maintenance``.
+banners and impressions; the statistics reads are in ``reads``, salts, retention and
+export in ``maintenance``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bannertrack.db import breakdown_queries, range_queries, stats_queries
 from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
-from bannertrack.db.maintenance import SqlMaintenance
+from bannertrack.db.reads import SqlReads
 from bannertrack.db.sql import banner_from_row, insert_for
 from bannertrack.db.tables import (
     banner_totals,
@@ -39,26 +39,16 @@ from bannertrack.models import (
     BannerCreate,
     BannerPage,
     BannerUpdate,
-    BannerWithStats,
-    Breakdown,
     ClickIn,
-    ClickStats,
-    CountKind,
-    Dimension,
     ImpressionCount,
-    Interval,
-    RangeTotals,
     RecordedClick,
-    Series,
-    TopBanners,
-    TrafficSeries,
 )
 from bannertrack.timeutil import floor_to, utcnow
 
 
-class SqlRepository(SqlMaintenance):
-    """The ``Repository`` protocol; maintenance (``Housekeeping``, ``ClickArchive``) is
-    inherited from ``SqlMaintenance``."""
+class SqlRepository(SqlReads):
+    """The ``Repository`` protocol: writes here, statistics inherited from ``SqlReads``,
+    maintenance (``Housekeeping``, ``ClickArchive``) from ``SqlMaintenance``."""
 
     def __init__(
         self,
@@ -117,10 +107,6 @@ class SqlRepository(SqlMaintenance):
     async def get_banner(self, banner_id: int) -> Banner | None:
         async with self._read() as conn:
             return await self._get_banner(conn, banner_id)
-
-    async def _get_banner(self, conn: AsyncConnection, banner_id: int) -> Banner | None:
-        row = (await conn.execute(banners.select().where(banners.c.id == banner_id))).first()
-        return None if row is None else banner_from_row(row)
 
     async def list_banners(self, offset: int, limit: int) -> BannerPage:
         async with self._read() as conn:
@@ -238,81 +224,6 @@ class SqlRepository(SqlMaintenance):
                 select(t.banner_id, t.impressions).where(t.banner_id.in_(banner_ids))
             )
             return {int(b): int(n) for b, n in rows}
-
-    # statistics ----------------------------------------------------------------------
-
-    async def click_stats(self, banner_id: int) -> ClickStats | None:
-        async with self._read() as conn:
-            return await stats_queries.click_stats(conn, banner_id, self._clock())
-
-    async def banner_with_stats(self, banner_id: int) -> BannerWithStats | None:
-        async with self._read() as conn:
-            banner = await self._get_banner(conn, banner_id)
-            if banner is None:
-                return None
-            stats = await stats_queries.click_stats(conn, banner_id, self._clock())
-        if stats is None:  # deleted between the two reads
-            return None
-        return BannerWithStats(banner=banner, stats=stats)
-
-    async def top_banners(self, limit: int, count: CountKind = "total") -> TopBanners:
-        async with self._read() as conn:
-            return await stats_queries.top_banners(conn, limit, count)
-
-    async def click_series(
-        self,
-        banner_id: int,
-        start: datetime,
-        end: datetime,
-        interval: Interval,
-        count: CountKind = "total",
-    ) -> Series | None:
-        async with self._read() as conn:
-            if await self._get_banner(conn, banner_id) is None:
-                return None
-            return await stats_queries.click_series(
-                conn, self._dialect, banner_id, start, end, interval, count
-            )
-
-    async def breakdown(
-        self,
-        banner_id: int | None,
-        by: Dimension,
-        start: datetime,
-        end: datetime,
-        count: CountKind = "total",
-        limit: int = 10,
-    ) -> Breakdown | None:
-        async with self._read() as conn:
-            if banner_id is not None and await self._get_banner(conn, banner_id) is None:
-                return None
-            return await breakdown_queries.breakdown(conn, banner_id, by, start, end, count, limit)
-
-    # ranges (the dashboard) -----------------------------------------------------------
-
-    async def range_totals(
-        self, banner_id: int | None, start: datetime, end: datetime
-    ) -> RangeTotals | None:
-        async with self._read() as conn:
-            if banner_id is not None and await self._get_banner(conn, banner_id) is None:
-                return None
-            return await range_queries.range_totals(conn, banner_id, start, end)
-
-    async def traffic_series(
-        self, banner_id: int | None, start: datetime, end: datetime, interval: Interval
-    ) -> TrafficSeries | None:
-        async with self._read() as conn:
-            if banner_id is not None and await self._get_banner(conn, banner_id) is None:
-                return None
-            return await range_queries.traffic_series(
-                conn, self._dialect, banner_id, start, end, interval
-            )
-
-    async def top_banners_in_range(
-        self, start: datetime, end: datetime, limit: int, count: CountKind = "total"
-    ) -> TopBanners:
-        async with self._read() as conn:
-            return await range_queries.top_banners_in_range(conn, start, end, limit, count)
 
     # health --------------------------------------------------------------------------
 

@@ -29,7 +29,11 @@ from bannertrack.timeutil import INTERVAL_SECONDS, ceil_to, floor_to, from_epoch
 
 
 async def click_stats(conn: AsyncConnection, banner_id: int, now: datetime) -> ClickStats | None:
-    """Exact counts at ``now``: whole minutes from the rollup, raw clicks for the edge."""
+    """Exact counts at ``now``: whole minutes from the rollup, raw clicks for the edge.
+
+    Long on purpose: one SELECT of scalar subqueries, so every figure comes from one
+    snapshot; its parts are the nested helpers.
+    """
     hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
     hour_edge, day_edge = ceil_to(hour_ago, 60), ceil_to(day_ago, 60)
     m, c = click_minutes.c, clicks.c
