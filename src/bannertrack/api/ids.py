@@ -13,7 +13,7 @@ parameter's bounds.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -34,7 +34,7 @@ def _param_positions(template: str) -> tuple[tuple[str, int], ...]:
 
 def canonical_ids(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     scope = connection.scope
-    params: dict[str, Any] = dict(scope["path_params"])
+    params = cast(dict[str, Any], scope["path_params"])
     if not params:
         return
     raw: bytes = scope.get("raw_path") or scope["path"].encode()
@@ -42,6 +42,7 @@ def canonical_ids(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
     # the query into raw_path, real servers do not.
     segments = raw.split(b"?", 1)[0].rstrip(b"/").split(b"/")
     for name, from_end in _param_positions(scope.get("path_template", "")):
+        # (No route has a {x:path} parameter before an id, which would shift positions.)
         value = params.get(name)
         if type(value) is not int:  # only {x:int} parameters; bool is no id
             continue
