@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, text
 from tests.conftest import ADMIN
 from tests.integration.test_cached_repository import NaiveCache
+from tests.support.race import RacedReads, WriteRace
 from tests.support.slow import SlowReads
 
 from bannertrack.cache import MemoryCache
@@ -377,9 +378,13 @@ async def test_repeats_are_not_valid_and_retention_keeps_the_rollup(
         await repo.close()
 
 
-async def stale_breakdown_reads(repo: CachedRepository, ids: list[int], seed: int) -> int:
+async def stale_breakdown_reads(
+    repo: CachedRepository, ids: list[int], seed: int, race: WriteRace | None = None
+) -> int:
     """Clicks are recorded while breakdowns are read; a read that started after a write
-    returned and shows fewer clicks than were acknowledged is stale."""
+    returned and shows fewer clicks than were acknowledged is stale. ``race`` (with
+    ``RacedReads`` under the cache) is told when each write begins and is acknowledged."""
+    race = race or WriteRace()
     rng = random.Random(seed)
     acked = dict.fromkeys(ids, 0)
     now = datetime.now(UTC)
@@ -390,8 +395,10 @@ async def stale_breakdown_reads(repo: CachedRepository, ids: list[int], seed: in
         for _ in range(40):
             b = rng.choice(ids)
             n = rng.randint(1, 3)
+            write = race.begin()
             await repo.record_clicks([click(b, now, country="SE") for _ in range(n)])
             acked[b] += n
+            await race.acked(write)
             await asyncio.sleep(rng.random() * 0.002)
 
     async def reader() -> None:
@@ -408,7 +415,11 @@ async def stale_breakdown_reads(repo: CachedRepository, ids: list[int], seed: in
             assert got is not None
             stale += sum(i.clicks for i in got.items) + got.other < floor
 
-    await asyncio.gather(writer(), writer(), *(reader() for _ in range(8)))
+    async def writers() -> None:
+        await asyncio.gather(writer(), writer())
+        await race.close()
+
+    await asyncio.gather(writers(), *(reader() for _ in range(8)))
     return stale
 
 
@@ -419,7 +430,21 @@ async def test_no_stale_breakdown_after_a_click_returned(sql_repo: SqlRepository
 
 
 async def test_the_stale_breakdown_check_catches_a_naive_cache(sql_repo: SqlRepository) -> None:
-    """Negative control: the same harness over a cache that stores whatever a load read."""
+    """Negative control: the same harness over a cache that stores whatever a load read.
+
+    Every load is made to race a write (``RacedReads``), so the naive cache is caught
+    however fast the database writes (with random delays alone it was not, once the
+    PostgreSQL click batch got faster).
+    """
     ids = [(await sql_repo.create_banner(banner_in(i))).id for i in range(3)]
-    repo = CachedRepository(SlowReads(sql_repo, max_delay=0.004, seed=5), NaiveCache())
-    assert await stale_breakdown_reads(repo, ids, seed=5) > 0
+    race = WriteRace()
+    repo = CachedRepository(RacedReads(sql_repo, race), NaiveCache())
+    assert await stale_breakdown_reads(repo, ids, seed=5, race=race) > 0
+
+
+async def test_no_stale_breakdown_when_every_load_races_a_write(sql_repo: SqlRepository) -> None:
+    """The positive side of the same forced race: the real cache stays exact under it."""
+    ids = [(await sql_repo.create_banner(banner_in(i))).id for i in range(3)]
+    race = WriteRace()
+    repo = CachedRepository(RacedReads(sql_repo, race), MemoryCache())
+    assert await stale_breakdown_reads(repo, ids, seed=5, race=race) == 0

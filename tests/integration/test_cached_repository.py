@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
+from tests.support.race import RacedReads, WriteRace
 from tests.support.services import redis_server
 from tests.support.slow import SlowReads
 
@@ -209,14 +210,17 @@ async def stale_reads(
     banner_ids: list[int],
     seed: int,
     also_read_via: CachedRepository | None = None,
+    race: WriteRace | None = None,
 ) -> tuple[int, int]:
     """Writers update names and record clicks while readers read; count stale reads.
 
     A read is stale if it shows a banner version or a click count older than what a
     write had already returned before the read began. Each banner has one name writer,
     so its acknowledged version only grows. With ``also_read_via`` (a second instance),
-    every other reader reads through it.
+    every other reader reads through it. ``race`` (with ``RacedReads`` under the cache)
+    is told when each write begins and is acknowledged.
     """
+    race = race or WriteRace()
     rng = random.Random(seed)
     version = dict.fromkeys(banner_ids, 0)
     acked = dict.fromkeys(banner_ids, 0)
@@ -228,16 +232,20 @@ async def stale_reads(
         for _ in range(60):
             b = rng.choice(owned)
             v = next(counter)
+            write = race.begin()
             await repo.update_banner(b, BannerUpdate(name=f"v{v} banner"))
             version[b] = v
+            await race.acked(write)
             await asyncio.sleep(rng.random() * 0.002)
 
     async def click_writer() -> None:
         for _ in range(60):
             b = rng.choice(banner_ids)
             n = rng.randint(1, 3)
+            write = race.begin()
             await repo.record_clicks([click(b) for _ in range(n)])
             acked[b] += n
+            await race.acked(write)
             await asyncio.sleep(rng.random() * 0.002)
 
     def v_of(name: str) -> int:
@@ -269,12 +277,18 @@ async def stale_reads(
                     fv, fc = floors[item.banner.id]
                     stale += v_of(item.banner.name) < fv or item.clicks < fc
 
-    half = len(banner_ids) // 2
+    async def writers() -> None:
+        half = len(banner_ids) // 2
+        await asyncio.gather(
+            name_writer(banner_ids[:half]),
+            name_writer(banner_ids[half:]),
+            click_writer(),
+            click_writer(),
+        )
+        await race.close()
+
     await asyncio.gather(
-        name_writer(banner_ids[:half]),
-        name_writer(banner_ids[half:]),
-        click_writer(),
-        click_writer(),
+        writers(),
         *(reader(also_read_via if also_read_via and i % 2 else repo) for i in range(12)),
     )
     return stale, reads
@@ -290,12 +304,27 @@ async def test_no_stale_read_after_a_write_returned(sql_repo: SqlRepository, see
 
 
 async def test_the_stale_read_check_catches_a_naive_cache(sql_repo: SqlRepository) -> None:
-    """Negative control: the same harness over a cache without versioned loads."""
+    """Negative control: the same harness over a cache without versioned loads.
+
+    Every load is made to race a write (``RacedReads``), so the naive cache stores
+    values older than an acknowledged write however fast the database is.
+    """
     ids = [(await sql_repo.create_banner(banner_in(i))).id for i in range(4)]
-    repo = CachedRepository(SlowReads(sql_repo, max_delay=0.004, seed=1), NaiveCache())
-    stale, _ = await stale_reads(repo, ids, seed=2)
+    race = WriteRace()
+    repo = CachedRepository(RacedReads(sql_repo, race), NaiveCache())
+    stale, _ = await stale_reads(repo, ids, seed=2, race=race)
     print(f"naive cache: {stale} stale reads")
     assert stale > 0
+
+
+async def test_no_stale_read_when_every_load_races_a_write(sql_repo: SqlRepository) -> None:
+    """The positive side of the same forced race: the real cache stays exact under it."""
+    ids = [(await sql_repo.create_banner(banner_in(i))).id for i in range(4)]
+    race = WriteRace()
+    repo = CachedRepository(RacedReads(sql_repo, race), MemoryCache())
+    stale, reads = await stale_reads(repo, ids, seed=2, race=race)
+    assert reads == 12 * 150
+    assert stale == 0
 
 
 # The same promise over L1 + a real Redis L2: a write returns only once L2 no longer holds
