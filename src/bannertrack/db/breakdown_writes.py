@@ -25,6 +25,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bannertrack.db.pg_bulk import insert_rows
 from bannertrack.db.sql import insert_for
 from bannertrack.db.tables import click_breakdowns
 from bannertrack.models import DIMENSIONS, NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
@@ -128,20 +129,28 @@ async def write_counts(
     """Add counts to their rows; sorted, so two writers lock rows in the same order."""
     if not tally:
         return
-    await conn.execute(
-        _upsert(dialect),
-        [
-            {
-                "banner_id": banner_id,
-                "day": day,
-                "dimension": dimension,
-                "value": value,
-                "clicks": n,
-                "valid_clicks": valid,
-            }
-            for (banner_id, day, dimension, value), (n, valid) in sorted(tally.items())
-        ],
-    )
+    rows = [
+        {
+            "banner_id": banner_id,
+            "day": day,
+            "dimension": dimension,
+            "value": value,
+            "clicks": n,
+            "valid_clicks": valid,
+        }
+        for (banner_id, day, dimension, value), (n, valid) in sorted(tally.items())
+    ]
+    if dialect == "postgresql":
+        await insert_rows(conn, click_breakdowns, rows, _TAIL_PG)  # one array per column
+    else:
+        await conn.execute(_upsert(dialect), rows)
+
+
+_TAIL_PG = (
+    "ON CONFLICT (banner_id, day, dimension, value) DO UPDATE SET "
+    "clicks = click_breakdowns.clicks + excluded.clicks, "
+    "valid_clicks = click_breakdowns.valid_clicks + excluded.valid_clicks"
+)
 
 
 @lru_cache(maxsize=2)

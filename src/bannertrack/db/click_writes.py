@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, case, literal_column, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.breakdown_writes import fact_columns
+from bannertrack.db.pg_bulk import insert_rows
 from bannertrack.db.sql import insert_for, micros
 from bannertrack.db.tables import banner_totals, click_minutes, clicks, visitor_clicks
 from bannertrack.models import ClickIn
@@ -49,13 +50,14 @@ async def flag_repeats(
         return flags
     keys = sorted(groups)  # the lock order
     first = {k: micros(batch[groups[k][0]].occurred_at) for k in keys}
-    upsert = _visitor_upsert(dialect, window)
-    rows = await conn.execute(
-        upsert,
-        [{"banner_id": b, "visitor": s, "counted_us": first[(b, s)]} for b, s in keys],
-    )
+    params = [{"banner_id": b, "visitor": s, "counted_us": first[(b, s)]} for b, s in keys]
+    if dialect == "postgresql":
+        rows: Any = await insert_rows(conn, visitor_clicks, params, _visitor_tail_pg(window))
+    else:
+        rows = await conn.execute(_visitor_upsert(dialect, window), params)
     before: dict[tuple[int, str], int | None] = {
-        (int(r.banner_id), r.visitor): r.prev_us for r in rows
+        (int(r[0]), r[1]): r[2]
+        for r in rows  # SQLAlchemy Row or asyncpg Record
     }
 
     def step(state: int | None, t: int) -> tuple[bool, int]:
@@ -104,6 +106,22 @@ def _visitor_upsert(dialect: str, window: int) -> Any:
             ),
         },
     ).returning(v.banner_id, v.visitor, v.prev_us)
+
+
+def _visitor_tail_pg(window: int) -> str:
+    # The same rule as _visitor_upsert, for db.pg_bulk (SET sees the row as it was).
+    return (
+        "ON CONFLICT (banner_id, visitor) DO UPDATE SET prev_us = visitor_clicks.counted_us, "
+        "counted_us = CASE WHEN excluded.counted_us >= visitor_clicks.counted_us + "
+        f"{int(window)} THEN excluded.counted_us ELSE visitor_clicks.counted_us END "
+        "RETURNING banner_id, visitor, prev_us"
+    )
+
+
+_MINUTE_TAIL_PG = "ON CONFLICT (banner_id, minute) DO UPDATE SET " + ", ".join(
+    f"{name} = click_minutes.{name} + excluded.{name}"
+    for name in ("clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
+)
 
 
 @lru_cache(maxsize=1)
@@ -170,15 +188,14 @@ async def insert_clicks(
         }
         for c, repeat in zip(batch, repeats, strict=True)
     ]
-    if dialect == "sqlite":
-        # SQLite has one writer at a time and hands out AUTOINCREMENT ids in VALUES
-        # order, but RETURNING's row order is unspecified: sorting restores the
-        # batch's order. Asking SQLAlchemy to keep it would insert row by row.
-        result = await conn.execute(_click_insert(dialect), rows)
-        ids = sorted(result.scalars())
+    # Ids are handed out in row order (SQLite: one writer, AUTOINCREMENT in VALUES order;
+    # PostgreSQL: the sequence is drawn as the rows are inserted, in array order), but
+    # RETURNING's row order is unspecified: sorting restores the batch's order. Asking
+    # SQLAlchemy to keep it would insert row by row on SQLite.
+    if dialect == "postgresql":
+        ids = sorted(r[0] for r in await insert_rows(conn, clicks, rows, "RETURNING id"))
     else:
-        result = await conn.execute(_click_insert(dialect), rows)
-        ids = list(result.scalars())
+        ids = sorted((await conn.execute(_click_insert(dialect), rows)).scalars())
 
     per_banner: dict[int, _Tally] = {}
     minutes: dict[tuple[int, datetime], _Tally] = {}
@@ -191,20 +208,21 @@ async def insert_clicks(
         for b, tally in sorted(per_banner.items())
     ]
     await conn.execute(_totals_update(), totals)
-    await conn.execute(
-        _minute_upsert(dialect),
-        [
-            {
-                "banner_id": b,
-                "minute": m,
-                "clicks": tally.n,
-                "valid_clicks": tally.valid,
-                "bot_clicks": tally.bots,
-                "repeat_clicks": tally.repeats,
-            }
-            for (b, m), tally in sorted(minutes.items())
-        ],
-    )
+    per_minute = [
+        {
+            "banner_id": b,
+            "minute": m,
+            "clicks": tally.n,
+            "valid_clicks": tally.valid,
+            "bot_clicks": tally.bots,
+            "repeat_clicks": tally.repeats,
+        }
+        for (b, m), tally in sorted(minutes.items())
+    ]
+    if dialect == "postgresql":
+        await insert_rows(conn, click_minutes, per_minute, _MINUTE_TAIL_PG)
+    else:
+        await conn.execute(_minute_upsert(dialect), per_minute)
     return ids
 
 

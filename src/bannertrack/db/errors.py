@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
 
 from bannertrack.errors import DatabaseUnavailableError
@@ -13,7 +14,12 @@ from bannertrack.errors import DatabaseUnavailableError
 # Errors that mean "the database cannot answer now", as opposed to a bug in a query.
 # asyncpg connection failures arrive as OSError (refused) or wrapped by SQLAlchemy as
 # InterfaceError/OperationalError; a pool that cannot hand out a connection times out.
+# db.pg_bulk talks to asyncpg directly, so its connection errors arrive unwrapped.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,

@@ -1,0 +1,70 @@
+"""PostgreSQL: the click batch's multi-row statements, one array per column, sent to asyncpg.
+
+Why not SQLAlchemy's executemany here: its "insertmanyvalues" renders one bind parameter
+per value per row, runs Python bind processing for each, and produces a new SQL text for
+every batch size, which asyncpg then prepares anew. On the click path that per-row work
+was the largest single cost of a batch (profile in docs/benchmarks.md). Here each statement
+takes one array per column (``unnest``): the text is the same for every batch size, so
+asyncpg prepares it once per connection, and the rows travel as binary arrays encoded in
+C. The statements run on the connection, and in the transaction, of the caller's
+SQLAlchemy ``AsyncConnection``, so commit, rollback and pooling stay SQLAlchemy's.
+
+Rows are inserted in the order given (``ORDER BY`` the array position), so rows are
+locked, and sequence ids handed out, in that order, as with a ``VALUES`` list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (its transaction is already open)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+@lru_cache(maxsize=32)
+def insert_sql(table: Table, columns: tuple[str, ...], tail: str = "") -> str:
+    """``INSERT INTO table (columns) <rows from one array per column> tail``."""
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    arrays = ", ".join(
+        f"${i}::{table.c[c].type.compile(dialect=_PG)}[]" for i, c in enumerate(columns, 1)
+    )
+    rows = f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS u({quoted}, _pos)"
+    return (
+        f"INSERT INTO {table.name} ({quoted}) SELECT {quoted} FROM ({rows}) AS s ORDER BY _pos"
+        f" {tail}"
+    ).rstrip()
+
+
+async def insert_rows(
+    conn: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    tail: str = "",
+) -> list[Any]:
+    """Insert ``rows`` (dicts with the same keys) in one statement; returns RETURNING rows."""
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    arrays = [[row[c] for row in rows] for c in columns]
+    apg = await driver_connection(conn)
+    sql = insert_sql(table, columns, tail)
+    # SQLAlchemy does not see this statement: tell its listeners (the query counter
+    # behind bannertrack_db_queries_total) as if it had run it.
+    sync = conn.sync_connection
+    if sync is not None:
+        sync.dispatch.before_cursor_execute(sync, None, sql, arrays, None, False)
+    if "RETURNING" in tail:
+        return list(await apg.fetch(sql, *arrays))
+    await apg.execute(sql, *arrays)
+    return []
