@@ -366,8 +366,23 @@ class Bench:
 LOADS = {"link": "/c/%d", "stats": "/api/v1/banners/%d/stats"}
 
 
-def plan(quick: bool) -> list[tuple[str, str, int]]:
-    """(target name, load, connections) pairs; the bare handler is measured before each."""
+BASELINE = " [baseline]"
+
+
+def plan(quick: bool, baseline: bool = False) -> list[tuple[str, str, int]]:
+    """(target name, load, connections) pairs; the bare handler is measured before each.
+
+    With a baseline tree, its PostgreSQL servers (one and two workers, the link) are
+    measured right after the same servers of this tree, in every round.
+    """
+    if baseline:
+        out = []
+        for conns in (4, 64, 256):
+            for name in ("postgresql, 1 worker", "postgresql, 2 workers"):
+                if quick and conns == 4 and "2 workers" in name:
+                    continue
+                out += [(name, "link", conns), (name + BASELINE, "link", conns)]
+        return out
     one = ["sqlite, 1 worker", "postgresql, 1 worker"]
     two = [
         "postgresql, 2 workers",
@@ -443,6 +458,28 @@ def goals(rows: list[Row]) -> list[str]:
                 out.append(
                     f"{base}: {load} c{conns}, 2 workers / 1 = {two / one:.2f} (goal >= 1.3)"
                 )
+    return out + against_baseline(rows)
+
+
+def against_baseline(rows: list[Row]) -> list[str]:
+    """This tree / the baseline tree per row: the median of the per-round ratios."""
+    by_key = {(r.target, r.load, r.connections): r for r in rows}
+    out = []
+    for (target, load, conns), base in by_key.items():
+        if not target.endswith(BASELINE):
+            continue
+        ours = by_key.get((target.removesuffix(BASELINE), load, conns))
+        if ours is None or not ours.samples or not base.samples:
+            continue
+        pairs = zip(ours.samples, base.samples, strict=False)  # a round may be cut short
+        ratios = [a.rate / b.rate for a, b in pairs if b.rate]
+        if ratios:
+            out.append(
+                f"{target.removesuffix(BASELINE)}: {load} c{conns}, this tree / baseline = "
+                f"{statistics.median(ratios):.2f} (per round: "
+                + ", ".join(f"{x:.2f}" for x in ratios)
+                + ")"
+            )
     return out
 
 
@@ -455,6 +492,8 @@ async def start_targets(
         slug = name.replace(", ", "-").replace(" ", "-").replace("+", "-")
         workers = 2 if "2 workers" in name else 1
         env = {**common, "BANNERTRACK_WORKERS": str(workers)}
+        if name.endswith(BASELINE):  # the other tree's code, this tree's bench
+            env["PYTHONPATH"] = str(bench.args.baseline / "src")
         if name.startswith("sqlite"):
             url = f"sqlite:///{bench.work / slug}.db"
         else:
@@ -474,7 +513,7 @@ async def start_targets(
 
 async def main_async(args: argparse.Namespace, work: Path) -> int:
     started = time.monotonic()
-    pairs = plan(args.quick)
+    pairs = plan(args.quick, args.baseline is not None)
     names = {n for n, _, _ in pairs}
     bench = Bench(args, work)
     rows = {p: Row(*p) for p in pairs}
@@ -559,6 +598,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, fewer pairs")
     parser.add_argument("--max-seconds", type=float, default=600, help="stop starting rounds")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="source tree to compare with (e.g. `git archive main | tar -x -C DIR`): "
+        "the PostgreSQL link rows only, this tree's and the baseline's side by side",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.duration = 1, 2.0
