@@ -11,6 +11,7 @@ worker that took it (see docs/operations.md).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from time import perf_counter
 from typing import Any
@@ -186,6 +187,7 @@ class Metrics:
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
 UNMATCHED_ROUTE = "unmatched"
+_TYPED_PARAM = re.compile(r"\{(\w+):\w+\}")
 
 
 def status_label(status: int) -> str:
@@ -205,7 +207,11 @@ class TimedApp:
         self.app = app
         self._metrics_of = metrics_of
         routes = getattr(app, "route_handler_method_map", None)
-        self._routes: frozenset[str] | None = frozenset(routes) if routes is not None else None
+        # The router's scope["path_template"] names parameters without their type
+        # ("/c/{banner_id}"), the handler map with it ("/c/{banner_id:int}").
+        self._routes: frozenset[str] | None = (
+            frozenset(_TYPED_PARAM.sub(r"{\1}", r) for r in routes) if routes is not None else None
+        )
         # Labelled children by (method, route, status): labels() on every request costs
         # more than the observation. Bounded by routes x methods x statuses, all fixed sets.
         self._children: dict[tuple[str, str, int], Any] = {}
