@@ -1,0 +1,185 @@
+"""The served OpenAPI document says exactly what the server does.
+
+A client generated from ``/schema/openapi.json`` must handle every answer the server
+gives, so the document is finished here in three ways Litestar does not do by itself:
+
+- every error status a route can answer is declared with the real body
+  ``{"error": {"code", "message"}}`` (``errors(...)`` on each handler), replacing
+  Litestar's own ``{status_code, detail, extra}``, which the service never sends;
+- the admin and ingest tokens are a bearer security scheme, applied per operation;
+- ``finish(openapi)`` fixes what schema generation gets wrong for us: request structs
+  that refuse unknown fields say ``additionalProperties: false``, and integer bounds
+  are exact integers (2^63-1, not the float 9.223372036854776e+18).
+
+The browsable reference at ``/schema`` is Swagger UI served from the ``swagger-ui-py``
+package's files, so it works with no network (no CDN, no ``@latest``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from http import HTTPStatus
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, Example, OpenAPI, Schema, SecurityScheme
+from litestar.openapi.spec.base import BaseSchemaObject
+from litestar.router import Router
+from litestar.static_files import create_static_files_router
+
+ADMIN_SCHEME = "AdminToken"
+INGEST_SCHEME = "IngestToken"
+ADMIN: list[dict[str, list[str]]] = [{ADMIN_SCHEME: []}]
+"""``security=ADMIN`` on a handler: needs ``Authorization: Bearer <admin token>``."""
+
+_STATIC = "/schema/static"
+# Litestar turns every bound into a float, and float(2**63 - 1) is 2**63: the ids' upper
+# bound would read one too high. The bounds the API uses, keyed by their float.
+_EXACT = {float(n): n for n in (2**63 - 1, 2**62)}
+_SWAGGER_FILES = Path(str(resources.files("swagger_ui") / "static"))
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    """What every 4xx and 5xx answer of the service carries."""
+
+    error: ErrorDetail
+
+
+# status: (code, what it means here, an example message)
+_ERRORS: dict[int, tuple[str, str, str]] = {
+    400: ("invalid_input", "The request is malformed or a value is out of range.", "limit: ..."),
+    401: (
+        "unauthorized",
+        "The bearer token is missing or wrong (answered with WWW-Authenticate: Bearer).",
+        "missing or wrong admin token",
+    ),
+    403: (
+        "forbidden",
+        "Refused: the server has no token configured for this operation.",
+        "admin endpoints are disabled: set BANNERTRACK_ADMIN_TOKEN on the server",
+    ),
+    404: ("not_found", "No such banner (or no such path).", "banner 7 not found"),
+    405: ("method_not_allowed", "The path does not take this method.", "Method Not Allowed"),
+    409: (
+        "cache_disabled",
+        "The cache is switched off on this server (BANNERTRACK_CACHE_ENABLED=false).",
+        "the cache is switched off (BANNERTRACK_CACHE_ENABLED=false)",
+    ),
+    413: ("payload_too_large", "The request body is larger than the server takes.", "too large"),
+    503: (
+        "database_unavailable",
+        "A dependency cannot answer now (database down, click queue full, shutting down); "
+        "retry after the Retry-After header's seconds.",
+        "database unavailable: OperationalError",
+    ),
+}
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error answers of one route, each with the service's real error body."""
+    out = {}
+    for status in statuses:
+        code, meaning, message = _ERRORS[status]
+        out[status] = ResponseSpec(
+            data_container=ErrorBody,
+            description=meaning,
+            generate_examples=False,
+            examples=[
+                Example(
+                    summary=HTTPStatus(status).phrase,
+                    value={"error": {"code": code, "message": message}},
+                )
+            ],
+        )
+    return out
+
+
+def openapi_config(version: str) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="bannertrack",
+        version=version,
+        description=(
+            "Banner click tracking with a fast, correct in-memory cache. Every error is "
+            '`{"error": {"code", "message"}}`; admin operations need '
+            "`Authorization: Bearer <BANNERTRACK_ADMIN_TOKEN>`."
+        ),
+        path="/schema",
+        components=Components(
+            security_schemes={
+                ADMIN_SCHEME: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="BANNERTRACK_ADMIN_TOKEN: banner writes, cache management, "
+                    "CSV export.",
+                ),
+                INGEST_SCHEME: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="BANNERTRACK_INGEST_TOKEN (or the admin token): "
+                    "server-to-server click reports.",
+                ),
+            }
+        ),
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{_STATIC}/swagger-ui-bundle.js",
+                css_url=f"{_STATIC}/swagger-ui.css",
+                standalone_preset_js_url=f"{_STATIC}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{_STATIC}/favicon-32x32.png'>",
+            )
+        ],
+    )
+
+
+def static_files() -> Router:
+    """Swagger UI's own files, from the installed package: ``/schema`` needs no network."""
+    return create_static_files_router(
+        path=_STATIC, directories=[_SWAGGER_FILES], include_in_schema=False
+    )
+
+
+def finish(openapi: OpenAPI, closed_structs: Mapping[str, type[msgspec.Struct]]) -> None:
+    """Fix, in place, what schema generation states wrongly about the service.
+
+    ``closed_structs`` names the component schemas of request structs that refuse
+    unknown fields (``forbid_unknown_fields=True``): they get
+    ``additionalProperties: false``, so a generated client does not send extras.
+    """
+    schemas = openapi.components.schemas if openapi.components else None
+    for name in closed_structs:
+        if schemas and name in schemas:
+            schemas[name].additional_properties = False
+    for schema in _walk(openapi):
+        for bound in ("maximum", "minimum", "exclusive_maximum", "exclusive_minimum"):
+            value = getattr(schema, bound)
+            if isinstance(value, float) and value.is_integer():
+                setattr(schema, bound, _EXACT.get(value, int(value)))
+
+
+def _walk(node: Any) -> Iterator[Schema]:
+    """Every Schema object reachable from ``node``."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Schema):
+            yield item
+        if isinstance(item, BaseSchemaObject):
+            stack.extend(v for v in vars(item).values() if v is not None)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
