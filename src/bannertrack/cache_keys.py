@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple, get_args
 
 from bannertrack.models import CountKind, Dimension
 
@@ -29,7 +29,11 @@ BANNER_STATS: Final = "banner_stats"
 TOP_BANNERS: Final = "top_banners"
 BREAKDOWN: Final = "breakdown"
 
+Namespace = Literal["banner", "click_stats", "banner_stats", "top_banners", "breakdown"]
+"""A namespace as the API takes it (an enum in the OpenAPI document)."""
+
 NAMESPACES: Final[tuple[str, ...]] = (BANNER, CLICK_STATS, BANNER_STATS, TOP_BANNERS, BREAKDOWN)
+assert get_args(Namespace) == NAMESPACES, "Namespace and NAMESPACES must name the same set"
 """Every namespace the service caches; the statistics show each, used or not."""
 
 

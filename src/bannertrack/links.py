@@ -27,6 +27,8 @@ MAX_URL = 2048  # the database column
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACE = re.compile(r"\s")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# ASCII a URI cannot hold (RFC 3986 allows unreserved, reserved and "%" + two hex digits).
+_NOT_URI = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]|%(?![0-9A-Fa-f]{2})")
 # Anything outside printable ASCII: a stored target without it needs no work per click.
 _NEEDS_WORK = re.compile(r"[^\x21-\x7e]")
 # RFC 3986 reg-name (no percent-encoding: a host is plain ASCII or goes through IDNA).
@@ -58,6 +60,7 @@ def to_uri(url: str, field: str = "url") -> str:
         raise InvalidInputError(f"{field} must be an absolute http(s) URL")
     netloc = _authority(parts.netloc, field)
     if url.isascii():
+        _check_uri_characters(url, field)
         return url  # checked; an ASCII URL is stored exactly as written
     uri = urlunsplit(
         (
@@ -73,9 +76,23 @@ def to_uri(url: str, field: str = "url") -> str:
         uri += "?"
     elif url.endswith("#") and not uri.endswith("#"):
         uri += "#"
+    _check_uri_characters(uri, field)
     if len(uri) > MAX_URL:
         raise InvalidInputError(f"{field} is longer than {MAX_URL} characters as a URI")
     return uri
+
+
+def _check_uri_characters(url: str, field: str) -> None:
+    """ASCII that RFC 3986 does not allow in a URI (``"<>\\^`{|}``, a stray ``%``) is refused.
+
+    Such a URL is no URI, so no client generated from the OpenAPI document (which says
+    ``format: uri``) would send one, and a browser may mangle it in a ``Location``.
+    """
+    bad = _NOT_URI.search(url)
+    if bad is not None:
+        raise InvalidInputError(
+            f"{field} has {bad.group()!r}, which a URL cannot hold: percent-encode it"
+        )
 
 
 def _percent(text: str) -> str:

@@ -8,10 +8,9 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 
 from bannertrack import __version__
+from bannertrack.api.allow import allow_header_fix
 from bannertrack.api.auth import SETTINGS
 from bannertrack.api.banners import BannerController
 from bannertrack.api.body import BannertrackRequest
@@ -22,6 +21,9 @@ from bannertrack.api.errors import exception_handlers
 from bannertrack.api.health import healthz, metrics
 from bannertrack.api.ids import canonical_ids
 from bannertrack.api.limits import BodyDeadline
+from bannertrack.api.openapi import finish as finish_openapi
+from bannertrack.api.openapi import openapi_config
+from bannertrack.api.openapi import static_files as openapi_static_files
 from bannertrack.api.ranges import range_router
 from bannertrack.api.tracking import tracking_routes
 from bannertrack.bootstrap import open_service
@@ -55,24 +57,22 @@ def create_app(settings: Settings) -> BodyDeadline:
             *tracking_routes(lambda: running.built.tracking),
             healthz,
             metrics,
+            openapi_static_files(),
         ],
         lifespan=[lifespan, cache_history_lifespan(lambda: running.built.service.cache_admin)],
         template_config=template_config(),
         dependencies=dependencies(running),
         state=State({SETTINGS: settings}),
         exception_handlers=exception_handlers,
-        openapi_config=OpenAPIConfig(
-            title="bannertrack",
-            version=__version__,
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
-        ),
+        before_send=[allow_header_fix()],
+        openapi_config=openapi_config(__version__),
         request_max_body_size=settings.http_max_body,
         request_class=BannertrackRequest,
         guards=[canonical_ids],
         debug=False,
         logging_config=None,
     )
+    finish_openapi(app.openapi_schema)
     return BodyDeadline(TimedApp(app, lambda _app: running.metrics), settings.http_body_timeout)
 
 

@@ -12,7 +12,9 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
 from bannertrack.api.auth import admin_guard, ingest_guard
+from bannertrack.api.body import iso_times, strict_body
 from bannertrack.api.clicks import ClickRecorder, ClickReport
+from bannertrack.api.openapi import ADMIN, INGEST, errors
 from bannertrack.api.params import BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.export import csv_chunks
@@ -60,13 +62,23 @@ class BannerController(Controller):
     path = "/api/v1/banners"
     tags = ["banners"]
 
-    @post("/", guards=[admin_guard], status_code=201)
+    @post(
+        "/",
+        guards=[admin_guard],
+        status_code=201,
+        security=ADMIN,
+        responses=errors(400, 401, 403, 413, 503),
+    )
     async def create_banner(
-        self, repository: Injected[Repository], data: JSONBody[BannerCreate]
+        self,
+        repository: Injected[Repository],
+        request: Request[None, None, State],
+        data: JSONBody[BannerCreate],
     ) -> Banner:
+        data = await strict_body(request, BannerCreate)
         return await repository.create_banner(_as_uris(data))
 
-    @get("/")
+    @get("/", responses=errors(400, 503))
     async def list_banners(
         self,
         repository: Injected[Repository],
@@ -75,7 +87,7 @@ class BannerController(Controller):
     ) -> BannerPage:
         return await repository.list_banners(offset, limit)
 
-    @get("/top")
+    @get("/top", responses=errors(400, 503))
     async def top_banners(
         self,
         repository: Injected[Repository],
@@ -84,28 +96,50 @@ class BannerController(Controller):
     ) -> TopBanners:
         return await repository.top_banners(limit, count)
 
-    @get("/{banner_id:int}")
+    @get("/{banner_id:int}", responses=errors(400, 404, 503))
     async def get_banner(self, repository: Injected[Repository], banner_id: BannerId) -> Banner:
         banner = await repository.get_banner(banner_id)
         if banner is None:
             raise _missing(banner_id)
         return banner
 
-    @put("/{banner_id:int}", guards=[admin_guard])
+    @put(
+        "/{banner_id:int}",
+        guards=[admin_guard],
+        security=ADMIN,
+        responses=errors(400, 401, 403, 404, 413, 503),
+    )
     async def update_banner(
-        self, repository: Injected[Repository], banner_id: BannerId, data: JSONBody[BannerUpdate]
+        self,
+        repository: Injected[Repository],
+        request: Request[None, None, State],
+        banner_id: BannerId,
+        data: JSONBody[BannerUpdate],
     ) -> Banner:
+        data = await strict_body(request, BannerUpdate)
         banner = await repository.update_banner(banner_id, _as_uris(data))
         if banner is None:
             raise _missing(banner_id)
         return banner
 
-    @delete("/{banner_id:int}", guards=[admin_guard], status_code=204)
+    @delete(
+        "/{banner_id:int}",
+        guards=[admin_guard],
+        status_code=204,
+        security=ADMIN,
+        responses=errors(400, 401, 403, 404, 503),
+    )
     async def delete_banner(self, repository: Injected[Repository], banner_id: BannerId) -> None:
         if not await repository.delete_banner(banner_id):
             raise _missing(banner_id)
 
-    @post("/{banner_id:int}/clicks", guards=[ingest_guard], status_code=201)
+    @post(
+        "/{banner_id:int}/clicks",
+        guards=[ingest_guard],
+        status_code=201,
+        security=INGEST,
+        responses=errors(400, 401, 403, 404, 413, 503),
+    )
     async def record_click(
         self,
         clicks: Injected[ClickRecorder],
@@ -114,12 +148,13 @@ class BannerController(Controller):
         data: JSONBody[ClickReport | None] = None,
     ) -> RecordedClick:
         """A click reported by a server holding the ingest (or admin) token."""
-        recorded = await clicks.record_report(request, banner_id, data or ClickReport())
+        report = ClickReport() if data is None else await strict_body(request, ClickReport)
+        recorded = await clicks.record_report(request, banner_id, report)
         if recorded is None:
             raise _missing(banner_id)
         return recorded
 
-    @get("/{banner_id:int}/stats")
+    @get("/{banner_id:int}/stats", responses=errors(400, 404, 503))
     async def click_stats(
         self, repository: Injected[Repository], banner_id: BannerId
     ) -> ClickStats:
@@ -128,7 +163,7 @@ class BannerController(Controller):
             raise _missing(banner_id)
         return stats
 
-    @get("/{banner_id:int}/with-stats")
+    @get("/{banner_id:int}/with-stats", responses=errors(400, 404, 503))
     async def banner_with_stats(
         self, repository: Injected[Repository], banner_id: BannerId
     ) -> BannerWithStats:
@@ -137,7 +172,7 @@ class BannerController(Controller):
             raise _missing(banner_id)
         return found
 
-    @get("/{banner_id:int}/clicks")
+    @get("/{banner_id:int}/clicks", guards=[iso_times], responses=errors(400, 404, 503))
     async def click_series(
         self,
         repository: Injected[Repository],
@@ -154,7 +189,13 @@ class BannerController(Controller):
             raise _missing(banner_id)
         return series
 
-    @get("/{banner_id:int}/clicks.csv", guards=[admin_guard], media_type="text/csv")
+    @get(
+        "/{banner_id:int}/clicks.csv",
+        guards=[admin_guard, iso_times],
+        media_type="text/csv",
+        security=ADMIN,
+        responses=errors(400, 401, 403, 404, 503),
+    )
     async def export_clicks(
         self,
         archive: Injected[ClickArchive],

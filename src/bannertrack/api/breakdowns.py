@@ -15,6 +15,8 @@ from typing import Annotated
 from litestar import get
 from litestar.params import QueryParameter
 
+from bannertrack.api.body import iso_times
+from bannertrack.api.openapi import errors
 from bannertrack.api.params import BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.models import Breakdown, CountKind, Dimension
@@ -57,7 +59,12 @@ def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, date
     return start, end
 
 
-@get("/api/v1/banners/{banner_id:int}/breakdown", tags=["breakdowns"])
+@get(
+    "/api/v1/banners/{banner_id:int}/breakdown",
+    tags=["breakdowns"],
+    guards=[iso_times],
+    responses=errors(400, 404, 503),
+)
 async def banner_breakdown(
     repository: Injected[Repository],
     banner_id: BannerId,
@@ -75,7 +82,7 @@ async def banner_breakdown(
     return found
 
 
-@get("/api/v1/breakdown", tags=["breakdowns"])
+@get("/api/v1/breakdown", tags=["breakdowns"], guards=[iso_times], responses=errors(400, 503))
 async def overview_breakdown(
     repository: Injected[Repository],
     by: ByParam,

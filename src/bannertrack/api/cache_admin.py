@@ -9,9 +9,10 @@ from litestar import Controller, get, post
 from litestar.params import PathParameter
 
 from bannertrack.api.auth import admin_guard
+from bannertrack.api.openapi import ADMIN, errors
 from bannertrack.api.params import BannerId, Injected
 from bannertrack.cache import STATS_FIELDS, CacheStats, NamespaceStats
-from bannertrack.cache_keys import NAMESPACES
+from bannertrack.cache_keys import NAMESPACES, Namespace
 from bannertrack.errors import ConflictError
 from bannertrack.repository import CacheAdmin
 
@@ -62,28 +63,52 @@ class CacheController(Controller):
             return {"enabled": False}
         return stats_body(cache_admin.stats())
 
-    @post("/clear", guards=[admin_guard], status_code=200)
+    @post(
+        "/clear",
+        guards=[admin_guard],
+        status_code=200,
+        security=ADMIN,
+        responses=errors(401, 403, 409, 503),
+    )
     async def clear(self, cache_admin: Injected[CacheAdmin | None]) -> dict[str, Any]:
         return {"cleared": await _enabled(cache_admin).clear()}
 
-    @post("/warm", guards=[admin_guard], status_code=200)
+    @post(
+        "/warm",
+        guards=[admin_guard],
+        status_code=200,
+        security=ADMIN,
+        responses=errors(401, 403, 409, 503),
+    )
     async def warm(self, cache_admin: Injected[CacheAdmin | None]) -> dict[str, Any]:
         started = time.perf_counter()
         loaded = await _enabled(cache_admin).warm()
         return {"loaded": loaded, "seconds": round(time.perf_counter() - started, 4)}
 
-    @post("/banner/{banner_id:int}/invalidate", guards=[admin_guard], status_code=200)
+    @post(
+        "/banner/{banner_id:int}/invalidate",
+        guards=[admin_guard],
+        status_code=200,
+        security=ADMIN,
+        responses=errors(400, 401, 403, 404, 409, 503),
+    )
     async def invalidate_banner(
         self, cache_admin: Injected[CacheAdmin | None], banner_id: BannerId
     ) -> dict[str, Any]:
         removed = await _enabled(cache_admin).invalidate_banner(banner_id)
         return {"banner_id": banner_id, "removed": removed}
 
-    @post("/namespace/{namespace:str}/invalidate", guards=[admin_guard], status_code=200)
+    @post(
+        "/namespace/{namespace:str}/invalidate",
+        guards=[admin_guard],
+        status_code=200,
+        security=ADMIN,
+        responses=errors(400, 401, 403, 404, 409, 503),
+    )
     async def invalidate_namespace(
         self,
         cache_admin: Injected[CacheAdmin | None],
-        namespace: Annotated[str, PathParameter(max_length=64)],
+        namespace: Annotated[Namespace, PathParameter(description="The namespace to drop")],
     ) -> dict[str, Any]:
         removed = await _enabled(cache_admin).invalidate_namespace(namespace)
         return {"namespace": namespace, "removed": removed}

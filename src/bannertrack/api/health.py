@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bannertrack.api.params import Injected
@@ -16,7 +17,17 @@ from bannertrack.metrics import Metrics
 from bannertrack.repository import StorageProbe
 
 
-@get("/healthz", tags=["operations"])
+@get(
+    "/healthz",
+    tags=["operations"],
+    responses={
+        503: ResponseSpec(
+            dict[str, Any],
+            description="Not ready: the database cannot read or write (same body).",
+            generate_examples=False,
+        )
+    },
+)
 async def healthz(
     storage: Injected[StorageProbe], ingest: Injected[ClickIngest], bus: Injected[Bus | None]
 ) -> Response[dict[str, Any]]:

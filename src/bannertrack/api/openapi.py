@@ -17,7 +17,7 @@ package's files, so it works with no network (no CDN, no ``@latest``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
@@ -26,15 +26,28 @@ from typing import Any
 import msgspec
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, Example, OpenAPI, Schema, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    Example,
+    OpenAPI,
+    OpenAPIResponse,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
 from litestar.openapi.spec.base import BaseSchemaObject
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
+
+from bannertrack.api.examples import EXAMPLES, OPTIONAL_BODIES, REQUEST_STRUCTS
 
 ADMIN_SCHEME = "AdminToken"
 INGEST_SCHEME = "IngestToken"
 ADMIN: list[dict[str, list[str]]] = [{ADMIN_SCHEME: []}]
 """``security=ADMIN`` on a handler: needs ``Authorization: Bearer <admin token>``."""
+INGEST: list[dict[str, list[str]]] = [{INGEST_SCHEME: []}, {ADMIN_SCHEME: []}]
+"""``security=INGEST``: the ingest token or the admin token."""
 
 _STATIC = "/schema/static"
 # Litestar turns every bound into a float, and float(2**63 - 1) is 2**63: the ids' upper
@@ -71,7 +84,8 @@ _ERRORS: dict[int, tuple[str, str, str]] = {
     405: ("method_not_allowed", "The path does not take this method.", "Method Not Allowed"),
     409: (
         "cache_disabled",
-        "The cache is switched off on this server (BANNERTRACK_CACHE_ENABLED=false).",
+        "Valid, but not possible in this state: the cache is switched off (cache_disabled), "
+        "or a banner's stored target cannot be a redirect (invalid_target).",
         "the cache is switched off (BANNERTRACK_CACHE_ENABLED=false)",
     ),
     413: ("payload_too_large", "The request body is larger than the server takes.", "too large"),
@@ -148,22 +162,91 @@ def static_files() -> Router:
     )
 
 
-def finish(openapi: OpenAPI, closed_structs: Mapping[str, type[msgspec.Struct]]) -> None:
-    """Fix, in place, what schema generation states wrongly about the service.
+def finish(openapi: OpenAPI) -> None:
+    """Fix, in place, what schema generation states wrongly or leaves out.
 
-    ``closed_structs`` names the component schemas of request structs that refuse
-    unknown fields (``forbid_unknown_fields=True``): they get
-    ``additionalProperties: false``, so a generated client does not send extras.
+    - request structs that refuse unknown fields say ``additionalProperties: false``, so
+      a generated client does not send extras the server answers with 400;
+    - integer bounds are exact integers;
+    - every component schema carries a real example (``api/examples.py``);
+    - a request body the handler defaults (the click report) is optional;
+    - a redirect (the tracking link's 302) has headers and no body.
     """
-    schemas = openapi.components.schemas if openapi.components else None
-    for name in closed_structs:
-        if schemas and name in schemas:
-            schemas[name].additional_properties = False
+    schemas = openapi.components.schemas if openapi.components else {}
+    for struct in REQUEST_STRUCTS:
+        schema = schemas.get(struct.__name__)
+        if schema is not None and struct.__struct_config__.forbid_unknown_fields:
+            schema.additional_properties = False
+    for (name, field), refine in _FIELDS.items():
+        schema = schemas.get(name)
+        if schema is not None and schema.properties and field in schema.properties:
+            prop = schema.properties[field]
+            if isinstance(prop, Schema):
+                refine(prop)
+    for name, example in EXAMPLES.items():
+        if name in schemas:
+            schemas[name].examples = [example]
     for schema in _walk(openapi):
         for bound in ("maximum", "minimum", "exclusive_maximum", "exclusive_minimum"):
             value = getattr(schema, bound)
             if isinstance(value, float) and value.is_integer():
                 setattr(schema, bound, _EXACT.get(value, int(value)))
+    for path_item in (openapi.paths or {}).values():
+        for operation in (path_item.get, path_item.head):
+            redirect = operation.responses.get("302") if operation and operation.responses else None
+            if isinstance(redirect, OpenAPIResponse):
+                redirect.content = None  # a redirect has an empty body
+    for path, method in OPTIONAL_BODIES:
+        item = (openapi.paths or {}).get(path)
+        operation = getattr(item, method, None) if item is not None else None
+        if operation is not None and isinstance(operation.request_body, RequestBody):
+            operation.request_body.required = False
+
+
+# What the server accepts for a banner URL, as far as JSON Schema can say it: an http(s)
+# URL whose host is plain ASCII. The server also takes IRIs (non-ASCII, converted to a
+# URI) and IPv6 literals; the description says so, the pattern cannot.
+_PCHARS = r"([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*"
+_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~!$&'()*+,;=-]+(:[0-9]{1,4})?"
+    rf"(/{_PCHARS})?(\?{_PCHARS})?(#{_PCHARS})?$"
+)
+_URL_NOTE = (
+    "An absolute http(s) URL. Control characters and spaces are refused; a non-ASCII URL "
+    "(an IRI) is stored converted to a URI (host through IDNA, the rest percent-encoded)."
+)
+
+
+def _url(prop: Schema) -> None:
+    for branch in [prop, *(prop.one_of or [])]:
+        if isinstance(branch, Schema) and branch.type == OpenAPIType.STRING:
+            branch.pattern = _URL_PATTERN
+            branch.format = OpenAPIFormat.URI
+            branch.description = _URL_NOTE
+
+
+def _ip(prop: Schema) -> None:
+    prop.one_of = [
+        Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.IPV4),
+        Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.IPV6),
+        Schema(type=OpenAPIType.NULL),
+    ]
+    prop.type = None
+    prop.max_length = None
+    prop.description = (
+        "The end user's address (IPv4 or IPv6, no port): hashed into the visitor key, "
+        "never stored; left out, the click has no visitor and cannot be a repeat."
+    )
+
+
+_FIELDS: dict[tuple[str, str], Callable[[Schema], None]] = {
+    **{
+        (model, url): _url
+        for model in ("BannerCreate", "BannerUpdate")
+        for url in ("image_url", "target_url")
+    },
+    ("ClickReport", "ip"): _ip,
+}
 
 
 def _walk(node: Any) -> Iterator[Schema]:

@@ -13,6 +13,8 @@ from typing import Annotated
 from litestar import Router, get
 from litestar.params import QueryParameter
 
+from bannertrack.api.body import iso_times
+from bannertrack.api.openapi import errors
 from bannertrack.api.params import BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.models import CountKind, Interval, RangeTotals, TopBanners, TrafficSeries
@@ -39,7 +41,7 @@ def _checked_points(start: datetime, end: datetime, interval: Interval) -> None:
         )
 
 
-@get("/totals")
+@get("/totals", responses=errors(400, 503))
 async def all_totals(repository: Injected[Repository], start: From, end: To) -> RangeTotals:
     start, end = checked_range(start, end)
     totals = await repository.range_totals(None, start, end)
@@ -47,7 +49,7 @@ async def all_totals(repository: Injected[Repository], start: From, end: To) -> 
     return totals
 
 
-@get("/banners/{banner_id:int}/totals")
+@get("/banners/{banner_id:int}/totals", responses=errors(400, 404, 503))
 async def banner_totals(
     repository: Injected[Repository], banner_id: BannerId, start: From, end: To
 ) -> RangeTotals:
@@ -58,7 +60,7 @@ async def banner_totals(
     return totals
 
 
-@get("/traffic")
+@get("/traffic", responses=errors(400, 503))
 async def all_traffic(
     repository: Injected[Repository], start: From, end: To, interval: IntervalParam = "hour"
 ) -> TrafficSeries:
@@ -69,7 +71,7 @@ async def all_traffic(
     return series
 
 
-@get("/banners/{banner_id:int}/traffic")
+@get("/banners/{banner_id:int}/traffic", responses=errors(400, 404, 503))
 async def banner_traffic(
     repository: Injected[Repository],
     banner_id: BannerId,
@@ -85,7 +87,7 @@ async def banner_traffic(
     return series
 
 
-@get("/top")
+@get("/top", responses=errors(400, 503))
 async def top_in_range(
     repository: Injected[Repository],
     start: From,
@@ -99,6 +101,7 @@ async def top_in_range(
 
 range_router = Router(
     path="/api/v1",
+    guards=[iso_times],
     route_handlers=[all_totals, banner_totals, all_traffic, banner_traffic, top_in_range],
     tags=["ranges"],
 )

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import MediaType, Request, Response, route
-from litestar.datastructures import State
+from litestar.datastructures import ResponseHeader, State
 from litestar.handlers import HTTPRouteHandler
 
 from bannertrack.api.clicks import ClickRecorder
+from bannertrack.api.openapi import errors
 from bannertrack.api.params import BannerId
 from bannertrack.errors import NotFoundError
 from bannertrack.impressions import ImpressionBatcher
@@ -40,6 +41,19 @@ PIXEL = (
 )
 _PREFETCH_HEADERS = (("sec-purpose", "prefetch"), ("purpose", "prefetch"), ("x-moz", "prefetch"))
 
+
+_LOCATION = ResponseHeader(
+    name="Location",
+    description="The banner's stored target_url, with the link's query string appended "
+    "when the banner forwards it.",
+    documentation_only=True,
+    required=True,
+)
+_CACHE_CONTROL = ResponseHeader(
+    name="Cache-Control",
+    description="private, no-store: a browser asks again on every click.",
+    documentation_only=True,
+)
 
 _warned: set[int] = set()  # banners whose unusable target was logged (once per process)
 
@@ -77,7 +91,16 @@ def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandle
     the link's dispatch measured in-process. A typed getter closed over here costs a call.
     """
 
-    @route("/c/{banner_id:int}", http_method=["GET", "HEAD"], tags=["tracking"])
+    @route(
+        "/c/{banner_id:int}",
+        http_method=["GET", "HEAD"],
+        tags=["tracking"],
+        status_code=302,
+        media_type=MediaType.TEXT,
+        response_description="Found: the banner's target (the click is counted on GET).",
+        response_headers=[_LOCATION, _CACHE_CONTROL],
+        responses=errors(400, 404, 409, 503),
+    )
     async def track_click(
         request: Request[None, None, State], banner_id: BannerId
     ) -> Response[bytes]:
@@ -99,7 +122,15 @@ def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandle
             media_type=MediaType.TEXT,
         )
 
-    @route("/i/{banner_id:int}", http_method=["GET", "HEAD"], tags=["tracking"])
+    @route(
+        "/i/{banner_id:int}",
+        http_method=["GET", "HEAD"],
+        tags=["tracking"],
+        media_type="image/gif",
+        response_description="A transparent 1x1 GIF (one impression is counted on GET).",
+        response_headers=[_CACHE_CONTROL],
+        responses=errors(400, 404, 503),
+    )
     async def impression_pixel(
         request: Request[None, None, State], banner_id: BannerId
     ) -> Response[bytes]:

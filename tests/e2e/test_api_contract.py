@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.support.server import ServerProcess
 
+CONFIG = Path(__file__).parents[1] / "schemathesis.toml"
 MAX_EXAMPLES = 30
 SEED = 20261130
 
@@ -52,6 +53,8 @@ def schemathesis(server: ServerProcess, *args: str) -> subprocess.CompletedProce
         sys.executable,
         "-m",
         "schemathesis.cli",
+        "--config-file",
+        str(CONFIG),
         "run",
         f"{server.url}/schema/openapi.json",
         "--checks",

@@ -1,0 +1,135 @@
+"""Real-looking examples for the OpenAPI document, built from the models themselves.
+
+Each example is a model instance encoded the way the API encodes it, so an example can
+never drift from the shape it illustrates: a renamed or new field breaks the build here,
+not a reader's client.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from bannertrack.api.clicks import ClickReport
+from bannertrack.models import (
+    Banner,
+    BannerCreate,
+    BannerPage,
+    BannerUpdate,
+    BannerWithStats,
+    Breakdown,
+    BreakdownItem,
+    ClickStats,
+    RangeTotals,
+    RecordedClick,
+    Series,
+    SeriesPoint,
+    TopBanner,
+    TopBanners,
+    TrafficPoint,
+    TrafficSeries,
+)
+
+_CREATED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+_NOW = datetime(2026, 11, 30, 10, 15, tzinfo=UTC)
+_DAY = datetime(2026, 11, 29, tzinfo=UTC)
+
+_BANNER = Banner(
+    id=7,
+    name="Winter sale",
+    image_url="https://cdn.example.com/banners/winter.png",
+    target_url="https://shop.example.com/winter?campaign=banner",
+    active=True,
+    forward_query=True,
+    created_at=_CREATED,
+    updated_at=_CREATED,
+)
+_STATS = ClickStats(
+    banner_id=7,
+    total_clicks=1532,
+    clicks_last_hour=41,
+    clicks_last_24h=388,
+    first_click_at=datetime(2026, 11, 2, 9, 41, 7, tzinfo=UTC),
+    last_click_at=datetime(2026, 11, 30, 10, 14, 52, tzinfo=UTC),
+    valid_clicks=1311,
+    bot_clicks=142,
+    repeat_clicks=79,
+    impressions=48210,
+    ctr=1311 / 48210,
+)
+
+_MODELS: tuple[msgspec.Struct, ...] = (
+    _BANNER,
+    BannerCreate(
+        name="Winter sale",
+        image_url="https://cdn.example.com/banners/winter.png",
+        target_url="https://shop.example.com/winter?campaign=banner",
+    ),
+    BannerUpdate(name="Winter sale (last days)", active=True),
+    ClickReport(
+        ip="203.0.113.9",
+        user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15",
+        referrer="https://news.example/article",
+    ),
+    RecordedClick(id=90211, banner_id=7, occurred_at=_NOW),
+    _STATS,
+    BannerWithStats(banner=_BANNER, stats=_STATS),
+    TopBanners(limit=1, items=(TopBanner(banner=_BANNER, clicks=1532),)),
+    Series(
+        banner_id=7,
+        from_=_DAY,
+        to=datetime(2026, 11, 29, 2, tzinfo=UTC),
+        interval="hour",
+        points=(
+            SeriesPoint(ts=_DAY, clicks=12),
+            SeriesPoint(ts=datetime(2026, 11, 29, 1, tzinfo=UTC), clicks=9),
+            SeriesPoint(ts=datetime(2026, 11, 29, 2, tzinfo=UTC), clicks=0),
+        ),
+    ),
+    BannerPage(items=(_BANNER,), total=1, offset=0, limit=50),
+    Breakdown(
+        banner_id=7,
+        by="country",
+        from_=datetime(2026, 11, 1, tzinfo=UTC),
+        to=datetime(2026, 12, 1, tzinfo=UTC),
+        items=(BreakdownItem(value="DE", clicks=611), BreakdownItem(value="FR", clicks=402)),
+        other=519,
+    ),
+    RangeTotals(
+        banner_id=None,
+        from_=_DAY,
+        to=_NOW,
+        total_clicks=388,
+        valid_clicks=331,
+        bot_clicks=38,
+        repeat_clicks=19,
+        impressions=11804,
+        ctr=331 / 11804,
+    ),
+    TrafficSeries(
+        banner_id=None,
+        from_=_DAY,
+        to=datetime(2026, 11, 29, 2, tzinfo=UTC),
+        interval="hour",
+        points=(
+            TrafficPoint(ts=_DAY, valid_clicks=10, bot_clicks=1, repeat_clicks=1, impressions=340),
+            TrafficPoint(
+                ts=datetime(2026, 11, 29, 1, tzinfo=UTC),
+                valid_clicks=7,
+                bot_clicks=2,
+                repeat_clicks=0,
+                impressions=295,
+            ),
+        ),
+    ),
+)
+
+EXAMPLES: dict[str, object] = {type(m).__name__: msgspec.to_builtins(m) for m in _MODELS}
+"""Component schema name -> an example value, as the API encodes it."""
+
+REQUEST_STRUCTS: tuple[type[msgspec.Struct], ...] = (BannerCreate, BannerUpdate, ClickReport)
+"""Request bodies: those that refuse unknown fields say so in the document."""
+
+OPTIONAL_BODIES: tuple[tuple[str, str], ...] = (("/api/v1/banners/{banner_id}/clicks", "post"),)
+"""(path, method) of operations whose body may be left out entirely."""
