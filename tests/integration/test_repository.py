@@ -200,3 +200,31 @@ async def test_returned_ids_belong_to_their_own_clicks(repo: SqlRepository) -> N
     async with repo.engine.connect() as conn:
         stored = dict((await conn.execute(select(clicks.c.id, clicks.c.user_agent))).all())
     assert [stored[r.id] for r in results if r is not None] == [c.user_agent for c in batch]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite has one writer at a time
+async def test_an_open_batch_does_not_hold_up_another_on_the_same_banner(
+    repo: SqlRepository,
+) -> None:
+    """The batch's banner check takes FOR KEY SHARE, which only a DELETE (or a key change)
+    waits for. A lock that conflicts with itself (FOR NO KEY UPDATE, what SQLAlchemy's
+    ``key_share=True`` alone renders) made every other worker's batch on the banner wait
+    for this one's COMMIT; a rename in progress (a non-key UPDATE) stands in for it here.
+    """
+    import asyncio
+
+    from sqlalchemy import text
+
+    banner = await repo.create_banner(new_banner())
+    async with repo.engine.connect() as other:
+        await other.execute(
+            text("UPDATE banners SET name = 'renaming' WHERE id = :b"), {"b": banner.id}
+        )
+        # The other transaction is open and holds the banner row's no-key-update lock.
+        recorded = await asyncio.wait_for(
+            repo.record_clicks([ClickIn(banner_id=banner.id, occurred_at=NOW)]), timeout=3
+        )
+        assert recorded[0] is not None
+        await other.rollback()
+    stats = await repo.click_stats(banner.id)
+    assert stats is not None and stats.total_clicks == 1

@@ -151,7 +151,10 @@ class SqlRepository(SqlReads):
             if self._dialect == "postgresql":
                 # A concurrent DELETE of the banner waits for this batch instead of
                 # racing it into a foreign-key error that would fail the whole batch.
-                exists = exists.with_for_update(key_share=True)
+                # FOR KEY SHARE (read=True): SQLAlchemy's key_share alone renders FOR NO
+                # KEY UPDATE, which conflicts with itself, so every batch of another
+                # worker touching one of these banners waited for this one's COMMIT.
+                exists = exists.with_for_update(read=True, key_share=True)
             present = set((await conn.execute(exists)).scalars())
             keep = [c for c in batch if c.banner_id in present]
             ids: list[int] = []
@@ -192,7 +195,7 @@ class SqlRepository(SqlReads):
         async with self._tx() as conn:
             exists = select(banners.c.id).where(banners.c.id.in_(wanted)).order_by(banners.c.id)
             if self._dialect == "postgresql":
-                exists = exists.with_for_update(key_share=True)
+                exists = exists.with_for_update(read=True, key_share=True)  # FOR KEY SHARE
             present = set((await conn.execute(exists)).scalars())
             rows = [(k, n) for k, n in sorted(merged.items()) if k[0] in present]
             if not rows:
