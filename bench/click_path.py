@@ -373,7 +373,8 @@ def plan(quick: bool, baseline: bool = False) -> list[tuple[str, str, int]]:
     """(target name, load, connections) pairs; the bare handler is measured before each.
 
     With a baseline tree, its PostgreSQL servers (one and two workers, the link) are
-    measured right after the same servers of this tree, in every round.
+    measured beside the same servers of this tree in every round, first every other
+    round (``in_round_order``).
     """
     if baseline:
         out = []
@@ -397,6 +398,17 @@ def plan(quick: bool, baseline: bool = False) -> list[tuple[str, str, int]]:
             out.append((name, "link", conns))
     for name in ["postgresql, 1 worker", *two]:
         out.append((name, "stats", 64))
+    return out
+
+
+def in_round_order(pairs: list[tuple[str, str, int]], round_no: int) -> list[tuple[str, str, int]]:
+    """Every other round a baseline row goes first, so its order does not favour a side."""
+    if round_no % 2 == 0:
+        return pairs
+    out = list(pairs)
+    for i in range(len(out) - 1):
+        if out[i + 1][0] == out[i][0] + BASELINE and out[i + 1][1:] == out[i][1:]:
+            out[i], out[i + 1] = out[i + 1], out[i]
     return out
 
 
@@ -537,7 +549,7 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
                 break
             print(f"round {round_no + 1}", file=sys.stderr)
             bare_now: dict[tuple[str, int], float] = {}
-            for name, load, conns in pairs:
+            for name, load, conns in in_round_order(pairs, round_no):
                 key = (load, conns)
                 if key not in bare_now:
                     s = await bench.measure(bare, LOADS[load], conns, None)
