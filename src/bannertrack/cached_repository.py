@@ -1,18 +1,9 @@
 """``CachedRepository``: the cache policy of DESIGN.md in front of any ``Repository``.
 
-Keys (built by ``cache_keys``) and default TTLs (each one a field of ``CachePolicy``,
-which the bootstrap fills from the settings):
-
-    banner:{id}         Banner | None           5 min
-    click_stats:{id}    ClickStats | None       2 min
-    banner_stats:{id}   BannerWithStats | None  3 min
-    top_banners:{limit} TopBanners              1 min     (count=total)
-    top_banners:{limit}:valid  TopBanners       1 min     (count=valid)
-    breakdown:{id|all}:{by}:{count}:{limit}:{from}:{to}   Breakdown | None   2 min
-                        (from/to: whole UTC days, so "the last 30 days" is one key a day)
-    (banner lists, time-range series and the dashboard's range figures are not
-    cached: they read bounded rollup rows, and a range ending "now" changes with
-    every click)
+Keys and what each holds are defined in ``cache_keys``; their TTLs are the fields of
+``CachePolicy`` (``cache_policy``). Banner lists, time-range series and the dashboard's
+range figures are not cached: they read bounded rollup rows, and a range ending "now"
+changes with every click.
 
 Impressions arrive all the time (every page view), so they never invalidate anything:
 the click counts of a ClickStats keep the invalidation of DESIGN.md, and its impression
@@ -37,16 +28,17 @@ read falls back to the wrapped repository and the failure is logged.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
 from bannertrack import cache_keys
 from bannertrack.cache import Cache, CacheStats
+from bannertrack.cache_invalidation import Invalidation, OnInvalidate
 from bannertrack.cache_keys import TOP_BANNERS_PREFIX
+from bannertrack.cache_policy import CachePolicy
+from bannertrack.cache_warming import warm_cache
 from bannertrack.errors import InvalidInputError, UnavailableError
 from bannertrack.impression_view import ImpressionView
 from bannertrack.models import (
@@ -69,6 +61,7 @@ from bannertrack.models import (
     TrafficSeries,
     with_impressions,
 )
+from bannertrack.read_through import read_through
 from bannertrack.repository import Repository
 from bannertrack.timeutil import ceil_to, floor_to
 
@@ -78,29 +71,6 @@ T = TypeVar("T")
 DAY = 86_400
 
 
-@dataclass(frozen=True, slots=True)
-class CachePolicy:
-    """TTLs (seconds) per namespace, and how often impression counts are refreshed.
-
-    A plain value: whoever assembles the service fills it from the settings, so this
-    module does not know where configuration comes from.
-    """
-
-    banner_ttl: float = 300.0
-    click_stats_ttl: float = 120.0
-    banner_stats_ttl: float = 180.0
-    top_banners_ttl: float = 60.0
-    impressions_refresh: float = 0.5
-    breakdown_ttl: float = 120.0
-
-
-class _LoaderFailed(Exception):
-    """Carries an error of the wrapped repository through the cache untouched."""
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-
 class CachedRepository:
     def __init__(
         self,
@@ -108,8 +78,7 @@ class CachedRepository:
         cache: Cache,
         policy: CachePolicy | None = None,
         *,
-        on_invalidate: Callable[[Sequence[str], Sequence[str]], Awaitable[None] | None]
-        | None = None,
+        on_invalidate: OnInvalidate | None = None,
     ) -> None:
         self.inner = inner
         self.cache = cache
@@ -117,10 +86,7 @@ class CachedRepository:
         self.impressions_view = ImpressionView(
             inner.impressions, refresh=self.policy.impressions_refresh
         )
-        # Called with (keys, prefixes) after each local invalidation; the cross-instance
-        # bus hooks in here. If it returns an awaitable (the bus: a network round trip that
-        # also cleans the shared L2 tier), writes await it before they return.
-        self._on_invalidate = on_invalidate
+        self._invalidation = Invalidation(cache, on_invalidate)
 
     # reads ---------------------------------------------------------------------------
 
@@ -131,19 +97,7 @@ class CachedRepository:
         await self.impressions_view.stop()
 
     async def _cached(self, key: str, load: Callable[[], Awaitable[T]], ttl: float) -> T:
-        async def guarded() -> T:
-            try:
-                return await load()
-            except Exception as exc:
-                raise _LoaderFailed(exc) from exc
-
-        try:
-            return await self.cache.get_or_load(key, guarded, ttl)
-        except _LoaderFailed as failed:
-            raise failed.error from None
-        except Exception:
-            log.exception("cache failed on %s; reading the database directly", key)
-            return await load()
+        return await read_through(self.cache, key, load, ttl)
 
     async def get_banner(self, banner_id: int) -> Banner | None:
         return await self._cached(
@@ -251,35 +205,8 @@ class CachedRepository:
     # writes --------------------------------------------------------------------------
 
     async def invalidate(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> int:
-        """Drop keys and prefixes here and on every other instance, then return.
-
-        The empty prefix means everything. Returns how many entries were dropped here.
-        Awaits the hook (the shared L2 tier and the bus, a network round trip), so when a
-        write returns, no instance reachable by the bus still serves what it replaced.
-        """
-        removed, spread = self._invalidate_here(keys, prefixes)
-        if spread is not None:
-            await self._spread(spread)
-        return removed
-
-    def _invalidate_here(
-        self, keys: Iterable[str], prefixes: Iterable[str]
-    ) -> tuple[int, Awaitable[None] | None]:
-        keys, prefixes = tuple(keys), tuple(prefixes)
-        removed = sum(self.cache.delete(key) for key in keys)
-        for prefix in prefixes:
-            removed += self.cache.clear() if prefix == "" else self.cache.delete_prefix(prefix)
-        spread = None
-        if self._on_invalidate is not None:
-            spread = self._on_invalidate(keys, prefixes)
-        return removed, spread
-
-    @staticmethod
-    async def _spread(spread: Awaitable[None]) -> None:
-        try:
-            await spread
-        except Exception:  # the bus must not fail a write that has committed
-            log.exception("spreading an invalidation to other instances failed")
+        """Drop keys and prefixes here and on every other instance (``cache_invalidation``)."""
+        return await self._invalidation(keys, prefixes)
 
     # cache administration (the CacheAdmin protocol) -----------------------------------
 
@@ -306,35 +233,8 @@ class CachedRepository:
     async def warm(
         self, top_limits: Sequence[int] = (5, 10, 20, 50, 100), concurrency: int = 16
     ) -> int:
-        """Load active banners, their stats and the common top lists; count new entries.
-
-        Loads go through the cache like any read (single-flight, versioned), and add at
-        most a third of the free capacity in entries (each banner is three: its
-        ``banner_keys``), so warming never evicts what traffic already loaded.
-        """
-        budget = max(0, (self.cache.stats().max_entries - len(self.cache)) // 3)
-        limits = tuple(top_limits)[:budget]
-        wanted = (budget - len(limits)) // len(cache_keys.banner_keys(0))
-        ids: list[int] = []
-        offset = 0
-        while len(ids) < wanted:
-            page = await self.inner.list_banners(offset, 500)
-            ids += [b.id for b in page.items if b.active]
-            offset += len(page.items)
-            if offset >= page.total or not page.items:
-                break
-        ids = ids[:wanted]
-        keys = [k for i in ids for k in cache_keys.banner_keys(i)]
-        keys += [cache_keys.top_banners_key(n) for n in limits]
-        missing = {k for k in keys if k not in self.cache}
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(banner_id: int) -> None:
-            async with gate:
-                await self.banner_with_stats(banner_id)
-
-        await asyncio.gather(*(one(i) for i in ids), *(self.top_banners(n) for n in limits))
-        return sum(1 for k in missing if k in self.cache)
+        """Load active banners, their stats and the common top lists (``cache_warming``)."""
+        return await warm_cache(self, top_limits, concurrency)
 
     async def create_banner(self, data: BannerCreate) -> Banner:
         banner = await self.inner.create_banner(data)

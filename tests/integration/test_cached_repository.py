@@ -19,8 +19,10 @@ from tests.support.race import RacedReads, WriteRace
 from tests.support.services import redis_server
 from tests.support.slow import SlowReads
 
+from bannertrack import cache_keys
 from bannertrack.cache import NO_VALUE, MemoryCache, RedisTier, StructCodec, TieredCache
-from bannertrack.cached_repository import CachedRepository, CachePolicy
+from bannertrack.cache_policy import CachePolicy
+from bannertrack.cached_repository import CachedRepository
 from bannertrack.db.repository import SqlRepository
 from bannertrack.models import (
     Banner,
@@ -354,7 +356,9 @@ def two_instances(
     Its hook does what the bus does once it has delivered: drop the keys from L2 (unless
     ``reach_l2`` is off, for the negative control) and from the other instance's L1.
     """
-    other = TieredCache(MemoryCache(), tier)
+    # As the service configures it (bootstrap/_cache.py): composed values stay local.
+    local = (cache_keys.prefix(cache_keys.BANNER_STATS),)
+    other = TieredCache(MemoryCache(), tier, local_only=local)
 
     async def bus(keys: Sequence[str], prefixes: Sequence[str]) -> None:
         if reach_l2:
@@ -367,7 +371,9 @@ def two_instances(
             else:
                 other.delete_prefix(prefix)
 
-    writer = CachedRepository(inner, TieredCache(MemoryCache(), tier), on_invalidate=bus)
+    writer = CachedRepository(
+        inner, TieredCache(MemoryCache(), tier, local_only=local), on_invalidate=bus
+    )
     return writer, CachedRepository(inner, other)
 
 
@@ -391,6 +397,13 @@ async def test_the_stale_read_check_catches_an_l2_that_writes_do_not_reach(
     writer, other = two_instances(
         tier, SlowReads(sql_repo, max_delay=0.004, seed=1), reach_l2=False
     )
+    # Every key in L2 before the first write, so the check does not hang on which loads
+    # happened to store there: each later read through the other instance that misses its
+    # L1 finds L2's copy from before the writes.
+    for banner_id in ids:
+        await writer.get_banner(banner_id)
+        await writer.click_stats(banner_id)
+    await writer.top_banners(len(ids))
     stale, _ = await stale_reads(writer, ids, seed=2, also_read_via=other)
     print(f"L2 without invalidation: {stale} stale reads")
     assert stale > 0

@@ -237,3 +237,19 @@ async def test_reads_through_the_tiers_count_once(
         assert await cache.get_or_load("banner:7", load) == BANNER
     stats = cache.stats()
     assert (stats.misses, stats.hits, calls[0]) == (1, 2, 1)
+
+
+async def test_local_only_keys_never_touch_l2(tiers: tuple[RedisTier, RedisTier]) -> None:
+    """A composed value (banner_stats) stays in each instance's L1; others still share."""
+    a, b = tiers
+    first = TieredCache(MemoryCache(), a, local_only=("banner_stats:",))
+    second = TieredCache(MemoryCache(), b, local_only=("banner_stats:",))
+    calls, load = counting(BANNER)
+    await first.get_or_load("banner_stats:7", load, 30)
+    await second.get_or_load("banner_stats:7", load, 30)
+    assert calls == [2]  # each instance loaded it: nothing was shared through L2
+    assert (a.counters.hits, a.counters.misses, a.counters.stores) == (0, 0, 0)
+    assert (b.counters.hits, b.counters.misses, b.counters.stores) == (0, 0, 0)
+    await first.get_or_load("banner:7", load, 30)
+    await second.get_or_load("banner:7", load, 30)
+    assert calls == [3] and b.counters.hits == 1  # other keys still go through L2

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from bannertrack import cache_keys
 from bannertrack.bootstrap import cache_policy
 from bannertrack.cache._stats import namespace_of
-from bannertrack.cached_repository import CachePolicy
+from bannertrack.cache_policy import CachePolicy
 from bannertrack.config import Settings
 
 

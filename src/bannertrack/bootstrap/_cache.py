@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bannertrack import cache_keys
 from bannertrack.cache import MemoryCache, RedisTier, StructCodec, TieredCache
-from bannertrack.cached_repository import CachedRepository, CachePolicy
+from bannertrack.cache_policy import CachePolicy
+from bannertrack.cached_repository import CachedRepository
 from bannertrack.config import Settings
 from bannertrack.errors import InvalidInputError
 from bannertrack.invalidation import (
@@ -79,6 +81,8 @@ async def open_cache(
         default_ttl=settings.cache_ttl_banner,
         degraded_ttl=settings.bus_degraded_ttl,
         is_degraded=lambda: bus is not None and bus.degraded,
+        # banner_stats is composed from banner:{id} and click_stats:{id}, both in L2 already.
+        local_only=(cache_keys.prefix(cache_keys.BANNER_STATS),),
     )
 
     on_state = _on_bus_state(tiered, settings.bus_degraded_ttl)

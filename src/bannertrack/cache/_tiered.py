@@ -14,6 +14,10 @@ It keeps the ``Cache`` contract and adds what running several instances needs:
   L2 and the other instances takes a network round trip, which a sync method cannot
   await: that is the invalidation bus's job, and ``CachedRepository`` awaits it before a
   write returns. The bus applies other instances' invalidations through these methods.
+- Keys under a ``local_only`` prefix skip L2 altogether. A value composed from other
+  cached entries must not be shared: another instance may compose it from its own L1
+  while the bus is still on its way there, after L2 was invalidated, and its
+  compare-and-set token would then be a fresh one, so L2 would keep the old state.
 - While ``is_degraded()`` (the bus is down, so invalidations from other instances may be
   missed) L2 is not used and L1 keeps entries at most ``degraded_ttl`` seconds. An L2
   error never fails a read: the load goes on against the database.
@@ -49,8 +53,13 @@ class TieredCache:
         default_ttl: float = 300.0,
         degraded_ttl: float = 5.0,
         is_degraded: Callable[[], bool] = _never,
+        local_only: tuple[str, ...] = (),
     ) -> None:
         self.l1 = l1
+        # Keys under these prefixes never use L2: values composed from other cached
+        # entries, which could be built from this instance's L1 before the bus reached it
+        # and then written to L2 with a token taken after the L2 invalidation.
+        self._local_only = local_only
         self._l1_get = l1.get  # the hit closure itself: one attribute read less per hit
         self.l2 = l2
         self.is_degraded = is_degraded
@@ -115,8 +124,8 @@ class TieredCache:
         l2 = self.l2
         if self.is_degraded():
             return await self.l1.load(key, loader, min(seconds, self._degraded_ttl))
-        if l2 is None or not l2.available:  # no L2, or resting after an error
-            return await self.l1.load(key, loader, seconds)
+        if l2 is None or not l2.available or key.startswith(self._local_only):
+            return await self.l1.load(key, loader, seconds)  # no L2, resting, or local
         return await self.l1.load(
             key, functools.partial(self._through_l2, l2, key, loader, seconds), seconds
         )
