@@ -372,7 +372,8 @@ BASELINE = " [baseline]"
 def plan(quick: bool, baseline: bool = False) -> list[tuple[str, str, int]]:
     """(target name, load, connections) pairs; the bare handler is measured before each.
 
-    With a baseline tree, its PostgreSQL servers (one and two workers, the link) are
+    With a baseline tree, its PostgreSQL servers (one and two workers, the link; one
+    worker, the cached read) are
     measured beside the same servers of this tree in every round, first every other
     round (``in_round_order``).
     """
@@ -383,7 +384,8 @@ def plan(quick: bool, baseline: bool = False) -> list[tuple[str, str, int]]:
                 if quick and conns == 4 and "2 workers" in name:
                     continue
                 out += [(name, "link", conns), (name + BASELINE, "link", conns)]
-        return out
+        name = "postgresql, 1 worker"
+        return [*out, (name, "stats", 64), (name + BASELINE, "stats", 64)]
     one = ["sqlite, 1 worker", "postgresql, 1 worker"]
     two = [
         "postgresql, 2 workers",
@@ -614,7 +616,7 @@ def main() -> None:
         "--baseline",
         type=Path,
         help="source tree to compare with (e.g. `git archive main | tar -x -C DIR`): "
-        "the PostgreSQL link rows only, this tree's and the baseline's side by side",
+        "the PostgreSQL rows only, this tree's and the baseline's side by side",
     )
     args = parser.parse_args()
     if args.quick:
