@@ -44,9 +44,24 @@ class WriteProbe:
     async def _probe(self) -> str | None:
         try:
             with map_db_errors():
-                async with self._engine.begin() as conn:
-                    await conn.execute(_PROBE)
+                async with self._engine.connect() as conn:
+                    sqlite = conn.dialect.name == "sqlite"
+                    if sqlite:
+                        # Never wait for another writer's lock: a locked database is
+                        # being written to, which is what the probe wants to know, and a
+                        # probe queued behind it would hold /healthz for the busy timeout.
+                        await conn.exec_driver_sql("PRAGMA busy_timeout=0")
+                        await conn.commit()
+                    try:
+                        await conn.execute(_PROBE)
+                        await conn.commit()
+                    finally:
+                        if sqlite:  # the connection's own busy timeout is set when it opens
+                            await conn.invalidate()
         except Exception as exc:  # any failure is the answer, not an error of /healthz
             cause = exc.__cause__ or exc
-            return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+            message = str(cause).splitlines()[0] if str(cause) else ""
+            if "database is locked" in message:
+                return None  # another writer holds the lock: writes are happening
+            return f"{type(cause).__name__}: {message}"
         return None
