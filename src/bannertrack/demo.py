@@ -164,6 +164,34 @@ def _instant(rng: random.Random, start: datetime, now: datetime) -> datetime:
             return when
 
 
+async def _click(
+    hasher: VisitorHasher,
+    tally: DemoTally,
+    banner: Banner,
+    when: datetime,
+    ip: str,
+    agent: str | None,
+    source: tuple[Any, ...],
+) -> ClickIn:
+    """One click with the facts the tracking link would have derived, counted in ``tally``."""
+    verdict = classify(agent)
+    tally.clicks += 1
+    if verdict.bot:
+        tally.bots += 1
+    else:
+        tally.human_per_hour[(banner.id, floor_to(when, 3600))] += 1
+    return ClickIn(
+        banner_id=banner.id,
+        occurred_at=when,
+        user_agent=agent,
+        referrer=source[0],
+        visitor=await hasher.visitor(ip, agent),
+        bot=verdict.bot,
+        bot_reason=verdict.reason,
+        facts=derive(ip, agent, source[0], source[1]),
+    )
+
+
 async def generate_clicks(
     banners: list[Banner],
     total: int,
@@ -183,26 +211,6 @@ async def generate_clicks(
 
     agents, sources, networks = _picker(_AGENTS), _picker(_SOURCES), _picker(_NETWORKS)
 
-    async def click(
-        banner: Banner, when: datetime, ip: str, agent: str | None, source: tuple[Any, ...]
-    ) -> ClickIn:
-        verdict = classify(agent)
-        tally.clicks += 1
-        if verdict.bot:
-            tally.bots += 1
-        else:
-            tally.human_per_hour[(banner.id, floor_to(when, 3600))] += 1
-        return ClickIn(
-            banner_id=banner.id,
-            occurred_at=when,
-            user_agent=agent,
-            referrer=source[0],
-            visitor=await hasher.visitor(ip, agent),
-            bot=verdict.bot,
-            bot_reason=verdict.reason,
-            facts=derive(ip, agent, source[0], source[1]),  # as the tracking link would
-        )
-
     while tally.clicks < total:
         banner = rng.choices(banners, cum_weights=cum_weights)[0]
         when = _instant(rng, banner.created_at, now)
@@ -210,11 +218,11 @@ async def generate_clicks(
         bot = rng.random() < _BOT_SHARE
         agent = rng.choice(_BOT_AGENTS) if bot else agents(rng)[0]
         source = sources(rng)
-        batch.append(await click(banner, when, ip, agent, source))
+        batch.append(await _click(hasher, tally, banner, when, ip, agent, source))
         again = when + timedelta(minutes=rng.uniform(1, 40))
         if not bot and tally.clicks < total and again <= now and rng.random() < _REPEAT_SHARE:
             # The same visitor, the same banner, within the dedup window: a repeat.
-            batch.append(await click(banner, again, ip, agent, source))
+            batch.append(await _click(hasher, tally, banner, again, ip, agent, source))
             tally.follow_ups += 1
         if len(batch) >= batch_size:
             yield batch

@@ -152,60 +152,56 @@ def demo(n_banners: int, n_clicks: int, days: int, seed: int | None, reset: bool
     directly, then asks a server running at --url (if any) to clear its cache, so no
     cached statistic predates the demo data.
     """
+    if n_banners < 1 or n_clicks < 0 or days < 1:
+        raise click.UsageError("need --banners >= 1, --clicks >= 0 and --days >= 1")
+    done, message = _run(_load_demo(n_banners, n_clicks, days, random.Random(seed), reset))
+    if not done:
+        err.print(f"[red]error:[/red] {message}", highlight=False)
+        sys.exit(1)
+    click.echo(message)
+    _clear_running_server(url)
+
+
+async def _load_demo(
+    n_banners: int, n_clicks: int, days: int, rng: random.Random, reset: bool
+) -> tuple[bool, str]:
+    """(loaded, what to print): the demo data, or why the database was left alone."""
     from datetime import timedelta
 
     from bannertrack.bootstrap import open_database
     from bannertrack.demo import DemoTally, create_banners, generate_clicks, impressions_for
     from bannertrack.timeutil import utcnow
 
-    if n_banners < 1 or n_clicks < 0 or days < 1:
-        raise click.UsageError("need --banners >= 1, --clicks >= 0 and --days >= 1")
-    settings = load_settings()
-    rng = random.Random(seed)
     now = utcnow()
     start = now - timedelta(days=days)
     tally = DemoTally()
-
-    async def go() -> str:
-        # Banners are dated at the period's start, so no demo click predates its banner.
-        async with open_database(settings, migrate=True, clock=lambda: start) as repo:
+    # Banners are dated at the period's start, so no demo click predates its banner.
+    async with open_database(load_settings(), migrate=True, clock=lambda: start) as repo:
+        existing = await repo.list_banners(0, 500)
+        if existing.total and not reset:
+            return False, (
+                f"the database already holds {existing.total} banners; nothing was "
+                "loaded. `bannertrack demo --reset` deletes them all and loads the demo."
+            )
+        while existing.items:
+            for banner in existing.items:
+                await repo.delete_banner(banner.id)
             existing = await repo.list_banners(0, 500)
-            if existing.total and not reset:
-                return (
-                    f"the database already holds {existing.total} banners; nothing was "
-                    "loaded. `bannertrack demo --reset` deletes them all and loads the demo."
-                )
-            while existing.items:
-                for banner in existing.items:
-                    await repo.delete_banner(banner.id)
-                existing = await repo.list_banners(0, 500)
-            banners = await create_banners(repo, n_banners, rng)
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=err,
-            ) as progress:
-                task = progress.add_task("recording clicks", total=n_clicks)
-                async for batch in generate_clicks(banners, n_clicks, now, rng, tally):
-                    await repo.record_clicks(batch)
-                    progress.advance(task, len(batch))
-            impressions = impressions_for(tally, rng)
-            for i in range(0, len(impressions), 1000):
-                await repo.record_impressions(impressions[i : i + 1000])
-        click.echo(
-            f"created banners {banners[0].id}..{banners[-1].id}: {tally.clicks} clicks over "
-            f"{days} days ({tally.bots} from bots, {tally.follow_ups} second clicks within "
-            f"the hour) and {sum(i.count for i in impressions)} impressions"
-        )
-        return ""
-
-    refused = _run(go())
-    if refused:
-        err.print(f"[red]error:[/red] {refused}", highlight=False)
-        sys.exit(1)
-    _clear_running_server(url)
+        banners = await create_banners(repo, n_banners, rng)
+        columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, TimeRemainingColumn(), console=err) as progress:
+            task = progress.add_task("recording clicks", total=n_clicks)
+            async for batch in generate_clicks(banners, n_clicks, now, rng, tally):
+                await repo.record_clicks(batch)
+                progress.advance(task, len(batch))
+        impressions = impressions_for(tally, rng)
+        for i in range(0, len(impressions), 1000):
+            await repo.record_impressions(impressions[i : i + 1000])
+    return True, (
+        f"created banners {banners[0].id}..{banners[-1].id}: {tally.clicks} clicks over "
+        f"{days} days ({tally.bots} from bots, {tally.follow_ups} second clicks within "
+        f"the hour) and {sum(i.count for i in impressions)} impressions"
+    )
 
 
 def _clear_running_server(url: str) -> None:

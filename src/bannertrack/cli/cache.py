@@ -146,82 +146,91 @@ def test(url: str, samples: int, warm_reads: int, n_banners: int, as_json: bool)
     on the server you point at; the hit rate comes from the server's own counters.
     """
     with Remote(url) as remote:
-        if not remote.has_token:
-            raise RemoteError("set BANNERTRACK_ADMIN_TOKEN: the test invalidates entries")
-        page = remote.json("GET", "/api/v1/banners", params={"limit": n_banners})
-        ids = [b["id"] for b in page["items"]]
-        if not ids:
-            raise RemoteError("the server has no banners; load some with `bannertrack demo`")
-        if not remote.json("GET", "/api/v1/cache/stats").get("enabled", True):
-            raise RemoteError("the cache is switched off on this server")
-        cold: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
-        hot: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
-        # (hits, misses) of each endpoint's namespace during its own phase only: a
-        # with-stats load also reads banner:{id}, which must not count for "banner".
-        counted: dict[str, tuple[int, int]] = {}
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=as_json,
-        ) as progress:
-            task = progress.add_task("measuring", total=samples * len(ENDPOINTS))
-            for name, (template, namespace) in ENDPOINTS.items():
-                progress.update(task, description=f"measuring {name}")
-                before = remote.json("GET", "/api/v1/cache/stats")["namespaces"][namespace]
-                for i in range(samples):
-                    banner_id = ids[i % len(ids)]
-                    if namespace == TOP_BANNERS:
-                        remote.request("POST", f"/api/v1/cache/namespace/{TOP_BANNERS}/invalidate")
-                    else:
-                        remote.request("POST", f"/api/v1/cache/banner/{banner_id}/invalidate")
-                    path = template.format(id=banner_id)
-                    cold[name].append(_timed(remote, path))
-                    hot[name] += [_timed(remote, path) for _ in range(warm_reads)]
-                    progress.advance(task)
-                after = remote.json("GET", "/api/v1/cache/stats")["namespaces"][namespace]
-                counted[name] = (after["hits"] - before["hits"], after["misses"] - before["misses"])
-
-    rows: list[dict[str, Any]] = []
-    for name in ENDPOINTS:
-        hits, misses = counted[name]
-        cold_p50, hot_p50 = _ms(cold[name], 0.5), _ms(hot[name], 0.5)
-        rows.append(
-            {
-                "endpoint": name,
-                "cold_p50_ms": round(cold_p50, 3),
-                "cold_p95_ms": round(_ms(cold[name], 0.95), 3),
-                "warm_p50_ms": round(hot_p50, 3),
-                "warm_p95_ms": round(_ms(hot[name], 0.95), 3),
-                "speedup": round(cold_p50 / hot_p50, 2) if hot_p50 else None,
-                "hit_rate": f"{hits / (hits + misses) * 100:.2f}%" if hits + misses else "n/a",
-            }
-        )
+        ids = _test_banners(remote, n_banners)
+        cold, hot, counted = _measure(remote, ids, samples, warm_reads, quiet=as_json)
+    rows = [_result(name, cold[name], hot[name], counted[name]) for name in ENDPOINTS]
     if as_json:
         click.echo(json.dumps({"url": url, "samples": samples, "results": rows}, indent=2))
         return
-    table = Table(title=f"cache performance of {url} ({samples} cold, {samples * warm_reads} warm)")
-    for col in (
-        "endpoint",
-        "cold p50 ms",
-        "cold p95 ms",
-        "warm p50 ms",
-        "warm p95 ms",
-        "speedup",
-        "hit rate",
-    ):
+    _print_results(
+        rows, f"cache performance of {url} ({samples} cold, {samples * warm_reads} warm)"
+    )
+
+
+def _test_banners(remote: Remote, n_banners: int) -> list[int]:
+    """Banner ids to measure with, after checking the test can run on this server."""
+    if not remote.has_token:
+        raise RemoteError("set BANNERTRACK_ADMIN_TOKEN: the test invalidates entries")
+    page = remote.json("GET", "/api/v1/banners", params={"limit": n_banners})
+    ids = [b["id"] for b in page["items"]]
+    if not ids:
+        raise RemoteError("the server has no banners; load some with `bannertrack demo`")
+    if not remote.json("GET", "/api/v1/cache/stats").get("enabled", True):
+        raise RemoteError("the cache is switched off on this server")
+    return ids
+
+
+Timings = dict[str, list[float]]
+
+
+def _measure(
+    remote: Remote, ids: list[int], samples: int, warm_reads: int, *, quiet: bool
+) -> tuple[Timings, Timings, dict[str, tuple[int, int]]]:
+    """Cold and warm latencies per endpoint, and its namespace's (hits, misses) meanwhile.
+
+    The counters are read around each endpoint's own phase only: a with-stats load also
+    reads banner:{id}, which must not count for "banner".
+    """
+    cold: Timings = {name: [] for name in ENDPOINTS}
+    hot: Timings = {name: [] for name in ENDPOINTS}
+    counted: dict[str, tuple[int, int]] = {}
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=err, transient=quiet) as progress:
+        task = progress.add_task("measuring", total=samples * len(ENDPOINTS))
+        for name, (template, namespace) in ENDPOINTS.items():
+            progress.update(task, description=f"measuring {name}")
+            before = remote.json("GET", "/api/v1/cache/stats")["namespaces"][namespace]
+            for i in range(samples):
+                banner_id = ids[i % len(ids)]
+                if namespace == TOP_BANNERS:
+                    remote.request("POST", f"/api/v1/cache/namespace/{TOP_BANNERS}/invalidate")
+                else:
+                    remote.request("POST", f"/api/v1/cache/banner/{banner_id}/invalidate")
+                path = template.format(id=banner_id)
+                cold[name].append(_timed(remote, path))
+                hot[name] += [_timed(remote, path) for _ in range(warm_reads)]
+                progress.advance(task)
+            after = remote.json("GET", "/api/v1/cache/stats")["namespaces"][namespace]
+            counted[name] = (after["hits"] - before["hits"], after["misses"] - before["misses"])
+    return cold, hot, counted
+
+
+def _result(
+    name: str, cold: list[float], hot: list[float], counted: tuple[int, int]
+) -> dict[str, Any]:
+    hits, misses = counted
+    cold_p50, hot_p50 = _ms(cold, 0.5), _ms(hot, 0.5)
+    return {
+        "endpoint": name,
+        "cold_p50_ms": round(cold_p50, 3),
+        "cold_p95_ms": round(_ms(cold, 0.95), 3),
+        "warm_p50_ms": round(hot_p50, 3),
+        "warm_p95_ms": round(_ms(hot, 0.95), 3),
+        "speedup": round(cold_p50 / hot_p50, 2) if hot_p50 else None,
+        "hit_rate": f"{hits / (hits + misses) * 100:.2f}%" if hits + misses else "n/a",
+    }
+
+
+def _print_results(rows: list[dict[str, Any]], title: str) -> None:
+    table = Table(title=title)
+    for col in ("endpoint", "cold p50 ms", "cold p95 ms", "warm p50 ms", "warm p95 ms"):
         table.add_column(col, justify="left" if col == "endpoint" else "right")
+    table.add_column("speedup", justify="right")
+    table.add_column("hit rate", justify="right")
     for r in rows:
+        times = (r[k] for k in ("cold_p50_ms", "cold_p95_ms", "warm_p50_ms", "warm_p95_ms"))
         table.add_row(
-            r["endpoint"],
-            f"{r['cold_p50_ms']:.2f}",
-            f"{r['cold_p95_ms']:.2f}",
-            f"{r['warm_p50_ms']:.2f}",
-            f"{r['warm_p95_ms']:.2f}",
-            f"{r['speedup']}x",
-            r["hit_rate"],
+            r["endpoint"], *(f"{t:.2f}" for t in times), f"{r['speedup']}x", r["hit_rate"]
         )
     out.print(table)
     med = statistics.median(float(r["speedup"] or 0) for r in rows)

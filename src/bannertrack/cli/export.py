@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -55,29 +56,11 @@ def export(
     params = {k: v.isoformat() for k, v in (("from", start), ("to", end)) if v is not None}
     path = f"/api/v1/banners/{banner_id}/clicks.csv"
     partial = output.with_name(output.name + ".part") if output is not None else None
-    rows = 0
     with Remote(url) as remote, remote.stream(path, params=params) as response:
         estimate = int(response.headers.get("x-clicks-estimate", "0")) or None
         sink: IO[bytes] = partial.open("wb") if partial is not None else sys.stdout.buffer
         try:
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=output is None,
-            ) as progress:
-                task = progress.add_task("exporting clicks", total=estimate)
-                header = True
-                for chunk in response.iter_bytes():
-                    sink.write(chunk)
-                    lines = chunk.count(b"\n")
-                    if header and lines:
-                        lines, header = lines - 1, False
-                    rows += lines
-                    progress.update(task, completed=rows)
-                progress.update(task, total=rows, completed=rows)
+            rows = _copy(response.iter_bytes(), sink, estimate, quiet=output is None)
         except BrokenPipeError:
             if partial is not None:
                 raise
@@ -96,6 +79,24 @@ def export(
             partial.replace(output)
     if output is not None:
         click.echo(f"wrote {rows} clicks to {output}", err=True)
+
+
+def _copy(chunks: Iterator[bytes], sink: IO[bytes], estimate: int | None, *, quiet: bool) -> int:
+    """Write the CSV through with a progress bar on stderr; returns the rows written."""
+    rows = 0
+    header = True
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=err, transient=quiet) as progress:
+        task = progress.add_task("exporting clicks", total=estimate)
+        for chunk in chunks:
+            sink.write(chunk)
+            lines = chunk.count(b"\n")
+            if header and lines:
+                lines, header = lines - 1, False
+            rows += lines
+            progress.update(task, completed=rows)
+        progress.update(task, total=rows, completed=rows)
+    return rows
 
 
 def _silence_stdout() -> None:

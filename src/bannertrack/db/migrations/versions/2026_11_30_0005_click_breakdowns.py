@@ -67,7 +67,11 @@ def upgrade() -> None:
 
 def _backfill(conn: sa.Connection) -> None:
     """Derive the facts of every kept click, page by page in id order (first come first
-    served under the same per-day top-N fold as ingest), then write the rollup once."""
+    served under the same per-day top-N fold as ingest), then write the rollup once.
+
+    Long on purpose: a migration is frozen in time and must not call service code
+    that may change later, so the paging, the fold and the write stay here together.
+    """
     clicks = sa.table(
         "clicks",
         *(sa.column(n) for n in ("id", "banner_id", "occurred_at", "user_agent", "referrer")),
