@@ -11,6 +11,9 @@ token alone changes banners, manages the cache and exports raw clicks.
 The tokens are read from the ``Settings`` that ``create_app`` puts in the app's state
 (checked by type, not cast): a guard runs before dependencies are resolved, so it
 cannot take one.
+
+The guards are ``async`` although they never await: Litestar runs a plain function guard
+in a thread pool, a thread hop per request.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def _refused(what: str) -> NotAuthorizedException:
     )
 
 
-def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     expected = settings_of(connection).admin_token
     if not expected:
         raise PermissionDeniedException(
@@ -61,7 +64,7 @@ def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
         raise _refused("admin token")
 
 
-def ingest_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def ingest_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Click reports need the ingest token or the admin token.
 
     The tracking link is the public way to click; a report is a server vouching for an end

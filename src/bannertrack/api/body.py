@@ -41,7 +41,7 @@ async def strict_body(request: Request[Any, Any, Any], struct: type[T]) -> T:
         raise ValidationException(f"request body: {exc}") from None
 
 
-def iso_times(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def iso_times(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """``from`` and ``to`` are ISO 8601 date-times, as documented, never a bare number.
 
     The lenient conversion would read ``to=0.5`` as half a second after the epoch.

@@ -6,6 +6,8 @@ path, so ``/c/%31`` is ``/c/1`` too. Each of those spellings would reach banner 
 count a click on it). This app-wide guard compares every integer path parameter with
 the segment as it came over the wire (``raw_path``): anything but ASCII digits without
 sign or leading zero answers 404, exactly as a segment that is no number at all does.
+It is ``async`` although it never awaits: Litestar runs a plain function guard in a
+thread pool, a thread hop on every request (about 6 % of the tracking link's CPU).
 A well-written number out of range (``0``, more than 2^63 - 1) stays a 400 from the
 parameter's bounds.
 """
@@ -32,7 +34,9 @@ def _param_positions(template: str) -> tuple[tuple[str, int], ...]:
     )
 
 
-def canonical_ids(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def canonical_ids(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     scope = connection.scope
     params = cast(dict[str, Any], scope["path_params"])
     if not params:

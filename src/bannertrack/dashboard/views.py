@@ -70,7 +70,7 @@ def _given_token(header: str) -> str:
     return ""
 
 
-def read_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def read_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     expected = settings_of(connection).dashboard_token
     if not expected:
         return
