@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
@@ -44,6 +44,8 @@ from bannertrack.models import (
     RecordedClick,
 )
 from bannertrack.timeutil import floor_to, utcnow
+
+_TAKE_WRITE_LOCK = text("UPDATE banners SET id = id WHERE 0")
 
 
 class SqlRepository(SqlReads):
@@ -147,6 +149,7 @@ class SqlRepository(SqlReads):
             return []
         wanted = sorted({c.banner_id for c in batch})
         async with self._tx() as conn:
+            await self._write_lock_first(conn)
             exists = select(banners.c.id).where(banners.c.id.in_(wanted)).order_by(banners.c.id)
             if self._dialect == "postgresql":
                 # A concurrent DELETE of the banner waits for this batch instead of
@@ -184,6 +187,17 @@ class SqlRepository(SqlReads):
 
     # impressions ---------------------------------------------------------------------
 
+    async def _write_lock_first(self, conn: AsyncConnection) -> None:
+        """On SQLite, take the write lock before the batch reads which banners exist.
+
+        SQLite begins a transaction without locking and takes the write lock at its first
+        write; a banner deleted between this batch's existence check and its insert would
+        then fail the insert on the foreign key. A write that matches no row takes the lock
+        at once (PostgreSQL gets the same from FOR KEY SHARE on the banner rows).
+        """
+        if self._dialect == "sqlite":
+            await conn.execute(_TAKE_WRITE_LOCK)
+
     async def record_impressions(self, counts: Sequence[ImpressionCount]) -> None:
         merged: Counter[tuple[int, datetime]] = Counter()
         for c in counts:
@@ -193,6 +207,7 @@ class SqlRepository(SqlReads):
             return
         wanted = sorted({b for b, _ in merged})
         async with self._tx() as conn:
+            await self._write_lock_first(conn)
             exists = select(banners.c.id).where(banners.c.id.in_(wanted)).order_by(banners.c.id)
             if self._dialect == "postgresql":
                 exists = exists.with_for_update(read=True, key_share=True)  # FOR KEY SHARE
