@@ -16,7 +16,13 @@ from bannertrack.config import Settings
 from bannertrack.db.engine import create_engine
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.repository import SqlRepository
-from tests.support.services import PostgresFactory, postgres_server
+from tests.support.proxy import TcpProxy
+from tests.support.services import (
+    PostgresFactory,
+    postgres_proxy_target,
+    postgres_server,
+    via_proxy,
+)
 
 if not os.environ.get("XDG_RUNTIME_DIR"):
     # pgserver asks platformdirs for a runtime dir, which warns when none is set.
@@ -131,3 +137,17 @@ async def client(
     settings = Settings(**{**values, **settings_overrides})  # type: ignore[arg-type]
     async with AsyncTestClient(create_app(settings)) as c:
         yield c
+
+
+@pytest.fixture
+def proxied_url(postgres: PostgresFactory) -> Iterator[tuple[str, TcpProxy]]:
+    """A fresh PostgreSQL database reached through a cuttable loopback proxy."""
+    url = postgres.create()
+    unix, tcp = postgres_proxy_target(url)
+    proxy = TcpProxy(target_unix=unix, target=tcp)
+    proxy.start()
+    try:
+        yield via_proxy(url, proxy.port), proxy
+    finally:
+        proxy.close()
+        postgres.drop(url)

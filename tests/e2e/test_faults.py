@@ -11,31 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.support.proxy import TcpProxy
 from tests.support.server import ServerProcess
-from tests.support.services import PostgresFactory, postgres_proxy_target, via_proxy
 
 ENV = {"BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN, "BANNERTRACK_LOG_LEVEL": "WARNING"}
 BANNER = {"name": "f", "image_url": "https://a.example/i", "target_url": "https://a.example/"}
-
-
-@pytest.fixture
-def proxied_url(postgres: PostgresFactory) -> Iterator[tuple[str, TcpProxy]]:
-    url = postgres.create()
-    unix, tcp = postgres_proxy_target(url)
-    proxy = TcpProxy(target_unix=unix, target=tcp)
-    proxy.start()
-    try:
-        yield via_proxy(url, proxy.port), proxy
-    finally:
-        proxy.close()
-        postgres.drop(url)
 
 
 async def test_frozen_postgres_answers_503_in_seconds_and_logs_once(

@@ -6,30 +6,16 @@ what a crashed server or a broken network looks like from the service.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.support.proxy import TcpProxy
-from tests.support.services import PostgresFactory, postgres_proxy_target, via_proxy
 
 from bannertrack.api.app import create_app
 from bannertrack.config import Settings
-
-
-@pytest.fixture
-def proxied_url(postgres: PostgresFactory) -> Iterator[tuple[str, TcpProxy]]:
-    url = postgres.create()
-    unix, tcp = postgres_proxy_target(url)
-    proxy = TcpProxy(target_unix=unix, target=tcp)
-    proxy.start()
-    try:
-        yield via_proxy(url, proxy.port), proxy
-    finally:
-        proxy.close()
-        postgres.drop(url)
 
 
 @pytest.fixture
