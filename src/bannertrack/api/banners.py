@@ -15,7 +15,7 @@ from bannertrack.api.auth import admin_guard, ingest_guard
 from bannertrack.api.body import iso_times, strict_body
 from bannertrack.api.clicks import ClickRecorder, ClickReport
 from bannertrack.api.openapi import ADMIN, INGEST, errors
-from bannertrack.api.params import BannerId, Injected
+from bannertrack.api.params import MAX_OFFSET, BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.export import csv_chunks
 from bannertrack.links import to_uri
@@ -82,7 +82,7 @@ class BannerController(Controller):
     async def list_banners(
         self,
         repository: Injected[Repository],
-        offset: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> BannerPage:
         return await repository.list_banners(offset, limit)

@@ -41,6 +41,7 @@ from litestar.router import Router
 from litestar.static_files import create_static_files_router
 
 from bannertrack.api.examples import EXAMPLES, OPTIONAL_BODIES, REQUEST_STRUCTS
+from bannertrack.api.params import MAX_ID, MAX_OFFSET
 
 ADMIN_SCHEME = "AdminToken"
 INGEST_SCHEME = "IngestToken"
@@ -52,7 +53,7 @@ INGEST: list[dict[str, list[str]]] = [{INGEST_SCHEME: []}, {ADMIN_SCHEME: []}]
 _STATIC = "/schema/static"
 # Litestar turns every bound into a float, and float(2**63 - 1) is 2**63: the ids' upper
 # bound would read one too high. The bounds the API uses, keyed by their float.
-_EXACT = {float(n): n for n in (2**63 - 1, 2**62)}
+_EXACT = {float(n): n for n in (MAX_ID, MAX_OFFSET)}
 _SWAGGER_FILES = Path(str(resources.files("swagger_ui") / "static"))
 
 

@@ -10,6 +10,7 @@ from litestar.params import PathParameter, SkipValidation
 T = TypeVar("T")
 
 MAX_ID = 2**63 - 1
+MAX_OFFSET = 2**62
 
 BannerId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="Banner id")]
 
