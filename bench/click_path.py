@@ -369,18 +369,28 @@ LOADS = {"link": "/c/%d", "stats": "/api/v1/banners/%d/stats"}
 BASELINE = " [baseline]"
 
 
-def plan(quick: bool, baseline: bool = False) -> list[tuple[str, str, int]]:
+def plan(
+    quick: bool, baseline: bool = False, only: list[str] | None = None
+) -> list[tuple[str, str, int]]:
     """(target name, load, connections) pairs; the bare handler is measured before each.
 
-    With a baseline tree, its PostgreSQL servers (one and two workers, the link; one
-    worker, the cached read) are
-    measured beside the same servers of this tree in every round, first every other
-    round (``in_round_order``).
+    With a baseline tree, its SQLite and PostgreSQL servers (one worker, and PostgreSQL
+    with two, the link; one PostgreSQL worker, the cached read) are measured beside the
+    same servers of this tree in every round, first every other round
+    (``in_round_order``). ``only`` keeps the targets whose name contains one of its
+    strings (``--only sqlite``).
     """
+    pairs = _plan(quick, baseline)
+    if only:
+        pairs = [p for p in pairs if any(o in p[0] for o in only)]
+    return pairs
+
+
+def _plan(quick: bool, baseline: bool) -> list[tuple[str, str, int]]:
     if baseline:
         out = []
         for conns in (4, 64, 256):
-            for name in ("postgresql, 1 worker", "postgresql, 2 workers"):
+            for name in ("sqlite, 1 worker", "postgresql, 1 worker", "postgresql, 2 workers"):
                 if quick and conns == 4 and "2 workers" in name:
                     continue
                 out += [(name, "link", conns), (name + BASELINE, "link", conns)]
@@ -527,7 +537,7 @@ async def start_targets(
 
 async def main_async(args: argparse.Namespace, work: Path) -> int:
     started = time.monotonic()
-    pairs = plan(args.quick, args.baseline is not None)
+    pairs = plan(args.quick, args.baseline is not None, args.only)
     names = {n for n, _, _ in pairs}
     bench = Bench(args, work)
     rows = {p: Row(*p) for p in pairs}
@@ -616,7 +626,14 @@ def main() -> None:
         "--baseline",
         type=Path,
         help="source tree to compare with (e.g. `git archive main | tar -x -C DIR`): "
-        "the PostgreSQL rows only, this tree's and the baseline's side by side",
+        "SQLite and PostgreSQL rows, this tree's and the baseline's side by side",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="measure only the servers whose name contains TEXT (repeatable): "
+        "'sqlite', 'postgresql, 1', 'redis'",
     )
     args = parser.parse_args()
     if args.quick:
