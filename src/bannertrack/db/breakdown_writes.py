@@ -35,6 +35,8 @@ _NO_FACTS = ClickFacts()
 
 # dimension -> values with a row of their own, for one (banner, day)
 Admitted = dict[str, set[str]]
+# (banner, day, dimension, value) -> [clicks, valid clicks]: a batch's rollup rows
+Tally = dict[tuple[int, date, str, str], list[int]]
 
 
 class BreakdownFold:
@@ -110,7 +112,14 @@ async def add_breakdowns(
     missing = fold.missing(zip((c.banner_id for c in batch), days, strict=True))
     if missing:
         await _load(conn, fold, missing)
-    tally: dict[tuple[int, date, str, str], list[int]] = {}
+    await write_counts(conn, dialect, tally_breakdowns(fold, batch, days, repeats))
+
+
+def tally_breakdowns(
+    fold: BreakdownFold, batch: Sequence[ClickIn], days: Sequence[date], repeats: Sequence[bool]
+) -> Tally:
+    """The batch's counts per rollup row; pairs new to this process are loaded first."""
+    tally: Tally = {}
     for click, day, repeat in zip(batch, days, repeats, strict=True):
         pair = (click.banner_id, day)
         facts = click.facts or _NO_FACTS
@@ -120,12 +129,10 @@ async def add_breakdowns(
             counts = tally.setdefault((click.banner_id, day, dimension, value), [0, 0])
             counts[0] += 1
             counts[1] += valid
-    await write_counts(conn, dialect, tally)
+    return tally
 
 
-async def write_counts(
-    conn: AsyncConnection, dialect: str, tally: dict[tuple[int, date, str, str], list[int]]
-) -> None:
+async def write_counts(conn: AsyncConnection, dialect: str, tally: Tally) -> None:
     """Add counts to their rows; sorted, so two writers lock rows in the same order."""
     if not tally:
         return

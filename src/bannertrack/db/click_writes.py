@@ -37,15 +37,13 @@ async def flag_repeats(
     ``window`` is in microseconds.
 
     Long on purpose: the lock order, the upsert and the replay of its rule for the
-    batch's later clicks (``step``) must agree, and read best side by side.
+    batch's later clicks (``repeat_step``, just below) must agree, and read best side by
+    side.
     """
     flags = [False] * len(batch)
     if window <= 0:
         return flags
-    groups: dict[tuple[int, str], list[int]] = {}
-    for i, c in enumerate(batch):
-        if not c.bot and c.visitor is not None:
-            groups.setdefault((c.banner_id, c.visitor), []).append(i)
+    groups = visitor_groups(batch)
     if not groups:
         return flags
     keys = sorted(groups)  # the lock order
@@ -60,20 +58,13 @@ async def flag_repeats(
         for r in rows  # SQLAlchemy Row or asyncpg Record
     }
 
-    def step(state: int | None, t: int) -> tuple[bool, int]:
-        # The same rule as the upsert above, for the batch's later clicks.
-        if state is None:
-            return False, t
-        if abs(t - state) < window:
-            return True, state
-        return False, t if t > state else state
-
     moved = []
     for key in keys:
         state = before[key]
         stored: int | None = None
         for i in groups[key]:
-            flags[i], state = step(state, micros(batch[i].occurred_at))
+            # The same rule as the upsert above, for the batch's later clicks.
+            flags[i], state = repeat_step(window, state, micros(batch[i].occurred_at))
             if stored is None:
                 stored = state  # what the upsert wrote
         if state != stored:
@@ -81,6 +72,31 @@ async def flag_repeats(
     if moved:  # a visitor clicked again more than a window later within one batch
         await conn.execute(_visitor_move(), moved)
     return flags
+
+
+def visitor_groups(batch: Sequence[ClickIn]) -> dict[tuple[int, str], list[int]]:
+    """The clicks that can be repeats, by (banner, visitor): their indexes in batch order.
+
+    Bots are never repeats and clicks without a visitor key cannot be.
+    """
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i, c in enumerate(batch):
+        if not c.bot and c.visitor is not None:
+            groups.setdefault((c.banner_id, c.visitor), []).append(i)
+    return groups
+
+
+def repeat_step(window: int, state: int | None, t: int) -> tuple[bool, int]:
+    """The repeat rule for one click at ``t`` (microseconds): (is it a repeat, new state).
+
+    ``state`` is the start of the visitor's current window on the banner (``counted_us``;
+    ``None``: no row yet). The upsert of ``flag_repeats`` applies the same rule in SQL.
+    """
+    if state is None:
+        return False, t
+    if abs(t - state) < window:
+        return True, state
+    return False, t if t > state else state
 
 
 # The hot statements are built once per dialect, not per batch: SQLAlchemy caches their
