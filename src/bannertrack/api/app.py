@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> BodyDeadline:
         openapi_config=openapi_config(__version__),
         request_max_body_size=settings.http_max_body,
         request_class=BannertrackRequest,
-        guards=[canonical_ids],
+        before_request=canonical_ids,
         debug=False,
         logging_config=None,
     )

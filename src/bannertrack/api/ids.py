@@ -18,7 +18,6 @@ from functools import lru_cache
 from typing import Any, cast
 
 from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 
 from bannertrack.errors import NotFoundError
 
@@ -34,9 +33,7 @@ def _param_positions(template: str) -> tuple[tuple[str, int], ...]:
     )
 
 
-async def canonical_ids(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
+async def canonical_ids(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     scope = connection.scope
     params = cast(dict[str, Any], scope["path_params"])
     if not params:
