@@ -29,18 +29,25 @@ from bannertrack.api.tracking import tracking_routes
 from bannertrack.bootstrap import open_service
 from bannertrack.config import Settings, load_settings
 from bannertrack.dashboard import cache_history_lifespan, dashboard_router, template_config
+from bannertrack.heap import settle_heap
 from bannertrack.logs import configure_logging
 from bannertrack.metrics import TimedApp
 
 
-def create_app(settings: Settings) -> BodyDeadline:
-    """The service's ASGI app: Litestar, with request timing and a body deadline around it."""
+def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
+    """The service's ASGI app: Litestar, with request timing and a body deadline around it.
+
+    ``settle``: freeze the heap once started (``bannertrack.heap``); for a process that
+    serves this one app, not for tests that build many apps in one process.
+    """
     running = Running()
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         async with open_service(settings) as service:
             running.start(service)
+            if settle:
+                settle_heap()
             try:
                 yield
             finally:
@@ -80,4 +87,4 @@ def app_from_env() -> Any:
     """Factory for granian workers: each process reads the environment once."""
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, settle=True)
