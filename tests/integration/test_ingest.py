@@ -266,8 +266,9 @@ async def test_overload_over_http_is_503_with_retry_after(
             async with asyncio.timeout(30), write_lock_held(database_url):
                 # 2 clicks in the batch waiting on the lock, 5 queued...
                 first = [asyncio.create_task(client.post(url, headers=ADMIN)) for _ in range(7)]
-                await asyncio.sleep(0.5)
-                # ...and the queue is full.
+                # ...and the queue is full (waited for, not slept on: a loaded machine is slow).
+                while (await client.get("/healthz")).json()["checks"]["ingest"]["queued"] < 5:
+                    await asyncio.sleep(0.05)
                 refused = await asyncio.gather(
                     *(client.post(url, headers=ADMIN) for _ in range(10))
                 )
