@@ -79,6 +79,7 @@ async def test_attack_works_on_the_old_schema_and_recovers_nothing_after_0004(
     salt = secrets.token_bytes(32)
     now = datetime.now(UTC)
     engine = create_engine(unmigrated_url)
+    repo: SqlRepository | None = None
     try:
         await upgrade(engine, "0003")
         async with engine.begin() as conn:
@@ -130,7 +131,9 @@ async def test_attack_works_on_the_old_schema_and_recovers_nothing_after_0004(
         new = await repo.record_clicks([ClickIn(banner_id=1, occurred_at=now)])
         assert new[0].id == 21  # the recreated SQLite table does not reuse a deleted id
     finally:
-        await engine.dispose()
+        # The repository's own SQLite click writer holds a connection too: with the last
+        # one closed, SQLite checkpoints the WAL and removes it.
+        await (engine.dispose() if repo is None else repo.close())
     if make_url(unmigrated_url).get_backend_name() == "sqlite":
         # secure_delete: the dropped column and salt are overwritten, not left in free pages
         db = Path(make_url(unmigrated_url).database or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,7 +15,9 @@ from bannertrack.errors import DatabaseUnavailableError
 # Errors that mean "the database cannot answer now", as opposed to a bug in a query.
 # asyncpg connection failures arrive as OSError (refused) or wrapped by SQLAlchemy as
 # InterfaceError/OperationalError; a pool that cannot hand out a connection times out.
-# db.pg_bulk talks to asyncpg directly, so its connection errors arrive unwrapped.
+# db.pg_bulk talks to asyncpg directly, so its connection errors arrive unwrapped; so does
+# db.sqlite_clicks to sqlite3, whose errors map as SQLAlchemy's wrappers of them do
+# (OperationalError: locked, disk full, read-only, I/O error; InterfaceError).
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
@@ -24,6 +27,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
     sa_exc.DisconnectionError,
+    sqlite3.OperationalError,
+    sqlite3.InterfaceError,
     OSError,
     asyncio.TimeoutError,
 )

@@ -29,6 +29,7 @@ from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
 from bannertrack.db.reads import SqlReads
 from bannertrack.db.sql import banner_from_row, insert_for
+from bannertrack.db.sqlite_clicks import BatchResult, SqliteClickWriter
 from bannertrack.db.tables import (
     banner_totals,
     banners,
@@ -66,6 +67,8 @@ class SqlRepository(SqlReads):
         # Every instance on one database must use the same window, or they disagree.
         self._window_us = int(dedup_window * 1_000_000)
         self._fold = BreakdownFold(breakdown_top_n)
+        # SQLite files: click batches go to a writer thread of their own (sqlite_clicks).
+        self._sqlite_clicks = SqliteClickWriter.for_engine(engine, self._fold)
 
     @classmethod
     def from_url(
@@ -147,6 +150,33 @@ class SqlRepository(SqlReads):
     async def record_clicks(self, batch: Sequence[ClickIn]) -> list[RecordedClick | None]:
         if not batch:
             return []
+        written: BatchResult | None = None
+        if self._sqlite_clicks is not None:
+            written = await self._sqlite_clicks.record_clicks(batch, self._window_us)
+        if written is None:
+            written = await self._write_clicks(batch)
+        present, ids, repeats = written.present, written.ids, written.repeats
+        out: list[RecordedClick | None] = []
+        it = iter(zip(ids, repeats, strict=True))
+        for c in batch:
+            if c.banner_id in present:
+                click_id, repeat = next(it)
+                out.append(
+                    RecordedClick(
+                        id=click_id,
+                        banner_id=c.banner_id,
+                        occurred_at=c.occurred_at,
+                        bot=c.bot,
+                        bot_reason=c.bot_reason,
+                        repeat=repeat,
+                    )
+                )
+            else:
+                out.append(None)
+        return out
+
+    async def _write_clicks(self, batch: Sequence[ClickIn]) -> BatchResult:
+        """The batch through SQLAlchemy: PostgreSQL, and SQLite where sqlite_clicks does not."""
         wanted = sorted({c.banner_id for c in batch})
         async with self._tx() as conn:
             await self._write_lock_first(conn)
@@ -166,24 +196,7 @@ class SqlRepository(SqlReads):
                 repeats = await flag_repeats(conn, self._dialect, self._window_us, keep)
                 ids = await insert_clicks(conn, self._dialect, keep, repeats)
                 await add_breakdowns(conn, self._dialect, self._fold, keep, repeats)
-        out: list[RecordedClick | None] = []
-        it = iter(zip(ids, repeats, strict=True))
-        for c in batch:
-            if c.banner_id in present:
-                click_id, repeat = next(it)
-                out.append(
-                    RecordedClick(
-                        id=click_id,
-                        banner_id=c.banner_id,
-                        occurred_at=c.occurred_at,
-                        bot=c.bot,
-                        bot_reason=c.bot_reason,
-                        repeat=repeat,
-                    )
-                )
-            else:
-                out.append(None)
-        return out
+        return BatchResult(present, ids, repeats)
 
     # impressions ---------------------------------------------------------------------
 
@@ -250,4 +263,6 @@ class SqlRepository(SqlReads):
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._sqlite_clicks is not None:
+            await self._sqlite_clicks.close()
         await self.engine.dispose()

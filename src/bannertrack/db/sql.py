@@ -19,8 +19,11 @@ def insert_for(dialect: str, table: Any) -> Any:
     return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def micros(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(microseconds=1)
+    return (value - _EPOCH) // _MICROSECOND
 
 
 def banner_from_row(row: Row[Any]) -> Banner:

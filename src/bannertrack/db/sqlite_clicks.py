@@ -1,0 +1,418 @@
+"""SQLite: a whole click batch as one call into a writer thread with its own connection.
+
+Why. Through SQLAlchemy and aiosqlite a batch cost the event loop's thread (and the GIL)
+a statement compilation, parameter processing per row (datetimes through the bind
+processors) and a thread hop per statement: on the tracking link that was a large part of
+the server's CPU per click (docs/benchmarks.md). Here ``write_batch`` does the batch of
+``SqlRepository.record_clicks`` in a plain synchronous function on a stdlib ``sqlite3``
+connection, ``BEGIN IMMEDIATE`` ... ``COMMIT``, and the event loop awaits it once.
+
+How. ``SqliteClickWriter`` owns one connection, opened and used only by its single-thread
+executor, configured by the engine's own connect listener (``engine._sqlite_pragmas``: WAL,
+synchronous=FULL, foreign keys, secure_delete, the busy timeout), so it behaves like
+the engine's pooled connections. Every statement takes its rows as one JSON text
+(``json_each``) and hands back at most one row (``json_group_array``), with fixed SQL
+text that ``sqlite3`` prepares once per connection. The reason is the GIL: ``sqlite3``
+releases it around every ``sqlite3_step``, and a thread that gives it up must win it
+back from a busy event loop, which can take the whole switch interval (5 ms). Row-by-row
+``executemany`` or ``RETURNING`` would pay that once per row; this pays it a few times
+per batch, while SQLite parses the JSON and writes with the GIL released.
+
+What is kept, statement by statement (the SQLAlchemy path in ``click_writes`` and
+``breakdown_writes`` writes the same bytes; a test compares the two):
+
+- ``BEGIN IMMEDIATE`` takes the write lock before the batch reads which banners exist,
+  so a banner deleted meanwhile is skipped (its clicks answer ``None``), never a failed
+  batch. Under the lock the batch is alone, so it reads ``visitor_clicks`` and writes
+  the outcome of ``click_writes.repeat_step`` (the rule of the SQL upsert) instead of an
+  upsert with ``RETURNING``; and the click ids are handed out here as AUTOINCREMENT
+  would (one above the largest ever used), so no ``RETURNING`` is needed for them.
+- Times are stored as SQLAlchemy's SQLite ``DATETIME`` stores ``UtcDateTime`` values
+  (naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``), days as ``YYYY-MM-DD``.
+- Rollups come from the same tallies (``click_writes._Tally``,
+  ``breakdown_writes.tally_breakdowns`` with the repository's ``BreakdownFold``).
+- Errors surface as the SQLAlchemy path's do, through ``db.errors.map_db_errors``:
+  ``sqlite3.OperationalError`` (locked, disk full, read-only, I/O error) means the
+  database is unavailable; anything else (a rejected row) is a plain exception, so
+  ingest bisects the batch.
+- The statements are reported to the engine's ``before_cursor_execute`` listeners
+  (the query counter), as ``pg_bulk`` does.
+
+JSON cannot carry a NUL character through SQLite's ``json_extract``: a batch holding one
+(the API never passes one, see ``storable``) is answered ``None`` by ``write_batch``
+and written by the SQLAlchemy path instead. In-memory databases are private to their
+connection, so they keep the SQLAlchemy path too (``SqliteClickWriter.for_engine``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bannertrack.db.breakdown_writes import BreakdownFold, tally_breakdowns
+from bannertrack.db.click_writes import _Tally, repeat_step, visitor_groups
+from bannertrack.db.errors import map_db_errors
+from bannertrack.db.sql import micros
+from bannertrack.models import NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+_NO_FACTS = msgspec.structs.astuple(ClickFacts())
+_FACT_COLUMNS: tuple[str, ...] = ClickFacts.__struct_fields__
+
+
+def _rows_of(n: int) -> str:
+    """The columns of JSON rows ``[v0, v1, ...]`` in ``json_each``'s ``value``."""
+    return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(n))
+
+
+def _quoted(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+# The banners of the batch that exist, and the largest click id ever handed out.
+_CHECK = (
+    "SELECT (SELECT json_group_array(id) FROM banners"
+    " WHERE id IN (SELECT value FROM json_each(?))),"
+    " max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'clicks'), 0),"
+    " coalesce((SELECT max(id) FROM clicks), 0))"
+)
+_VISITOR_STATE = (
+    "SELECT json_group_array(json_array(v.banner_id, v.visitor, v.counted_us))"
+    " FROM json_each(?) AS j CROSS JOIN visitor_clicks AS v"
+    " WHERE v.banner_id = json_extract(j.value, '$[0]')"
+    " AND v.visitor = json_extract(j.value, '$[1]')"
+)
+# prev_us: the row's counted_us before this batch (NULL for a new row), as the upsert of
+# click_writes leaves it.
+_VISITOR_WRITE = (
+    "INSERT INTO visitor_clicks (banner_id, visitor, counted_us, prev_us)"
+    f" SELECT {_rows_of(4)} FROM json_each(?) WHERE true"
+    " ON CONFLICT (banner_id, visitor) DO UPDATE SET"
+    " counted_us = excluded.counted_us, prev_us = excluded.prev_us"
+)
+_CLICK_COLUMNS = (
+    "banner_id",
+    "occurred_at",
+    "user_agent",
+    "referrer",
+    "visitor",
+    "bot",
+    "bot_reason",
+    "repeat",
+    *_FACT_COLUMNS,
+)
+# Ids numbered from ?1 in array order: one above the largest ever used, as AUTOINCREMENT
+# would hand them out (AUTOINCREMENT keeps sqlite_sequence up to date either way).
+_CLICKS = (
+    f'INSERT INTO clicks ("id", {_quoted(_CLICK_COLUMNS)})'
+    f" SELECT ?1 + key, {_rows_of(len(_CLICK_COLUMNS))} FROM json_each(?2)"
+)
+_TOTALS = (
+    "UPDATE banner_totals SET"
+    " total_clicks = total_clicks + json_extract(j.value, '$[1]'),"
+    " valid_clicks = valid_clicks + json_extract(j.value, '$[2]'),"
+    " bot_clicks = bot_clicks + json_extract(j.value, '$[3]'),"
+    " repeat_clicks = repeat_clicks + json_extract(j.value, '$[4]'),"
+    " first_click_at = CASE WHEN first_click_at IS NULL"
+    " OR first_click_at > json_extract(j.value, '$[5]')"
+    " THEN json_extract(j.value, '$[5]') ELSE first_click_at END,"
+    " last_click_at = CASE WHEN last_click_at IS NULL"
+    " OR last_click_at < json_extract(j.value, '$[6]')"
+    " THEN json_extract(j.value, '$[6]') ELSE last_click_at END"
+    " FROM json_each(?) AS j WHERE banner_totals.banner_id = json_extract(j.value, '$[0]')"
+)
+_COUNTS = ("clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
+_MINUTES = (
+    "INSERT INTO click_minutes (banner_id, minute, clicks, valid_clicks, bot_clicks,"
+    f" repeat_clicks) SELECT {_rows_of(6)} FROM json_each(?) WHERE true"
+    " ON CONFLICT (banner_id, minute) DO UPDATE SET "
+    + ", ".join(f"{n} = click_minutes.{n} + excluded.{n}" for n in _COUNTS)
+)
+_BREAKDOWNS_KNOWN = (
+    "SELECT json_group_array(json_array(banner_id, day, dimension, value))"
+    " FROM click_breakdowns WHERE banner_id IN (SELECT value FROM json_each(?))"
+    " AND day IN (SELECT value FROM json_each(?)) AND value NOT IN (?, ?)"
+)
+_BREAKDOWNS = (
+    "INSERT INTO click_breakdowns (banner_id, day, dimension, value, clicks, valid_clicks)"
+    f" SELECT {_rows_of(6)} FROM json_each(?) WHERE true"
+    " ON CONFLICT (banner_id, day, dimension, value) DO UPDATE SET"
+    " clicks = click_breakdowns.clicks + excluded.clicks,"
+    " valid_clicks = click_breakdowns.valid_clicks + excluded.valid_clicks"
+)
+
+
+def stored_time(value: datetime) -> str:
+    """A ``UtcDateTime`` as SQLAlchemy stores it on SQLite: naive UTC, microseconds."""
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without "+00:00"
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What ``record_clicks`` needs back: ids and flags of the kept clicks, in order."""
+
+    present: set[int]
+    ids: list[int]
+    repeats: list[bool]
+
+
+Executed = list[tuple[str, tuple[Any, ...]]]  # the statements a batch ran, for listeners
+
+
+def write_batch(
+    conn: sqlite3.Connection,
+    batch: Sequence[ClickIn],
+    window: int,
+    fold: BreakdownFold,
+    executed: Executed,
+) -> BatchResult | None:
+    """Write ``batch`` in one ``BEGIN IMMEDIATE`` transaction; ``None``: not for this path.
+
+    ``conn`` is in autocommit mode (``isolation_level=None``); ``window`` is the dedup
+    window in microseconds. On any error the transaction is rolled back and the error
+    raised. Long on purpose: the order of the statements is the order of the locks and
+    reads the SQLAlchemy path keeps, and reads best in one place.
+    """
+
+    def run(sql: str, *params: Any) -> Any:
+        executed.append((sql, params))
+        return conn.execute(sql, params).fetchone()
+
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        wanted = sorted({c.banner_id for c in batch})
+        present_json, last_id = run(_CHECK, _text(wanted))
+        present = set(_decode(present_json))
+        clicks = [c for c in batch if c.banner_id in present]
+        if not clicks:
+            conn.execute("COMMIT")
+            return BatchResult(present, [], [])
+        repeats, visitor_rows = _flag_repeats(run, clicks, window)
+        times = [stored_time(c.occurred_at) for c in clicks]
+        rows = _text([_click_row(*x) for x in zip(clicks, times, repeats, strict=True)])
+        if "\\u0000" in rows and _holds_nul(clicks):
+            conn.execute("ROLLBACK")  # nothing written yet
+            return None
+        if visitor_rows:
+            run(_VISITOR_WRITE, _text(visitor_rows))
+        run(_CLICKS, last_id + 1, rows)
+        _add_rollups(run, clicks, times, repeats)
+        _add_breakdowns(run, fold, clicks, repeats)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    # Ids as AUTOINCREMENT hands them out, in batch order (the insert numbers them so).
+    return BatchResult(present, list(range(last_id + 1, last_id + 1 + len(clicks))), repeats)
+
+
+def _text(value: Any) -> str:
+    # JSON as text: SQLite 3.45+ would read a BLOB as its binary JSONB.
+    return _encode(value).decode()
+
+
+def _click_row(c: ClickIn, time: str, repeat: bool) -> tuple[Any, ...]:
+    facts = _NO_FACTS if c.facts is None else msgspec.structs.astuple(c.facts)
+    return (
+        c.banner_id,
+        time,
+        c.user_agent,
+        c.referrer,
+        c.visitor,
+        c.bot,
+        c.bot_reason,
+        repeat,
+        *facts,
+    )
+
+
+def _holds_nul(batch: Sequence[ClickIn]) -> bool:
+    # The encoded "\u0000" may also be a backslash and "u0000" in a value: look closer.
+    for c in batch:
+        values = (c.user_agent, c.referrer, c.visitor, c.bot_reason)
+        facts = () if c.facts is None else msgspec.structs.astuple(c.facts)
+        if any(v is not None and "\x00" in v for v in (*values, *facts)):
+            return True
+    return False
+
+
+def _flag_repeats(
+    run: Any, batch: Sequence[ClickIn], window: int
+) -> tuple[list[bool], list[tuple[int, str, int, int | None]]]:
+    """``click_writes.flag_repeats`` under the write lock: the flags, and the rows to write.
+
+    The batch holds the write lock, so reading the visitor rows and writing the outcome
+    of ``repeat_step`` is what the upsert there does in one statement; each row is
+    (banner, visitor, counted_us after the batch, counted_us before it: ``prev_us``).
+    """
+    flags = [False] * len(batch)
+    groups = visitor_groups(batch) if window > 0 else {}
+    if not groups:
+        return flags, []
+    keys = sorted(groups)
+    (state_json,) = run(_VISITOR_STATE, _text(keys))
+    before = {(b, v): us for b, v, us in _decode(state_json)}
+    writes: list[tuple[int, str, int, int | None]] = []
+    for key in keys:
+        old = state = before.get(key)
+        for i in groups[key]:
+            flags[i], state = repeat_step(window, state, micros(batch[i].occurred_at))
+        assert state is not None  # every group has a click
+        writes.append((key[0], key[1], state, old))
+    return flags, writes
+
+
+def _add_rollups(
+    run: Any, batch: Sequence[ClickIn], times: Sequence[str], repeats: Sequence[bool]
+) -> None:
+    """``banner_totals`` and ``click_minutes``, as ``click_writes.insert_clicks`` adds them."""
+    per_banner: dict[int, _Tally] = {}
+    minutes: dict[tuple[int, str], _Tally] = {}
+    for c, time, repeat in zip(batch, times, repeats, strict=True):
+        per_banner.setdefault(c.banner_id, _Tally()).add(c, repeat)
+        # Whole UTC minutes (floor_to(t, 60)): the stored time with its seconds cut off.
+        minute = time[:16] + ":00.000000"
+        minutes.setdefault((c.banner_id, minute), _Tally()).add(c, repeat)
+    totals = [
+        (b, t.n, t.valid, t.bots, t.repeats, _stored(t.lo), _stored(t.hi))
+        for b, t in sorted(per_banner.items())
+    ]
+    run(_TOTALS, _text(totals))
+    per_minute = [(b, m, t.n, t.valid, t.bots, t.repeats) for (b, m), t in sorted(minutes.items())]
+    run(_MINUTES, _text(per_minute))
+
+
+def _stored(value: datetime | None) -> str:
+    assert value is not None  # a tally of at least one click
+    return stored_time(value)
+
+
+def _add_breakdowns(
+    run: Any, fold: BreakdownFold, batch: Sequence[ClickIn], repeats: Sequence[bool]
+) -> None:
+    """``click_breakdowns``, as ``breakdown_writes.add_breakdowns`` adds them."""
+    days = [c.occurred_at.date() for c in batch]
+    missing = fold.missing(zip((c.banner_id for c in batch), days, strict=True))
+    if missing:
+        banner_ids = sorted({b for b, _ in missing})
+        day_texts = sorted({d.isoformat() for _, d in missing})
+        (known_json,) = run(
+            _BREAKDOWNS_KNOWN, _text(banner_ids), _text(day_texts), NONE_VALUE, OTHER_VALUE
+        )
+        found: dict[tuple[int, date], dict[str, set[str]]] = {p: {} for p in missing}
+        for banner_id, day, dimension, value in _decode(known_json):
+            admitted = found.get((banner_id, date.fromisoformat(day)))
+            if admitted is not None:
+                admitted.setdefault(dimension, set()).add(value)
+        for pair, admitted in found.items():
+            fold.learn(pair, admitted)
+    tally = tally_breakdowns(fold, batch, days, repeats)
+    rows = [
+        (banner_id, day.isoformat(), dimension, value, n, valid)
+        for (banner_id, day, dimension, value), (n, valid) in sorted(tally.items())
+    ]
+    run(_BREAKDOWNS, _text(rows))
+
+
+class SqliteClickWriter:
+    """The click batches of one ``SqlRepository`` on SQLite, written in a thread of their own.
+
+    The connection is opened on first use and closed by ``close()`` (a later batch opens
+    it again, as the engine's pool does after ``dispose()``). After an error that says
+    the database is unavailable the connection is dropped and the next batch opens a
+    fresh one.
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, connect: tuple[list[Any], dict[str, Any]], fold: BreakdownFold
+    ) -> None:
+        self._engine = engine
+        self._args, self._kwargs = connect
+        self._fold = fold
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None  # used in the executor's thread only
+
+    @classmethod
+    def for_engine(cls, engine: AsyncEngine, fold: BreakdownFold) -> SqliteClickWriter | None:
+        """A writer for ``engine``'s database; ``None`` when that is not a SQLite file."""
+        if engine.dialect.name != "sqlite":
+            return None
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        name = str(args[0]) if args else ""
+        if name in ("", ":memory:") or name.startswith("file::memory:") or "mode=memory" in name:
+            return None  # private to each connection: a second one would not see it
+        return cls(engine, (list(args), dict(kwargs)), fold)
+
+    async def record_clicks(self, batch: Sequence[ClickIn], window: int) -> BatchResult | None:
+        """Write ``batch`` in the writer thread (``None``: leave it to the SQLAlchemy path)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="bannertrack-sqlite-clicks")
+        executed: Executed = []
+        loop = asyncio.get_running_loop()
+        try:
+            with map_db_errors():
+                return await loop.run_in_executor(
+                    self._executor, self._write, batch, window, executed
+                )
+        finally:
+            self._tell_listeners(list(executed))
+
+    def _write(
+        self, batch: Sequence[ClickIn], window: int, executed: Executed
+    ) -> BatchResult | None:
+        conn = self._conn or self._open()
+        try:
+            return write_batch(conn, batch, window, self._fold, executed)
+        except (sqlite3.OperationalError, sqlite3.InterfaceError):
+            self._drop()  # the next batch starts on a fresh connection
+            raise
+
+    def _open(self) -> sqlite3.Connection:
+        kwargs = {**self._kwargs, "isolation_level": None, "check_same_thread": True}
+        conn: sqlite3.Connection = sqlite3.connect(*self._args, **kwargs)
+        try:
+            # The engine's own listener: the same pragmas as every pooled connection.
+            self._engine.sync_engine.pool.dispatch.connect(conn, None)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def _tell_listeners(self, executed: Executed) -> None:
+        # These statements bypass SQLAlchemy: tell its listeners (the query counter behind
+        # bannertrack_db_queries_total) as if it had run them.
+        dispatch = self._engine.sync_engine.dispatch.before_cursor_execute
+        for sql, params in executed:
+            dispatch(None, None, sql, params, None, False)
+
+    async def close(self) -> None:
+        """Close the connection (after the batch in flight, if any) and the thread."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._drop)
+        finally:
+            executor.shutdown(wait=False)
