@@ -1,10 +1,11 @@
 """``SqlRepository``: the ``Repository`` protocol on SQLAlchemy Core, SQLite or PostgreSQL.
 
 Clicks are written with their repeat flags and rollups (``banner_totals``,
-``click_minutes``) in one transaction (``click_writes``), so every statistic can be read
-from small tables and is exact (``stats_queries``). This module holds the transactions,
-banners and impressions; the statistics reads are in ``reads``, salts, retention and
-export in ``maintenance``.
+``click_minutes``, ``click_breakdowns``) in one transaction (``click_writes``,
+``breakdown_writes``; on a SQLite file ``sqlite_clicks``, in a writer thread of its own),
+so every statistic can be read from small tables and is exact (``stats_queries``). This
+module holds the transactions, banners and impressions; the statistics reads are in
+``reads``, salts, retention and export in ``maintenance``.
 """
 
 from __future__ import annotations
