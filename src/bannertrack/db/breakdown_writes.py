@@ -109,26 +109,68 @@ async def add_breakdowns(
 ) -> None:
     """Count the batch's clicks into ``click_breakdowns`` (one upsert, sorted keys)."""
     days = [c.occurred_at.date() for c in batch]
-    missing = fold.missing(zip((c.banner_id for c in batch), days, strict=True))
+    await learn(conn, fold, zip((c.banner_id for c in batch), days, strict=True))
+    await write_counts(conn, dialect, tally_breakdowns(fold, batch, days, repeats))
+
+
+async def learn(
+    conn: AsyncConnection, fold: BreakdownFold, pairs: Iterable[tuple[int, date]]
+) -> None:
+    """Make sure the fold knows the (banner, day) pairs: one read for those new to it."""
+    missing = fold.missing(pairs)
     if missing:
         await _load(conn, fold, missing)
-    await write_counts(conn, dialect, tally_breakdowns(fold, batch, days, repeats))
 
 
 def tally_breakdowns(
     fold: BreakdownFold, batch: Sequence[ClickIn], days: Sequence[date], repeats: Sequence[bool]
 ) -> Tally:
-    """The batch's counts per rollup row; pairs new to this process are loaded first."""
-    tally: Tally = {}
+    """The batch's counts per rollup row; the fold must already know the batch's pairs.
+
+    Counted per distinct (banner, day, facts) first, then folded per dimension once per
+    such key (``fold_counts``): a batch's facts repeat heavily, so this is one dictionary
+    update per click instead of 8 fold look-ups and 8 updates.
+    """
+    per: FactCounts = {}
     for click, day, repeat in zip(batch, days, repeats, strict=True):
-        pair = (click.banner_id, day)
-        facts = click.facts or _NO_FACTS
-        valid = 0 if click.bot or repeat else 1
+        key = (click.banner_id, day, click.facts)
+        counts = per.get(key)
+        if counts is None:
+            counts = per[key] = [0, 0]
+        counts[0] += 1
+        if not (click.bot or repeat):
+            counts[1] += 1
+    return fold_counts(fold, per)
+
+
+# (banner, day, facts) -> [clicks, valid clicks], keys in the order of their first click
+FactCounts = dict[tuple[int, date, ClickFacts | None], list[int]]
+
+
+def fold_counts(fold: BreakdownFold, per: FactCounts) -> Tally:
+    """Counts per (banner, day, facts) spread over the 8 dimensions' rollup rows.
+
+    The fold admits values first come, first served: asked per key in the order of each
+    key's first click, it sees each value first at its first click, as it would asked
+    click by click, so it admits the same values.
+    """
+    tally: Tally = {}
+    for (banner_id, day, facts), (n, valid) in per.items():
+        pair = (banner_id, day)
+        known = facts or _NO_FACTS
         for dimension in DIMENSIONS:
-            value = fold.value_for(pair, dimension, facts.value(dimension))
-            counts = tally.setdefault((click.banner_id, day, dimension, value), [0, 0])
-            counts[0] += 1
-            counts[1] += valid
+            key = (
+                banner_id,
+                day,
+                dimension,
+                fold.value_for(pair, dimension, known.value(dimension)),
+            )
+            got = tally.get(key)
+            if got is None:
+                tally[key] = [n, valid]
+            else:
+                got[0] += n
+                got[1] += valid
     return tally
 
 
@@ -148,12 +190,12 @@ async def write_counts(conn: AsyncConnection, dialect: str, tally: Tally) -> Non
         for (banner_id, day, dimension, value), (n, valid) in sorted(tally.items())
     ]
     if dialect == "postgresql":
-        await insert_rows(conn, click_breakdowns, rows, _TAIL_PG)  # one array per column
+        await insert_rows(conn, click_breakdowns, rows, BREAKDOWN_TAIL_PG)  # one array per column
     else:
         await conn.execute(_upsert(dialect), rows)
 
 
-_TAIL_PG = (
+BREAKDOWN_TAIL_PG = (
     "ON CONFLICT (banner_id, day, dimension, value) DO UPDATE SET "
     "clicks = click_breakdowns.clicks + excluded.clicks, "
     "valid_clicks = click_breakdowns.valid_clicks + excluded.valid_clicks"

@@ -34,43 +34,26 @@ async def flag_repeats(
     A click is a repeat when its visitor's last valid click on the same banner is
     less than the window away. Bots are never repeats (their flag says enough) and do
     not open a window; clicks without a visitor key (no address) cannot be repeats.
-    ``window`` is in microseconds.
-
-    Long on purpose: the lock order, the upsert and the replay of its rule for the
-    batch's later clicks (``repeat_step``, just below) must agree, and read best side by
-    side.
+    ``window`` is in microseconds. (PostgreSQL runs the same upsert from ``db.pg_clicks``.)
     """
-    flags = [False] * len(batch)
     if window <= 0:
-        return flags
+        return [False] * len(batch)
     groups = visitor_groups(batch)
     if not groups:
-        return flags
+        return [False] * len(batch)
     keys = sorted(groups)  # the lock order
-    first = {k: micros(batch[groups[k][0]].occurred_at) for k in keys}
-    params = [{"banner_id": b, "visitor": s, "counted_us": first[(b, s)]} for b, s in keys]
+    params = [
+        {"banner_id": b, "visitor": s, "counted_us": micros(batch[groups[(b, s)][0]].occurred_at)}
+        for b, s in keys
+    ]
     if dialect == "postgresql":
-        rows: Any = await insert_rows(conn, visitor_clicks, params, _visitor_tail_pg(window))
+        rows: Any = await insert_rows(conn, visitor_clicks, params, visitor_tail_pg(window))
     else:
         rows = await conn.execute(_visitor_upsert(dialect, window), params)
-    before: dict[tuple[int, str], int | None] = {
-        (int(r[0]), r[1]): r[2]
-        for r in rows  # SQLAlchemy Row or asyncpg Record
-    }
-
-    moved = []
-    for key in keys:
-        state = before[key]
-        stored: int | None = None
-        for i in groups[key]:
-            # The same rule as the upsert above, for the batch's later clicks.
-            flags[i], state = repeat_step(window, state, micros(batch[i].occurred_at))
-            if stored is None:
-                stored = state  # what the upsert wrote
-        if state != stored:
-            moved.append({"b_id": key[0], "v_key": key[1], "at": state})
-    if moved:  # a visitor clicked again more than a window later within one batch
-        await conn.execute(_visitor_move(), moved)
+    before = {(int(r[0]), r[1]): r[2] for r in rows}  # SQLAlchemy Row or asyncpg Record
+    flags, moved = replay_repeats(window, batch, groups, before)
+    if moved:
+        await conn.execute(visitor_move(), moved)
     return flags
 
 
@@ -90,13 +73,39 @@ def repeat_step(window: int, state: int | None, t: int) -> tuple[bool, int]:
     """The repeat rule for one click at ``t`` (microseconds): (is it a repeat, new state).
 
     ``state`` is the start of the visitor's current window on the banner (``counted_us``;
-    ``None``: no row yet). The upsert of ``flag_repeats`` applies the same rule in SQL.
+    ``None``: no row yet). The visitor upsert applies the same rule in SQL.
     """
     if state is None:
         return False, t
     if abs(t - state) < window:
         return True, state
     return False, t if t > state else state
+
+
+def replay_repeats(
+    window: int,
+    batch: Sequence[ClickIn],
+    groups: dict[tuple[int, str], list[int]],
+    before: dict[tuple[int, str], int | None],
+) -> tuple[list[bool], list[dict[str, Any]]]:
+    """The batch's repeat flags from the visitor upsert's answer (``before``: each key's
+    ``counted_us`` as it was before the batch), and the rows whose window the upsert left
+    behind (parameters of ``visitor_move``).
+
+    The upsert applied the rule to each key's first click; the batch's later clicks are
+    replayed here. Keys missing from ``before`` (their banner is gone) are not flagged.
+    """
+    flags = [False] * len(batch)
+    moved = []
+    for key, state in before.items():
+        stored: int | None = None
+        for i in groups[key]:
+            flags[i], state = repeat_step(window, state, micros(batch[i].occurred_at))
+            if stored is None:
+                stored = state  # what the upsert wrote
+        if state != stored:  # a visitor clicked again more than a window later
+            moved.append({"b_id": key[0], "v_key": key[1], "at": state})
+    return flags, moved
 
 
 # The hot statements are built once per dialect, not per batch: SQLAlchemy caches their
@@ -124,7 +133,7 @@ def _visitor_upsert(dialect: str, window: int) -> Any:
     ).returning(v.banner_id, v.visitor, v.prev_us)
 
 
-def _visitor_tail_pg(window: int) -> str:
+def visitor_tail_pg(window: int) -> str:
     # The same rule as _visitor_upsert, for db.pg_bulk (SET sees the row as it was).
     return (
         "ON CONFLICT (banner_id, visitor) DO UPDATE SET prev_us = visitor_clicks.counted_us, "
@@ -134,14 +143,14 @@ def _visitor_tail_pg(window: int) -> str:
     )
 
 
-_MINUTE_TAIL_PG = "ON CONFLICT (banner_id, minute) DO UPDATE SET " + ", ".join(
+MINUTE_TAIL_PG = "ON CONFLICT (banner_id, minute) DO UPDATE SET " + ", ".join(
     f"{name} = click_minutes.{name} + excluded.{name}"
     for name in ("clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
 )
 
 
 @lru_cache(maxsize=1)
-def _visitor_move() -> Any:
+def visitor_move() -> Any:
     v = visitor_clicks.c
     return (
         update(visitor_clicks)
@@ -236,7 +245,7 @@ async def insert_clicks(
         for (b, m), tally in sorted(minutes.items())
     ]
     if dialect == "postgresql":
-        await insert_rows(conn, click_minutes, per_minute, _MINUTE_TAIL_PG)
+        await insert_rows(conn, click_minutes, per_minute, MINUTE_TAIL_PG)
     else:
         await conn.execute(_minute_upsert(dialect), per_minute)
     return ids

@@ -33,16 +33,23 @@ async def driver_connection(conn: AsyncConnection) -> Any:
 
 
 @lru_cache(maxsize=32)
-def insert_sql(table: Table, columns: tuple[str, ...], tail: str = "") -> str:
-    """``INSERT INTO table (columns) <rows from one array per column> tail``."""
+def insert_sql(
+    table: Table, columns: tuple[str, ...], tail: str = "", first: int = 1, where: str = ""
+) -> str:
+    """``INSERT INTO table (columns) <rows from one array per column> [where] tail``.
+
+    The arrays are parameters ``$first`` onwards, one per column in order (``first`` > 1
+    when the statement is part of a larger one, as in ``db.pg_clicks``); ``where`` is a
+    ``WHERE`` clause on the rows (their columns by name).
+    """
     quoted = ", ".join(f'"{c}"' for c in columns)
     arrays = ", ".join(
-        f"${i}::{table.c[c].type.compile(dialect=_PG)}[]" for i, c in enumerate(columns, 1)
+        f"${i}::{table.c[c].type.compile(dialect=_PG)}[]" for i, c in enumerate(columns, first)
     )
     rows = f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS u({quoted}, _pos)"
     return (
-        f"INSERT INTO {table.name} ({quoted}) SELECT {quoted} FROM ({rows}) AS s ORDER BY _pos"
-        f" {tail}"
+        f"INSERT INTO {table.name} ({quoted}) SELECT {quoted} FROM ({rows}) AS s"
+        f"{' ' + where if where else ''} ORDER BY _pos {tail}"
     ).rstrip()
 
 
@@ -59,12 +66,23 @@ async def insert_rows(
     arrays = [[row[c] for row in rows] for c in columns]
     apg = await driver_connection(conn)
     sql = insert_sql(table, columns, tail)
-    # SQLAlchemy does not see this statement: tell its listeners (the query counter
-    # behind bannertrack_db_queries_total) as if it had run it.
-    sync = conn.sync_connection
-    if sync is not None:
-        sync.dispatch.before_cursor_execute(sync, None, sql, arrays, None, False)
     if "RETURNING" in tail:
-        return list(await apg.fetch(sql, *arrays))
+        return await fetch(conn, apg, sql, arrays)
+    announce(conn, sql, arrays)
     await apg.execute(sql, *arrays)
     return []
+
+
+def announce(conn: AsyncConnection, sql: str, args: Sequence[Any]) -> None:
+    """Tell SQLAlchemy's listeners (the query counter behind bannertrack_db_queries_total)
+    of a statement sent to asyncpg directly, which SQLAlchemy does not see, as if it had
+    run it."""
+    sync = conn.sync_connection
+    if sync is not None:
+        sync.dispatch.before_cursor_execute(sync, None, sql, args, None, False)
+
+
+async def fetch(conn: AsyncConnection, apg: Any, sql: str, args: Sequence[Any]) -> list[Any]:
+    """Run ``sql`` with ``args`` on ``apg`` (``conn``'s asyncpg connection); its rows."""
+    announce(conn, sql, args)
+    return list(await apg.fetch(sql, *args))

@@ -2,7 +2,8 @@
 
 Clicks are written with their repeat flags and rollups (``banner_totals``,
 ``click_minutes``, ``click_breakdowns``) in one transaction (``click_writes``,
-``breakdown_writes``; on a SQLite file ``sqlite_clicks``, in a writer thread of its own),
+``breakdown_writes``; on a SQLite file ``sqlite_clicks``, in a writer thread of its own;
+on PostgreSQL ``pg_clicks``, two statements),
 so every statistic can be read from small tables and is exact (``stats_queries``). This
 module holds the transactions, banners and impressions; the statistics reads are in
 ``reads``, salts, retention and export in ``maintenance``.
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
+from bannertrack.db.pg_clicks import write_clicks
 from bannertrack.db.reads import SqlReads
 from bannertrack.db.sql import banner_from_row, insert_for
 from bannertrack.db.sqlite_clicks import BatchResult, SqliteClickWriter
@@ -177,18 +179,14 @@ class SqlRepository(SqlReads):
         return out
 
     async def _write_clicks(self, batch: Sequence[ClickIn]) -> BatchResult:
-        """The batch through SQLAlchemy: PostgreSQL, and SQLite where sqlite_clicks does not."""
-        wanted = sorted({c.banner_id for c in batch})
+        """The batch through SQLAlchemy's connection: PostgreSQL (``db.pg_clicks``), and
+        SQLite where sqlite_clicks does not."""
         async with self._tx() as conn:
+            if self._dialect == "postgresql":
+                return BatchResult(*await write_clicks(conn, self._window_us, self._fold, batch))
+            wanted = sorted({c.banner_id for c in batch})
             await self._write_lock_first(conn)
             exists = select(banners.c.id).where(banners.c.id.in_(wanted)).order_by(banners.c.id)
-            if self._dialect == "postgresql":
-                # A concurrent DELETE of the banner waits for this batch instead of
-                # racing it into a foreign-key error that would fail the whole batch.
-                # FOR KEY SHARE (read=True): SQLAlchemy's key_share alone renders FOR NO
-                # KEY UPDATE, which conflicts with itself, so every batch of another
-                # worker touching one of these banners waited for this one's COMMIT.
-                exists = exists.with_for_update(read=True, key_share=True)
             present = set((await conn.execute(exists)).scalars())
             keep = [c for c in batch if c.banner_id in present]
             ids: list[int] = []

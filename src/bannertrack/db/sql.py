@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bannertrack.models import Banner
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)  # built once: micros() runs per click
 
 
 def insert_for(dialect: str, table: Any) -> Any:

@@ -1,0 +1,107 @@
+"""``BatchCounts`` and ``tally_breakdowns`` count a batch per distinct key; every rollup
+must equal the per-click sums.
+
+The model below is the batch counted click by click, as the write path did before: the
+fold asked once per click and dimension, in batch order. Random batches (few banners, days
+across midnight, repeated facts, a top-N of 3 so the fold admits and refuses values) must
+give the same totals, minutes and breakdown rows, with the same values admitted.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from bannertrack.db.breakdown_writes import BreakdownFold, Tally, tally_breakdowns
+from bannertrack.db.click_tally import BatchCounts
+from bannertrack.models import DIMENSIONS, ClickFacts, ClickIn
+from bannertrack.timeutil import floor_to
+
+MIDNIGHT = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def model_breakdowns(fold: BreakdownFold, batch: list[ClickIn], repeats: list[bool]) -> Tally:
+    tally: Tally = {}
+    for click, repeat in zip(batch, repeats, strict=True):
+        day = floor_to(click.occurred_at, 60).date()
+        facts = click.facts or ClickFacts()
+        for dimension in DIMENSIONS:
+            value = fold.value_for((click.banner_id, day), dimension, facts.value(dimension))
+            counts = tally.setdefault((click.banner_id, day, dimension, value), [0, 0])
+            counts[0] += 1
+            counts[1] += 0 if click.bot or repeat else 1
+    return tally
+
+
+def random_batch(rnd: random.Random, n: int) -> tuple[list[ClickIn], list[bool]]:
+    facts = [
+        None,
+        *(
+            ClickFacts(
+                country=rnd.choice(["DE", "SE", None]),
+                device=rnd.choice(["desktop", "mobile"]),
+                referrer_host=rnd.choice([f"r{i}.example" for i in range(8)] + [None]),
+                utm_source=rnd.choice(["news", "ads", "(other)", None]),
+            )
+            for _ in range(12)
+        ),
+    ]
+    batch, repeats = [], []
+    for _ in range(n):
+        at = MIDNIGHT + timedelta(seconds=rnd.uniform(-150, 150))
+        if rnd.random() < 0.1:  # the same instant in another zone
+            at = at.astimezone(timezone(timedelta(hours=5, minutes=30)))
+        bot = rnd.random() < 0.2
+        batch.append(
+            ClickIn(banner_id=rnd.randint(1, 3), occurred_at=at, bot=bot, facts=rnd.choice(facts))
+        )
+        repeats.append(not bot and rnd.random() < 0.3)
+    return batch, repeats
+
+
+def test_rollups_equal_the_per_click_sums() -> None:
+    rnd = random.Random(7)
+    for _ in range(200):
+        batch, repeats = random_batch(rnd, rnd.randint(1, 120))
+        counts = BatchCounts(batch, repeats)
+
+        totals: dict[int, list[object]] = {}
+        minutes: dict[tuple[int, datetime], list[int]] = {}
+        for c, r in zip(batch, repeats, strict=True):
+            kind = (0, 1, 0) if c.bot else (0, 0, 1) if r else (1, 0, 0)  # valid, bots, repeats
+            t = totals.setdefault(c.banner_id, [0, 0, 0, 0, c.occurred_at, c.occurred_at])
+            t[0] += 1  # type: ignore[operator]
+            for i in range(3):
+                t[1 + i] += kind[i]  # type: ignore[operator]
+            t[4] = min(t[4], c.occurred_at)  # type: ignore[type-var]
+            t[5] = max(t[5], c.occurred_at)  # type: ignore[type-var]
+            m = minutes.setdefault((c.banner_id, floor_to(c.occurred_at, 60)), [0, 0, 0, 0])
+            m[0] += 1
+            for i in range(3):
+                m[1 + i] += kind[i]
+        assert counts.totals() == [(b, *t) for b, t in sorted(totals.items())]
+        assert counts.minutes() == [(b, m, *n) for (b, m), n in sorted(minutes.items())]
+        assert counts.pairs() == {(b, m.date()) for b, m in minutes}
+
+        fold, model_fold = BreakdownFold(top_n=3), BreakdownFold(top_n=3)
+        assert counts.breakdowns(fold) == model_breakdowns(model_fold, batch, repeats)
+        assert fold._known == model_fold._known  # the same values admitted
+        # The SQLite path's entry point, per (banner, day, facts): the same rows.
+        fold = BreakdownFold(top_n=3)
+        days = [floor_to(c.occurred_at, 60).date() for c in batch]
+        assert tally_breakdowns(fold, batch, days, repeats) == counts.breakdowns(
+            BreakdownFold(top_n=3)
+        )
+        assert fold._known == model_fold._known
+
+
+def test_values_are_admitted_in_the_order_of_their_first_click() -> None:
+    fold = BreakdownFold(top_n=2)
+    at = MIDNIGHT + timedelta(hours=1)
+    hosts = ["a.example", "b.example", "a.example", "c.example", "b.example"]
+    batch = [ClickIn(banner_id=1, occurred_at=at, facts=ClickFacts(referrer_host=h)) for h in hosts]
+    tally = BatchCounts(batch, [False] * len(batch)).breakdowns(fold)
+    day: date = at.date()
+    referrers = {v: n for (_, _, d, v), n in tally.items() if d == "referrer"}
+    assert referrers == {"a.example": [2, 2], "b.example": [2, 2], "(other)": [1, 1]}
+    assert tally[(1, day, "country", "(none)")] == [5, 5]
