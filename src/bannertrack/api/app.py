@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from bannertrack import __version__
-from bannertrack.api.allow import allow_header_fix
+from bannertrack.api.allow import AllowHeaderFix
 from bannertrack.api.auth import SETTINGS
 from bannertrack.api.banners import BannerController
 from bannertrack.api.body import BannertrackRequest
@@ -35,7 +35,8 @@ from bannertrack.metrics import TimedApp
 
 
 def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
-    """The service's ASGI app: Litestar, with request timing and a body deadline around it.
+    """The service's ASGI app: Litestar, with request timing, the OPTIONS fix and a body
+    deadline around it.
 
     ``settle``: freeze the heap once started (``bannertrack.heap``); for a process that
     serves this one app, not for tests that build many apps in one process.
@@ -71,7 +72,6 @@ def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
         dependencies=dependencies(running),
         state=State({SETTINGS: settings}),
         exception_handlers=exception_handlers,
-        before_send=[allow_header_fix()],
         openapi_config=openapi_config(__version__),
         request_max_body_size=settings.http_max_body,
         request_class=BannertrackRequest,
@@ -80,7 +80,8 @@ def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
         logging_config=None,
     )
     finish_openapi(app.openapi_schema)
-    return BodyDeadline(TimedApp(app, lambda _app: running.metrics), settings.http_body_timeout)
+    timed = TimedApp(app, lambda _app: running.metrics)
+    return BodyDeadline(AllowHeaderFix(timed, app), settings.http_body_timeout)
 
 
 def app_from_env() -> Any:

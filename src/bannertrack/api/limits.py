@@ -8,14 +8,26 @@ fails with 408 and the request ends, freeing its slot.
 
 Only body messages are bounded: once the body is complete, ``receive`` is what a
 streaming response listens on for the client's disconnect, and that wait is unbounded.
+An HTTP/1 request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no body
+(RFC 9112, 6.3), so it is handed on untouched: the tracking link and the reads pay nothing here.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from litestar.exceptions import HTTPException
+
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
+
+
+def has_body(scope: Any) -> bool:
+    """Whether the request can carry a body (over HTTP/2 one needs no length header)."""
+    if scope.get("http_version") not in ("1.0", "1.1"):
+        return True
+    return any(name in _BODY_HEADERS for name, _ in scope["headers"])
 
 
 class BodyDeadline:
@@ -23,10 +35,14 @@ class BodyDeadline:
         self.app = app
         self._seconds = seconds
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Any, receive: Any, send: Any) -> Awaitable[None]:
+        # A plain function handing back the inner app's awaitable when there is no body
+        # to time: no frame of its own on those requests.
+        if scope["type"] != "http" or not has_body(scope):
+            return self.app(scope, receive, send)  # type: ignore[no-any-return]
+        return self._timed(scope, receive, send)
+
+    async def _timed(self, scope: Any, receive: Any, send: Any) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._seconds
         body_done = False
