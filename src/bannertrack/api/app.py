@@ -21,6 +21,7 @@ from bannertrack.api.errors import exception_handlers
 from bannertrack.api.health import healthz, metrics
 from bannertrack.api.ids import canonical_ids
 from bannertrack.api.limits import BodyDeadline
+from bannertrack.api.link_fast_path import LinkFastPath
 from bannertrack.api.openapi import finish as finish_openapi
 from bannertrack.api.openapi import openapi_config
 from bannertrack.api.openapi import static_files as openapi_static_files
@@ -35,8 +36,8 @@ from bannertrack.metrics import TimedApp
 
 
 def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
-    """The service's ASGI app: Litestar, with request timing, the OPTIONS fix and a body
-    deadline around it.
+    """The service's ASGI app: Litestar, with the tracking link's fast path, request timing,
+    the OPTIONS fix and a body deadline around it.
 
     ``settle``: freeze the heap once started (``bannertrack.heap``); for a process that
     serves this one app, not for tests that build many apps in one process.
@@ -80,7 +81,7 @@ def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
         logging_config=None,
     )
     finish_openapi(app.openapi_schema)
-    timed = TimedApp(app, lambda _app: running.metrics)
+    timed = TimedApp(LinkFastPath(app, running.tracking), lambda _app: running.metrics)
     return BodyDeadline(AllowHeaderFix(timed, app), settings.http_body_timeout)
 
 

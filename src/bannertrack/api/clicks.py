@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request
+from litestar.types import Scope
 
 from bannertrack.bots import Verdict, classify
 from bannertrack.click_facts import derive
@@ -54,11 +55,9 @@ class ClickRecorder:
     trusted_proxies: tuple[IPNetwork, ...]
     metrics: Metrics
 
-    async def record_visit(
-        self, request: Request[Any, Any, Any], banner_id: int
-    ) -> RecordedClick | None:
+    async def record_visit(self, scope: Scope, banner_id: int) -> RecordedClick | None:
         """A tracking-link click, committed; ``None`` when the banner is gone."""
-        return await self._record(await click_from_request(self, request, banner_id))
+        return await self._record(await click_from_scope(self, scope, banner_id))
 
     async def record_report(
         self, request: Request[Any, Any, Any], banner_id: int, report: ClickReport
@@ -73,18 +72,35 @@ class ClickRecorder:
         return recorded
 
 
-async def click_from_request(
-    ctx: ClickRecorder, request: Request[Any, Any, Any], banner_id: int
-) -> ClickIn:
+# The headers a tracking-link click reads, by their lower-case wire names.
+_VISIT_HEADERS = frozenset({b"user-agent", b"referer", b"x-forwarded-for"})
+
+
+def visit_headers(scope: Scope) -> dict[bytes, str]:
+    """The first value of each header a click reads, in one pass over the raw headers.
+
+    Litestar's ``request.headers`` builds a case-insensitive multidict of every header
+    first; the link reads three, on the hottest path of the service.
+    """
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _VISIT_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+async def click_from_scope(ctx: ClickRecorder, scope: Scope, banner_id: int) -> ClickIn:
     """A tracking-link click: the visitor's own request is the evidence."""
-    peer = request.client.host if request.client else None
-    ip = client_address(peer, request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
+    headers = visit_headers(scope)
+    client = scope.get("client")
+    peer = client[0] if client else None
+    ip = client_address(peer, headers.get(b"x-forwarded-for"), ctx.trusted_proxies)
     # Header text no column can hold (NUL) is dropped here, before the click joins a batch.
-    user_agent = storable(request.headers.get("user-agent"))
+    user_agent = storable(headers.get(b"user-agent"))
     user_agent = user_agent[:_MAX_UA] if user_agent else None
-    referrer = storable(request.headers.get("referer"))
+    referrer = storable(headers.get(b"referer"))
     referrer = referrer[:_MAX_REFERRER] if referrer else None
-    return await _click(ctx, request, banner_id, ip, user_agent, referrer, classify(user_agent))
+    return await _click(ctx, scope, banner_id, ip, user_agent, referrer, classify(user_agent))
 
 
 async def click_from_report(
@@ -104,13 +120,13 @@ async def click_from_report(
     agent = report.user_agent
     verdict = _UNREPORTED if agent is None else classify(agent or None)
     return await _click(
-        ctx, request, banner_id, report.ip, agent or None, report.referrer or None, verdict
+        ctx, request.scope, banner_id, report.ip, agent or None, report.referrer or None, verdict
     )
 
 
 async def _click(
     ctx: ClickRecorder,
-    request: Request[Any, Any, Any],
+    scope: Scope,
     banner_id: int,
     ip: str | None,
     user_agent: str | None,
@@ -125,9 +141,7 @@ async def _click(
         visitor=await ctx.hasher.visitor(ip, user_agent),
         bot=verdict.bot,
         bot_reason=verdict.reason,
-        facts=derive(
-            ip, user_agent, referrer, request.scope.get("query_string", b"").decode("latin-1")
-        ),
+        facts=derive(ip, user_agent, referrer, scope.get("query_string", b"").decode("latin-1")),
     )
 
 

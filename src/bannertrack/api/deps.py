@@ -60,6 +60,10 @@ class Running:
             raise UnavailableError("the service is not running")
         return self._built
 
+    def tracking(self) -> Tracking | None:
+        """The tracking endpoints' parts, or ``None`` outside start-up..shutdown."""
+        return None if self._built is None else self._built.tracking
+
     @property
     def metrics(self) -> Metrics | None:
         return None if self._built is None else self._built.service.metrics

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -47,13 +48,28 @@ def error_response(
     )
 
 
-def _own(request: Request[Any, Any, Any], exc: BannertrackError) -> Response[dict[str, Any]]:
+ErrorParts = tuple[int, str, str, dict[str, str]]  # status, code, message, headers
+
+
+def error_parts(exc: Exception) -> ErrorParts:
+    """What an error of ours (or an unexpected one) answers, logged as it deserves."""
     if isinstance(exc, UnavailableError):
         faults.warning(f"503:{exc.code}", "answering 503: %s", exc)
-        return error_response(exc.status, exc.code, str(exc), {"Retry-After": str(exc.retry_after)})
-    if exc.status >= 500:
-        return _unexpected(request, exc)
-    return error_response(exc.status, exc.code, str(exc))
+        return exc.status, exc.code, str(exc), {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, BannertrackError) and exc.status < 500:
+        return exc.status, exc.code, str(exc), {}
+    # With its traceback, but once per interval: a flood of one bad request is one line.
+    faults.error(f"500:{type(exc).__qualname__}", "unexpected error", exc_info=exc)
+    return HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error", {}
+
+
+def error_body(code: str, message: str) -> bytes:
+    return msgspec.json.encode({"error": {"code": code, "message": message}})
+
+
+def _own(_: Request[Any, Any, Any], exc: BannertrackError) -> Response[dict[str, Any]]:
+    status, code, message, headers = error_parts(exc)
+    return error_response(status, code, message, headers or None)
 
 
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -72,9 +88,8 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, A
 
 
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    # With its traceback, but once per interval: a flood of one bad request is one line.
-    faults.error(f"500:{type(exc).__qualname__}", "unexpected error", exc_info=exc)
-    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+    status, code, message, headers = error_parts(exc)
+    return error_response(status, code, message, headers or None)
 
 
 exception_handlers: ExceptionHandlersMap = {

@@ -21,6 +21,7 @@ from typing import Any
 from litestar import MediaType, Request, Response, route
 from litestar.datastructures import ResponseHeader, State
 from litestar.handlers import HTTPRouteHandler
+from litestar.types import Scope
 
 from bannertrack.api.clicks import ClickRecorder
 from bannertrack.api.openapi import errors
@@ -39,7 +40,7 @@ PIXEL = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff"
     b"!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
-_PREFETCH_HEADERS = (("sec-purpose", "prefetch"), ("purpose", "prefetch"), ("x-moz", "prefetch"))
+_PREFETCH_HEADERS = frozenset({b"sec-purpose", b"purpose", b"x-moz"})
 
 
 _LOCATION = ResponseHeader(
@@ -78,9 +79,37 @@ def _location(banner: Banner, query_string: str) -> str:
         raise
 
 
-def is_prefetch(request: Request[Any, Any, Any]) -> bool:
-    headers = request.headers
-    return any(want in headers.get(name, "").lower() for name, want in _PREFETCH_HEADERS)
+def is_prefetch(scope: Any) -> bool:
+    """A browser prefetch (``Sec-Purpose``/``Purpose``/``X-Moz: prefetch``): not a click."""
+    for name, value in scope["headers"]:
+        if name in _PREFETCH_HEADERS and b"prefetch" in value.lower():
+            return True
+    return False
+
+
+def counts(scope: Any) -> bool:
+    """Whether this request counts: a GET that is no prefetch (HEAD is answered, not counted)."""
+    return scope["method"] == "GET" and not is_prefetch(scope)
+
+
+async def visit(tracking: Tracking, scope: Scope, banner_id: int) -> str:
+    """Count the click (when the request counts) and return the redirect's Location.
+
+    The one implementation of the link, for the Litestar route and for ``LinkFastPath``.
+    Raises ``NotFoundError`` (no such banner, or deleted before the click was written),
+    ``UnusableTargetError`` (409), or the click writer's ``UnavailableError`` (503).
+    """
+    banner = await tracking.repository.get_banner(banner_id)
+    if banner is None:
+        tracking.metrics.unknown_banner.labels("click").inc()
+        raise NotFoundError(f"banner {banner_id} not found")
+    # The Location first: a click whose redirect cannot be sent is not counted.
+    location = _location(banner, scope.get("query_string", b"").decode("latin-1"))
+    if counts(scope):
+        recorded = await tracking.clicks.record_visit(scope, banner_id)
+        if recorded is None:  # deleted between the lookup and the write
+            raise NotFoundError(f"banner {banner_id} not found")
+    return location
 
 
 def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandler]:
@@ -107,17 +136,7 @@ def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandle
     async def track_click(
         request: Request[None, None, State], banner_id: BannerId
     ) -> Response[bytes]:
-        tracking = tracking_of()
-        banner = await tracking.repository.get_banner(banner_id)
-        if banner is None:
-            tracking.metrics.unknown_banner.labels("click").inc()
-            raise NotFoundError(f"banner {banner_id} not found")
-        # The Location first: a click whose redirect cannot be sent is not counted.
-        location = _location(banner, request.scope.get("query_string", b"").decode("latin-1"))
-        if request.method == "GET" and not is_prefetch(request):
-            recorded = await tracking.clicks.record_visit(request, banner_id)
-            if recorded is None:  # deleted between the lookup and the write
-                raise NotFoundError(f"banner {banner_id} not found")
+        location = await visit(tracking_of(), request.scope, banner_id)
         return Response(
             b"",
             status_code=302,
@@ -141,7 +160,7 @@ def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandle
         if await tracking.repository.get_banner(banner_id) is None:
             tracking.metrics.unknown_banner.labels("impression").inc()
             raise NotFoundError(f"banner {banner_id} not found")
-        if request.method == "GET" and not is_prefetch(request):
+        if counts(request.scope):
             tracking.impressions.add(banner_id)
         return Response(
             PIXEL, status_code=200, headers={"Cache-Control": "no-store"}, media_type="image/gif"
