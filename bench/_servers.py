@@ -96,6 +96,37 @@ def bare_app() -> Any:
     )
 
 
+async def bare_asgi_app(scope: Any, receive: Any, send: Any) -> None:
+    """A plain ASGI app answering ``GET /c/{id}`` with the link's 302: no framework at all.
+
+    The tracking link is served by an ASGI fast path in front of Litestar, so next to
+    the bare Litestar handler this is the other honest ceiling: granian alone.
+    """
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/healthz":
+        status, headers = 200, [(b"content-type", b"text/plain"), (b"content-length", b"0")]
+    else:
+        location = b"https://shop.example/" + scope["path"].rpartition("/")[2].encode()
+        headers = [
+            (b"location", location),
+            (b"cache-control", b"private, no-store"),
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"0"),
+        ]
+        status = 302
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
 # processes -----------------------------------------------------------------------------
 
 
@@ -160,12 +191,14 @@ def bannertrack_server(database_url: str, env: dict[str, str], log_path: Path) -
     )
 
 
-def bare_server(log_path: Path) -> Server:
+def bare_server(log_path: Path, *, asgi: bool = False) -> Server:
+    """The bare Litestar app, or with ``asgi`` the framework-less one, under granian."""
+    target = ["bench._servers:bare_asgi_app"] if asgi else ["--factory", "bench._servers:bare_app"]
     return Server(
         [
-            sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+            sys.executable, "-m", "granian", "--interface", "asgi",
             "--host", "127.0.0.1", "--port", "{port}", "--workers", "1", "--no-access-log",
-            "bench._servers:bare_app",
+            *target,
         ],
         {},
         log_path,

@@ -4,7 +4,10 @@ One run, one table, ratios (issue 16). Real server processes (``python -m banner
 api``: granian + Litestar) are driven by ``wrk`` over keep-alive connections on
 127.0.0.1, interleaved with a bare Litestar app served by granian the same way
 (``bench/_servers.py``: ``GET /c/{id}`` answers the same 302 and nothing else, ``GET
-/api/v1/banners/{id}/stats`` a constant ClickStats):
+/api/v1/banners/{id}/stats`` a constant ClickStats). The service answers ``GET /c/{id}``
+with an ASGI fast path in front of Litestar (``api/link_fast_path.py``), so a framework-less
+ASGI app answering the same 302 is measured too, as a second, higher ceiling (``bare
+ASGI``, link rows only; ``x bare`` there is its ratio to the bare Litestar handler):
 
 - ``link``: ``GET /c/{id}``, a durable click then a 302, over 20 banners, 1,000 visitors
   (user agent + ``X-Forwarded-For`` from a trusted proxy, so hashing, bot verdicts and
@@ -367,6 +370,8 @@ LOADS = {"link": "/c/%d", "stats": "/api/v1/banners/%d/stats"}
 
 
 BASELINE = " [baseline]"
+BARE = "bare Litestar (granian)"
+BARE_ASGI = "bare ASGI (granian)"
 
 
 def plan(
@@ -470,6 +475,9 @@ def goals(rows: list[Row]) -> list[str]:
         r256, r4, c4 = ratio(name, "link", 256), ratio(name, "link", 4), rate(name, "link", 4)
         if r256 is not None:
             out.append(f"{name}: link c256 = {r256:.2f}x bare (goal >= 0.5x)")
+            link, asgi = rate(name, "link", 256), rate(BARE_ASGI, "link", 256)
+            if link and asgi:
+                out.append(f"{name}: link c256 = {link / asgi:.2f}x bare ASGI (no framework)")
         if c4 is not None and r4 is not None:
             out.append(f"{name}: link c4 = {c4:,.0f} req/s = {c4 / 541:.2f}x 541, {r4:.2f}x bare")
     for base in ("postgresql", "postgresql+redis"):
@@ -542,6 +550,7 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
     bench = Bench(args, work)
     rows = {p: Row(*p) for p in pairs}
     bare_rows: dict[tuple[str, int], Row] = {}
+    asgi_rows: dict[tuple[str, int], Row] = {}
     async with contextlib.AsyncExitStack() as astack:
         stack = astack.enter_context(contextlib.ExitStack())
         pg_admin = stack.enter_context(postgres_admin_url())
@@ -551,6 +560,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
         bench.redis_pid = _redis_pid(redis_url)
         bare = Target("bare", bare_server(work / "bare.log").start())
         astack.callback(bare.server.stop)
+        bare_asgi = Target("bare ASGI", bare_server(work / "bare-asgi.log", asgi=True).start())
+        astack.callback(bare_asgi.server.stop)
         targets = await start_targets(astack, bench, names, pg_admin, redis_url)
         print("warm-up", file=sys.stderr)
         for name, load, conns in pairs:  # pools, caches, first compiles; not measured
@@ -566,8 +577,11 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
                 if key not in bare_now:
                     s = await bench.measure(bare, LOADS[load], conns, None)
                     bare_now[key] = s.rate
-                    bare_rows.setdefault(key, Row("bare Litestar (granian)", load, conns))
+                    bare_rows.setdefault(key, Row(BARE, load, conns))
                     bare_rows[key].samples.append(s)
+                    if load == "link":  # the ceiling without any framework, for reference
+                        s = await bench.measure(bare_asgi, LOADS[load], conns, s.rate)
+                        asgi_rows.setdefault(key, Row(BARE_ASGI, load, conns)).samples.append(s)
                 t = targets[name]
                 rows[(name, load, conns)].samples.append(
                     await bench.measure(t, LOADS[load], conns, bare_now[key])
@@ -577,6 +591,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
     ordered: list[Row] = []
     for key, bare_row in sorted(bare_rows.items(), key=lambda kv: (kv[0][0] != "link", kv[0][1])):
         ordered.append(bare_row)
+        if key in asgi_rows:
+            ordered.append(asgi_rows[key])
         ordered += [r for p, r in rows.items() if (p[1], p[2]) == key and r.samples]
     print(
         f"\n{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
