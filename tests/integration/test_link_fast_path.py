@@ -105,6 +105,8 @@ def test_which_requests_the_fast_path_takes(method: str, path: str, taken: int |
 
 def test_a_percent_encoded_id_is_handed_on() -> None:
     assert banner_id_of({"method": "GET", "path": "/c/1", "raw_path": b"/c/%31"}) is None
+    assert banner_id_of({"method": "GET", "path": "/c/1", "raw_path": b"/c/%31?a=1"}) is None
+    assert banner_id_of({"method": "GET", "path": "/c/1", "raw_path": b"/c/1?a=1"}) == 1
 
 
 async def test_metrics_label_the_fast_path_by_the_route(client: Client) -> None:

@@ -46,7 +46,9 @@ def banner_id_of(scope: Any) -> int | None:
     if digits[0] == "0":
         return None
     raw = scope.get("raw_path")
-    if raw is not None and raw != path.encode():  # percent-encoded on the wire: not canonical
+    # Percent-encoded on the wire (/c/%31) is not canonical. (Some clients' ASGI transports
+    # leave the query in raw_path; servers do not.)
+    if raw is not None and raw.split(b"?", 1)[0] != path.encode():
         return None
     banner_id = int(digits)
     return banner_id if banner_id <= MAX_ID else None
