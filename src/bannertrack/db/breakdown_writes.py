@@ -25,7 +25,6 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.db.pg_bulk import insert_rows
 from bannertrack.db.sql import insert_for
 from bannertrack.db.tables import click_breakdowns
 from bannertrack.models import DIMENSIONS, NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
@@ -189,10 +188,7 @@ async def write_counts(conn: AsyncConnection, dialect: str, tally: Tally) -> Non
         }
         for (banner_id, day, dimension, value), (n, valid) in sorted(tally.items())
     ]
-    if dialect == "postgresql":
-        await insert_rows(conn, click_breakdowns, rows, BREAKDOWN_TAIL_PG)  # one array per column
-    else:
-        await conn.execute(_upsert(dialect), rows)
+    await conn.execute(_upsert(dialect), rows)
 
 
 BREAKDOWN_TAIL_PG = (

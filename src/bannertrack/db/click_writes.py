@@ -1,5 +1,11 @@
 """The click write path: repeat flags, raw clicks and both rollups, in the caller's transaction.
 
+These run the batch through SQLAlchemy's statements, which work on either dialect; the
+repository uses them for in-memory SQLite databases and text with NUL. A SQLite file's
+batch is ``db.sqlite_clicks`` and PostgreSQL's ``db.pg_clicks``, both built on the pure
+parts here (``visitor_groups``, ``repeat_step``, ``replay_repeats``) and the SQL rule of
+``visitor_tail_pg`` / ``MINUTE_TAIL_PG``.
+
 Repeat detection is one upsert per (banner, visitor) of the batch on ``visitor_clicks``,
 handing back the time of the visitor's last valid click as it was before this batch. The
 upsert takes the row's lock, so two instances writing clicks of one visitor at once are
@@ -19,7 +25,6 @@ from sqlalchemy import bindparam, case, literal_column, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.breakdown_writes import fact_columns
-from bannertrack.db.pg_bulk import insert_rows
 from bannertrack.db.sql import insert_for, micros
 from bannertrack.db.tables import banner_totals, click_minutes, clicks, visitor_clicks
 from bannertrack.models import ClickIn
@@ -46,11 +51,8 @@ async def flag_repeats(
         {"banner_id": b, "visitor": s, "counted_us": micros(batch[groups[(b, s)][0]].occurred_at)}
         for b, s in keys
     ]
-    if dialect == "postgresql":
-        rows: Any = await insert_rows(conn, visitor_clicks, params, visitor_tail_pg(window))
-    else:
-        rows = await conn.execute(_visitor_upsert(dialect, window), params)
-    before = {(int(r[0]), r[1]): r[2] for r in rows}  # SQLAlchemy Row or asyncpg Record
+    rows = await conn.execute(_visitor_upsert(dialect, window), params)
+    before = {(int(r[0]), r[1]): r[2] for r in rows}
     flags, moved = replay_repeats(window, batch, groups, before)
     if moved:
         await conn.execute(visitor_move(), moved)
@@ -217,10 +219,7 @@ async def insert_clicks(
     # PostgreSQL: the sequence is drawn as the rows are inserted, in array order), but
     # RETURNING's row order is unspecified: sorting restores the batch's order. Asking
     # SQLAlchemy to keep it would insert row by row on SQLite.
-    if dialect == "postgresql":
-        ids = sorted(r[0] for r in await insert_rows(conn, clicks, rows, "RETURNING id"))
-    else:
-        ids = sorted((await conn.execute(_click_insert(dialect), rows)).scalars())
+    ids = sorted((await conn.execute(_click_insert(dialect), rows)).scalars())
 
     per_banner: dict[int, _Tally] = {}
     minutes: dict[tuple[int, datetime], _Tally] = {}
@@ -244,10 +243,7 @@ async def insert_clicks(
         }
         for (b, m), tally in sorted(minutes.items())
     ]
-    if dialect == "postgresql":
-        await insert_rows(conn, click_minutes, per_minute, MINUTE_TAIL_PG)
-    else:
-        await conn.execute(_minute_upsert(dialect), per_minute)
+    await conn.execute(_minute_upsert(dialect), per_minute)
     return ids
 
 

@@ -1,4 +1,6 @@
-"""PostgreSQL: the click batch's multi-row statements, one array per column, sent to asyncpg.
+"""PostgreSQL: multi-row statements taking one array per column, sent to asyncpg.
+
+The click batch (``db.pg_clicks``) builds its two statements from ``insert_sql``.
 
 Why not SQLAlchemy's executemany here: its "insertmanyvalues" renders one bind parameter
 per value per row, runs Python bind processing for each, and produces a new SQL text for
@@ -15,7 +17,7 @@ locked, and sequence ids handed out, in that order, as with a ``VALUES`` list.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -51,26 +53,6 @@ def insert_sql(
         f"INSERT INTO {table.name} ({quoted}) SELECT {quoted} FROM ({rows}) AS s"
         f"{' ' + where if where else ''} ORDER BY _pos {tail}"
     ).rstrip()
-
-
-async def insert_rows(
-    conn: AsyncConnection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    tail: str = "",
-) -> list[Any]:
-    """Insert ``rows`` (dicts with the same keys) in one statement; returns RETURNING rows."""
-    if not rows:
-        return []
-    columns = tuple(rows[0])
-    arrays = [[row[c] for row in rows] for c in columns]
-    apg = await driver_connection(conn)
-    sql = insert_sql(table, columns, tail)
-    if "RETURNING" in tail:
-        return await fetch(conn, apg, sql, arrays)
-    announce(conn, sql, arrays)
-    await apg.execute(sql, *arrays)
-    return []
 
 
 def announce(conn: AsyncConnection, sql: str, args: Sequence[Any]) -> None:
