@@ -84,6 +84,9 @@ class ClickFacts(msgspec.Struct, frozen=True, kw_only=True):
 # Rollup values that no client can send: a click without a value, and the fold of
 # values beyond the per-day top N (db/breakdown_writes.py).
 NONE_VALUE = "(none)"
+# The rollup row counting all of a (banner, day)'s clicks: its dimension and its value.
+# "(none)" is not stored: it is this row's count less the dimension's stored values.
+DAY_TOTAL = "*"
 OTHER_VALUE = "(other)"
 # The field of ClickFacts (and the column of ``clicks``) behind each dimension.
 _FACT_OF: dict[Dimension, str] = {d: d for d in DIMENSIONS} | {"referrer": "referrer_host"}

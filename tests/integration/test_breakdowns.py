@@ -448,3 +448,75 @@ async def test_no_stale_breakdown_when_every_load_races_a_write(sql_repo: SqlRep
     race = WriteRace()
     repo = CachedRepository(RacedReads(sql_repo, race), MemoryCache())
     assert await stale_breakdown_reads(repo, ids, seed=5, race=race) == 0
+
+
+async def test_migration_0006_turns_none_rows_into_day_totals_and_back(
+    unmigrated_url: str,
+) -> None:
+    """0006 replaces the "(none)" rows by one day-total row per (banner, day); every
+    breakdown reads the same before and after, and downgrading restores the rows."""
+    from alembic import command
+
+    from bannertrack.db.migrate import alembic_config
+
+    engine = create_engine(unmigrated_url)
+    rows_sql = text(
+        "SELECT banner_id, day, dimension, value, clicks, valid_clicks FROM click_breakdowns "
+        "ORDER BY banner_id, day, dimension, value"
+    )
+
+    async def table() -> list[tuple[object, ...]]:
+        async with engine.connect() as conn:
+            return [tuple(r) for r in await conn.execute(rows_sql)]
+
+    def downgrade_to(connection: object, revision: str) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, revision)
+
+    try:
+        await upgrade(engine, "0005")
+        async with engine.begin() as conn:
+            now = DAY1.replace(tzinfo=None) if engine.dialect.name == "sqlite" else DAY1
+            await conn.execute(
+                text(
+                    "INSERT INTO banners (name, image_url, target_url, active, forward_query, "
+                    "created_at, updated_at) VALUES ('a', 'https://a.example/i', "
+                    "'https://a.example', true, true, :t, :t)"
+                ),
+                {"t": now},
+            )
+            # 5 clicks on one day, as 0005's writer stored them: each dimension sums to 5.
+            day = DAY1.date()
+            stored = [("device", "mobile", 3, 2), ("device", "desktop", 2, 1)]
+            stored += [("referrer", "t.co", 1, 1), ("referrer", NONE_VALUE, 4, 2)]
+            stored += [(d, NONE_VALUE, 5, 3) for d in DIMENSIONS if d not in ("device", "referrer")]
+            for dimension, value, n, valid in stored:
+                await conn.execute(
+                    text(
+                        "INSERT INTO click_breakdowns (banner_id, day, dimension, value, clicks, "
+                        "valid_clicks) VALUES (1, :day, :dim, :value, :n, :valid)"
+                    ),
+                    {"day": day, "dim": dimension, "value": value, "n": n, "valid": valid},
+                )
+        before = await table()
+        await upgrade(engine)
+        after = await table()
+        assert not [r for r in after if r[3] == NONE_VALUE]
+        assert [r for r in after if r[2] == "*"] == [(1, after[0][1], "*", "*", 5, 3)]
+        repo = SqlRepository(engine)
+        for dimension in DIMENSIONS:
+            for count in ("total", "valid"):
+                got = await repo.breakdown(1, dimension, DAY1, DAY1, count)  # type: ignore[arg-type]
+                assert got is not None
+                want = {
+                    v: (n if count == "total" else ok)
+                    for d, v, n, ok in stored
+                    if d == dimension and (n if count == "total" else ok)
+                }
+                assert {i.value: i.clicks for i in got.items} == want, (dimension, count)
+        async with engine.begin() as conn:
+            await conn.run_sync(downgrade_to, "0005")
+        assert await table() == before
+    finally:
+        await engine.dispose()

@@ -14,22 +14,29 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from bannertrack.db.breakdown_writes import BreakdownFold, Tally, tally_breakdowns
 from bannertrack.db.click_tally import BatchCounts
-from bannertrack.models import DIMENSIONS, ClickFacts, ClickIn
+from bannertrack.models import DAY_TOTAL, DIMENSIONS, NONE_VALUE, ClickFacts, ClickIn
 from bannertrack.timeutil import floor_to
 
 MIDNIGHT = datetime(2026, 11, 30, tzinfo=UTC)
 
 
 def model_breakdowns(fold: BreakdownFold, batch: list[ClickIn], repeats: list[bool]) -> Tally:
+    """Click by click: the day's total row, and each dimension's value but "(none)"."""
     tally: Tally = {}
     for click, repeat in zip(batch, repeats, strict=True):
         day = floor_to(click.occurred_at, 60).date()
         facts = click.facts or ClickFacts()
+        valid = 0 if click.bot or repeat else 1
+        total = tally.setdefault((click.banner_id, day, DAY_TOTAL, DAY_TOTAL), [0, 0])
+        total[0] += 1
+        total[1] += valid
         for dimension in DIMENSIONS:
             value = fold.value_for((click.banner_id, day), dimension, facts.value(dimension))
+            if value == NONE_VALUE:
+                continue
             counts = tally.setdefault((click.banner_id, day, dimension, value), [0, 0])
             counts[0] += 1
-            counts[1] += 0 if click.bot or repeat else 1
+            counts[1] += valid
     return tally
 
 
@@ -104,4 +111,6 @@ def test_values_are_admitted_in_the_order_of_their_first_click() -> None:
     day: date = at.date()
     referrers = {v: n for (_, _, d, v), n in tally.items() if d == "referrer"}
     assert referrers == {"a.example": [2, 2], "b.example": [2, 2], "(other)": [1, 1]}
-    assert tally[(1, day, "country", "(none)")] == [5, 5]
+    # No value, no row: "(none)" is the day's total less the values, on read.
+    assert (1, day, "country", "(none)") not in tally
+    assert tally[(1, day, "*", "*")] == [5, 5]

@@ -3,6 +3,7 @@
 The rollup is per UTC day, so a range is widened to whole days: from the midnight at or
 before ``start`` to the midnight at or after ``end``; the answer states those bounds. A
 breakdown over months therefore reads (days x values) rollup rows, never raw clicks.
+"(none)" is not stored: it is the days' total row (``DAY_TOTAL``) less the values read.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.tables import click_breakdowns
-from bannertrack.models import OTHER_VALUE, Breakdown, BreakdownItem, CountKind, Dimension
+from bannertrack.models import (
+    DAY_TOTAL,
+    NONE_VALUE,
+    OTHER_VALUE,
+    Breakdown,
+    BreakdownItem,
+    CountKind,
+    Dimension,
+)
 from bannertrack.timeutil import ceil_to, floor_to
 
 DAY = 86_400
@@ -44,13 +53,23 @@ async def breakdown(
     counted = b.clicks if count == "total" else b.valid_clicks
     total = func.sum(counted).label("n")
     query = (
-        select(b.value, total)
-        .where(b.dimension == by, b.day >= first, b.day < stop)
-        .group_by(b.value)
+        select(b.dimension, b.value, total)
+        .where(b.dimension.in_([by, DAY_TOTAL]), b.day >= first, b.day < stop)
+        .group_by(b.dimension, b.value)
     )
     if banner_id is not None:
         query = query.where(b.banner_id == banner_id)
-    rows = [(str(v), int(n)) for v, n in await conn.execute(query) if n]
+    all_clicks = 0
+    rows: list[tuple[str, int]] = []
+    for dimension, value, n in await conn.execute(query):
+        if dimension == DAY_TOTAL:
+            all_clicks += int(n or 0)
+        elif n and value != NONE_VALUE:  # "(none)" rows of an older writer: derived below
+            rows.append((str(value), int(n)))
+    # Clicks without a value of this dimension have no row of their own.
+    unknown = all_clicks - sum(n for _, n in rows)
+    if unknown > 0:
+        rows.append((NONE_VALUE, unknown))
     rows.sort(key=lambda r: (-r[1], r[0]))
     ranked = [r for r in rows if r[0] != OTHER_VALUE]
     items = tuple(BreakdownItem(value=v, clicks=n) for v, n in ranked[:limit])

@@ -3,13 +3,18 @@
 Bound. Values are what clients send (referrers, utm tags), so a flood of distinct ones
 must not grow the table. Per (banner, day, dimension) at most ``top_n`` values get a row
 of their own, first come first served; later new values are counted under "(other)".
-"(none)" (no value) and "(other)" are always allowed. Which values a (banner, day)
+"(other)" is always allowed. "(none)" (no value) has no row: each (banner, day) has a
+row counting all its clicks (dimension and value ``DAY_TOTAL``), and a dimension's
+"(none)" is that count less the dimension's rows, worked out on read
+(``breakdown_queries``). A click without referrer or campaign, the common case, then
+adds to 1 + 4 rows, not 8, and a batch's upsert, the breakdowns' whole cost on the click
+path, is that much smaller. Which values a (banner, day)
 already has is read from the table once per process (one query for all the batch's new
 pairs) and then kept in a bounded LRU here, so the click path normally adds no read.
 
 The bound is per process: two instances (or workers) that learn of a (banner, day) at
 the same time may each admit the values the other has not seen yet, so a (banner, day,
-dimension) holds at most ``top_n`` x (processes writing that day) + 2 rows. A process
+dimension) holds at most ``top_n`` x (processes writing that day) + 1 rows. A process
 that starts mid-day re-reads the table first, so restarts do not widen it.
 """
 
@@ -27,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.sql import insert_for
 from bannertrack.db.tables import click_breakdowns
-from bannertrack.models import DIMENSIONS, NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
+from bannertrack.models import DAY_TOTAL, DIMENSIONS, NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
 
 _ALWAYS = frozenset({NONE_VALUE, OTHER_VALUE})
 _NO_FACTS = ClickFacts()
@@ -157,20 +162,21 @@ def fold_counts(fold: BreakdownFold, per: FactCounts) -> Tally:
     for (banner_id, day, facts), (n, valid) in per.items():
         pair = (banner_id, day)
         known = facts or _NO_FACTS
+        _add(tally, (banner_id, day, DAY_TOTAL, DAY_TOTAL), n, valid)
         for dimension in DIMENSIONS:
-            key = (
-                banner_id,
-                day,
-                dimension,
-                fold.value_for(pair, dimension, known.value(dimension)),
-            )
-            got = tally.get(key)
-            if got is None:
-                tally[key] = [n, valid]
-            else:
-                got[0] += n
-                got[1] += valid
+            value = fold.value_for(pair, dimension, known.value(dimension))
+            if value != NONE_VALUE:  # derived on read: the day's total less the values
+                _add(tally, (banner_id, day, dimension, value), n, valid)
     return tally
+
+
+def _add(tally: Tally, key: tuple[int, date, str, str], n: int, valid: int) -> None:
+    got = tally.get(key)
+    if got is None:
+        tally[key] = [n, valid]
+    else:
+        got[0] += n
+        got[1] += valid
 
 
 async def write_counts(conn: AsyncConnection, dialect: str, tally: Tally) -> None:
