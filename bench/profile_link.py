@@ -34,8 +34,9 @@ import click_path  # noqa: E402
 from _servers import bannertrack_server, create_postgres_database, postgres_admin_url  # noqa: E402
 
 
-def summarise(raw: Path, top: int) -> None:
+def summarise(raw: Path, top: int, match: list[str]) -> None:
     total = 0
+    matched: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     under: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
@@ -46,14 +47,19 @@ def summarise(raw: Path, top: int) -> None:
         own[frames[-1]] += n
         for frame in set(frames):
             under[frame] += n
+        for text in match:
+            if text in stack:
+                matched[text] += n
     print(f"{total} samples holding the GIL")
+    for text in match:
+        print(f"{100 * matched[text] / total:5.1f}% of samples have {text!r} on the stack")
     for title, counter in (("own samples", own), ("samples under the frame", under)):
         print(f"--- by {title}")
         for frame, n in counter.most_common(top):
             print(f"{100 * n / total:5.1f}% {frame}")
 
 
-def profile(url: str, conns: int, tree: Path, work: Path, top: int) -> None:
+def profile(url: str, conns: int, tree: Path, work: Path, top: int, match: list[str]) -> None:
     env = {"BANNERTRACK_TRUSTED_PROXIES": "127.0.0.1", "PYTHONPATH": str(tree / "src")}
     server = bannertrack_server(url, env, work / "server.log").start()
     try:
@@ -80,7 +86,7 @@ def profile(url: str, conns: int, tree: Path, work: Path, top: int) -> None:
                 print(line.strip())
     finally:
         server.stop()
-    summarise(raw, top)
+    summarise(raw, top, match)
 
 
 def main() -> None:
@@ -89,6 +95,10 @@ def main() -> None:
     parser.add_argument("connections", type=int)
     parser.add_argument("--tree", type=Path, default=ROOT, help="source tree to profile")
     parser.add_argument("--top", type=int, default=40, help="frames per list")
+    parser.add_argument(
+        "--match", action="append", default=[], metavar="TEXT",
+        help="also print the share of samples with TEXT on the stack (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
     for tool in ("wrk", "py-spy"):
         if shutil.which(tool) is None:
@@ -96,11 +106,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bt-profile-") as tmp:
         work = Path(tmp)
         if args.database == "sqlite":
-            profile(f"sqlite:///{work / 'link.db'}", args.connections, args.tree, work, args.top)
+            url = f"sqlite:///{work / 'link.db'}"
+            profile(url, args.connections, args.tree, work, args.top, args.match)
             return
         with postgres_admin_url() as admin:
             url = asyncio.run(create_postgres_database(admin))
-            profile(url, args.connections, args.tree, work, args.top)
+            profile(url, args.connections, args.tree, work, args.top, args.match)
 
 
 if __name__ == "__main__":
