@@ -67,11 +67,6 @@ def error_body(code: str, message: str) -> bytes:
     return msgspec.json.encode({"error": {"code": code, "message": message}})
 
 
-def _own(_: Request[Any, Any, Any], exc: BannertrackError) -> Response[dict[str, Any]]:
-    status, code, message, headers = error_parts(exc)
-    return error_response(status, code, message, headers or None)
-
-
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     message = exc.detail
     if isinstance(exc, ValidationException) and exc.extra:
@@ -87,13 +82,13 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, A
     return error_response(exc.status_code, code, message, dict(exc.headers or {}))
 
 
-def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _ours_or_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     status, code, message, headers = error_parts(exc)
     return error_response(status, code, message, headers or None)
 
 
 exception_handlers: ExceptionHandlersMap = {
-    BannertrackError: _own,
+    BannertrackError: _ours_or_unexpected,
     HTTPException: _http,
-    Exception: _unexpected,
+    Exception: _ours_or_unexpected,
 }

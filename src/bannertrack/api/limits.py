@@ -9,7 +9,8 @@ fails with 408 and the request ends, freeing its slot.
 Only body messages are bounded: once the body is complete, ``receive`` is what a
 streaming response listens on for the client's disconnect, and that wait is unbounded.
 An HTTP/1 request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no body
-(RFC 9112, 6.3), so it is handed on untouched: the tracking link and the reads pay nothing here.
+(RFC 9112, 6.3), so it is handed on untouched: the tracking link and the reads pay
+nothing here.
 """
 
 from __future__ import annotations

@@ -22,14 +22,14 @@ from litestar.types import HTTPResponseStartEvent as Start
 
 from bannertrack.api.errors import error_body, error_parts
 from bannertrack.api.params import MAX_ID
-from bannertrack.api.tracking import Tracking, visit
+from bannertrack.api.tracking import LINK_CACHE_CONTROL, Tracking, visit
 
 # The route template Litestar would have set: request metrics label the link by it.
 TEMPLATE = "/c/{banner_id}"
 _PREFIX = "/c/"
 _MAX_DIGITS = len(str(MAX_ID))
 _REDIRECT_HEADERS = [
-    (b"cache-control", b"private, no-store"),
+    (b"cache-control", LINK_CACHE_CONTROL.encode()),
     (b"content-type", b"text/plain; charset=utf-8"),
     (b"content-length", b"0"),
 ]

@@ -34,7 +34,8 @@ from bannertrack.models import Banner
 from bannertrack.repository import Repository
 
 log = logging.getLogger("bannertrack.api")
-_NO_STORE = {"Cache-Control": "private, no-store"}
+# The link's Cache-Control, sent by the route and by ``LinkFastPath`` alike.
+LINK_CACHE_CONTROL = "private, no-store"
 # The smallest transparent 1x1 GIF (GIF89a, one-colour palette, transparent index 0).
 PIXEL = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff"
@@ -140,7 +141,7 @@ def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandle
         return Response(
             b"",
             status_code=302,
-            headers={"Location": location, **_NO_STORE},
+            headers={"Location": location, "Cache-Control": LINK_CACHE_CONTROL},
             media_type=MediaType.TEXT,
         )
 
