@@ -4,7 +4,8 @@ Starts a throwaway PostgreSQL and a ``bannertrack api`` with ``--workers`` N, dr
 tracking link with ``wrk`` (the click_path workload), and samples every backend of the
 server's database every 20 ms: its wait event, the statement it runs, and for a backend
 waiting on a lock, what its blockers (``pg_blocking_pids``) are doing. Prints the share
-of samples per (wait event, statement) and per (blocked statement <- blocker statement).
+of samples per (wait event, statement) and per (blocked statement <- blocker statement),
+and the rows each table inserted and updated (HOT updates apart).
 
     .venv/bin/python bench/lock_waits.py --workers 2 --connections 64 --seconds 8
 """
@@ -67,6 +68,28 @@ async def sample(url: str, stop: threading.Event) -> tuple[int, Counter[str], Co
     return n, waits, blocked
 
 
+TABLE_UPDATES = """
+SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_dead_tup
+  FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0 ORDER BY relname
+"""
+
+
+async def table_updates(url: str) -> list[tuple[str, int, int, int, int]]:
+    """Rows inserted and updated per table, and how many updates were HOT (no index
+    entry written: only when no indexed column changes and the page has room)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    from bannertrack.db.urls import async_url
+
+    dsn = async_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await asyncio.sleep(0.7)  # the statistics collector reports every 500 ms
+        return [tuple(r) for r in await conn.fetch(TABLE_UPDATES)]
+    finally:
+        await conn.close()
+
+
 async def main_async(args: argparse.Namespace, work: Path) -> None:
     with postgres_admin_url() as admin:
         url = await create_postgres_database(admin)
@@ -86,6 +109,7 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
                 )
                 stop.set()
                 n, waits, blocked = await task
+                updates = await table_updates(url)
             finally:
                 server.stop()
         finally:
@@ -94,6 +118,9 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
     print("backends per sample, by (wait event, state, statement):")
     for key, count in waits.most_common(args.top):
         print(f"  {count / n:6.3f}  {key}")
+    print("rows per table: inserted, updated, of which HOT, dead")
+    for name, ins, upd, hot, dead in updates:
+        print(f"  {name:<20} {ins:>10,} {upd:>10,} {hot:>10,} {dead:>10,}")
     print("lock waits per sample, by (waiting statement <- blockers):")
     for key, count in blocked.most_common(args.top):
         print(f"  {count / n:6.3f}  {key}")
