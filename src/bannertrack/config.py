@@ -44,8 +44,9 @@ class Settings(BaseSettings):
     db_timeout: float = Field(
         5.0,
         gt=0,
-        description="Seconds one database statement may take (PostgreSQL command timeout, "
-        "SQLite busy timeout) before the request answers 503.",
+        description="Seconds one database statement may take (PostgreSQL statement_timeout, "
+        "with the client's command timeout 1 s later; SQLite busy timeout) before the request "
+        "answers 503.",
     )
     db_connect_timeout: float = Field(
         3.0, gt=0, description="Seconds opening a PostgreSQL connection may take."

@@ -1,10 +1,12 @@
-"""PostgreSQL's click batch (``db.pg_clicks``): two statements, the same guarantees.
+"""PostgreSQL's click batch (``db.pg_clicks``): one statement or two, the same guarantees.
 
-The batch locks its banners and upserts its visitor rows in one statement, then inserts
-the raw clicks with every rollup in a second one. What these tests hold it to: the
-statement count, a banner deleted meanwhile skipped (never a failed batch), statement
-timeouts and their mapping to ``DatabaseUnavailableError`` in both statements, no deadlock
-between two writers, and first/last click times from batches out of order.
+A batch in which a visitor clicks a banner twice locks its banners and upserts its
+visitor rows in one statement, then inserts the raw clicks with every rollup in a second
+one; any other batch is one statement (tests/integration/test_pg_one_statement.py holds
+the two to the same results). What these tests hold it to: the statement count, a banner
+deleted meanwhile skipped (never a failed batch), statement timeouts and their mapping
+to ``DatabaseUnavailableError``, no deadlock between two writers, and first/last click
+times from batches out of order.
 """
 
 from __future__ import annotations
@@ -56,15 +58,19 @@ def click(banner_id: int, i: int, at: datetime = NOW) -> ClickIn:
     )
 
 
-async def test_a_batch_is_two_statements(repo: SqlRepository) -> None:
+async def test_a_batch_is_one_statement_or_two(repo: SqlRepository) -> None:
     ids = [(await repo.create_banner(banner(f"b{i}"))).id for i in range(3)]
     await repo.record_clicks([click(ids[i % 3], i) for i in range(30)])  # learns the day
     before = repo.queries.count
     recorded = await repo.record_clicks([click(ids[i % 3], i) for i in range(50)])
     assert all(r is not None for r in recorded)
-    # One for the banner check and the visitor upsert, one for clicks and every rollup
-    # (BEGIN and COMMIT are not statements the counter sees).
+    # Visitors click twice: one for the banner check and the visitor upsert, one for
+    # clicks and every rollup (BEGIN and COMMIT are not statements the counter sees).
     assert repo.queries.count - before == 2
+    before = repo.queries.count
+    recorded = await repo.record_clicks([click(ids[i % 3], i) for i in range(21)])
+    assert all(r is not None for r in recorded)
+    assert repo.queries.count - before == 1
 
 
 async def test_a_banner_deleted_meanwhile_is_skipped(repo: SqlRepository) -> None:
@@ -88,23 +94,29 @@ async def test_a_banner_deleted_meanwhile_is_skipped(repo: SqlRepository) -> Non
             assert set(owners) == {kept}, table.name
 
 
+@pytest.mark.parametrize("twice", [False, True], ids=["one statement", "two statements"])
 @pytest.mark.parametrize(
     "hold",
     [
-        # statement 2 waits on a visitor row, statement 3 on the banner's totals row
+        # the visitor upsert waits on a visitor row, the rollups on the banner's totals row
         "SELECT 1 FROM visitor_clicks WHERE banner_id = :b FOR UPDATE",
         "SELECT 1 FROM banner_totals WHERE banner_id = :b FOR UPDATE",
     ],
 )
 async def test_a_statement_past_its_timeout_is_unavailable_and_stores_nothing(
-    repo: SqlRepository, hold: str
+    repo: SqlRepository, hold: str, twice: bool
 ) -> None:
+    """The server cancels the statement (its statement_timeout): rolled back, even when
+    the lock it waited on is released at once after the client heard of the timeout."""
     b = (await repo.create_banner(banner("b"))).id
     await repo.record_clicks([click(b, 1)])
+    late = NOW + timedelta(hours=2)
+    # The same visitor twice in a batch: the two-statement batch.
+    batch = [click(b, 1, late), click(b, 1, late + timedelta(minutes=1))][: 1 + twice]
     async with repo.engine.connect() as other:
         await other.execute(text(hold), {"b": b})
         with pytest.raises(DatabaseUnavailableError):
-            await repo.record_clicks([click(b, 1, NOW + timedelta(hours=2))])
+            await repo.record_clicks(batch)
         await other.rollback()
     # Nothing of the failed batch stayed, and the pool's connections work again.
     recorded = await repo.record_clicks([click(b, 1, NOW + timedelta(hours=3))])

@@ -28,14 +28,21 @@ class QueryCounter:
 class DbTimeouts:
     """Bounds of every database wait, so a frozen database answers 503 in seconds.
 
-    ``statement``: one statement (asyncpg command timeout, client side, so it holds even
-    when the server stops answering; SQLite's busy timeout); ``connect``: opening a
-    connection; ``pool``: waiting for a pooled connection when all are busy.
+    ``statement``: one statement (SQLite's busy timeout; on PostgreSQL the server's
+    ``statement_timeout``, and asyncpg's command timeout, client side, ``client_grace``
+    seconds later, so it holds even when the server stops answering); ``connect``:
+    opening a connection; ``pool``: waiting for a pooled connection when all are busy.
+
+    Why the server ends a statement first: the click batch is one autocommit statement
+    (``db.pg_clicks``). Cancelled by the server, it is rolled back and the client hears
+    so; given up on by the client, it could still commit after the clicks were answered
+    503, and their retry would store them twice.
     """
 
     statement: float = 5.0
     connect: float = 3.0
     pool: float = 3.0
+    client_grace: float = 1.0
 
 
 def create_engine(
@@ -66,7 +73,11 @@ def _postgres_engine(url: URL, pool_size: int, limits: DbTimeouts) -> AsyncEngin
         max_overflow=pool_size,
         pool_timeout=limits.pool,
         # A dead or frozen server fails a request in seconds instead of hanging it.
-        connect_args={"timeout": limits.connect, "command_timeout": limits.statement},
+        connect_args={
+            "timeout": limits.connect,
+            "command_timeout": limits.statement + limits.client_grace,
+            "server_settings": {"statement_timeout": str(int(limits.statement * 1000))},
+        },
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine

@@ -23,6 +23,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
+    # The server's statement_timeout (db.engine): the statement was rolled back.
+    asyncpg.exceptions.QueryCanceledError,
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
@@ -34,6 +36,9 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+_QUERY_CANCELED = "57014"
+
+
 @contextmanager
 def map_db_errors() -> Iterator[None]:
     try:
@@ -43,4 +48,7 @@ def map_db_errors() -> Iterator[None]:
     except sa_exc.DBAPIError as exc:
         if exc.connection_invalidated:
             raise DatabaseUnavailableError("database connection lost") from exc
+        if getattr(exc.orig, "sqlstate", None) == _QUERY_CANCELED:
+            # Through SQLAlchemy, asyncpg's QueryCanceledError is a plain DBAPIError.
+            raise DatabaseUnavailableError("database statement timed out") from exc
         raise

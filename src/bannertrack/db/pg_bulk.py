@@ -1,6 +1,6 @@
 """PostgreSQL: multi-row statements taking one array per column, sent to asyncpg.
 
-The click batch (``db.pg_clicks``) builds its two statements from ``insert_sql``.
+The click batch (``db.pg_clicks``) builds its statements from ``insert_sql``.
 
 Why not SQLAlchemy's executemany here: its "insertmanyvalues" renders one bind parameter
 per value per row, runs Python bind processing for each, and produces a new SQL text for

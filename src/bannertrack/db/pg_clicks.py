@@ -1,43 +1,57 @@
-"""PostgreSQL: a click batch in two statements, in the caller's SQLAlchemy transaction.
+"""PostgreSQL: a click batch in one statement, or two when a visitor clicks twice in it.
 
-A batch used to be eight round trips (BEGIN, the banner check, the visitor upsert, the
-click insert, the ``banner_totals`` updates, the minute and breakdown upserts, COMMIT),
-each with its fixed cost on both sides; at a few clicks per batch that fixed cost was
-most of a click's CPU. Now it is four, whatever the batch:
+A batch used to be eight round trips, then four (BEGIN, two statements, COMMIT); each
+round trip waits for the worker's busy event loop, and while it waited the transaction
+held its row locks (``bench/lock_waits.py`` saw 0.55 backends "idle in transaction").
 
-1. ``BEGIN``, sent by SQLAlchemy when it runs the first statement;
-2. the banner check and the visitor upsert: the batch's banners are locked ``FOR KEY
-   SHARE`` (all of them, in id order, before any visitor row: the upsert's row filter
-   reads them through an InitPlan, which runs once, before its first row), the visitor
-   rows are upserted in key order, and both come back in one answer;
-3. the raw clicks and every rollup: one ``INSERT ... RETURNING id`` into ``clicks`` with
-   the ``banner_totals``, ``click_minutes`` and ``click_breakdowns`` upserts as
-   data-modifying CTEs, each fed by its arrays sorted by key;
-4. ``COMMIT`` (SQLAlchemy's, on leaving the transaction).
+**One statement** (``write_in_one``), for a batch in which no visitor clicks a banner
+twice (nearly all of them), sent to asyncpg outside any transaction: PostgreSQL runs it
+as its own transaction and commits it before it answers, so a batch is one round trip
+and its locks are held only while PostgreSQL works. It
 
-Rare extra statements: moving a visitor's window when it clicked again more than a window
-later within the batch, and reading which breakdown values a (banner, day) new to this
-process already has.
+1. locks the batch's banners ``FOR KEY SHARE`` in id order (``present``; a banner
+   deleted meanwhile drops out, its clicks are not stored);
+2. upserts the visitor rows in key order (the repeat rule of ``visitor_tail_pg``) and
+   flags each click a repeat from the row's previous window (``flagged``);
+3. inserts the raw clicks (``RETURNING id, repeat, banner_id``), and tallies and upserts
+   ``banner_totals``, ``click_minutes`` and ``click_breakdowns`` in SQL, by ``GROUP BY``
+   over the flagged clicks. Python only decides each (banner, day, facts)'s breakdown
+   rows (the fold, which admits values first come first served) and sends that map.
 
-Lock order, the same for every batch of every worker: banners (key share, which only a
-DELETE of the banner waits for), visitor rows by key, then the rollup rows. The rollup
-upserts of statement 3 lock their rows in array order (``ORDER BY`` the array position,
-arrays sorted by key), one table after the other in the order PostgreSQL runs the
-statement's parts, which depends only on its text: the same for every batch.
+The server's ``statement_timeout`` (``db.engine``) ends a statement that waits too long:
+it is rolled back, so a batch answered 503 stored nothing.
 
-Statements 2 and 3 take one array per column (``db.pg_bulk``): constant text, prepared
-once per connection by asyncpg. Statement 2 runs through SQLAlchemy (``exec_driver_sql``)
-so that SQLAlchemy begins its transaction; statement 3 goes to asyncpg directly and is
-announced to SQLAlchemy's listeners (the query counter) as ``pg_bulk`` does.
+**Two statements** (``write_in_two``), in one transaction that the caller commits, for a
+batch in which a visitor clicks a banner twice: the visitor upsert's answer comes back
+to Python, which replays the later clicks (``replay_repeats``) and tallies the rollups
+(``click_tally``); a visitor whose window moved within the batch gets one more statement.
+
+1. the banner check and the visitor upsert, both answered in one row of arrays;
+2. the raw clicks ``RETURNING id`` with the three rollup upserts as data-modifying CTEs,
+   each fed by its arrays sorted by key.
+
+Both shapes take the same locks in the same order, so they never deadlock each other:
+banners (key share, which only a DELETE of the banner waits for), visitor rows by key,
+then the rollup rows, table after table in the order PostgreSQL runs the statement's
+parts (the same text for every batch), each table's rows by key; breakdown rows sort
+``COLLATE "C"`` in SQL, which is Python's code point order of the two-statement batch.
+A test writes random batches both ways and compares every table
+(``tests/integration/test_pg_one_statement.py``).
+
+The statements take one array per column (``db.pg_bulk``): constant text, prepared once
+per connection by asyncpg (a generic plan after five runs). Rare extra statement: reading
+which breakdown values a (banner, day) new to this process already has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL_PG, BreakdownFold, learn
@@ -49,7 +63,7 @@ from bannertrack.db.click_writes import (
     visitor_move,
     visitor_tail_pg,
 )
-from bannertrack.db.pg_bulk import driver_connection, fetch, insert_sql
+from bannertrack.db.pg_bulk import _PG, driver_connection, fetch, insert_sql
 from bannertrack.db.sql import micros
 from bannertrack.db.tables import (
     banner_totals,
@@ -58,7 +72,7 @@ from bannertrack.db.tables import (
     clicks,
     visitor_clicks,
 )
-from bannertrack.models import ClickFacts, ClickIn
+from bannertrack.models import DAY_TOTAL, DIMENSIONS, NONE_VALUE, ClickFacts, ClickIn
 
 _NO_FACTS = ClickFacts()
 
@@ -96,6 +110,12 @@ _TOTALS_TAIL = (
 )
 _MINUTE_COLUMNS = ("banner_id", "minute", "clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
 _BREAKDOWN_COLUMNS = ("banner_id", "day", "dimension", "value", "clicks", "valid_clicks")
+# The one-statement batch: clicks carry their time as microseconds (``t_us``) and the
+# number of their (banner, day, facts); breakdown rows come as a map of those numbers.
+_ONE_CLICK_COLUMNS = ("banner_id", "user_agent", "referrer", "visitor", "bot", "bot_reason")
+_GET_ONE_CLICK = [attrgetter(name) for name in _ONE_CLICK_COLUMNS]
+_BREAKDOWN_MAP_COLUMNS = ("banner_id", "day", "dimension", "value", "fact_key")
+FactKey = tuple[int, date, ClickFacts | None]
 
 
 async def write_clicks(
@@ -105,9 +125,52 @@ async def write_clicks(
 
     Returns the banners that exist, and the ids and repeat flags of the stored clicks
     (the batch's clicks on those banners, in batch order). ``window`` is the repeat
-    window in microseconds (0: no repeats).
+    window in microseconds (0: no repeats). ``conn`` has no transaction open: the one
+    statement commits by itself, and the two statements open one that the caller commits.
     """
     groups = visitor_groups(batch) if window > 0 else {}
+    if any(len(clicks) > 1 for clicks in groups.values()):
+        return await write_in_two(conn, window, fold, batch, groups)
+    return await write_in_one(conn, window, fold, batch, groups)
+
+
+async def write_in_one(
+    conn: AsyncConnection,
+    window: int,
+    fold: BreakdownFold,
+    batch: Sequence[ClickIn],
+    groups: dict[tuple[int, str], list[int]],
+) -> tuple[set[int], list[int], list[bool]]:
+    """The batch as one statement, for batches where no visitor clicked a banner twice."""
+    keys = sorted(groups)  # the lock order
+    t_us = [micros(c.occurred_at) for c in batch]
+    fact_keys, per_fact = _fact_keys(batch)
+    await learn(conn, fold, {(b, day) for b, day, _ in per_fact})
+    args = [
+        sorted({c.banner_id for c in batch}),
+        [b for b, _ in keys],
+        [v for _, v in keys],
+        [t_us[groups[k][0]] for k in keys],
+        *(list(map(get, batch)) for get in _GET_ONE_CLICK),
+        t_us,
+        *_fact_arrays(batch),
+        fact_keys,
+        *_columns(_breakdown_map(per_fact, fold), len(_BREAKDOWN_MAP_COLUMNS)),
+    ]
+    rows = await fetch(conn, await driver_connection(conn), _one_sql(window), args)
+    rows.sort()  # by id: ids are drawn in the batch's order (see write_in_two)
+    return {r[2] for r in rows}, [r[0] for r in rows], [r[1] for r in rows]
+
+
+async def write_in_two(
+    conn: AsyncConnection,
+    window: int,
+    fold: BreakdownFold,
+    batch: Sequence[ClickIn],
+    groups: dict[tuple[int, str], list[int]],
+) -> tuple[set[int], list[int], list[bool]]:
+    """The batch as two statements in one transaction, for any batch: the visitor rows'
+    answer comes back to Python, which replays a visitor's later clicks in the batch."""
     keys = sorted(groups)  # the lock order
     answer = await conn.exec_driver_sql(
         _lock_and_upsert_sql(window),
@@ -154,6 +217,40 @@ def _click_arrays(batch: Sequence[ClickIn], repeats: list[bool]) -> list[list[An
     ]
 
 
+def _fact_arrays(batch: Sequence[ClickIn]) -> list[list[Any]]:
+    facts = [c.facts or _NO_FACTS for c in batch]
+    return [list(map(get, facts)) for get in _GET_FACT]
+
+
+def _fact_keys(batch: Sequence[ClickIn]) -> tuple[list[int], dict[FactKey, int]]:
+    """Each click's (banner, UTC day, facts) as a number, and the numbers by key in the
+    order of their first click (the order the fold must see values in: click_tally)."""
+    numbers: dict[FactKey, int] = {}
+    out = []
+    for c in batch:
+        t = c.occurred_at
+        key = (c.banner_id, (t if t.tzinfo is UTC else t.astimezone(UTC)).date(), c.facts)
+        n = numbers.get(key)
+        if n is None:
+            n = numbers[key] = len(numbers)
+        out.append(n)
+    return out, numbers
+
+
+def _breakdown_map(per_fact: dict[FactKey, int], fold: BreakdownFold) -> list[tuple[Any, ...]]:
+    """(banner, day, dimension, value, fact key): the rollup rows each fact key counts in."""
+    rows: list[tuple[Any, ...]] = []
+    for (banner_id, day, facts), n in per_fact.items():
+        pair = (banner_id, day)
+        known = facts or _NO_FACTS
+        rows.append((banner_id, day, DAY_TOTAL, DAY_TOTAL, n))
+        for dimension in DIMENSIONS:
+            value = fold.value_for(pair, dimension, known.value(dimension))
+            if value != NONE_VALUE:  # derived on read: the day's total less the values
+                rows.append((banner_id, day, dimension, value, n))
+    return rows
+
+
 def _breakdown_rows(counts: BatchCounts, fold: BreakdownFold) -> list[tuple[Any, ...]]:
     return [(*key, n, valid) for key, (n, valid) in sorted(counts.breakdowns(fold).items())]
 
@@ -197,3 +294,67 @@ def _write_sql() -> str:
     breakdowns = insert_sql(click_breakdowns, _BREAKDOWN_COLUMNS, BREAKDOWN_TAIL_PG, first=first)
     raw = insert_sql(clicks, (*_CLICK_COLUMNS, "repeat", *_FACT_COLUMNS), "RETURNING id")
     return f"WITH totals AS ({totals}), minutes AS ({minutes}), breakdowns AS ({breakdowns}) {raw}"
+
+
+def _array(table: Table, column: str, n: int) -> str:
+    return f"${n}::{table.c[column].type.compile(dialect=_PG)}[]"
+
+
+@lru_cache(maxsize=4)
+def _one_sql(window: int) -> str:
+    """The whole batch in one statement (``write_in_one``); see the module docstring."""
+    upsert = insert_sql(
+        visitor_clicks,
+        ("banner_id", "visitor", "counted_us"),
+        visitor_tail_pg(window),
+        first=2,
+        where="WHERE banner_id = ANY(ARRAY(SELECT id FROM present))",
+    )
+    n = 5
+    arrays = []
+    for name in (*_ONE_CLICK_COLUMNS, "t_us", *_FACT_COLUMNS, "fact_key"):
+        kind = "BIGINT" if name == "t_us" else "INT" if name == "fact_key" else None
+        arrays.append(f"${n}::{kind}[]" if kind else _array(clicks, name, n))
+        n += 1
+    map_arrays = []
+    for name in _BREAKDOWN_MAP_COLUMNS:
+        map_arrays.append(
+            f"${n}::INT[]" if name == "fact_key" else _array(click_breakdowns, name, n)
+        )
+        n += 1
+    names = ", ".join((*_ONE_CLICK_COLUMNS, "t_us", *_FACT_COLUMNS, "fact_key"))
+    valid = "count(*) FILTER (WHERE NOT bot AND NOT repeat)"
+    per_kind = f"{valid}, count(*) FILTER (WHERE bot), count(*) FILTER (WHERE repeat)"
+    quoted = ", ".join(f'"{c}"' for c in (*_CLICK_COLUMNS, "repeat", *_FACT_COLUMNS))
+    return (
+        "WITH present AS (SELECT id FROM banners WHERE id = ANY($1::BIGINT[])"
+        " ORDER BY id FOR KEY SHARE),"
+        f" upserted AS ({upsert}),"
+        f" input AS (SELECT * FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS u({names}, _pos)"
+        "  WHERE banner_id = ANY(ARRAY(SELECT id FROM present))),"
+        " flagged AS (SELECT i.*, TIMESTAMPTZ 'epoch' + i.t_us * INTERVAL '1 microsecond'"
+        "  AS occurred_at, COALESCE(v.prev_us IS NOT NULL"
+        f"  AND abs(i.t_us - v.prev_us) < {int(window)}, FALSE) AS repeat"
+        "  FROM input i LEFT JOIN upserted v"
+        "  ON NOT i.bot AND v.banner_id = i.banner_id AND v.visitor = i.visitor),"
+        f" totals AS (INSERT INTO banner_totals ({', '.join(_TOTALS_COLUMNS)})"
+        f"  SELECT banner_id, count(*), {per_kind}, min(occurred_at), max(occurred_at)"
+        f"  FROM flagged GROUP BY banner_id ORDER BY banner_id {_TOTALS_TAIL}),"
+        f" minutes AS (INSERT INTO click_minutes ({', '.join(_MINUTE_COLUMNS)})"
+        "  SELECT banner_id, TIMESTAMPTZ 'epoch' + (t_us / 60000000) * INTERVAL '1 minute' AS m,"
+        f"  count(*), {per_kind} FROM flagged GROUP BY banner_id, m ORDER BY banner_id, m"
+        f"  {MINUTE_TAIL_PG}),"
+        f" per_fact AS (SELECT fact_key, count(*) AS n, {valid} AS valid"
+        "  FROM flagged GROUP BY fact_key),"
+        f" breakdowns AS (INSERT INTO click_breakdowns ({', '.join(_BREAKDOWN_COLUMNS)})"
+        "  SELECT m.banner_id, m.day, m.dimension, m.value, sum(f.n)::BIGINT,"
+        "  sum(f.valid)::BIGINT"
+        f"  FROM unnest({', '.join(map_arrays)}) AS m({', '.join(_BREAKDOWN_MAP_COLUMNS)})"
+        "  JOIN per_fact f USING (fact_key) GROUP BY m.banner_id, m.day, m.dimension, m.value"
+        # Python's order of the two-statement batch (code points: "C"), so that both lock
+        # rows in one order.
+        '  ORDER BY m.banner_id, m.day, m.dimension COLLATE "C", m.value COLLATE "C"'
+        f"  {BREAKDOWN_TAIL_PG})"
+        f" INSERT INTO clicks ({quoted}) SELECT {quoted} FROM flagged ORDER BY _pos"
+        " RETURNING id, repeat, banner_id"
+    )
