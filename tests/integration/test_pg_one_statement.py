@@ -11,6 +11,7 @@ table must be equal, ids included.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -164,3 +165,59 @@ async def test_a_visitor_twice_in_a_batch_takes_two_statements(
     recorded = await repo.record_clicks(clicks)
     assert [r.repeat for r in recorded if r] == [True, True, False]
     assert repo.queries.count - before == 3  # lock and upsert, the window's move, the rest
+
+
+async def test_one_and_two_statement_batches_never_deadlock(postgres: PostgresFactory) -> None:
+    """Both shapes at once from two instances, over the same banners, visitors and
+    breakdown values (values whose order differs between collations: both must lock
+    breakdown rows in code point order), each batch in its own order."""
+    url = postgres.create()
+    a, b = SqlRepository.from_url(url), SqlRepository.from_url(url)
+    values = ["Zebra", "apple", "Äpfel", "zebra", "Apple", "_x", "ß"]
+    try:
+        ids = [
+            (await a.create_banner(BannerCreate(
+                name=f"b{i}", image_url="https://cdn.example/a.png", target_url="https://a.example/"
+            ))).id
+            for i in range(3)
+        ]  # fmt: skip
+
+        def batch(k: int, twice: bool) -> list[ClickIn]:
+            out = [
+                ClickIn(
+                    banner_id=ids[(i + k) % 3],
+                    occurred_at=START + timedelta(seconds=i),
+                    visitor=f"v{i}",
+                    user_agent="agent",
+                    facts=ClickFacts(referrer_host=values[(i + k) % len(values)]),
+                )
+                for i in range(30)
+            ]
+            if twice:  # the same visitor twice on a banner: the two-statement batch
+                out.append(out[0])
+            return out[::-1] if k % 2 else out
+
+        sent = 0
+        for round_ in range(30):
+            batches = [batch(round_ + k, twice=k % 2 == 1) for k in range(4)]
+            results = await asyncio.gather(
+                a.record_clicks(batches[0]),
+                b.record_clicks(batches[1]),
+                b.record_clicks(batches[2]),
+                a.record_clicks(batches[3]),
+            )
+            assert all(r is not None for rs in results for r in rs)
+            sent += sum(len(x) for x in batches)
+        async with a.engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT count(*) FROM clicks"))).scalar_one()
+            by_referrer = (
+                await conn.execute(
+                    text("SELECT sum(clicks) FROM click_breakdowns WHERE dimension = 'referrer'")
+                )
+            ).scalar_one()
+        totals = [await a.click_stats(i) for i in ids]
+        assert stored == sent == by_referrer == sum(t.total_clicks for t in totals if t)
+    finally:
+        await a.close()
+        await b.close()
+        postgres.drop(url)
