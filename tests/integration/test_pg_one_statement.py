@@ -91,14 +91,14 @@ def _batch(rng: random.Random, banner_ids: list[int], at: datetime) -> list[Clic
 
 
 async def _write(
-    repo: SqlRepository, fold: BreakdownFold, batch: Sequence[ClickIn], two: bool
+    repo: SqlRepository, fold: BreakdownFold, batch: Sequence[ClickIn], two: bool, window: int
 ) -> Any:
     async with repo.engine.connect() as conn:
         if two:
-            groups = visitor_groups(batch)
-            written = await write_in_two(conn, WINDOW, fold, batch, groups)
+            groups = visitor_groups(batch) if window else {}
+            written = await write_in_two(conn, window, fold, batch, groups)
         else:
-            written = await write_clicks(conn, WINDOW, fold, batch)
+            written = await write_clicks(conn, window, fold, batch)
         if conn.in_transaction():
             await conn.commit()
     return written
@@ -114,9 +114,9 @@ async def _tables(engine: AsyncEngine) -> dict[str, list[Any]]:
         }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(("seed", "window"), [(1, WINDOW), (2, WINDOW), (3, WINDOW), (4, 0)])
 async def test_one_statement_stores_what_two_statements_store(
-    pair: tuple[SqlRepository, SqlRepository], seed: int
+    pair: tuple[SqlRepository, SqlRepository], seed: int, window: int
 ) -> None:
     one, two = pair
     banners = []
@@ -134,14 +134,14 @@ async def test_one_statement_stores_what_two_statements_store(
         batch = _batch(rng, banners, at)
         assert all(len(g) == 1 for g in visitor_groups(batch).values())
         before = one.queries.count
-        got = await _write(one, folds[0], batch, two=False)
+        got = await _write(one, folds[0], batch, two=False, window=window)
         # One statement (plus, the first time a (banner, day) is seen, the fold's read).
         assert one.queries.count - before in (1, 2)
-        assert got == await _write(two, folds[1], batch, two=True)
+        assert got == await _write(two, folds[1], batch, two=True, window=window)
         at += timedelta(minutes=rng.choice([1, 7, 40]))
     assert await _tables(one.engine) == await _tables(two.engine)
     stored = await _tables(one.engine)
-    assert any(row[8] for row in stored["clicks"]), "no repeat in the sample"
+    assert any(row[8] for row in stored["clicks"]) == (window > 0), "repeats"
     assert any(row[3] == "(other)" for row in stored["click_breakdowns"]), "nothing folded"
 
 
