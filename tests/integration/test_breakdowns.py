@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from litestar import Litestar
@@ -520,3 +520,28 @@ async def test_migration_0006_turns_none_rows_into_day_totals_and_back(
         assert await table() == before
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("path", ["writer", "sqlalchemy"])
+async def test_a_click_counts_on_its_utc_day_whatever_its_zone(
+    database_url: str, backend: str, path: str
+) -> None:
+    """23:30 at UTC-8 is 07:30 the next day in UTC: the day's rollup row is the UTC day,
+    on every write path (SQLite's writer thread, SQLAlchemy's, PostgreSQL's)."""
+    repo = SqlRepository.from_url(database_url)
+    if path == "sqlalchemy":
+        if backend != "sqlite":
+            pytest.skip("PostgreSQL has one write path")
+        repo._sqlite_clicks = None
+    try:
+        b = (await repo.create_banner(banner_in(1))).id
+        local = datetime(2026, 11, 20, 23, 30, tzinfo=timezone(-timedelta(hours=8)))
+        assert local.date() == DAY1.date() and local.astimezone(UTC).date() == DAY2.date()
+        await repo.record_clicks([click(b, local, country="DE")])
+        async with repo.engine.connect() as conn:
+            days = (await conn.execute(select(click_breakdowns.c.day).distinct())).scalars()
+            assert list(days) == [DAY2.date()]
+        got = await repo.breakdown(b, "country", DAY2, DAY2, limit=10)
+        assert got is not None and [(i.value, i.clicks) for i in got.items] == [("DE", 1)]
+    finally:
+        await repo.close()

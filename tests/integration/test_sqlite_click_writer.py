@@ -148,6 +148,32 @@ async def test_both_paths_store_the_same_bytes_and_answer_the_same(
     assert _query(_db_path(raw), banner_totals) == _query(_db_path(ref), banner_totals)
 
 
+async def test_a_batch_of_more_breakdown_rows_than_one_statement_holds(
+    twin: tuple[SqlRepository, SqlRepository],
+) -> None:
+    """The breakdown upsert binds at most 256 rows a statement, padded to a power of two:
+    batches of 1 to 600 rows (cut into several statements, padding of every size) store
+    what the SQLAlchemy path stores."""
+    raw, ref = twin
+    for repo in twin:
+        ids = [(await repo.create_banner(_banner(f"b{i}"))).id for i in range(150)]
+    at = NOW
+    for n in (1, 3, 5, 40, 150, 1, 150):  # banners in the batch: 4 rows each, a second day
+        at += timedelta(hours=7)
+        batch = [
+            ClickIn(
+                banner_id=ids[i],
+                occurred_at=at,
+                facts=ClickFacts(country="DE", device="mobile", os=f"os{i % 2}"),
+            )
+            for i in range(n)
+        ]
+        assert await raw.record_clicks(batch) == await ref.record_clicks(batch)
+    written, expected = dump(_db_path(raw)), dump(_db_path(ref))
+    assert len(written["click_breakdowns"]) > 2 * 256
+    assert written["click_breakdowns"] == expected["click_breakdowns"]
+
+
 def _query(path: str, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(path)
     try:

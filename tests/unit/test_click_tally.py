@@ -114,3 +114,49 @@ def test_values_are_admitted_in_the_order_of_their_first_click() -> None:
     # No value, no row: "(none)" is the day's total less the values, on read.
     assert (1, day, "country", "(none)") not in tally
     assert tally[(1, day, "*", "*")] == [5, 5]
+
+
+def test_remembered_verdicts_equal_the_fold_asked_afresh() -> None:
+    """``BreakdownFold.values`` (the SQLite writer's) against ``value_for`` asked every time,
+    in the same order: the same values, the same admitted; and ``learn`` can turn a folded
+    value into its own row (another process admitted it), which a remembered verdict must
+    not hide."""
+    rnd = random.Random(11)
+    for _ in range(100):
+        fold, model = BreakdownFold(top_n=3, max_pairs=4), BreakdownFold(top_n=3, max_pairs=4)
+        fold.max_verdicts = 5
+        for _ in range(60):
+            pair = (rnd.randint(1, 6), MIDNIGHT.date())
+            if rnd.random() < 0.1:
+                learned = {"referrer": {f"r{rnd.randint(0, 9)}.example"}}
+                fold.learn(pair, learned)
+                model.learn(pair, learned)
+                continue
+            facts = rnd.choice(
+                [
+                    None,
+                    ClickFacts(
+                        referrer_host=f"r{rnd.randint(0, 9)}.example",
+                        country=rnd.choice(["DE", None]),
+                        utm_source=rnd.choice(["(none)", "news", None]),
+                    ),
+                ]
+            )
+            known = facts or ClickFacts()
+            want = tuple(
+                (d, v)
+                for d in DIMENSIONS
+                if (v := model.value_for(pair, d, known.value(d))) != NONE_VALUE
+            )
+            assert fold.values(pair, facts) == want
+            assert fold._known == model._known
+
+
+def test_a_learned_value_is_no_longer_folded() -> None:
+    fold = BreakdownFold(top_n=1)
+    pair = (1, MIDNIGHT.date())
+    late = ClickFacts(referrer_host="b.example")
+    assert fold.values(pair, ClickFacts(referrer_host="a.example")) == (("referrer", "a.example"),)
+    assert fold.values(pair, late) == (("referrer", "(other)"),)
+    fold.learn(pair, {"referrer": {"b.example"}})  # written by another process meanwhile
+    assert fold.values(pair, late) == (("referrer", "b.example"),)
