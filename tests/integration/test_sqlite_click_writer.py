@@ -151,14 +151,14 @@ async def test_both_paths_store_the_same_bytes_and_answer_the_same(
 async def test_a_batch_of_more_breakdown_rows_than_one_statement_holds(
     twin: tuple[SqlRepository, SqlRepository],
 ) -> None:
-    """The breakdown upsert binds at most 256 rows a statement, padded to a power of two:
-    batches of 1 to 600 rows (cut into several statements, padding of every size) store
-    what the SQLAlchemy path stores."""
+    """The breakdown upsert binds at most 256 rows a statement, padded to a multiple of 8:
+    batches of 4 to 600 rows (cut into several statements, with and without padding)
+    store what the SQLAlchemy path stores."""
     raw, ref = twin
     for repo in twin:
         ids = [(await repo.create_banner(_banner(f"b{i}"))).id for i in range(150)]
     at = NOW
-    for n in (1, 3, 5, 40, 150, 1, 150):  # banners in the batch: 4 rows each, a second day
+    for n in (1, 2, 3, 64, 150, 1, 150):  # banners in the batch: 4 rows each, a second day
         at += timedelta(hours=7)
         batch = [
             ClickIn(

@@ -20,7 +20,7 @@ per batch, while SQLite parses the JSON and writes with the GIL released. The on
 exception is the breakdown upsert, whose rows are short and many (a few per banner in
 the batch): SQLite upserts them in about half the time from bound parameters than
 through six ``json_extract`` calls a row, so they are bound, still in one statement of
-fixed text (``_breakdowns_sql``: a power-of-two number of rows, NULL rows as padding).
+fixed text (``_breakdowns_sql``: a multiple of 8 rows, NULL rows as padding).
 
 What is kept, statement by statement (the SQLAlchemy path in ``click_writes`` and
 ``breakdown_writes`` writes the same bytes; a test compares the two):
@@ -153,10 +153,11 @@ _BREAKDOWNS_KNOWN = (
     " AND day IN (SELECT value FROM json_each(?)) AND value NOT IN (?, ?)"
 )
 # The breakdown rows as bound parameters, not JSON (see the module's docstring). The
-# statement holds a fixed number of rows, so its text is one of a few that sqlite3
+# statement holds a fixed number of rows, so its text is one of a few (32) that sqlite3
 # prepares once: a batch's rows are cut into statements of _BREAKDOWN_SLOTS rows at most,
-# each padded with NULL rows to the next power of two (4 at least), which the WHERE drops.
+# each padded with NULL rows (which the WHERE drops) to a multiple of _BREAKDOWN_STEP.
 _BREAKDOWN_SLOTS = 256
+_BREAKDOWN_STEP = 8
 _BREAKDOWN_WIDTH = 6
 
 
@@ -395,9 +396,7 @@ def _add_breakdowns(run: Any, fold: BreakdownFold, counts: _Counts) -> None:
     rows = sorted(tally.items())
     for start in range(0, len(rows), _BREAKDOWN_SLOTS):
         chunk = rows[start : start + _BREAKDOWN_SLOTS]
-        slots = 4
-        while slots < len(chunk):
-            slots *= 2
+        slots = -(-len(chunk) // _BREAKDOWN_STEP) * _BREAKDOWN_STEP
         params: list[Any] = [None] * (slots * _BREAKDOWN_WIDTH)
         i = 0
         for (b, day, dimension, value), (n, valid) in chunk:
