@@ -72,7 +72,7 @@ from bannertrack.db.tables import (
     clicks,
     visitor_clicks,
 )
-from bannertrack.models import DAY_TOTAL, DIMENSIONS, NONE_VALUE, ClickFacts, ClickIn
+from bannertrack.models import DAY_TOTAL, ClickFacts, ClickIn
 
 _NO_FACTS = ClickFacts()
 
@@ -241,13 +241,10 @@ def _breakdown_map(per_fact: dict[FactKey, int], fold: BreakdownFold) -> list[tu
     """(banner, day, dimension, value, fact key): the rollup rows each fact key counts in."""
     rows: list[tuple[Any, ...]] = []
     for (banner_id, day, facts), n in per_fact.items():
-        pair = (banner_id, day)
-        known = facts or _NO_FACTS
         rows.append((banner_id, day, DAY_TOTAL, DAY_TOTAL, n))
-        for dimension in DIMENSIONS:
-            value = fold.value_for(pair, dimension, known.value(dimension))
-            if value != NONE_VALUE:  # derived on read: the day's total less the values
-                rows.append((banner_id, day, dimension, value, n))
+        # No "(none)" rows: derived on read, the day's total less the values.
+        for dimension, value in fold.values((banner_id, day), facts):
+            rows.append((banner_id, day, dimension, value, n))
     return rows
 
 
