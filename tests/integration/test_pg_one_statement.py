@@ -90,6 +90,15 @@ def _batch(rng: random.Random, banner_ids: list[int], at: datetime) -> list[Clic
     return out
 
 
+async def _banners(repo: SqlRepository, n: int) -> list[int]:
+    return [
+        (await repo.create_banner(BannerCreate(
+            name=f"b{i}", image_url="https://cdn.example/a.png", target_url="https://a.example/"
+        ))).id
+        for i in range(n)
+    ]  # fmt: skip
+
+
 async def _write(
     repo: SqlRepository, fold: BreakdownFold, batch: Sequence[ClickIn], two: bool, window: int
 ) -> Any:
@@ -119,14 +128,8 @@ async def test_one_statement_stores_what_two_statements_store(
     pair: tuple[SqlRepository, SqlRepository], seed: int, window: int
 ) -> None:
     one, two = pair
-    banners = []
-    for repo in (one, two):
-        banners = [
-            (await repo.create_banner(BannerCreate(
-                name=f"b{i}", image_url="https://cdn.example/a.png", target_url="https://a.example/"
-            ))).id
-            for i in range(4)
-        ]  # fmt: skip
+    banners = await _banners(one, 4)
+    assert await _banners(two, 4) == banners
     folds = BreakdownFold(top_n=3), BreakdownFold(top_n=3)
     rng = random.Random(seed)
     at = START
@@ -149,13 +152,7 @@ async def test_a_visitor_twice_in_a_batch_takes_two_statements(
     pair: tuple[SqlRepository, SqlRepository],
 ) -> None:
     repo = pair[0]
-    b = (
-        await repo.create_banner(
-            BannerCreate(
-                name="b", image_url="https://cdn.example/a.png", target_url="https://a.example/"
-            )
-        )
-    ).id
+    (b,) = await _banners(repo, 1)
     clicks = [
         ClickIn(banner_id=b, occurred_at=START + timedelta(minutes=m), visitor="v", user_agent="a")
         for m in (0, 10, 70)  # the repository's window is an hour
@@ -175,12 +172,7 @@ async def test_one_and_two_statement_batches_never_deadlock(postgres: PostgresFa
     a, b = SqlRepository.from_url(url), SqlRepository.from_url(url)
     values = ["Zebra", "apple", "Äpfel", "zebra", "Apple", "_x", "ß"]
     try:
-        ids = [
-            (await a.create_banner(BannerCreate(
-                name=f"b{i}", image_url="https://cdn.example/a.png", target_url="https://a.example/"
-            ))).id
-            for i in range(3)
-        ]  # fmt: skip
+        ids = await _banners(a, 3)
 
         def batch(k: int, twice: bool) -> list[ClickIn]:
             out = [
