@@ -43,6 +43,11 @@ class Invalidation:
             self._drop(keys, prefixes)
         return removed
 
+    def here(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> int:
+        """Drop ``keys`` and ``prefixes`` here only: the write that made them stale carried
+        the spread itself (``Bus.carry``)."""
+        return self._drop(tuple(keys), tuple(prefixes))
+
     def _drop(self, keys: tuple[str, ...], prefixes: tuple[str, ...]) -> int:
         cache = self._cache
         removed = sum(cache.delete(key) for key in keys)

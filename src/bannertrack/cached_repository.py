@@ -18,6 +18,9 @@ the database one query per TTL; creating a banner invalidates its id's keys.
 Invalidation runs after the write has committed and before the write returns, and it is
 versioned in the cache engine: a load that began before it never stores its result. So a
 read that starts after a write has returned never sees the state before that write.
+A click batch on PostgreSQL's bus sends the other instances' message inside the batch
+(``Bus.carry``: NOTIFY is delivered with the commit), so only this instance's drop is
+left after it (docs/scale-out.md).
 On a write that fails half-way (the commit's outcome unknown) the keys are invalidated
 all the same: dropping a good entry costs one reload, keeping a stale one breaks the
 promise.
@@ -31,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from bannertrack import cache_keys
 from bannertrack.cache import Cache, CacheStats
@@ -62,12 +65,22 @@ from bannertrack.models import (
     with_impressions,
 )
 from bannertrack.read_through import read_through
-from bannertrack.repository import Repository
+from bannertrack.repository import Notify, NotifyingClicks, Repository
 from bannertrack.timeutil import ceil_to, floor_to
 
 log = logging.getLogger("bannertrack.cache")
 
 T = TypeVar("T")
+
+
+class NotifyCarrier(Protocol):
+    """The bus, as a click batch sees it (``invalidation.Bus``)."""
+
+    def carry(self, keys: Sequence[str], prefixes: Sequence[str]) -> Notify | None: ...
+
+    def carried(self) -> None: ...
+
+
 DAY = 86_400
 
 
@@ -79,6 +92,7 @@ class CachedRepository:
         policy: CachePolicy | None = None,
         *,
         on_invalidate: OnInvalidate | None = None,
+        carrier: NotifyCarrier | None = None,
     ) -> None:
         self.inner = inner
         self.cache = cache
@@ -87,6 +101,12 @@ class CachedRepository:
             inner.impressions, refresh=self.policy.impressions_refresh
         )
         self._invalidation = Invalidation(cache, on_invalidate)
+        # A click batch's invalidation rides in the batch's own statement when the bus is
+        # PostgreSQL's and the database can carry it (see record_clicks).
+        self._carrier = carrier
+        self._notifying: NotifyingClicks | None = (
+            inner if isinstance(inner, NotifyingClicks) and inner.carries_notify else None
+        )
 
     # reads ---------------------------------------------------------------------------
 
@@ -266,16 +286,28 @@ class CachedRepository:
         # One invalidation per batch, after its commit, before any click is acknowledged.
         # It never raises: the ingest writer retries a failed batch in halves, which is
         # only safe while every error of this call means "nothing was stored".
+        ids = sorted({c.banner_id for c in clicks})
+        keys = [k for b in ids for k in cache_keys.clicked_keys(b)]
+        prefixes = (TOP_BANNERS_PREFIX, *cache_keys.breakdown_prefixes(ids))
+        notify = None
+        if keys and self._carrier is not None and self._notifying is not None:
+            notify = self._carrier.carry(keys, prefixes)
         try:
-            return await self.inner.record_clicks(clicks)
+            if notify is None or self._notifying is None:
+                return await self.inner.record_clicks(clicks)
+            # The other instances hear of the batch with its commit (NOTIFY is
+            # transactional), without a round trip of its own: only here is left to drop.
+            recorded = await self._notifying.record_clicks_notifying(clicks, notify)
+            if self._carrier is not None:
+                self._carrier.carried()
+            return recorded
         finally:
-            ids = sorted({c.banner_id for c in clicks})
-            keys = [k for b in ids for k in cache_keys.clicked_keys(b)]
             if keys:
                 try:
-                    await self.invalidate(
-                        keys, (TOP_BANNERS_PREFIX, *cache_keys.breakdown_prefixes(ids))
-                    )
+                    if notify is not None:
+                        self._invalidation.here(keys, prefixes)
+                    else:
+                        await self.invalidate(keys, prefixes)
                 except Exception:
                     log.exception("invalidating after a click batch failed")
 

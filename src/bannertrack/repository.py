@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bannertrack.cache import CacheStats
 from bannertrack.models import (
@@ -129,6 +129,27 @@ class Repository(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+Notify = tuple[str, str]
+"""A PostgreSQL NOTIFY: channel and payload."""
+
+
+@runtime_checkable
+class NotifyingClicks(Protocol):
+    """A repository whose click batch can send a NOTIFY in its own transaction, so it
+    reaches the other instances with the commit (``Bus.carry``)."""
+
+    @property
+    def carries_notify(self) -> bool:
+        """Whether ``record_clicks_notifying`` can send it (PostgreSQL only)."""
+        ...
+
+    async def record_clicks_notifying(
+        self, clicks: Sequence[ClickIn], notify: Notify
+    ) -> list[RecordedClick | None]:
+        """``Repository.record_clicks``, with ``notify`` sent in the batch's transaction."""
+        ...
 
 
 class ClickArchive(Protocol):

@@ -10,8 +10,10 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from tests.support.proxy import TcpProxy
 from tests.support.services import PostgresFactory, redis_proxy_target, redis_server
@@ -20,9 +22,14 @@ from bannertrack.bootstrap import CACHED_TYPES
 from bannertrack.cache import NO_VALUE, MemoryCache
 from bannertrack.cache._redis import RedisTier, StructCodec
 from bannertrack.cache._tiered import TieredCache
+from bannertrack.cached_repository import CachedRepository
+from bannertrack.db.engine import DbTimeouts
+from bannertrack.db.repository import SqlRepository
 from bannertrack.db.urls import async_url
+from bannertrack.errors import DatabaseUnavailableError
 from bannertrack.invalidation import Bus, PostgresBus, RedisBus, apply_to
 from bannertrack.invalidation._postgres import asyncpg_connect_args
+from bannertrack.models import BannerCreate, ClickIn
 
 FAST = {"heartbeat": 0.2, "backoff_max": 0.2, "connect_wait": 3.0}
 CODEC = StructCodec((*CACHED_TYPES, str))
@@ -200,3 +207,67 @@ async def test_a_failed_publish_turns_into_an_outage_and_a_recovery(redis_url: s
             await node.bus.stop()
         for t in tiers:
             await t.close()
+
+
+async def test_a_click_batch_carries_its_notify_to_the_other_instances(
+    postgres: PostgresFactory,
+) -> None:
+    """On PostgreSQL's bus a click batch's invalidation is sent by the batch's own
+    statement (one shape or the other): the other instance drops what it cached once the
+    batch has committed, and the sender's NOTIFY connection is not used. A batch that
+    fails sends nothing."""
+    url = postgres.create()
+    repos = [SqlRepository.from_url(url, timeouts=DbTimeouts(statement=1.0)) for _ in range(2)]
+    connect = asyncpg_connect_args(repos[0].engine)
+    nodes = [
+        await make_node(lambda c, s: PostgresBus(connect, apply_to(c), s, **FAST)) for _ in range(2)
+    ]
+    a, b = (
+        CachedRepository(r, n.cache, on_invalidate=n.bus.publish, carrier=n.bus)
+        for r, n in zip(repos, nodes, strict=True)
+    )
+    try:
+        banner = await a.create_banner(
+            BannerCreate(
+                name="b", image_url="https://cdn.example/a.png", target_url="https://a.example/"
+            )
+        )
+        await wait_for(lambda: nodes[1].bus.applied >= 1)  # the create's own publish
+        sent_before, applied_before = nodes[0].bus.published, nodes[1].bus.applied
+        # Without its NOTIFY connection, a publish by a would fail (and count so).
+        sender, nodes[0].bus._sender = nodes[0].bus._sender, None  # type: ignore[attr-defined]
+        await sender.close()
+        at = datetime.now(UTC)
+        one = [ClickIn(banner_id=banner.id, occurred_at=at, visitor="v1", user_agent="a")]
+        two = [ClickIn(banner_id=banner.id, occurred_at=at, visitor="v2", user_agent="a")] * 2
+        for n, batch in enumerate((one, two), start=1):
+            stats = await b.click_stats(banner.id)  # cached on b
+            assert stats is not None
+            total = stats.total_clicks
+            await a.record_clicks(batch)
+            await wait_for(lambda n=n: nodes[1].bus.applied == applied_before + n)
+            fresh = await b.click_stats(banner.id)
+            assert fresh is not None and fresh.total_clicks == total + len(batch)
+        assert nodes[0].bus.published == sent_before + 2
+        assert nodes[0].bus.publish_failures == 0 and nodes[0].bus.connected
+
+        # A batch that fails (the banner's totals row held past the timeout) stores nothing
+        # and tells nobody.
+        async with repos[0].engine.connect() as other:
+            await other.execute(
+                text("SELECT 1 FROM banner_totals WHERE banner_id = :b FOR UPDATE"),
+                {"b": banner.id},
+            )
+            with pytest.raises(DatabaseUnavailableError):
+                await a.record_clicks(
+                    [ClickIn(banner_id=banner.id, occurred_at=at, visitor="v3", user_agent="a")]
+                )
+            await other.rollback()
+        await asyncio.sleep(0.3)
+        assert nodes[1].bus.applied == applied_before + 2
+    finally:
+        for node in nodes:
+            await node.bus.stop()
+        for r in repos:
+            await r.close()
+        postgres.drop(url)

@@ -95,6 +95,7 @@ async def open_cache(
         tiered if bus is not None else l1,  # one process: nothing to tier or tell
         cache_policy(settings),
         on_invalidate=bus.publish if bus is not None else None,
+        carrier=bus,
     )
     await cached.start()
     stack.push_async_callback(cached.stop)

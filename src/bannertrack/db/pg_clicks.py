@@ -73,6 +73,7 @@ from bannertrack.db.tables import (
     visitor_clicks,
 )
 from bannertrack.models import DAY_TOTAL, ClickFacts, ClickIn
+from bannertrack.repository import Notify
 
 _NO_FACTS = ClickFacts()
 
@@ -116,10 +117,15 @@ _ONE_CLICK_COLUMNS = ("banner_id", "user_agent", "referrer", "visitor", "bot", "
 _GET_ONE_CLICK = [attrgetter(name) for name in _ONE_CLICK_COLUMNS]
 _BREAKDOWN_MAP_COLUMNS = ("banner_id", "day", "dimension", "value", "fact_key")
 FactKey = tuple[int, date, ClickFacts | None]
+_NOTIFY = "SELECT pg_notify($1, $2)"
 
 
 async def write_clicks(
-    conn: AsyncConnection, window: int, fold: BreakdownFold, batch: Sequence[ClickIn]
+    conn: AsyncConnection,
+    window: int,
+    fold: BreakdownFold,
+    batch: Sequence[ClickIn],
+    notify: Notify | None = None,
 ) -> tuple[set[int], list[int], list[bool]]:
     """Store the clicks whose banner exists, with their repeat flags and every rollup.
 
@@ -127,11 +133,16 @@ async def write_clicks(
     (the batch's clicks on those banners, in batch order). ``window`` is the repeat
     window in microseconds (0: no repeats). ``conn`` has no transaction open: the one
     statement commits by itself, and the two statements open one that the caller commits.
+    ``notify`` (channel, payload) is sent in the batch's transaction: delivered with its
+    commit, never without it.
     """
     groups = visitor_groups(batch) if window > 0 else {}
     if any(len(clicks) > 1 for clicks in groups.values()):
-        return await write_in_two(conn, window, fold, batch, groups)
-    return await write_in_one(conn, window, fold, batch, groups)
+        written = await write_in_two(conn, window, fold, batch, groups)
+        if notify is not None:
+            await conn.exec_driver_sql(_NOTIFY, notify)
+        return written
+    return await write_in_one(conn, window, fold, batch, groups, notify)
 
 
 async def write_in_one(
@@ -140,6 +151,7 @@ async def write_in_one(
     fold: BreakdownFold,
     batch: Sequence[ClickIn],
     groups: dict[tuple[int, str], list[int]],
+    notify: Notify | None = None,
 ) -> tuple[set[int], list[int], list[bool]]:
     """The batch as one statement, for batches where no visitor clicked a banner twice."""
     keys = sorted(groups)  # the lock order
@@ -156,8 +168,10 @@ async def write_in_one(
         *_fact_arrays(batch),
         fact_keys,
         *_columns(_breakdown_map(per_fact, fold), len(_BREAKDOWN_MAP_COLUMNS)),
+        *(notify or ()),
     ]
-    rows = await fetch(conn, await driver_connection(conn), _one_sql(window), args)
+    sql = _one_sql(window, notify is not None)
+    rows = await fetch(conn, await driver_connection(conn), sql, args)
     rows.sort()  # by id: ids are drawn in the batch's order (see write_in_two)
     return {r[2] for r in rows}, [r[0] for r in rows], [r[1] for r in rows]
 
@@ -297,9 +311,13 @@ def _array(table: Table, column: str, n: int) -> str:
     return f"${n}::{table.c[column].type.compile(dialect=_PG)}[]"
 
 
-@lru_cache(maxsize=4)
-def _one_sql(window: int) -> str:
-    """The whole batch in one statement (``write_in_one``); see the module docstring."""
+@lru_cache(maxsize=8)
+def _one_sql(window: int, notify: bool = False) -> str:
+    """The whole batch in one statement (``write_in_one``); see the module docstring.
+
+    With ``notify``, the last two parameters are a NOTIFY's channel and payload, sent by
+    a condition on ``present`` that reads no column: PostgreSQL checks it once, before the
+    banners are scanned, whatever the batch holds."""
     upsert = insert_sql(
         visitor_clicks,
         ("banner_id", "visitor", "counted_us"),
@@ -320,11 +338,12 @@ def _one_sql(window: int) -> str:
         )
         n += 1
     names = ", ".join((*_ONE_CLICK_COLUMNS, "t_us", *_FACT_COLUMNS, "fact_key"))
+    send = f" AND (SELECT pg_notify(${n}, ${n + 1})::TEXT) IS NOT NULL" if notify else ""
     valid = "count(*) FILTER (WHERE NOT bot AND NOT repeat)"
     per_kind = f"{valid}, count(*) FILTER (WHERE bot), count(*) FILTER (WHERE repeat)"
     quoted = ", ".join(f'"{c}"' for c in (*_CLICK_COLUMNS, "repeat", *_FACT_COLUMNS))
     return (
-        "WITH present AS (SELECT id FROM banners WHERE id = ANY($1::BIGINT[])"
+        f"WITH present AS (SELECT id FROM banners WHERE id = ANY($1::BIGINT[]){send}"
         " ORDER BY id FOR KEY SHARE),"
         f" upserted AS ({upsert}),"
         f" input AS (SELECT * FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS u({names}, _pos)"

@@ -48,6 +48,7 @@ from bannertrack.models import (
     ImpressionCount,
     RecordedClick,
 )
+from bannertrack.repository import Notify
 from bannertrack.timeutil import floor_to, utcnow
 
 _TAKE_WRITE_LOCK = text("UPDATE banners SET id = id WHERE 0")
@@ -152,13 +153,29 @@ class SqlRepository(SqlReads):
     # clicks --------------------------------------------------------------------------
 
     async def record_clicks(self, batch: Sequence[ClickIn]) -> list[RecordedClick | None]:
+        return await self._record_clicks(batch, None)
+
+    @property
+    def carries_notify(self) -> bool:
+        return self._dialect == "postgresql"
+
+    async def record_clicks_notifying(
+        self, batch: Sequence[ClickIn], notify: Notify
+    ) -> list[RecordedClick | None]:
+        if not self.carries_notify:
+            raise ValueError("only a PostgreSQL click batch can carry a NOTIFY")
+        return await self._record_clicks(batch, notify)
+
+    async def _record_clicks(
+        self, batch: Sequence[ClickIn], notify: Notify | None
+    ) -> list[RecordedClick | None]:
         if not batch:
             return []
         written: BatchResult | None = None
         if self._sqlite_clicks is not None:
             written = await self._sqlite_clicks.record_clicks(batch, self._window_us)
         if written is None:
-            written = await self._write_clicks(batch)
+            written = await self._write_clicks(batch, notify)
         present, ids, repeats = written.present, written.ids, written.repeats
         out: list[RecordedClick | None] = []
         it = iter(zip(ids, repeats, strict=True))
@@ -179,13 +196,13 @@ class SqlRepository(SqlReads):
                 out.append(None)
         return out
 
-    async def _write_clicks(self, batch: Sequence[ClickIn]) -> BatchResult:
+    async def _write_clicks(self, batch: Sequence[ClickIn], notify: Notify | None) -> BatchResult:
         """The batch through SQLAlchemy's connection: PostgreSQL (``db.pg_clicks``), and
         SQLite where sqlite_clicks does not."""
         if self._dialect == "postgresql":
             with map_db_errors():
                 async with self.engine.connect() as conn:
-                    written = await write_clicks(conn, self._window_us, self._fold, batch)
+                    written = await write_clicks(conn, self._window_us, self._fold, batch, notify)
                     # The one-statement batch committed by itself; the two-statement one
                     # (and a fold's first read of a day) opened a transaction.
                     if conn.in_transaction():

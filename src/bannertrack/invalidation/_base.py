@@ -213,6 +213,16 @@ class Bus(Lifecycle):
         else:
             self.published += 1
 
+    def carry(self, keys: Sequence[str], prefixes: Sequence[str]) -> tuple[str, str] | None:
+        """A NOTIFY (channel, payload) that a PostgreSQL write can send in its own
+        transaction, delivered with its commit, in place of ``publish``'s round trip;
+        ``None``: this bus cannot be carried (publish instead)."""
+        return None
+
+    def carried(self) -> None:
+        """A write that carried ``carry``'s NOTIFY has committed."""
+        self.published += 1
+
     def _encode(self, keys: Sequence[str], prefixes: Sequence[str]) -> bytes:
         return self._encoder.encode(
             Message(self.instance_id, time.time_ns(), tuple(keys), tuple(prefixes))

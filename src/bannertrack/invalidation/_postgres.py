@@ -85,10 +85,20 @@ class PostgresBus(Bus):
             if conn is not None:
                 conn.terminate()  # no round trip: the connection may be dead already
 
-    async def _send(self, keys: Sequence[str], prefixes: Sequence[str], message: bytes) -> None:
+    def carry(self, keys: Sequence[str], prefixes: Sequence[str]) -> tuple[str, str] | None:
+        # NOTIFY is transactional: sent by the write's own statement, it reaches the other
+        # instances when, and only if, the write commits, whatever this instance's own
+        # listener is doing, and it costs the write no round trip of its own.
+        return self.channel, self._payload(self._encode(keys, prefixes))
+
+    def _payload(self, message: bytes) -> str:
         payload = base64.b64encode(message).decode()  # NOTIFY carries text
         if len(payload) > _MAX_PAYLOAD:
             payload = base64.b64encode(self._encode((), ("",))).decode()
+        return payload
+
+    async def _send(self, keys: Sequence[str], prefixes: Sequence[str], message: bytes) -> None:
+        payload = self._payload(message)
         async with self._send_lock:
             sender = self._sender
             if sender is None or sender.is_closed():
