@@ -117,7 +117,6 @@ _ONE_CLICK_COLUMNS = ("banner_id", "user_agent", "referrer", "visitor", "bot", "
 _GET_ONE_CLICK = [attrgetter(name) for name in _ONE_CLICK_COLUMNS]
 _BREAKDOWN_MAP_COLUMNS = ("banner_id", "day", "dimension", "value", "fact_key")
 FactKey = tuple[int, date, ClickFacts | None]
-_NOTIFY = "SELECT pg_notify($1, $2)"
 
 
 async def write_clicks(
@@ -138,10 +137,7 @@ async def write_clicks(
     """
     groups = visitor_groups(batch) if window > 0 else {}
     if any(len(clicks) > 1 for clicks in groups.values()):
-        written = await write_in_two(conn, window, fold, batch, groups)
-        if notify is not None:
-            await conn.exec_driver_sql(_NOTIFY, notify)
-        return written
+        return await write_in_two(conn, window, fold, batch, groups, notify)
     return await write_in_one(conn, window, fold, batch, groups, notify)
 
 
@@ -182,21 +178,23 @@ async def write_in_two(
     fold: BreakdownFold,
     batch: Sequence[ClickIn],
     groups: dict[tuple[int, str], list[int]],
+    notify: Notify | None = None,
 ) -> tuple[set[int], list[int], list[bool]]:
     """The batch as two statements in one transaction, for any batch: the visitor rows'
     answer comes back to Python, which replays a visitor's later clicks in the batch."""
     keys = sorted(groups)  # the lock order
     answer = await conn.exec_driver_sql(
-        _lock_and_upsert_sql(window),
+        _lock_and_upsert_sql(window, notify is not None),
         (
             sorted({c.banner_id for c in batch}),
             [b for b, _ in keys],
             [v for _, v in keys],
             [micros(batch[groups[k][0]].occurred_at) for k in keys],
+            *(notify or ()),
         ),
     )
     row: Any = answer.one()
-    present_ids, banner_ids, visitors, prev = row
+    present_ids, banner_ids, visitors, prev = row[:4]
     present = set(present_ids or ())
     before = dict(zip(zip(banner_ids or (), visitors or (), strict=True), prev or (), strict=True))
     flags, moved = replay_repeats(window, batch, groups, before)
@@ -271,11 +269,12 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[Any]:
     return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
-@lru_cache(maxsize=4)
-def _lock_and_upsert_sql(window: int) -> str:
+@lru_cache(maxsize=8)
+def _lock_and_upsert_sql(window: int, notify: bool = False) -> str:
     """Statement 2: lock the batch's banners, upsert its visitor rows (banners that exist
     only). One row of arrays (asyncpg decodes them in C; rows cost Python objects each):
-    the banners that exist, and banner, visitor and ``prev_us`` of each visitor row."""
+    the banners that exist, and banner, visitor and ``prev_us`` of each visitor row. With
+    ``notify``, $5 and $6 are a NOTIFY's channel and payload, sent in the transaction."""
     upsert = insert_sql(
         visitor_clicks,
         ("banner_id", "visitor", "counted_us"),
@@ -290,7 +289,8 @@ def _lock_and_upsert_sql(window: int) -> str:
         " ORDER BY id FOR KEY SHARE),"
         f" upserted AS ({upsert})"
         " SELECT (SELECT array_agg(id) FROM present),"
-        " array_agg(banner_id), array_agg(visitor), array_agg(prev_us) FROM upserted"
+        " array_agg(banner_id), array_agg(visitor), array_agg(prev_us)"
+        f"{', (SELECT pg_notify($5, $6)::TEXT)' if notify else ''} FROM upserted"
     )
 
 
