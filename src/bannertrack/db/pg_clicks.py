@@ -38,6 +38,9 @@ parts (the same text for every batch), each table's rows by key; breakdown rows 
 A test writes random batches both ways and compares every table
 (``tests/integration/test_pg_one_statement.py``).
 
+Given a NOTIFY (the cache's invalidation for the other instances, ``Bus.carry``), either
+shape sends it from its first statement: delivered with the commit, never without it.
+
 The statements take one array per column (``db.pg_bulk``): constant text, prepared once
 per connection by asyncpg (a generic plan after five runs). Rare extra statement: reading
 which breakdown values a (banner, day) new to this process already has.
