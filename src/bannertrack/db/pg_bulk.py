@@ -34,6 +34,11 @@ async def driver_connection(conn: AsyncConnection) -> Any:
     return raw.driver_connection
 
 
+def array_param(table: Table, column: str, n: int) -> str:
+    """Parameter ``$n`` as an array of ``column``'s type."""
+    return f"${n}::{table.c[column].type.compile(dialect=_PG)}[]"
+
+
 @lru_cache(maxsize=32)
 def insert_sql(
     table: Table, columns: tuple[str, ...], tail: str = "", first: int = 1, where: str = ""
@@ -45,9 +50,7 @@ def insert_sql(
     ``WHERE`` clause on the rows (their columns by name).
     """
     quoted = ", ".join(f'"{c}"' for c in columns)
-    arrays = ", ".join(
-        f"${i}::{table.c[c].type.compile(dialect=_PG)}[]" for i, c in enumerate(columns, first)
-    )
+    arrays = ", ".join(array_param(table, c, i) for i, c in enumerate(columns, first))
     rows = f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS u({quoted}, _pos)"
     return (
         f"INSERT INTO {table.name} ({quoted}) SELECT {quoted} FROM ({rows}) AS s"

@@ -54,7 +54,6 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL_PG, BreakdownFold, learn
@@ -66,9 +65,10 @@ from bannertrack.db.click_writes import (
     visitor_move,
     visitor_tail_pg,
 )
-from bannertrack.db.pg_bulk import _PG, driver_connection, fetch, insert_sql
+from bannertrack.db.pg_bulk import array_param, driver_connection, fetch, insert_sql
 from bannertrack.db.sql import micros
 from bannertrack.db.tables import (
+    CLICK_VALUES,
     banner_totals,
     click_breakdowns,
     click_minutes,
@@ -197,7 +197,7 @@ async def write_in_two(
         ),
     )
     row: Any = answer.one()
-    present_ids, banner_ids, visitors, prev = row[:4]
+    present_ids, banner_ids, visitors, prev = row
     present = set(present_ids or ())
     before = dict(zip(zip(banner_ids or (), visitors or (), strict=True), prev or (), strict=True))
     flags, moved = replay_repeats(window, batch, groups, before)
@@ -272,12 +272,16 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[Any]:
     return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
-@lru_cache(maxsize=8)
-def _lock_and_upsert_sql(window: int, notify: bool = False) -> str:
-    """Statement 2: lock the batch's banners, upsert its visitor rows (banners that exist
-    only). One row of arrays (asyncpg decodes them in C; rows cost Python objects each):
-    the banners that exist, and banner, visitor and ``prev_us`` of each visitor row. With
-    ``notify``, $5 and $6 are a NOTIFY's channel and payload, sent in the transaction."""
+def _lock_and_upsert(window: int, notify_at: int | None) -> str:
+    """``WITH present AS (...), upserted AS (...)``, the start of both batch shapes: the
+    batch's banners locked in id order ($1), then its visitor rows upserted ($2-$4).
+
+    ``notify_at``: $n and $n+1 are a NOTIFY's channel and payload, sent by a condition on
+    ``present`` that reads no column: PostgreSQL checks it once, before the banners are
+    scanned, whatever the batch holds. NOTIFY is delivered with the commit."""
+    send = ""
+    if notify_at is not None:
+        send = f" AND (SELECT pg_notify(${notify_at}, ${notify_at + 1})::TEXT) IS NOT NULL"
     upsert = insert_sql(
         visitor_clicks,
         ("banner_id", "visitor", "counted_us"),
@@ -288,12 +292,21 @@ def _lock_and_upsert_sql(window: int, notify: bool = False) -> str:
         where="WHERE banner_id = ANY(ARRAY(SELECT id FROM present))",
     )
     return (
-        "WITH present AS (SELECT id FROM banners WHERE id = ANY($1::BIGINT[])"
-        " ORDER BY id FOR KEY SHARE),"
-        f" upserted AS ({upsert})"
-        " SELECT (SELECT array_agg(id) FROM present),"
-        " array_agg(banner_id), array_agg(visitor), array_agg(prev_us)"
-        f"{', (SELECT pg_notify($5, $6)::TEXT)' if notify else ''} FROM upserted"
+        f"WITH present AS (SELECT id FROM banners WHERE id = ANY($1::BIGINT[]){send}"
+        f" ORDER BY id FOR KEY SHARE), upserted AS ({upsert})"
+    )
+
+
+@lru_cache(maxsize=8)
+def _lock_and_upsert_sql(window: int, notify: bool = False) -> str:
+    """Statement 2: lock the batch's banners, upsert its visitor rows (banners that exist
+    only). One row of arrays (asyncpg decodes them in C; rows cost Python objects each):
+    the banners that exist, and banner, visitor and ``prev_us`` of each visitor row. With
+    ``notify``, $5 and $6 are a NOTIFY's channel and payload."""
+    return (
+        _lock_and_upsert(window, 5 if notify else None)
+        + " SELECT (SELECT array_agg(id) FROM present),"
+        " array_agg(banner_id), array_agg(visitor), array_agg(prev_us) FROM upserted"
     )
 
 
@@ -306,49 +319,34 @@ def _write_sql() -> str:
     minutes = insert_sql(click_minutes, _MINUTE_COLUMNS, MINUTE_TAIL_PG, first=first)
     first += len(_MINUTE_COLUMNS)
     breakdowns = insert_sql(click_breakdowns, _BREAKDOWN_COLUMNS, BREAKDOWN_TAIL_PG, first=first)
-    raw = insert_sql(clicks, (*_CLICK_COLUMNS, "repeat", *_FACT_COLUMNS), "RETURNING id")
+    raw = insert_sql(clicks, CLICK_VALUES, "RETURNING id")
     return f"WITH totals AS ({totals}), minutes AS ({minutes}), breakdowns AS ({breakdowns}) {raw}"
-
-
-def _array(table: Table, column: str, n: int) -> str:
-    return f"${n}::{table.c[column].type.compile(dialect=_PG)}[]"
 
 
 @lru_cache(maxsize=8)
 def _one_sql(window: int, notify: bool = False) -> str:
     """The whole batch in one statement (``write_in_one``); see the module docstring.
 
-    With ``notify``, the last two parameters are a NOTIFY's channel and payload, sent by
-    a condition on ``present`` that reads no column: PostgreSQL checks it once, before the
-    banners are scanned, whatever the batch holds."""
-    upsert = insert_sql(
-        visitor_clicks,
-        ("banner_id", "visitor", "counted_us"),
-        visitor_tail_pg(window),
-        first=2,
-        where="WHERE banner_id = ANY(ARRAY(SELECT id FROM present))",
-    )
+    With ``notify``, the last two parameters are a NOTIFY's channel and payload
+    (``_lock_and_upsert``)."""
     n = 5
     arrays = []
     for name in (*_ONE_CLICK_COLUMNS, "t_us", *_FACT_COLUMNS, "fact_key"):
         kind = "BIGINT" if name == "t_us" else "INT" if name == "fact_key" else None
-        arrays.append(f"${n}::{kind}[]" if kind else _array(clicks, name, n))
+        arrays.append(f"${n}::{kind}[]" if kind else array_param(clicks, name, n))
         n += 1
     map_arrays = []
     for name in _BREAKDOWN_MAP_COLUMNS:
         map_arrays.append(
-            f"${n}::INT[]" if name == "fact_key" else _array(click_breakdowns, name, n)
+            f"${n}::INT[]" if name == "fact_key" else array_param(click_breakdowns, name, n)
         )
         n += 1
     names = ", ".join((*_ONE_CLICK_COLUMNS, "t_us", *_FACT_COLUMNS, "fact_key"))
-    send = f" AND (SELECT pg_notify(${n}, ${n + 1})::TEXT) IS NOT NULL" if notify else ""
     valid = "count(*) FILTER (WHERE NOT bot AND NOT repeat)"
     per_kind = f"{valid}, count(*) FILTER (WHERE bot), count(*) FILTER (WHERE repeat)"
-    quoted = ", ".join(f'"{c}"' for c in (*_CLICK_COLUMNS, "repeat", *_FACT_COLUMNS))
+    quoted = ", ".join(f'"{c}"' for c in CLICK_VALUES)
     return (
-        f"WITH present AS (SELECT id FROM banners WHERE id = ANY($1::BIGINT[]){send}"
-        " ORDER BY id FOR KEY SHARE),"
-        f" upserted AS ({upsert}),"
+        _lock_and_upsert(window, n if notify else None) + ","
         f" input AS (SELECT * FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS u({names}, _pos)"
         "  WHERE banner_id = ANY(ARRAY(SELECT id FROM present))),"
         " flagged AS (SELECT i.*, TIMESTAMPTZ 'epoch' + i.t_us * INTERVAL '1 microsecond'"

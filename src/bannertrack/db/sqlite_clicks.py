@@ -71,6 +71,7 @@ from bannertrack.db.click_tally import BOT, REPEAT, VALID
 from bannertrack.db.click_writes import repeat_step, visitor_groups
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.sql import micros
+from bannertrack.db.tables import CLICK_VALUES
 from bannertrack.models import DAY_TOTAL, NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
 
 _encode = msgspec.json.encode
@@ -109,17 +110,7 @@ _VISITOR_WRITE = (
     " ON CONFLICT (banner_id, visitor) DO UPDATE SET"
     " counted_us = excluded.counted_us, prev_us = excluded.prev_us"
 )
-_CLICK_COLUMNS = (
-    "banner_id",
-    "occurred_at",
-    "user_agent",
-    "referrer",
-    "visitor",
-    "bot",
-    "bot_reason",
-    "repeat",
-    *_FACT_COLUMNS,
-)
+_CLICK_COLUMNS = CLICK_VALUES
 # Ids numbered from ?1 in array order: one above the largest ever used, as AUTOINCREMENT
 # would hand them out (AUTOINCREMENT keeps sqlite_sequence up to date either way).
 _CLICKS = (

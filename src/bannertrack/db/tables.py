@@ -124,6 +124,9 @@ clicks = Table(
     sqlite_autoincrement=True,
 )
 
+# The columns a new click row fills, in table order (every one but the id).
+CLICK_VALUES: tuple[str, ...] = tuple(c.name for c in clicks.c if c.name != "id")
+
 banner_totals = Table(
     "banner_totals",
     metadata,
