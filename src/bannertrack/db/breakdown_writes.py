@@ -198,13 +198,10 @@ def fold_counts(fold: BreakdownFold, per: FactCounts) -> Tally:
     """
     tally: Tally = {}
     for (banner_id, day, facts), (n, valid) in per.items():
-        pair = (banner_id, day)
-        known = facts or _NO_FACTS
         _add(tally, (banner_id, day, DAY_TOTAL, DAY_TOTAL), n, valid)
-        for dimension in DIMENSIONS:
-            value = fold.value_for(pair, dimension, known.value(dimension))
-            if value != NONE_VALUE:  # derived on read: the day's total less the values
-                _add(tally, (banner_id, day, dimension, value), n, valid)
+        # No "(none)" rows: derived on read, the day's total less the values.
+        for dimension, value in fold.values((banner_id, day), facts):
+            _add(tally, (banner_id, day, dimension, value), n, valid)
     return tally
 
 

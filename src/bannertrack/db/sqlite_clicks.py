@@ -110,12 +110,11 @@ _VISITOR_WRITE = (
     " ON CONFLICT (banner_id, visitor) DO UPDATE SET"
     " counted_us = excluded.counted_us, prev_us = excluded.prev_us"
 )
-_CLICK_COLUMNS = CLICK_VALUES
 # Ids numbered from ?1 in array order: one above the largest ever used, as AUTOINCREMENT
 # would hand them out (AUTOINCREMENT keeps sqlite_sequence up to date either way).
 _CLICKS = (
-    f'INSERT INTO clicks ("id", {_quoted(_CLICK_COLUMNS)})'
-    f" SELECT ?1 + key, {_rows_of(len(_CLICK_COLUMNS))} FROM json_each(?2)"
+    f'INSERT INTO clicks ("id", {_quoted(CLICK_VALUES)})'
+    f" SELECT ?1 + key, {_rows_of(len(CLICK_VALUES))} FROM json_each(?2)"
 )
 _TOTALS = (
     "UPDATE banner_totals SET"
