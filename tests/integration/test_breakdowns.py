@@ -156,6 +156,73 @@ async def test_distinct_values_beyond_top_n_fold_into_other(database_url: str) -
         await repo.close()
 
 
+async def test_device_browser_and_os_rows_old_and_new_sum_to_the_clicks(database_url: str) -> None:
+    """A click's device, browser and OS share one ``agent`` row while the day has room for
+    its triple; past the top N, and in rows an older writer left, they have rows of their
+    own and a day-total row. Every breakdown must still equal the clicks: here a day holds
+    all three kinds, written by two processes, in batches of either PostgreSQL shape (a
+    visitor twice in a batch takes the two-statement one)."""
+    repo = SqlRepository.from_url(database_url, breakdown_top_n=3, dedup_window=60)
+    again = SqlRepository.from_url(database_url, breakdown_top_n=3, dedup_window=60)
+    try:
+        b = (await repo.create_banner(banner_in(1))).id
+        # What an older writer left for the day: 4 clicks, 3 of them from a mobile.
+        old = [("*", "*", 4, 3), ("device", "mobile", 3, 2), ("os", "Android", 3, 2)]
+        async with repo.engine.begin() as conn:
+            await conn.execute(
+                click_breakdowns.insert(),
+                [
+                    {"banner_id": b, "day": DAY1.date(), "dimension": d, "value": v}
+                    | {"clicks": n, "valid_clicks": valid}
+                    for d, v, n, valid in old
+                ],
+            )
+        rng = random.Random(3)
+        sent: list[ClickIn] = []
+        for i in range(160):
+            facts = ClickFacts(
+                device=rng.choice(["desktop", "mobile", None]),
+                browser=rng.choice(["Firefox", "Chrome", "Safari", None]),
+                os=rng.choice(["Linux", "Android", "iOS", None]),
+                country=rng.choice(["DE", None]),
+            )
+            sent.append(
+                ClickIn(
+                    banner_id=b,
+                    occurred_at=DAY1 - timedelta(seconds=i),
+                    visitor=f"{rng.randrange(40):064d}",
+                    bot=i % 9 == 0,
+                    facts=facts,
+                )
+            )
+        for n, lo in enumerate(range(0, len(sent), 20)):
+            await (repo if n % 2 else again).record_clicks(sent[lo : lo + 20])
+        async with repo.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(click_breakdowns.c.dimension, func.count()).group_by(
+                        click_breakdowns.c.dimension
+                    )
+                )
+            ).all()
+        per_dimension = dict(rows)
+        assert 1 <= per_dimension["agent"] <= 3 * 2  # top N per process
+        assert per_dimension["*"] == 1 and per_dimension["device"] > 1  # past the top N
+        for by in ("device", "browser", "os", "country"):
+            got = await repo.breakdown(b, by, DAY1, DAY1, limit=100)
+            assert got is not None and got.other == 0
+            want = Counter((c.facts.value(by) if c.facts else None) or NONE_VALUE for c in sent)
+            want[NONE_VALUE] += 4 if by in ("browser", "country") else 1
+            if by == "device":
+                want["mobile"] += 3
+            if by == "os":
+                want["Android"] += 3
+            assert {i.value: i.clicks for i in got.items} == +want, by
+    finally:
+        await repo.close()
+        await again.close()
+
+
 async def test_cached_breakdown_is_invalidated_by_clicks(sql_repo: SqlRepository) -> None:
     cached = CachedRepository(sql_repo, MemoryCache(max_entries=1000))
     a = (await cached.create_banner(banner_in(1))).id

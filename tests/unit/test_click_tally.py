@@ -2,7 +2,9 @@
 must equal the per-click sums.
 
 The model below is the batch counted click by click, as the write path did before: the
-fold asked once per click and dimension, in batch order. Random batches (few banners, days
+fold asked once per click and dimension, in batch order (``model_rows``: the device,
+browser and OS triple as one ``agent`` row while the day has room for it, else the
+day-total row and a row per part). Random batches (few banners, days
 across midnight, repeated facts, a top-N of 3 so the fold admits and refuses values) must
 give the same totals, minutes and breakdown rows, with the same values admitted.
 """
@@ -14,26 +16,49 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from bannertrack.db.breakdown_writes import BreakdownFold, Tally, tally_breakdowns
 from bannertrack.db.click_tally import BatchCounts
-from bannertrack.models import DAY_TOTAL, DIMENSIONS, NONE_VALUE, ClickFacts, ClickIn
+from bannertrack.models import (
+    AGENT,
+    AGENT_PARTS,
+    DAY_TOTAL,
+    DIMENSIONS,
+    NONE_VALUE,
+    ClickFacts,
+    ClickIn,
+)
 from bannertrack.timeutil import floor_to
 
 MIDNIGHT = datetime(2026, 11, 30, tzinfo=UTC)
 
 
+def model_rows(
+    fold: BreakdownFold, pair: tuple[int, date], facts: ClickFacts
+) -> list[tuple[str, str]]:
+    """The rows one click counts in, from ``value_for`` alone (no row for "(none)")."""
+    parts = [facts.value(d) for d in AGENT_PARTS]
+    agent = "\x1f".join(NONE_VALUE if p is None else p for p in parts)
+    usable = len(agent) <= 100 and not any(
+        p is not None and (p in ("(none)", "(other)") or "\x1f" in p) for p in parts
+    )
+    if usable and fold.value_for(pair, AGENT, agent) == agent:
+        rows, dimensions = [(AGENT, agent)], [d for d in DIMENSIONS if d not in AGENT_PARTS]
+    else:
+        rows, dimensions = [(DAY_TOTAL, DAY_TOTAL)], list(DIMENSIONS)
+    for dimension in dimensions:
+        value = fold.value_for(pair, dimension, facts.value(dimension))
+        if value != NONE_VALUE:
+            rows.append((dimension, value))
+    return rows
+
+
 def model_breakdowns(fold: BreakdownFold, batch: list[ClickIn], repeats: list[bool]) -> Tally:
-    """Click by click: the day's total row, and each dimension's value but "(none)"."""
+    """Click by click, each click's ``model_rows``."""
     tally: Tally = {}
     for click, repeat in zip(batch, repeats, strict=True):
         day = floor_to(click.occurred_at, 60).date()
-        facts = click.facts or ClickFacts()
         valid = 0 if click.bot or repeat else 1
-        total = tally.setdefault((click.banner_id, day, DAY_TOTAL, DAY_TOTAL), [0, 0])
-        total[0] += 1
-        total[1] += valid
-        for dimension in DIMENSIONS:
-            value = fold.value_for((click.banner_id, day), dimension, facts.value(dimension))
-            if value == NONE_VALUE:
-                continue
+        for dimension, value in model_rows(
+            fold, (click.banner_id, day), click.facts or ClickFacts()
+        ):
             counts = tally.setdefault((click.banner_id, day, dimension, value), [0, 0])
             counts[0] += 1
             counts[1] += valid
@@ -46,7 +71,9 @@ def random_batch(rnd: random.Random, n: int) -> tuple[list[ClickIn], list[bool]]
         *(
             ClickFacts(
                 country=rnd.choice(["DE", "SE", None]),
-                device=rnd.choice(["desktop", "mobile"]),
+                device=rnd.choice(["desktop", "mobile", None]),
+                browser=rnd.choice(["Firefox", "Chrome", "(none)", "x" * 95, None]),
+                os=rnd.choice(["Linux", "iOS", "a\x1fb", None]),
                 referrer_host=rnd.choice([f"r{i}.example" for i in range(8)] + [None]),
                 utm_source=rnd.choice(["news", "ads", "(other)", None]),
             )
@@ -111,9 +138,10 @@ def test_values_are_admitted_in_the_order_of_their_first_click() -> None:
     day: date = at.date()
     referrers = {v: n for (_, _, d, v), n in tally.items() if d == "referrer"}
     assert referrers == {"a.example": [2, 2], "b.example": [2, 2], "(other)": [1, 1]}
-    # No value, no row: "(none)" is the day's total less the values, on read.
+    # No value, no row: "(none)" is the day's clicks less the values, on read.
     assert (1, day, "country", "(none)") not in tally
-    assert tally[(1, day, "*", "*")] == [5, 5]
+    assert tally[(1, day, "agent", "(none)\x1f(none)\x1f(none)")] == [5, 5]
+    assert (1, day, "*", "*") not in tally
 
 
 def test_remembered_verdicts_equal_the_fold_asked_afresh() -> None:
@@ -136,18 +164,15 @@ def test_remembered_verdicts_equal_the_fold_asked_afresh() -> None:
                 [
                     None,
                     ClickFacts(
+                        device=rnd.choice(["desktop", "mobile", None]),
+                        browser=f"b{rnd.randint(0, 4)}",
                         referrer_host=f"r{rnd.randint(0, 9)}.example",
                         country=rnd.choice(["DE", None]),
                         utm_source=rnd.choice(["(none)", "news", None]),
                     ),
                 ]
             )
-            known = facts or ClickFacts()
-            want = tuple(
-                (d, v)
-                for d in DIMENSIONS
-                if (v := model.value_for(pair, d, known.value(d))) != NONE_VALUE
-            )
+            want = tuple(model_rows(model, pair, facts or ClickFacts()))
             assert fold.values(pair, facts) == want
             assert fold._known == model._known
 
@@ -156,7 +181,11 @@ def test_a_learned_value_is_no_longer_folded() -> None:
     fold = BreakdownFold(top_n=1)
     pair = (1, MIDNIGHT.date())
     late = ClickFacts(referrer_host="b.example")
-    assert fold.values(pair, ClickFacts(referrer_host="a.example")) == (("referrer", "a.example"),)
-    assert fold.values(pair, late) == (("referrer", "(other)"),)
+    agent = ("agent", "(none)\x1f(none)\x1f(none)")
+    assert fold.values(pair, ClickFacts(referrer_host="a.example")) == (
+        agent,
+        ("referrer", "a.example"),
+    )
+    assert fold.values(pair, late) == (agent, ("referrer", "(other)"))
     fold.learn(pair, {"referrer": {"b.example"}})  # written by another process meanwhile
-    assert fold.values(pair, late) == (("referrer", "b.example"),)
+    assert fold.values(pair, late) == (agent, ("referrer", "b.example"))

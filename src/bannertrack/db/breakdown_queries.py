@@ -3,7 +3,10 @@
 The rollup is per UTC day, so a range is widened to whole days: from the midnight at or
 before ``start`` to the midnight at or after ``end``; the answer states those bounds. A
 breakdown over months therefore reads (days x values) rollup rows, never raw clicks.
-"(none)" is not stored: it is the days' total row (``DAY_TOTAL``) less the values read.
+Device, browser and OS are read from their own rows and from the ``AGENT`` rows, which
+count the three together (``breakdown_writes``). "(none)" is not stored: it is the days'
+clicks (the ``AGENT`` rows and the ``DAY_TOTAL`` rows, which count the clicks without an
+``AGENT`` row) less the values read.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.tables import click_breakdowns
 from bannertrack.models import (
+    AGENT,
+    AGENT_PARTS,
+    AGENT_SEPARATOR,
     DAY_TOTAL,
     NONE_VALUE,
     OTHER_VALUE,
@@ -50,26 +56,34 @@ async def breakdown(
     """Top ``limit`` values by clicks (ties by value); ``other`` is everything else."""
     first, stop = day_bounds(start, end)
     b = click_breakdowns.c
-    counted = b.clicks if count == "total" else b.valid_clicks
-    total = func.sum(counted).label("n")
+    column = b.clicks if count == "total" else b.valid_clicks
+    total = func.sum(column).label("n")
     query = (
         select(b.dimension, b.value, total)
-        .where(b.dimension.in_([by, DAY_TOTAL]), b.day >= first, b.day < stop)
+        .where(b.dimension.in_([by, AGENT, DAY_TOTAL]), b.day >= first, b.day < stop)
         .group_by(b.dimension, b.value)
     )
     if banner_id is not None:
         query = query.where(b.banner_id == banner_id)
+    part = AGENT_PARTS.index(by) if by in AGENT_PARTS else None
     all_clicks = 0
-    rows: list[tuple[str, int]] = []
+    counted: dict[str, int] = {}
     for dimension, value, n in await conn.execute(query):
+        n = int(n or 0)
         if dimension == DAY_TOTAL:
-            all_clicks += int(n or 0)
+            all_clicks += n
+        elif dimension == AGENT:
+            all_clicks += n
+            if part is not None:  # "(none)" parts included: they are counted clicks
+                value = value.split(AGENT_SEPARATOR)[part]
+                counted[value] = counted.get(value, 0) + n
         elif n and value != NONE_VALUE:  # "(none)" rows of an older writer: derived below
-            rows.append((str(value), int(n)))
+            counted[value] = counted.get(value, 0) + n
     # Clicks without a value of this dimension have no row of their own.
-    unknown = all_clicks - sum(n for _, n in rows)
+    unknown = all_clicks - sum(counted.values())
     if unknown > 0:
-        rows.append((NONE_VALUE, unknown))
+        counted[NONE_VALUE] = counted.get(NONE_VALUE, 0) + unknown
+    rows = [(v, n) for v, n in counted.items() if n]
     rows.sort(key=lambda r: (-r[1], r[0]))
     ranked = [r for r in rows if r[0] != OTHER_VALUE]
     items = tuple(BreakdownItem(value=v, clicks=n) for v, n in ranked[:limit])

@@ -1,16 +1,26 @@
 """The breakdown rollup: clicks per (banner, UTC day, dimension, value), in the click's transaction.
 
+Rows. A click adds to one row of the ``AGENT`` dimension, whose value is its device,
+browser and OS together (a user agent's three verdicts, which come as a handful of
+triples a day), and to one row per other dimension it has a value of (country,
+referrer, utm tags); no row for "(none)". The ``AGENT`` rows of a (banner, day) sum to
+its clicks, so "(none)" of any dimension is worked out on read (``breakdown_queries``):
+those clicks less the dimension's rows. A click without referrer or campaign, the
+common case, adds to 1 or 2 rows (was 5: a day-total row, device, browser, OS and
+country), and a batch's upsert, the breakdowns' whole cost on the click path, is that
+much smaller.
+
 Bound. Values are what clients send (referrers, utm tags), so a flood of distinct ones
 must not grow the table. Per (banner, day, dimension) at most ``top_n`` values get a row
 of their own, first come first served; later new values are counted under "(other)".
-"(other)" is always allowed. "(none)" (no value) has no row: each (banner, day) has a
-row counting all its clicks (dimension and value ``DAY_TOTAL``), and a dimension's
-"(none)" is that count less the dimension's rows, worked out on read
-(``breakdown_queries``). A click without referrer or campaign, the common case, then
-adds to 1 + 4 rows, not 8, and a batch's upsert, the breakdowns' whole cost on the click
-path, is that much smaller. Which values a (banner, day)
-already has is read from the table once per process (one query for all the batch's new
-pairs) and then kept in a bounded LRU here, so the click path normally adds no read.
+"(other)" is always allowed. The ``AGENT`` dimension has no "(other)": a click whose
+triple finds it full (or whose triple cannot be one value: too long, or a part that is
+one of our markers) counts the older way, in a row counting the day's clicks without an
+``AGENT`` row (dimension and value ``DAY_TOTAL``) and in device, browser and OS rows of
+their own, each folded as above. Rows written before ``AGENT`` existed are of that kind
+too, so the reader sums both. Which values a (banner, day) already has is read from the
+table once per process (one query for all the batch's new pairs) and then kept in a
+bounded LRU here, so the click path normally adds no read.
 
 The bound is per process: two instances (or workers) that learn of a (banner, day) at
 the same time may each admit the values the other has not seen yet, so a (banner, day,
@@ -32,16 +42,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.sql import insert_for
 from bannertrack.db.tables import click_breakdowns
-from bannertrack.models import DAY_TOTAL, DIMENSIONS, NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
+from bannertrack.models import (
+    AGENT,
+    AGENT_PARTS,
+    AGENT_SEPARATOR,
+    DAY_TOTAL,
+    DIMENSIONS,
+    NONE_VALUE,
+    OTHER_VALUE,
+    ClickFacts,
+    ClickIn,
+)
 
 _ALWAYS = frozenset({NONE_VALUE, OTHER_VALUE})
 _NO_FACTS = ClickFacts()
+_NOT_AGENT = tuple(d for d in DIMENSIONS if d not in AGENT_PARTS)
+_VALUE_LENGTH = 100  # click_breakdowns.value
 
 # dimension -> values with a row of their own, for one (banner, day)
 Admitted = dict[str, set[str]]
 # (banner, day, dimension, value) -> [clicks, valid clicks]: a batch's rollup rows
 Tally = dict[tuple[int, date, str, str], list[int]]
-# (dimension, value) rows a click counts in, but the day's total and "(none)"
+# (dimension, value): every row a click counts in ("(none)" has none)
 Verdict = tuple[tuple[str, str], ...]
 
 
@@ -79,38 +101,66 @@ class BreakdownFold:
             return NONE_VALUE
         if value in _ALWAYS:
             return OTHER_VALUE  # a client cannot pose as one of our markers
-        admitted = self._known.setdefault(pair, {}).setdefault(dimension, set())
-        if value in admitted:
-            return value
-        if len(admitted) >= self.top_n:
-            return OTHER_VALUE
-        admitted.add(value)
-        return value
+        return value if self._admit(pair, dimension, value) else OTHER_VALUE
 
     def values(self, pair: tuple[int, date], facts: ClickFacts | None) -> Verdict:
-        """``value_for`` of every dimension, but "(none)", for clicks with ``facts``.
+        """Every (dimension, value) row a click with ``facts`` counts in (module docstring).
 
         Remembered per (pair, facts), which is exact: once asked, a value is either
         admitted (and stays so) or folded because the dimension is full (and stays full);
         only ``learn`` can change a verdict (a value folded here may have a row written
         by another process), so it forgets the pair's verdicts. A batch's facts repeat
-        heavily, so this turns 8 ``value_for`` calls per distinct key into one look-up.
+        heavily, so this turns the per-dimension look-ups into one per distinct key.
         """
         seen = self._verdicts.get(pair)
         if seen is None:
             seen = self._verdicts[pair] = {}
         verdict = seen.get(facts)
         if verdict is None:
-            known = facts or _NO_FACTS
-            verdict = tuple(
-                (dimension, value)
-                for dimension in DIMENSIONS
-                if (value := self.value_for(pair, dimension, known.value(dimension))) != NONE_VALUE
-            )
+            verdict = self._verdict(pair, facts or _NO_FACTS)
             if len(seen) >= self.max_verdicts:
                 seen.clear()
             seen[facts] = verdict
         return verdict
+
+    def _verdict(self, pair: tuple[int, date], facts: ClickFacts) -> Verdict:
+        agent = agent_value(facts)
+        if agent is not None and self._admit(pair, AGENT, agent):
+            rows: list[tuple[str, str]] = [(AGENT, agent)]
+            dimensions = _NOT_AGENT
+        else:
+            rows = [(DAY_TOTAL, DAY_TOTAL)]
+            dimensions = DIMENSIONS
+        for dimension in dimensions:
+            value = self.value_for(pair, dimension, facts.value(dimension))
+            if value != NONE_VALUE:
+                rows.append((dimension, value))
+        return tuple(rows)
+
+    def _admit(self, pair: tuple[int, date], dimension: str, value: str) -> bool:
+        admitted = self._known.setdefault(pair, {}).setdefault(dimension, set())
+        if value in admitted:
+            return True
+        if len(admitted) >= self.top_n:
+            return False
+        admitted.add(value)
+        return True
+
+
+def agent_value(facts: ClickFacts) -> str | None:
+    """Device, browser and OS as one ``AGENT`` value ("(none)" for a part not known), or
+    ``None`` when they cannot be one: a part that is a marker or holds the separator
+    (the reader could not split it back), or a value too long for the column."""
+    parts = []
+    for dimension in AGENT_PARTS:
+        part = facts.value(dimension)
+        if part is None:
+            part = NONE_VALUE
+        elif part in _ALWAYS or AGENT_SEPARATOR in part:
+            return None
+        parts.append(part)
+    value = AGENT_SEPARATOR.join(parts)
+    return value if len(value) <= _VALUE_LENGTH else None
 
 
 def fact_columns(facts: ClickFacts | None) -> dict[str, str | None]:
@@ -171,7 +221,7 @@ def tally_breakdowns(
 
     Counted per distinct (banner, day, facts) first, then folded per dimension once per
     such key (``fold_counts``): a batch's facts repeat heavily, so this is one dictionary
-    update per click instead of 8 fold look-ups and 8 updates.
+    update per click instead of a fold look-up and an update per row.
     """
     per: FactCounts = {}
     for click, day, repeat in zip(batch, days, repeats, strict=True):
@@ -190,7 +240,7 @@ FactCounts = dict[tuple[int, date, ClickFacts | None], list[int]]
 
 
 def fold_counts(fold: BreakdownFold, per: FactCounts) -> Tally:
-    """Counts per (banner, day, facts) spread over the 8 dimensions' rollup rows.
+    """Counts per (banner, day, facts) spread over the rollup rows the fold names.
 
     The fold admits values first come, first served: asked per key in the order of each
     key's first click, it sees each value first at its first click, as it would asked
@@ -198,8 +248,6 @@ def fold_counts(fold: BreakdownFold, per: FactCounts) -> Tally:
     """
     tally: Tally = {}
     for (banner_id, day, facts), (n, valid) in per.items():
-        _add(tally, (banner_id, day, DAY_TOTAL, DAY_TOTAL), n, valid)
-        # No "(none)" rows: derived on read, the day's total less the values.
         for dimension, value in fold.values((banner_id, day), facts):
             _add(tally, (banner_id, day, dimension, value), n, valid)
     return tally

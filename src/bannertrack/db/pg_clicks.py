@@ -75,7 +75,7 @@ from bannertrack.db.tables import (
     clicks,
     visitor_clicks,
 )
-from bannertrack.models import DAY_TOTAL, ClickFacts, ClickIn
+from bannertrack.models import ClickFacts, ClickIn
 from bannertrack.repository import Notify
 
 _NO_FACTS = ClickFacts()
@@ -256,8 +256,6 @@ def _breakdown_map(per_fact: dict[FactKey, int], fold: BreakdownFold) -> list[tu
     """(banner, day, dimension, value, fact key): the rollup rows each fact key counts in."""
     rows: list[tuple[Any, ...]] = []
     for (banner_id, day, facts), n in per_fact.items():
-        rows.append((banner_id, day, DAY_TOTAL, DAY_TOTAL, n))
-        # No "(none)" rows: derived on read, the day's total less the values.
         for dimension, value in fold.values((banner_id, day), facts):
             rows.append((banner_id, day, dimension, value, n))
     return rows

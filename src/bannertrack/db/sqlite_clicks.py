@@ -72,7 +72,7 @@ from bannertrack.db.click_writes import repeat_step, visitor_groups
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.sql import micros
 from bannertrack.db.tables import CLICK_VALUES
-from bannertrack.models import DAY_TOTAL, NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
+from bannertrack.models import NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -376,7 +376,7 @@ def _add_breakdowns(run: Any, fold: BreakdownFold, counts: _Counts) -> None:
             fold.learn(pair, admitted)
     tally: dict[tuple[int, str, str, str], list[int]] = {}
     for (b, day, facts), (n, valid) in per.items():
-        for dimension, value in ((DAY_TOTAL, DAY_TOTAL), *fold.values((b, days[day]), facts)):
+        for dimension, value in fold.values((b, days[day]), facts):
             got = tally.get((b, day, dimension, value))
             if got is None:
                 tally[(b, day, dimension, value)] = [n, valid]

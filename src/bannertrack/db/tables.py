@@ -12,7 +12,8 @@ The migrations in ``db/migrations`` create exactly this; a test compares the two
 - ``impression_minutes`` holds impressions as per-minute counts (never rows), with
   their running total on ``banner_totals``.
 - ``click_breakdowns`` counts clicks per banner, UTC day, dimension (referrer host,
-  utm_*, country, device, browser, OS) and value, with a bounded number of values.
+  utm_*, country, and device, browser and OS together as one ``agent`` value) and value,
+  with a bounded number of values.
 - ``visitor_clicks`` remembers, per banner and visitor key, when the last valid click
   was, so repeat detection is one atomic upsert shared by every instance; rows older
   than the dedup window are purged in the background.
@@ -200,8 +201,8 @@ click_breakdowns = Table(
     Column("valid_clicks", BigInteger, nullable=False),
     # The all-banners breakdown reads by dimension and day.
     Index("ix_click_breakdowns_dimension_day", "dimension", "day"),
-    # Clustered on the key: every click updates 8 rows, and one B-tree fewer per commit
-    # is less to write and sync on SQLite.
+    # Clustered on the key: a batch updates a few rows per banner, and one B-tree fewer
+    # per commit is less to write and sync on SQLite.
     sqlite_with_rowid=False,
 )
 
