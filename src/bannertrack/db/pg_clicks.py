@@ -60,7 +60,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL_PG, BreakdownFold, learn
+from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL_PG, BreakdownFold, fold_counts, learn
 from bannertrack.db.click_tally import BatchCounts
 from bannertrack.db.click_writes import (
     MINUTE_TAIL_PG,
@@ -271,22 +271,17 @@ def _breakdown_rows_counted(
     """The batch's breakdown rows, (banner, day, dimension, value, clicks, non-bot
     clicks) sorted by key (the lock order; code points, as ``COLLATE "C"``), and the
     (fact key, row index) pairs saying which rows each fact key counts in."""
-    tally: dict[tuple[int, date, str, str], list[int]] = {}
-    keys_of: list[tuple[int, tuple[int, date, str, str]]] = []
-    for (banner_id, day, facts), (number, n, human) in per_fact.items():
-        for dimension, value in fold.values((banner_id, day), facts):
-            key = (banner_id, day, dimension, value)
-            got = tally.get(key)
-            if got is None:
-                tally[key] = [n, human]
-            else:
-                got[0] += n
-                got[1] += human
-            keys_of.append((number, key))
+    # fold_counts sums two numbers per row: here clicks and non-bot clicks.
+    tally = fold_counts(fold, {key: [n, human] for key, (_, n, human) in per_fact.items()})
     ordered = sorted(tally)
     index = {key: i for i, key in enumerate(ordered, 1)}
-    rows = [(*key, *tally[key]) for key in ordered]
-    return rows, [(number, index[key]) for number, key in keys_of]
+    pairs = [
+        (number, index[(banner_id, day, dimension, value)])
+        for (banner_id, day, facts), (number, _, _) in per_fact.items()
+        # The fold's remembered verdicts: the same rows fold_counts was given.
+        for dimension, value in fold.values((banner_id, day), facts)
+    ]
+    return [(*key, *tally[key]) for key in ordered], pairs
 
 
 def _breakdown_rows(counts: BatchCounts, fold: BreakdownFold) -> list[tuple[Any, ...]]:
