@@ -84,23 +84,16 @@ class ClickFacts(msgspec.Struct, frozen=True, kw_only=True):
 # Rollup values that no client can send: a click without a value, and the fold of
 # values beyond the per-day top N (db/breakdown_writes.py).
 NONE_VALUE = "(none)"
-# The rollup row counting a (banner, day)'s clicks that have no ``PROFILE`` row: its
+# The rollup row counting a (banner, day)'s clicks that have no ``AGENT`` row: its
 # dimension and its value. "(none)" is not stored: it is these rows' count and the
-# ``PROFILE`` rows' count less the dimension's stored values (db/breakdown_queries.py).
+# ``AGENT`` rows' count less the dimension's stored values (db/breakdown_queries.py).
 DAY_TOTAL = "*"
 OTHER_VALUE = "(other)"
-# The rollup dimension counting a click's device, browser, OS and country together, one
-# row per distinct combination (db/breakdown_writes.py); not a dimension a breakdown is
-# asked by.
-PROFILE = "profile"
-PROFILE_SEPARATOR = "\x1f"  # between the parts of a combined value
-# The rollup dimensions whose values combine several dimensions, and those dimensions in
-# the order their values are joined: ``PROFILE``, and ``agent`` (device, browser and OS),
-# which an earlier version wrote.
-COMBINED: dict[str, tuple[Dimension, ...]] = {
-    PROFILE: ("device", "browser", "os", "country"),
-    "agent": ("device", "browser", "os"),
-}
+# The rollup dimension counting device, browser and OS together, one row per distinct
+# triple (db/breakdown_writes.py); not a dimension a breakdown is asked by.
+AGENT = "agent"
+AGENT_PARTS: tuple[Dimension, ...] = ("device", "browser", "os")
+AGENT_SEPARATOR = "\x1f"  # between the parts of an ``AGENT`` value
 # The field of ClickFacts (and the column of ``clicks``) behind each dimension.
 _FACT_OF: dict[Dimension, str] = {d: d for d in DIMENSIONS} | {"referrer": "referrer_host"}
 

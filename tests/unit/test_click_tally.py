@@ -2,9 +2,9 @@
 must equal the per-click sums.
 
 The model below is the batch counted click by click, as the write path did before: the
-fold asked once per click and dimension, in batch order (``model_rows``: device,
-browser, OS and country as one ``profile`` row while the day has room for the
-combination, else the day-total row and a row per part). Random batches (few banners, days
+fold asked once per click and dimension, in batch order (``model_rows``: the device,
+browser and OS triple as one ``agent`` row while the day has room for it, else the
+day-total row and a row per part). Random batches (few banners, days
 across midnight, repeated facts, a top-N of 3 so the fold admits and refuses values) must
 give the same totals, minutes and breakdown rows, with the same values admitted.
 """
@@ -17,11 +17,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from bannertrack.db.breakdown_writes import BreakdownFold, Tally, tally_breakdowns
 from bannertrack.db.click_tally import BatchCounts
 from bannertrack.models import (
-    COMBINED,
+    AGENT,
+    AGENT_PARTS,
     DAY_TOTAL,
     DIMENSIONS,
     NONE_VALUE,
-    PROFILE,
     ClickFacts,
     ClickIn,
 )
@@ -34,14 +34,13 @@ def model_rows(
     fold: BreakdownFold, pair: tuple[int, date], facts: ClickFacts
 ) -> list[tuple[str, str]]:
     """The rows one click counts in, from ``value_for`` alone (no row for "(none)")."""
-    combined = COMBINED[PROFILE]
-    parts = [facts.value(d) for d in combined]
-    profile = "\x1f".join(NONE_VALUE if p is None else p for p in parts)
-    usable = len(profile) <= 100 and not any(
+    parts = [facts.value(d) for d in AGENT_PARTS]
+    agent = "\x1f".join(NONE_VALUE if p is None else p for p in parts)
+    usable = len(agent) <= 100 and not any(
         p is not None and (p in ("(none)", "(other)") or "\x1f" in p) for p in parts
     )
-    if usable and fold.value_for(pair, PROFILE, profile) == profile:
-        rows, dimensions = [(PROFILE, profile)], [d for d in DIMENSIONS if d not in combined]
+    if usable and fold.value_for(pair, AGENT, agent) == agent:
+        rows, dimensions = [(AGENT, agent)], [d for d in DIMENSIONS if d not in AGENT_PARTS]
     else:
         rows, dimensions = [(DAY_TOTAL, DAY_TOTAL)], list(DIMENSIONS)
     for dimension in dimensions:
@@ -141,7 +140,7 @@ def test_values_are_admitted_in_the_order_of_their_first_click() -> None:
     assert referrers == {"a.example": [2, 2], "b.example": [2, 2], "(other)": [1, 1]}
     # No value, no row: "(none)" is the day's clicks less the values, on read.
     assert (1, day, "country", "(none)") not in tally
-    assert tally[(1, day, "profile", "(none)\x1f(none)\x1f(none)\x1f(none)")] == [5, 5]
+    assert tally[(1, day, "agent", "(none)\x1f(none)\x1f(none)")] == [5, 5]
     assert (1, day, "*", "*") not in tally
 
 
@@ -182,11 +181,11 @@ def test_a_learned_value_is_no_longer_folded() -> None:
     fold = BreakdownFold(top_n=1)
     pair = (1, MIDNIGHT.date())
     late = ClickFacts(referrer_host="b.example")
-    profile = ("profile", "(none)\x1f(none)\x1f(none)\x1f(none)")
+    agent = ("agent", "(none)\x1f(none)\x1f(none)")
     assert fold.values(pair, ClickFacts(referrer_host="a.example")) == (
-        profile,
+        agent,
         ("referrer", "a.example"),
     )
-    assert fold.values(pair, late) == (profile, ("referrer", "(other)"))
+    assert fold.values(pair, late) == (agent, ("referrer", "(other)"))
     fold.learn(pair, {"referrer": {"b.example"}})  # written by another process meanwhile
-    assert fold.values(pair, late) == (profile, ("referrer", "b.example"))
+    assert fold.values(pair, late) == (agent, ("referrer", "b.example"))

@@ -3,10 +3,10 @@
 The rollup is per UTC day, so a range is widened to whole days: from the midnight at or
 before ``start`` to the midnight at or after ``end``; the answer states those bounds. A
 breakdown over months therefore reads (days x values) rollup rows, never raw clicks.
-Device, browser, OS and country are read from their own rows and from the rows that
-count them together (``PROFILE``; ``models.COMBINED``, see ``breakdown_writes``). "(none)"
-is not stored: it is the days' clicks (the combined rows and the ``DAY_TOTAL`` rows, which
-count the clicks without a combined row) less the values read.
+Device, browser and OS are read from their own rows and from the ``AGENT`` rows, which
+count the three together (``breakdown_writes``). "(none)" is not stored: it is the days'
+clicks (the ``AGENT`` rows and the ``DAY_TOTAL`` rows, which count the clicks without an
+``AGENT`` row) less the values read.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.tables import click_breakdowns
 from bannertrack.models import (
-    COMBINED,
+    AGENT,
+    AGENT_PARTS,
+    AGENT_SEPARATOR,
     DAY_TOTAL,
     NONE_VALUE,
     OTHER_VALUE,
-    PROFILE_SEPARATOR,
     Breakdown,
     BreakdownItem,
     CountKind,
@@ -59,21 +60,22 @@ async def breakdown(
     total = func.sum(column).label("n")
     query = (
         select(b.dimension, b.value, total)
-        .where(b.dimension.in_([by, DAY_TOTAL, *COMBINED]), b.day >= first, b.day < stop)
+        .where(b.dimension.in_([by, AGENT, DAY_TOTAL]), b.day >= first, b.day < stop)
         .group_by(b.dimension, b.value)
     )
     if banner_id is not None:
         query = query.where(b.banner_id == banner_id)
+    part = AGENT_PARTS.index(by) if by in AGENT_PARTS else None
     all_clicks = 0
     counted: dict[str, int] = {}
     for dimension, value, n in await conn.execute(query):
         n = int(n or 0)
         if dimension == DAY_TOTAL:
             all_clicks += n
-        elif (parts := COMBINED.get(dimension)) is not None:
+        elif dimension == AGENT:
             all_clicks += n
-            if by in parts:  # "(none)" parts included: they are counted clicks
-                value = value.split(PROFILE_SEPARATOR)[parts.index(by)]
+            if part is not None:  # "(none)" parts included: they are counted clicks
+                value = value.split(AGENT_SEPARATOR)[part]
                 counted[value] = counted.get(value, 0) + n
         elif n and value != NONE_VALUE:  # "(none)" rows of an older writer: derived below
             counted[value] = counted.get(value, 0) + n

@@ -1,29 +1,26 @@
 """The breakdown rollup: clicks per (banner, UTC day, dimension, value), in the click's transaction.
 
-Rows. A click adds to one row of the ``PROFILE`` dimension, whose value is its device,
-browser, OS and country together (a user agent's three verdicts and an address's
-country, which a banner-day sees in a few dozen combinations), and to one row per other
-dimension it has a value of (referrer, utm tags); no row for "(none)". The ``PROFILE``
-rows of a (banner, day) sum to its clicks, so "(none)" of any dimension is worked out on
-read (``breakdown_queries``): those clicks less the dimension's rows. A click without
-referrer or campaign, the common case, adds to one row (was 5: a day-total row, device,
-browser, OS and country), and a batch's upsert, the breakdowns' whole cost on the click
-path, is that much smaller.
+Rows. A click adds to one row of the ``AGENT`` dimension, whose value is its device,
+browser and OS together (a user agent's three verdicts, which come as a handful of
+triples a day), and to one row per other dimension it has a value of (country,
+referrer, utm tags); no row for "(none)". The ``AGENT`` rows of a (banner, day) sum to
+its clicks, so "(none)" of any dimension is worked out on read (``breakdown_queries``):
+those clicks less the dimension's rows. A click without referrer or campaign, the
+common case, adds to 1 or 2 rows (was 5: a day-total row, device, browser, OS and
+country), and a batch's upsert, the breakdowns' whole cost on the click path, is that
+much smaller.
 
 Bound. Values are what clients send (referrers, utm tags), so a flood of distinct ones
 must not grow the table. Per (banner, day, dimension) at most ``top_n`` values get a row
 of their own, first come first served; later new values are counted under "(other)".
-"(other)" is always allowed. The ``PROFILE`` dimension has no "(other)": a click whose
-combination finds it full (or whose combination cannot be one value: too long, or a
-part that is one of our markers) counts the older way, in a row counting the day's
-clicks without a ``PROFILE`` row (dimension and value ``DAY_TOTAL``) and in device,
-browser, OS and country rows of its own, each folded as above. Rows written before
-``PROFILE`` existed are of that kind too (or ``agent`` rows: device, browser and OS
-combined, ``models.COMBINED``), so the reader sums every kind.
-
-Which values a (banner, day) already has is read from the table once per process (one
-query for all the batch's new pairs) and then kept in a bounded LRU here, so the click
-path normally adds no read.
+"(other)" is always allowed. The ``AGENT`` dimension has no "(other)": a click whose
+triple finds it full (or whose triple cannot be one value: too long, or a part that is
+one of our markers) counts the older way, in a row counting the day's clicks without an
+``AGENT`` row (dimension and value ``DAY_TOTAL``) and in device, browser and OS rows of
+their own, each folded as above. Rows written before ``AGENT`` existed are of that kind
+too, so the reader sums both. Which values a (banner, day) already has is read from the
+table once per process (one query for all the batch's new pairs) and then kept in a
+bounded LRU here, so the click path normally adds no read.
 
 The bound is per process: two instances (or workers) that learn of a (banner, day) at
 the same time may each admit the values the other has not seen yet, so a (banner, day,
@@ -46,21 +43,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bannertrack.db.sql import insert_for
 from bannertrack.db.tables import click_breakdowns
 from bannertrack.models import (
-    COMBINED,
+    AGENT,
+    AGENT_PARTS,
+    AGENT_SEPARATOR,
     DAY_TOTAL,
     DIMENSIONS,
     NONE_VALUE,
     OTHER_VALUE,
-    PROFILE,
-    PROFILE_SEPARATOR,
     ClickFacts,
     ClickIn,
 )
 
 _ALWAYS = frozenset({NONE_VALUE, OTHER_VALUE})
 _NO_FACTS = ClickFacts()
-_PROFILE_PARTS = COMBINED[PROFILE]
-_NOT_PROFILE = tuple(d for d in DIMENSIONS if d not in _PROFILE_PARTS)
+_NOT_AGENT = tuple(d for d in DIMENSIONS if d not in AGENT_PARTS)
 _VALUE_LENGTH = 100  # click_breakdowns.value
 
 # dimension -> values with a row of their own, for one (banner, day)
@@ -128,10 +124,10 @@ class BreakdownFold:
         return verdict
 
     def _verdict(self, pair: tuple[int, date], facts: ClickFacts) -> Verdict:
-        profile = profile_value(facts)
-        if profile is not None and self._admit(pair, PROFILE, profile):
-            rows: list[tuple[str, str]] = [(PROFILE, profile)]
-            dimensions = _NOT_PROFILE
+        agent = agent_value(facts)
+        if agent is not None and self._admit(pair, AGENT, agent):
+            rows: list[tuple[str, str]] = [(AGENT, agent)]
+            dimensions = _NOT_AGENT
         else:
             rows = [(DAY_TOTAL, DAY_TOTAL)]
             dimensions = DIMENSIONS
@@ -151,19 +147,19 @@ class BreakdownFold:
         return True
 
 
-def profile_value(facts: ClickFacts) -> str | None:
-    """Device, browser, OS and country as one ``PROFILE`` value ("(none)" for a part not
-    known), or ``None`` when they cannot be one: a part that is a marker or holds the
-    separator (the reader could not split it back), or a value too long for the column."""
+def agent_value(facts: ClickFacts) -> str | None:
+    """Device, browser and OS as one ``AGENT`` value ("(none)" for a part not known), or
+    ``None`` when they cannot be one: a part that is a marker or holds the separator
+    (the reader could not split it back), or a value too long for the column."""
     parts = []
-    for dimension in _PROFILE_PARTS:
+    for dimension in AGENT_PARTS:
         part = facts.value(dimension)
         if part is None:
             part = NONE_VALUE
-        elif part in _ALWAYS or PROFILE_SEPARATOR in part:
+        elif part in _ALWAYS or AGENT_SEPARATOR in part:
             return None
         parts.append(part)
-    value = PROFILE_SEPARATOR.join(parts)
+    value = AGENT_SEPARATOR.join(parts)
     return value if len(value) <= _VALUE_LENGTH else None
 
 

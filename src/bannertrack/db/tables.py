@@ -12,7 +12,7 @@ The migrations in ``db/migrations`` create exactly this; a test compares the two
 - ``impression_minutes`` holds impressions as per-minute counts (never rows), with
   their running total on ``banner_totals``.
 - ``click_breakdowns`` counts clicks per banner, UTC day, dimension (referrer host,
-  utm_*, and device, browser, OS and country together as one ``profile`` value) and value,
+  utm_*, country, and device, browser and OS together as one ``agent`` value) and value,
   with a bounded number of values.
 - ``visitor_clicks`` remembers, per banner and visitor key, when the last valid click
   was, so repeat detection is one atomic upsert shared by every instance; rows older
