@@ -1,8 +1,8 @@
 """The breakdown rollup: clicks per (banner, UTC day, dimension, value), in the click's transaction.
 
 Rows. A click adds to one row of the ``AGENT`` dimension, whose value is its device,
-browser and OS together (a user agent's three verdicts, which come as a handful of
-triples a day), and to one row per other dimension it has a value of (country,
+browser and OS together (a user agent's three verdicts: a banner-day's clicks come
+mostly as a few common triples), and to one row per other dimension it has a value of (country,
 referrer, utm tags); no row for "(none)". The ``AGENT`` rows of a (banner, day) sum to
 its clicks, so "(none)" of any dimension is worked out on read (``breakdown_queries``):
 those clicks less the dimension's rows. A click without referrer or campaign, the

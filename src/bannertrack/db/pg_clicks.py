@@ -119,7 +119,7 @@ _TOTALS_TAIL = (
 _MINUTE_COLUMNS = ("banner_id", "minute", "clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
 _BREAKDOWN_COLUMNS = ("banner_id", "day", "dimension", "value", "clicks", "valid_clicks")
 # The one-statement batch: clicks carry their time as microseconds (``t_us``) and the
-# number of their (banner, day, facts); breakdown rows come as a map of those numbers.
+# number of their (banner, day, facts).
 _ONE_CLICK_COLUMNS = ("banner_id", "user_agent", "referrer", "visitor", "bot", "bot_reason")
 _GET_ONE_CLICK = [attrgetter(name) for name in _ONE_CLICK_COLUMNS]
 # The one-statement batch's breakdown rows come counted (clicks, and clicks that are not
