@@ -66,7 +66,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bannertrack.db.breakdown_writes import BreakdownFold
+from bannertrack.db.breakdown_writes import BreakdownFold, FactCounts, fold_counts
 from bannertrack.db.click_tally import BOT, REPEAT, VALID
 from bannertrack.db.click_writes import repeat_step, visitor_groups
 from bannertrack.db.errors import map_db_errors
@@ -350,17 +350,20 @@ def _add_breakdowns(run: Any, fold: BreakdownFold, counts: _Counts) -> None:
     Counted per (banner, UTC day, facts) in the order of each key's first click, so the
     fold admits values in the order of their first click, as it would click by click.
     """
-    per: dict[tuple[int, str, ClickFacts | None], list[int]] = {}
+    per: FactCounts = {}
+    days: dict[str, date] = {}
     for (b, minute, facts, kind), n in counts.counts.items():
-        key = (b, minute[:10], facts)
+        day = days.get(minute[:10])
+        if day is None:
+            day = days[minute[:10]] = date.fromisoformat(minute[:10])
+        key = (b, day, facts)
         got = per.get(key)
         if got is None:
             got = per[key] = [0, 0]
         got[0] += n
         if kind == VALID:
             got[1] += n
-    days = {day: date.fromisoformat(day) for _, day, _ in per}
-    missing = fold.missing({(b, days[day]) for b, day, _ in per})
+    missing = fold.missing({(b, day) for b, day, _ in per})
     if missing:
         banner_ids = sorted({b for b, _ in missing})
         day_texts = sorted({d.isoformat() for _, d in missing})
@@ -374,23 +377,14 @@ def _add_breakdowns(run: Any, fold: BreakdownFold, counts: _Counts) -> None:
                 admitted.setdefault(dimension, set()).add(value)
         for pair, admitted in found.items():
             fold.learn(pair, admitted)
-    tally: dict[tuple[int, str, str, str], list[int]] = {}
-    for (b, day, facts), (n, valid) in per.items():
-        for dimension, value in fold.values((b, days[day]), facts):
-            got = tally.get((b, day, dimension, value))
-            if got is None:
-                tally[(b, day, dimension, value)] = [n, valid]
-            else:
-                got[0] += n
-                got[1] += valid
-    rows = sorted(tally.items())
+    rows = sorted(fold_counts(fold, per).items())
     for start in range(0, len(rows), _BREAKDOWN_SLOTS):
         chunk = rows[start : start + _BREAKDOWN_SLOTS]
         slots = -(-len(chunk) // _BREAKDOWN_STEP) * _BREAKDOWN_STEP
         params: list[Any] = [None] * (slots * _BREAKDOWN_WIDTH)
         i = 0
         for (b, day, dimension, value), (n, valid) in chunk:
-            params[i : i + _BREAKDOWN_WIDTH] = b, day, dimension, value, n, valid
+            params[i : i + _BREAKDOWN_WIDTH] = b, day.isoformat(), dimension, value, n, valid
             i += _BREAKDOWN_WIDTH
         run(_breakdowns_sql(slots), *params)
 
