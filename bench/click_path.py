@@ -75,11 +75,20 @@ N_VISITORS = 1000
 TICK = os.sysconf("SC_CLK_TCK")
 
 WRK_SCRIPT = """
+-- Each wrk thread is its own Lua state, and an unseeded math.random gives every thread
+-- the same start: two threads walking the same visitors in step would send each visitor's
+-- click twice within a millisecond, all day long. Thread t takes every threads-th visitor.
 local reqs = {}
 local n = 0
+local next_id = 0
+setup = function(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
 init = function(args)
   local path_fmt, banners, visitors = args[1], tonumber(args[2]), tonumber(args[3])
-  for i = 0, visitors - 1 do
+  local threads = tonumber(args[4]) or 1
+  for i = id % threads, visitors - 1, threads do
     local headers = {}
     headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) bench/" .. (i % 50)
     headers["X-Forwarded-For"] = "198.51." .. (i % 200) .. "." .. (i % 250)
@@ -286,7 +295,7 @@ def run_wrk(port: int, path_fmt: str, connections: int, duration: float, work: P
     argv = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s",
         "-s", str(script), f"http://127.0.0.1:{port}", "--", path_fmt, str(N_BANNERS),
-        str(N_VISITORS),
+        str(N_VISITORS), str(threads),
     ]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

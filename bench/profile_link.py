@@ -70,7 +70,7 @@ def profile(url: str, conns: int, tree: Path, work: Path, top: int, match: list[
         worker = subprocess.check_output(["pgrep", "-P", str(server.proc.pid)]).split()[0]
         wrk = subprocess.Popen(
             ["wrk", "-t2", f"-c{conns}", "-d14s", "-s", str(script), server.url, "--",
-             "/c/%d", str(click_path.N_BANNERS), str(click_path.N_VISITORS)],
+             "/c/%d", str(click_path.N_BANNERS), str(click_path.N_VISITORS), "2"],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         time.sleep(2)
