@@ -533,8 +533,10 @@ async def start_targets(
         slug = name.replace(", ", "-").replace(" ", "-").replace("+", "-")
         workers = 2 if "2 workers" in name else 1
         env = {**common, "BANNERTRACK_WORKERS": str(workers)}
-        if name.endswith(BASELINE):  # the other tree's code, this tree's bench
-            env["PYTHONPATH"] = str(bench.args.baseline / "src")
+        # This tree's code, not whatever the venv has installed (a bench run from a git
+        # worktree would otherwise measure the main checkout); the baseline's for its rows.
+        tree = bench.args.baseline if name.endswith(BASELINE) else ROOT
+        env["PYTHONPATH"] = str(tree / "src")
         if name.startswith("sqlite"):
             url = f"sqlite:///{bench.work / slug}.db"
         else:
