@@ -32,6 +32,14 @@ T = TypeVar("T")
 err = Console(stderr=True, soft_wrap=True)
 
 
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except BannertrackError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)
+
+
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
@@ -62,7 +70,7 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
     from granian.http import HTTP1Settings
 
     from bannertrack.bootstrap import check_topology
-    from bannertrack.cli.serving import port_in_use, raise_fd_limit
+    from bannertrack.cli.serving import event_loop, port_in_use, raise_fd_limit
     from bannertrack.salt_key import load_salt_key
 
     # Workers are separate processes that read the environment: flags travel that way.
@@ -71,9 +79,10 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
             os.environ[f"BANNERTRACK_{name}"] = str(value)
     if no_cache:
         os.environ["BANNERTRACK_CACHE_ENABLED"] = "false"
-    settings = load_settings()
+    settings = _settings()
     try:
         check_topology(settings)
+        loop = event_loop(settings.http_loop)
         # Once, before the workers start: a missing key file is created here, not raced.
         load_salt_key(settings.salt_key, settings.salt_key_file)
     except BannertrackError as exc:
@@ -96,6 +105,7 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
         port=settings.port,
         workers=settings.workers,
         interface=Interfaces.ASGI,
+        loop=loop,
         log_access=False,  # an access log would write client IPs
         backlog=settings.http_backlog,
         backpressure=settings.http_backpressure,
@@ -120,7 +130,7 @@ def _migrate(settings: Settings) -> str | None:
 @main.command()
 def migrate() -> None:
     """Apply pending database migrations (idempotent)."""
-    settings = load_settings()
+    settings = _settings()
     revision = _migrate(settings)
     click.echo(f"database at revision {revision}")
 

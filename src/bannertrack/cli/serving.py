@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import resource
 import socket
+
+from granian.constants import Loops
+
+from bannertrack.errors import InvalidInputError
 
 
 def port_in_use(host: str, port: int) -> str | None:
@@ -35,3 +40,17 @@ def raise_fd_limit() -> None:
     if hard == resource.RLIM_INFINITY or soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def event_loop(choice: str) -> Loops:
+    """The granian loop for ``http_loop``, refused early when it is not installed.
+
+    Always named, never granian's "auto": that takes whichever loop package happens to be
+    installed, rloop first, and rloop cannot open the Unix socket a local PostgreSQL
+    listens on.
+    """
+    if choice != "asyncio" and importlib.util.find_spec(choice) is None:
+        raise InvalidInputError(
+            f"BANNERTRACK_HTTP_LOOP={choice} needs the {choice} package: pip install {choice}"
+        )
+    return Loops(choice)
