@@ -198,6 +198,8 @@ def bare_server(log_path: Path, *, asgi: bool = False) -> Server:
         [
             sys.executable, "-m", "granian", "--interface", "asgi",
             "--host", "127.0.0.1", "--port", "{port}", "--workers", "1", "--no-access-log",
+            # The loop bannertrack's workers run (BANNERTRACK_HTTP_LOOP), not granian's auto.
+            "--loop", os.environ.get("BANNERTRACK_HTTP_LOOP", "asyncio"),
             *target,
         ],
         {},
