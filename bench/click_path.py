@@ -384,7 +384,10 @@ BARE_ASGI = "bare ASGI (granian)"
 
 
 def plan(
-    quick: bool, baseline: bool = False, only: list[str] | None = None
+    quick: bool,
+    baseline: bool = False,
+    only: list[str] | None = None,
+    connections: tuple[int, ...] = (4, 64, 256),
 ) -> list[tuple[str, str, int]]:
     """(target name, load, connections) pairs; the bare handler is measured before each.
 
@@ -392,24 +395,26 @@ def plan(
     with two, the link; one PostgreSQL worker, the cached read) are measured beside the
     same servers of this tree in every round, first every other round
     (``in_round_order``). ``only`` keeps the targets whose name contains one of its
-    strings (``--only sqlite``).
+    strings (``--only sqlite``). ``connections`` are the link's loads; the cached read is
+    measured at 64 connections when 64 is one of them.
     """
-    pairs = _plan(quick, baseline)
+    pairs = _plan(quick, baseline, connections)
     if only:
         pairs = [p for p in pairs if any(o in p[0] for o in only)]
     return pairs
 
 
-def _plan(quick: bool, baseline: bool) -> list[tuple[str, str, int]]:
+def _plan(quick: bool, baseline: bool, connections: tuple[int, ...]) -> list[tuple[str, str, int]]:
+    stats = 64 in connections
     if baseline:
         out = []
-        for conns in (4, 64, 256):
+        for conns in connections:
             for name in ("sqlite, 1 worker", "postgresql, 1 worker", "postgresql, 2 workers"):
                 if quick and conns == 4 and "2 workers" in name:
                     continue
                 out += [(name, "link", conns), (name + BASELINE, "link", conns)]
         name = "postgresql, 1 worker"
-        return [*out, (name, "stats", 64), (name + BASELINE, "stats", 64)]
+        return [*out, *([(name, "stats", 64), (name + BASELINE, "stats", 64)] if stats else [])]
     one = ["sqlite, 1 worker", "postgresql, 1 worker"]
     two = [
         "postgresql, 2 workers",
@@ -417,13 +422,13 @@ def _plan(quick: bool, baseline: bool) -> list[tuple[str, str, int]]:
         "postgresql+redis, 2 workers",
     ]
     out: list[tuple[str, str, int]] = []
-    for conns in (4, 64, 256):
+    for conns in connections:
         for name in one + two:
             if quick and conns == 4 and name in two:
                 continue
             out.append((name, "link", conns))
-    for name in ["postgresql, 1 worker", *two]:
-        out.append((name, "stats", 64))
+    if stats:
+        out += [(name, "stats", 64) for name in ["postgresql, 1 worker", *two]]
     return out
 
 
@@ -489,8 +494,9 @@ def goals(rows: list[Row]) -> list[str]:
                 out.append(f"{name}: link c256 = {link / asgi:.2f}x bare ASGI (no framework)")
         if c4 is not None and r4 is not None:
             out.append(f"{name}: link c4 = {c4:,.0f} req/s = {c4 / 541:.2f}x 541, {r4:.2f}x bare")
+    loads = sorted({(r.load, r.connections) for r in rows}, key=lambda x: (x[0], -x[1]))
     for base in ("postgresql", "postgresql+redis"):
-        for load, conns in (("link", 256), ("link", 64), ("stats", 64)):
+        for load, conns in loads:
             one, two = (
                 rate(f"{base}, 1 worker", load, conns),
                 rate(f"{base}, 2 workers", load, conns),
@@ -556,7 +562,7 @@ async def start_targets(
 
 async def main_async(args: argparse.Namespace, work: Path) -> int:
     started = time.monotonic()
-    pairs = plan(args.quick, args.baseline is not None, args.only)
+    pairs = plan(args.quick, args.baseline is not None, args.only, tuple(args.connections))
     names = {n for n, _, _ in pairs}
     bench = Bench(args, work)
     rows = {p: Row(*p) for p in pairs}
@@ -662,7 +668,15 @@ def main() -> None:
         help="measure only the servers whose name contains TEXT (repeatable): "
         "'sqlite', 'postgresql, 1', 'redis'",
     )
+    parser.add_argument(
+        "--connections",
+        action="append",
+        type=int,
+        metavar="N",
+        help="the link's connection counts (repeatable; default 4, 64 and 256)",
+    )
     args = parser.parse_args()
+    args.connections = args.connections or [4, 64, 256]
     if args.quick:
         args.runs, args.duration = 1, 2.0
     if shutil.which("wrk") is None:
