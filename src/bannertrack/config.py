@@ -235,11 +235,18 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"BANNERTRACK_{'_'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise InvalidInputError(f"invalid setting: {problems}") from None
+        problems = []
+        for e in exc.errors():
+            name = "_".join(map(str, e["loc"]))
+            # A refused secret or URL (which may hold a password) is not echoed.
+            shown = "" if name in _SECRETS else f"={e.get('input')!r}"
+            problems.append(f"BANNERTRACK_{name.upper()}{shown}: {e['msg']}")
+        raise InvalidInputError(f"invalid setting: {'; '.join(problems)}") from None
+
+
+_SECRETS = frozenset(
+    {"database_url", "redis_url", "admin_token", "ingest_token", "dashboard_token", "salt_key"}
+)
 
 
 def settings_table() -> str:

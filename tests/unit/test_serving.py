@@ -37,3 +37,13 @@ def test_a_bad_setting_is_named_without_a_traceback(command: str) -> None:
     assert "BANNERTRACK_HTTP_LOOP='bogus'" in result.stderr
     assert "Traceback" not in result.stderr and result.exception is not None
     assert isinstance(result.exception, SystemExit)
+
+
+def test_a_refused_secret_is_named_but_not_echoed() -> None:
+    from bannertrack.config import load_settings
+
+    for name in ("database_url", "admin_token", "salt_key"):
+        with pytest.raises(InvalidInputError) as caught:
+            load_settings(**{name: ["hunter2-secret"]})  # not a string: refused
+        assert f"BANNERTRACK_{name.upper()}:" in str(caught.value)
+        assert "hunter2" not in str(caught.value)
