@@ -57,7 +57,7 @@ from bannertrack.models import (
 _ALWAYS = frozenset({NONE_VALUE, OTHER_VALUE})
 _NO_FACTS = ClickFacts()
 _NOT_AGENT = tuple(d for d in DIMENSIONS if d not in AGENT_PARTS)
-_VALUE_LENGTH = 100  # click_breakdowns.value
+_VALUE_LENGTH: int = click_breakdowns.c.value.type.length  # type: ignore[attr-defined]
 
 # dimension -> values with a row of their own, for one (banner, day)
 Admitted = dict[str, set[str]]
