@@ -3,11 +3,14 @@
 No HTTP: a child process per tree imports that tree's ``bannertrack`` (``TREE/src``),
 creates 20 banners in a fresh database of a throwaway ``pgserver`` and records batches of
 1, 4, 32 and 256 clicks (1,000 visitors, 5% bots, three sets of facts). Printed per batch
-size: the median over rounds of the CPU time of this process per batch (``process_time``,
-so PostgreSQL's own work and waiting are not in it) and the wall time per batch. With two
-trees the rounds alternate and the ratio first / second is printed.
+size, the medians over rounds of: the CPU time of this process per batch (``process_time``,
+so PostgreSQL's own work and waiting are not in it), PostgreSQL's CPU time per batch (its
+processes' user + system time from /proc over all the timed batches of the size, so
+10 ms ticks are a small part of it), and the wall time per batch. With two trees the
+rounds alternate and the ratio first / second is printed.
 
     .venv/bin/python bench/pg_batch.py . /tmp/base    # this tree against another one
+    .venv/bin/python bench/pg_batch.py --rounds 7 . /tmp/base
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1, 4, 32, 256)
+KINDS = ("cpu", "pg", "wall")  # this process's CPU, PostgreSQL's CPU, wall time
 ROUNDS, TIMED = 3, 15  # rounds per tree; timed groups of 10 batches per size and round
 
 
@@ -32,7 +36,9 @@ async def _measure(url: str) -> dict[str, float]:
     from bannertrack.db.repository import SqlRepository
     from bannertrack.models import BannerCreate, ClickFacts, ClickIn
     from bannertrack.timeutil import utcnow
+    from click_path import cpu_delta, postmaster_pid, tree_cpu
 
+    postmaster = await postmaster_pid(url)
     repo = SqlRepository.from_url(url)
     await upgrade(repo.engine)
     new = [
@@ -62,6 +68,7 @@ async def _measure(url: str) -> dict[str, float]:
         for _ in range(3):
             await repo.record_clicks(batch(n))
         cpu, wall = [], []
+        pg_before = tree_cpu(postmaster)
         for _ in range(TIMED):
             batches = [batch(n) for _ in range(10)]
             c0, w0 = time.process_time(), time.perf_counter()
@@ -69,19 +76,20 @@ async def _measure(url: str) -> dict[str, float]:
                 await repo.record_clicks(b)
             cpu.append((time.process_time() - c0) / 10)
             wall.append((time.perf_counter() - w0) / 10)
+        out[f"pg {n}"] = cpu_delta(pg_before, tree_cpu(postmaster)) / (TIMED * 10) * 1e6
         out[f"cpu {n}"] = statistics.median(cpu) * 1e6
         out[f"wall {n}"] = statistics.median(wall) * 1e6
     await repo.close()
     return out
 
 
-def main(trees: list[Path]) -> None:
+def main(trees: list[Path], rounds: int = ROUNDS) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from _servers import create_postgres_database, drop_postgres_database, postgres_admin_url
 
     runs: dict[Path, list[dict[str, float]]] = {t: [] for t in trees}
     with postgres_admin_url() as admin:
-        for r in range(ROUNDS):
+        for r in range(rounds):
             for tree in trees if r % 2 == 0 else trees[::-1]:
                 url = asyncio.run(create_postgres_database(admin))
                 child = subprocess.run(
@@ -95,17 +103,32 @@ def main(trees: list[Path]) -> None:
     med: dict[Path, dict[str, float]] = {
         t: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for t, rs in runs.items()
     }
-    for tree, m in med.items():
-        print(tree, " ".join(f"{k}: {v:,.0f} us" for k, v in m.items()))
-    if len(trees) == 2:
-        a, b = med[trees[0]], med[trees[1]]
-        print("first / second:", " ".join(f"{k}: {a[k] / b[k]:.2f}" for k in a))
+    print(f"rounds: {rounds}; medians, microseconds per batch")
+    head = "| batch | " + " | ".join(f"{k} {i + 1}" for i in range(len(trees)) for k in KINDS)
+    ratios = len(trees) == 2
+    if ratios:
+        head += " | " + " | ".join(f"{k} 1/2" for k in KINDS)
+    print(head + " |")
+    print("|---:" * head.count("|") + "|")
+    for n in SIZES:
+        cells = [f"{med[t][f'{k} {n}']:,.0f}" for t in trees for k in KINDS]
+        if ratios:
+            a, b = med[trees[0]], med[trees[1]]
+            cells += [f"{a[f'{k} {n}'] / b[f'{k} {n}']:.2f}" for k in KINDS]
+        print(f"| {n} | " + " | ".join(cells) + " |")
+    for i, tree in enumerate(trees, 1):
+        print(f"tree {i}: {tree}")
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--child":
         sys.path.insert(0, str(Path(sys.argv[2]).resolve() / "src"))
+        sys.path.insert(1, str(ROOT / "bench"))
         result: Any = asyncio.run(_measure(sys.argv[3]))
         print(json.dumps(result))
     else:
-        main([Path(a).resolve() for a in sys.argv[1:]])
+        args = sys.argv[1:]
+        rounds = ROUNDS
+        if args[:1] == ["--rounds"]:
+            rounds, args = int(args[1]), args[2:]
+        main([Path(a).resolve() for a in args], rounds)

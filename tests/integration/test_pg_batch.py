@@ -20,7 +20,13 @@ from sqlalchemy import func, select, text
 
 from bannertrack.db.engine import DbTimeouts
 from bannertrack.db.repository import SqlRepository
-from bannertrack.db.tables import click_breakdowns, clicks, visitor_clicks
+from bannertrack.db.tables import (
+    banner_totals,
+    click_breakdowns,
+    click_minutes,
+    clicks,
+    visitor_clicks,
+)
 from bannertrack.errors import DatabaseUnavailableError
 from bannertrack.models import BannerCreate, ClickFacts, ClickIn
 
@@ -92,6 +98,46 @@ async def test_a_banner_deleted_meanwhile_is_skipped(repo: SqlRepository) -> Non
         for table in (clicks, visitor_clicks, click_breakdowns):
             owners = (await conn.execute(select(table.c.banner_id).distinct())).scalars()
             assert set(owners) == {kept}, table.name
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["one statement", "two statements"])
+async def test_a_banner_deleted_while_its_batch_is_written_leaves_no_row(
+    repo: SqlRepository, twice: bool
+) -> None:
+    """The tables a batch inserts into have no foreign key: the banner's delete clears
+    them, after waiting for the batch that holds the banner, whose rows it then sees."""
+    doomed = (await repo.create_banner(banner("doomed"))).id
+    kept = (await repo.create_banner(banner("kept"))).id
+    # Each visitor twice when twice: the two-statement batch.
+    batch = [
+        ClickIn(
+            banner_id=b,
+            occurred_at=NOW,
+            visitor=f"v{i // (1 + twice)}",
+            facts=ClickFacts(country="SE"),
+        )
+        for i in range(12)
+        for b in (doomed, kept)
+    ]
+    async with repo.engine.connect() as other:
+        # The batch locks its banners, then waits for this row at its rollups.
+        hold = "SELECT 1 FROM banner_totals WHERE banner_id = :b FOR UPDATE"
+        await other.execute(text(hold), {"b": doomed})
+        written = asyncio.create_task(repo.record_clicks(batch))
+        await asyncio.sleep(0.2)
+        deleted = asyncio.create_task(repo.delete_banner(doomed))
+        await asyncio.sleep(0.2)
+        assert not written.done() and not deleted.done()
+        await other.rollback()
+    recorded = await asyncio.wait_for(written, 5)
+    assert all(r is not None for r in recorded)  # the batch held the banner first
+    assert await asyncio.wait_for(deleted, 5)
+    async with repo.engine.connect() as conn:
+        for table in (clicks, visitor_clicks, click_minutes, click_breakdowns, banner_totals):
+            owners = (await conn.execute(select(table.c.banner_id).distinct())).scalars()
+            assert set(owners) == {kept}, table.name
+    stats = await repo.click_stats(kept)
+    assert stats is not None and stats.total_clicks == 12
 
 
 @pytest.mark.parametrize("twice", [False, True], ids=["one statement", "two statements"])

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bannertrack.db.repository import SqlRepository
-from bannertrack.models import BannerCreate, BannerUpdate, ClickIn
+from bannertrack.models import BannerCreate, BannerUpdate, ClickFacts, ClickIn, ImpressionCount
 
 NOW = datetime(2026, 11, 24, 12, 30, 17, 250_000, tzinfo=UTC)
 
@@ -176,10 +176,43 @@ async def test_series_of_missing_banner(repo: SqlRepository) -> None:
 async def test_delete_cascades_to_clicks_and_rollups(repo: SqlRepository) -> None:
     keep = await repo.create_banner(new_banner(1))
     gone = await repo.create_banner(new_banner(2))
-    await repo.record_clicks([ClickIn(banner_id=b.id, occurred_at=NOW) for b in (keep, gone, gone)])
+    await repo.record_clicks(
+        [
+            ClickIn(
+                banner_id=b.id,
+                occurred_at=NOW,
+                visitor=f"v{i}",
+                facts=ClickFacts(country="DE", device="mobile"),
+            )
+            for i, b in enumerate((keep, gone, gone))
+        ]
+    )
+    await repo.record_impressions([ImpressionCount(banner_id=gone.id, minute=NOW, count=2)])
+    before = await _rows_per_table(repo, gone.id)
+    assert all(before.values()), before  # the banner has rows in every table
     assert await repo.delete_banner(gone.id)
+    assert not any((await _rows_per_table(repo, gone.id)).values())
+    assert all(
+        n for t, n in (await _rows_per_table(repo, keep.id)).items() if t != "impression_minutes"
+    )
     top = await repo.top_banners(10)
     assert [(t.banner.id, t.clicks) for t in top.items] == [(keep.id, 1)]
+    assert not await repo.delete_banner(gone.id)
+
+
+async def _rows_per_table(repo: SqlRepository, banner_id: int) -> dict[str, int]:
+    """The banner's rows in every table that has a banner_id."""
+    from sqlalchemy import func, select
+
+    from bannertrack.db.tables import metadata
+
+    out = {}
+    async with repo.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            if "banner_id" in table.c:
+                query = select(func.count()).where(table.c.banner_id == banner_id)
+                out[table.name] = int((await conn.execute(query)).scalar_one())
+    return out
 
 
 async def test_ping(repo: SqlRepository) -> None:

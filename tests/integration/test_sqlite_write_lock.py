@@ -2,7 +2,8 @@
 
 SQLite takes its write lock at a transaction's first write, not at BEGIN. A batch that
 checks which banners exist and then inserts could see a banner that another connection
-is deleting, and its insert would then hit the foreign key once that delete commits.
+is deleting, and its insert would then store rows of a banner that is gone (or hit the
+foreign key of ``impression_minutes``) once that delete commits.
 The repository takes the write lock first (``SqlRepository._write_lock_first``). The
 interleaving is forced here: another connection holds the write lock with the delete
 made but not committed while the batch starts, and commits shortly after.

@@ -100,7 +100,7 @@ def _drop_closed(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_ms: int) -> None:
     # WAL lets readers run while a click batch commits; synchronous=FULL makes an
     # acknowledged click survive a power cut, not only a crash; foreign keys make a banner's
-    # delete cascade to its clicks and rollups as on PostgreSQL; secure_delete overwrites
+    # delete cascade to its totals and impressions as on PostgreSQL; secure_delete overwrites
     # deleted rows (yesterday's salt, expired clicks) instead of leaving them in free pages.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -35,6 +35,7 @@ from bannertrack.db.reads import SqlReads
 from bannertrack.db.sql import banner_from_row, insert_for
 from bannertrack.db.sqlite_clicks import BatchResult, SqliteClickWriter
 from bannertrack.db.tables import (
+    CLICK_TABLES,
     banner_totals,
     banners,
     impression_minutes,
@@ -146,8 +147,18 @@ class SqlRepository(SqlReads):
         return None if row is None else banner_from_row(row)
 
     async def delete_banner(self, banner_id: int) -> bool:
+        """Delete the banner and, in the same transaction, its rows in every table.
+
+        ``banner_totals`` and ``impression_minutes`` go by their cascading foreign key;
+        the tables a click batch inserts into have none (``tables``), so they are cleared
+        here, after the banner row: its delete waits for the batches that hold the banner
+        (``FOR KEY SHARE``; on SQLite the write lock), and a batch that comes later finds
+        the banner gone and stores nothing for it."""
         async with self._tx() as conn:
             result = await conn.execute(banners.delete().where(banners.c.id == banner_id))
+            if result.rowcount:
+                for table in CLICK_TABLES:
+                    await conn.execute(table.delete().where(table.c.banner_id == banner_id))
         return bool(result.rowcount)
 
     # clicks --------------------------------------------------------------------------
@@ -229,8 +240,9 @@ class SqlRepository(SqlReads):
 
         SQLite begins a transaction without locking and takes the write lock at its first
         write; a banner deleted between this batch's existence check and its insert would
-        then fail the insert on the foreign key. A write that matches no row takes the lock
-        at once (PostgreSQL gets the same from FOR KEY SHARE on the banner rows).
+        then get rows after its delete had cleared them (or fail on a foreign key). A
+        write that matches no row takes the lock at once (PostgreSQL gets the same from
+        FOR KEY SHARE on the banner rows).
         """
         if self._dialect == "sqlite":
             await conn.execute(_TAKE_WRITE_LOCK)

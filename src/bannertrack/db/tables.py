@@ -21,6 +21,16 @@ The migrations in ``db/migrations`` create exactly this; a test compares the two
   never stored in the database (``salt_key.py``), shared by every instance so that they
   all compute the same visitor key; ``key_check`` tells an instance with another key
   apart. Older salts are deleted.
+
+``banner_totals`` and ``impression_minutes`` refer to ``banners`` with a cascading foreign
+key. The four tables a click batch inserts rows into (``clicks``, ``visitor_clicks``,
+``click_minutes``, ``click_breakdowns``) have none: on PostgreSQL a foreign key checks
+every inserted row with a query of its own and a lock on the banner row, about a sixth of
+PostgreSQL's CPU per batch (docs/benchmarks.md, "Sixth pass"). The batch already
+locks its banners (``FOR KEY SHARE``; SQLite's write lock) and drops the clicks of one
+that is gone, and ``SqlRepository.delete_banner`` deletes a banner's rows from those
+tables in the banner's own transaction, after the banner row, so no batch can add a row
+for it in between.
 """
 
 from __future__ import annotations
@@ -99,12 +109,8 @@ clicks = Table(
     "clicks",
     metadata,
     Column("id", IdType, primary_key=True, autoincrement=True),
-    Column(
-        "banner_id",
-        IdType,
-        ForeignKey("banners.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    # No foreign key, like the other tables a click batch inserts into: see the docstring.
+    Column("banner_id", IdType, nullable=False),
     Column("occurred_at", UtcDateTime, nullable=False),
     Column("user_agent", Text, nullable=True),
     Column("referrer", Text, nullable=True),
@@ -156,12 +162,7 @@ Index(
 click_minutes = Table(
     "click_minutes",
     metadata,
-    Column(
-        "banner_id",
-        IdType,
-        ForeignKey("banners.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    Column("banner_id", IdType, primary_key=True),
     Column("minute", UtcDateTime, primary_key=True),
     Column("clicks", BigInteger, nullable=False),
     Column("valid_clicks", BigInteger, nullable=False, server_default="0"),
@@ -188,12 +189,7 @@ impression_minutes = Table(
 click_breakdowns = Table(
     "click_breakdowns",
     metadata,
-    Column(
-        "banner_id",
-        IdType,
-        ForeignKey("banners.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    Column("banner_id", IdType, primary_key=True),
     Column("day", Date, primary_key=True),
     Column("dimension", String(16), primary_key=True),
     Column("value", String(100), primary_key=True),
@@ -211,12 +207,7 @@ click_breakdowns = Table(
 visitor_clicks = Table(
     "visitor_clicks",
     metadata,
-    Column(
-        "banner_id",
-        IdType,
-        ForeignKey("banners.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    Column("banner_id", IdType, primary_key=True),
     Column("visitor", String(64), primary_key=True),
     # Start of the visitor's current window: the time of their last valid click.
     Column("counted_us", BigInteger, nullable=False),
@@ -233,3 +224,7 @@ visitor_salts = Table(
     Column("sealed", LargeBinary(32), nullable=False),
     Column("key_check", LargeBinary(8), nullable=False),
 )
+
+# The tables a click batch inserts rows into, without a foreign key to ``banners``: a
+# banner's delete clears its rows from them itself (``SqlRepository.delete_banner``).
+CLICK_TABLES: tuple[Table, ...] = (clicks, visitor_clicks, click_minutes, click_breakdowns)
