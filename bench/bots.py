@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 
-from bannertrack import bots
+from bannertrack.clicks import bots
 
 AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bannertrack.click_facts import agent_facts, country_of, derive, referrer_host, utm_values
+from bannertrack.clicks.facts import agent_facts, country_of, derive, referrer_host, utm_values
 
 N = 2000
 CHROME = (

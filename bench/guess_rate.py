@@ -4,7 +4,7 @@ An attacker who holds the day's salt (the key holder with a copy of the database
 operator on the day) and a click's user agent can try addresses until one hashes to the
 click's visitor key. This measures that loop in CPython on one core, two ways:
 
-- ``service``: ``bannertrack.privacy.visitor_key`` as the service calls it (a keyed
+- ``service``: ``bannertrack.clicks.privacy.visitor_key`` as the service calls it (a keyed
   BLAKE2b set up per guess);
 - ``attacker``: the keyed state set up once and copied per guess (what a careful attacker
   in Python does).
@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Callable
 
-from bannertrack.privacy import visitor_key
+from bannertrack.clicks.privacy import visitor_key
 
 AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -58,8 +58,8 @@ async def populate(url: str, n_clicks: int) -> list[int]:
     from datetime import timedelta
 
     from bannertrack.bootstrap import open_database
+    from bannertrack.cli.demo import DemoTally, create_banners, generate_clicks
     from bannertrack.config import load_settings
-    from bannertrack.demo import DemoTally, create_banners, generate_clicks
     from bannertrack.timeutil import utcnow
 
     rng = random.Random(20261124)

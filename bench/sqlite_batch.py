@@ -38,7 +38,7 @@ def _measure() -> dict[str, list[float]]:
     import msgspec
 
     import bannertrack.db.sqlite_clicks as sc
-    from bannertrack.click_facts import derive
+    from bannertrack.clicks.facts import derive
     from bannertrack.db.breakdown_writes import BreakdownFold
     from bannertrack.db.engine import create_engine
     from bannertrack.db.migrate import upgrade

@@ -63,7 +63,7 @@ class BannerUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class ClickFacts(msgspec.Struct, frozen=True, kw_only=True):
-    """Where a click came from, derived at ingest (``bannertrack.click_facts``).
+    """Where a click came from, derived at ingest (``bannertrack.clicks.facts``).
 
     ``None`` is "not known" (no referrer, an address without a country, an old click).
     """

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from bannertrack.cache import CacheStats
+from bannertrack.clicks.salt_key import SealedSalt
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -42,7 +43,6 @@ from bannertrack.models import (
     TopBanners,
     TrafficSeries,
 )
-from bannertrack.salt_key import SealedSalt
 
 
 class Repository(Protocol):

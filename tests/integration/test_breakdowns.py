@@ -20,7 +20,7 @@ from tests.support.race import RacedReads, WriteRace
 from tests.support.slow import SlowReads
 
 from bannertrack.cache import MemoryCache
-from bannertrack.cached_repository import CachedRepository
+from bannertrack.caching.cached_repository import CachedRepository
 from bannertrack.db.engine import create_engine
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.repository import SqlRepository
@@ -390,7 +390,7 @@ async def test_migration_backfills_breakdowns_from_old_clicks(unmigrated_url: st
 
 
 async def test_demo_data_has_real_breakdowns(sql_repo: SqlRepository) -> None:
-    from bannertrack.demo import DemoTally, create_banners, generate_clicks
+    from bannertrack.cli.demo import DemoTally, create_banners, generate_clicks
 
     rng = random.Random(3)
     now = datetime.now(UTC)

@@ -22,13 +22,13 @@ from bannertrack.bootstrap import CACHED_TYPES
 from bannertrack.cache import NO_VALUE, MemoryCache
 from bannertrack.cache._redis import RedisTier, StructCodec
 from bannertrack.cache._tiered import TieredCache
-from bannertrack.cached_repository import CachedRepository
+from bannertrack.caching.bus import Bus, PostgresBus, RedisBus, apply_to
+from bannertrack.caching.bus._postgres import asyncpg_connect_args
+from bannertrack.caching.cached_repository import CachedRepository
 from bannertrack.db.engine import DbTimeouts
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.urls import async_url
 from bannertrack.errors import DatabaseUnavailableError
-from bannertrack.invalidation import Bus, PostgresBus, RedisBus, apply_to
-from bannertrack.invalidation._postgres import asyncpg_connect_args
 from bannertrack.models import BannerCreate, ClickIn
 
 FAST = {"heartbeat": 0.2, "backoff_max": 0.2, "connect_wait": 3.0}

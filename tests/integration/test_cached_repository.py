@@ -19,10 +19,10 @@ from tests.support.race import RacedReads, WriteRace
 from tests.support.services import redis_server
 from tests.support.slow import SlowReads
 
-from bannertrack import cache_keys
 from bannertrack.cache import NO_VALUE, MemoryCache, RedisTier, StructCodec, TieredCache
-from bannertrack.cache_policy import CachePolicy
-from bannertrack.cached_repository import CachedRepository
+from bannertrack.caching import keys as cache_keys
+from bannertrack.caching.cached_repository import CachedRepository
+from bannertrack.caching.policy import CachePolicy
 from bannertrack.db.repository import SqlRepository
 from bannertrack.models import (
     Banner,

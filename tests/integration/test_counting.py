@@ -14,13 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from bannertrack.clicks.retention import Retention
+from bannertrack.clicks.salt_key import SaltKey, sealed_salt_loader
 from bannertrack.db.engine import create_engine
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.tables import clicks, visitor_clicks, visitor_salts
 from bannertrack.models import BannerCreate, ClickIn, ImpressionCount
-from bannertrack.retention import Retention
-from bannertrack.salt_key import SaltKey, sealed_salt_loader
 
 NOW = datetime(2026, 11, 24, 12, 30, 17, 250_000, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -15,7 +15,7 @@ from tests.conftest import ADMIN, INGEST
 from tests.integration.test_api import assert_error, make_banner
 
 from bannertrack.api.tracking import PIXEL
-from bannertrack.export import COLUMNS
+from bannertrack.clicks.export import COLUMNS
 
 Client = AsyncTestClient[Litestar]
 

@@ -25,13 +25,13 @@ from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.support.server import ServerProcess
 
 from bannertrack.cache import MemoryCache
-from bannertrack.cached_repository import CachedRepository
+from bannertrack.caching.cached_repository import CachedRepository
+from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.db.engine import create_engine
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.tables import UtcDateTime, banner_totals, click_minutes, clicks
 from bannertrack.errors import OverloadedError
-from bannertrack.ingest import ClickIngest
 from bannertrack.models import BannerCreate, ClickIn, RecordedClick
 from bannertrack.timeutil import floor_to, utcnow
 

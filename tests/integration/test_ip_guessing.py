@@ -31,12 +31,12 @@ from tests.support.ip_guessing import (
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresFactory
 
+from bannertrack.clicks.privacy import visitor_key
+from bannertrack.clicks.salt_key import load_salt_key
 from bannertrack.db.engine import create_engine
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.repository import SqlRepository
 from bannertrack.models import ClickIn
-from bannertrack.privacy import visitor_key
-from bannertrack.salt_key import load_salt_key
 
 AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

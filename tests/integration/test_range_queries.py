@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bannertrack.cache import MemoryCache
-from bannertrack.cached_repository import CachedRepository
+from bannertrack.caching.cached_repository import CachedRepository
 from bannertrack.db.repository import SqlRepository
 from bannertrack.models import BannerCreate, ClickIn, ImpressionCount, RecordedClick
 from bannertrack.timeutil import floor_to

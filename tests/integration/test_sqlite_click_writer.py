@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from tests.conftest import _migrate_sqlite
 
+from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.db.engine import DbTimeouts
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.sqlite_clicks import SqliteClickWriter, stored_time
 from bannertrack.db.tables import metadata
 from bannertrack.errors import DatabaseUnavailableError
-from bannertrack.ingest import ClickIngest
 from bannertrack.models import BannerCreate, ClickFacts, ClickIn
 
 NOW = datetime(2026, 11, 30, 10, 0, 59, 999_999, tzinfo=UTC)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from bannertrack.privacy import visitor_key
+from bannertrack.clicks.privacy import visitor_key
 from tests.support.services import _asyncpg_dsn, _in_thread
 
 Rows = dict[str, list[dict[str, Any]]]

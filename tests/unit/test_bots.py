@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bannertrack import bots
+from bannertrack.clicks import bots
 
 BROWSERS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

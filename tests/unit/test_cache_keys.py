@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import UTC, datetime
 
-from bannertrack import cache_keys
 from bannertrack.bootstrap import cache_policy
 from bannertrack.cache._stats import namespace_of
-from bannertrack.cache_policy import CachePolicy
+from bannertrack.caching import keys as cache_keys
+from bannertrack.caching.policy import CachePolicy
 from bannertrack.config import Settings
 
 

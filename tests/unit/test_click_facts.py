@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bannertrack.click_facts import (
+from bannertrack.clicks.facts import (
     MAX_VALUE,
     agent_facts,
     country_of,

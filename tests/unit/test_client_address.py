@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bannertrack.privacy import client_address, forwarded_address, parse_address, parse_networks
+from bannertrack.clicks.privacy import (
+    client_address,
+    forwarded_address,
+    parse_address,
+    parse_networks,
+)
 
 PROXIES = parse_networks("10.0.0.0/8, 2001:db8:ffff::/48")
 

@@ -10,8 +10,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from bannertrack.api.app import create_app
+from bannertrack.bootstrap.heap import settle_heap
 from bannertrack.config import Settings
-from bannertrack.heap import settle_heap
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 import bannertrack
 
 PACKAGE = Path(bannertrack.__file__).parent
-FORBIDDEN_IN_API = ("bannertrack.db", "bannertrack.cached_repository")
+FORBIDDEN_IN_API = ("bannertrack.db", "bannertrack.caching.cached_repository")
 
 
 def _resolve(module: str, node: ast.ImportFrom) -> str:
@@ -70,10 +70,10 @@ def test_api_modules_import_neither_db_nor_the_cached_repository(module: str, pa
         "from bannertrack.db.repository import SqlRepository",
         "from bannertrack.db import stats_queries",
         "from bannertrack import db",
-        "from bannertrack import cached_repository",
-        "from bannertrack.cached_repository import CachedRepository",
+        "from bannertrack.caching import cached_repository",
+        "from bannertrack.caching.cached_repository import CachedRepository",
         "from ..db.repository import SqlRepository",
-        "from .. import cached_repository",
+        "from ..caching import cached_repository",
         "def f():\n    from bannertrack.db.stats_queries import series_points",
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import bannertrack.db",
     ],
@@ -103,13 +103,13 @@ def _private_cache_names(source: str, module: str) -> list[str]:
 
 
 def test_invalidation_uses_only_the_public_names_of_the_cache() -> None:
-    modules = sorted((PACKAGE / "invalidation").glob("*.py"))
+    modules = sorted((PACKAGE / "caching" / "bus").glob("*.py"))
     assert len(modules) >= 3
     for path in modules:
-        module = f"bannertrack.invalidation.{path.stem}"
+        module = f"bannertrack.caching.bus.{path.stem}"
         assert _private_cache_names(path.read_text(), module) == [], module
 
 
 def test_the_private_name_check_catches_one() -> None:
     source = "from bannertrack.cache._redis import RedisTier"
-    assert _private_cache_names(source, "bannertrack.invalidation._redis") != []
+    assert _private_cache_names(source, "bannertrack.caching.bus._redis") != []

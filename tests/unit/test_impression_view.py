@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from bannertrack.impression_view import ImpressionView
+from bannertrack.caching.impression_view import ImpressionView
 
 
 class Totals:

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from bannertrack.clicks.impressions import ImpressionBatcher
+from bannertrack.clicks.privacy import VisitorHasher
 from bannertrack.errors import DatabaseUnavailableError
-from bannertrack.impressions import ImpressionBatcher
 from bannertrack.models import ImpressionCount
-from bannertrack.privacy import VisitorHasher
 
 T0 = datetime(2026, 11, 24, 12, 0, 59, tzinfo=UTC)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from bannertrack.clicks.ingest import ClickIngest, ShuttingDownError
 from bannertrack.errors import DatabaseUnavailableError, OverloadedError
-from bannertrack.ingest import ClickIngest, ShuttingDownError
 from bannertrack.models import ClickIn, RecordedClick
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""``bannertrack.links``: stored URLs are Locations, and the Location of a click."""
+"""``bannertrack.clicks.links``: stored URLs are Locations, and the Location of a click."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bannertrack.clicks.links import UnusableTargetError, redirect_location, to_uri
 from bannertrack.errors import InvalidInputError
-from bannertrack.links import UnusableTargetError, redirect_location, to_uri
 from bannertrack.models import Banner
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from bannertrack.clicks.storable import require_storable, storable
 from bannertrack.errors import InvalidInputError
 from bannertrack.logs import RateLimitedLog
-from bannertrack.storable import require_storable, storable
 
 
 def test_one_line_per_interval_with_a_count(caplog: pytest.LogCaptureFixture) -> None:

@@ -14,7 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from bannertrack.cli import main
-from bannertrack.salt_key import SaltKey, SaltKeyError, load_salt_key, read_or_create_key_file
+from bannertrack.clicks.salt_key import (
+    SaltKey,
+    SaltKeyError,
+    load_salt_key,
+    read_or_create_key_file,
+)
 
 DAY = date(2026, 11, 30)
 

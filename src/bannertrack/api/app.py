@@ -28,9 +28,9 @@ from bannertrack.api.openapi import static_files as openapi_static_files
 from bannertrack.api.ranges import range_router
 from bannertrack.api.tracking import tracking_routes
 from bannertrack.bootstrap import open_service
+from bannertrack.bootstrap.heap import settle_heap
 from bannertrack.config import Settings, load_settings
 from bannertrack.dashboard import cache_history_lifespan, dashboard_router, template_config
-from bannertrack.heap import settle_heap
 from bannertrack.logs import configure_logging
 from bannertrack.metrics import TimedApp
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
     """The service's ASGI app: Litestar, with the tracking link's fast path, request timing,
     the OPTIONS fix and a body deadline around it.
 
-    ``settle``: freeze the heap once started (``bannertrack.heap``); for a process that
+    ``settle``: freeze the heap once started (``bannertrack.bootstrap.heap``); for a process that
     serves this one app, not for tests that build many apps in one process.
     """
     running = Running()

@@ -12,7 +12,7 @@ from bannertrack.api.auth import admin_guard
 from bannertrack.api.openapi import ADMIN, errors
 from bannertrack.api.params import BannerId, Injected
 from bannertrack.cache import STATS_FIELDS, CacheStats, NamespaceStats
-from bannertrack.cache_keys import NAMESPACES, Namespace
+from bannertrack.caching.keys import NAMESPACES, Namespace
 from bannertrack.errors import ConflictError
 from bannertrack.repository import CacheAdmin
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from litestar.di import Provide
 
-from bannertrack.api.clicks import ClickRecorder
 from bannertrack.api.tracking import Tracking
 from bannertrack.bootstrap import Service
+from bannertrack.clicks.recording import ClickRecorder
 from bannertrack.errors import UnavailableError
 from bannertrack.metrics import Metrics
 

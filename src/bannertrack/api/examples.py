@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from bannertrack.api.clicks import ClickReport
+from bannertrack.clicks.recording import ClickReport
 from bannertrack.models import (
     Banner,
     BannerCreate,

@@ -10,9 +10,9 @@ from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bannertrack.api.params import Injected
+from bannertrack.caching.bus import Bus
+from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.errors import UnavailableError
-from bannertrack.ingest import ClickIngest
-from bannertrack.invalidation import Bus
 from bannertrack.metrics import Metrics
 from bannertrack.repository import StorageProbe
 

@@ -2,13 +2,13 @@
 
 The Location is always the stored ``target_url`` (never a URL from the request, so the
 link is no open redirect), optionally followed by the request's own query string
-(utm_* and friends) when the banner forwards it; ``bannertrack.links`` builds it, before
+(utm_* and friends) when the banner forwards it; ``bannertrack.clicks.links`` builds it, before
 the click is recorded, so a click whose redirect cannot be sent is never counted. HEAD
 requests and browser prefetches are answered the same way but not counted: no person
 clicked (or saw).
 
 The pixel is answered at once; its impression is summed in memory and written with the
-others of its interval (``bannertrack.impressions``).
+others of its interval (``bannertrack.clicks.impressions``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from litestar.datastructures import ResponseHeader, State
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import Scope
 
-from bannertrack.api.clicks import ClickRecorder
 from bannertrack.api.openapi import errors
 from bannertrack.api.params import BannerId
+from bannertrack.clicks.impressions import ImpressionBatcher
+from bannertrack.clicks.links import UnusableTargetError, redirect_location
+from bannertrack.clicks.recording import ClickRecorder
 from bannertrack.errors import NotFoundError
-from bannertrack.impressions import ImpressionBatcher
-from bannertrack.links import UnusableTargetError, redirect_location
 from bannertrack.metrics import Metrics
 from bannertrack.models import Banner
 from bannertrack.repository import Repository

@@ -21,7 +21,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from bannertrack import bots
 from bannertrack.bootstrap._cache import (
     CACHED_TYPES,
     build_bus,
@@ -29,17 +28,20 @@ from bannertrack.bootstrap._cache import (
     check_topology,
     open_cache,
 )
+from bannertrack.caching.bus import Bus
+from bannertrack.clicks import bots
+from bannertrack.clicks.impressions import ImpressionBatcher
+from bannertrack.clicks.ingest import ClickIngest
+from bannertrack.clicks.privacy import IPNetwork, VisitorHasher, parse_networks
+from bannertrack.clicks.retention import Retention
+from bannertrack.clicks.salt_key import load_salt_key, sealed_salt_loader
 from bannertrack.config import Settings
 from bannertrack.db.engine import DbTimeouts, create_engine
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.probe import WriteProbe
 from bannertrack.db.repository import SqlRepository
-from bannertrack.impressions import ImpressionBatcher
-from bannertrack.ingest import ClickIngest
-from bannertrack.invalidation import Bus
 from bannertrack.logs import set_fault_interval
 from bannertrack.metrics import Metrics
-from bannertrack.privacy import IPNetwork, VisitorHasher, parse_networks
 from bannertrack.repository import (
     CacheAdmin,
     ClickArchive,
@@ -47,8 +49,6 @@ from bannertrack.repository import (
     Repository,
     StorageProbe,
 )
-from bannertrack.retention import Retention
-from bannertrack.salt_key import load_salt_key, sealed_salt_loader
 from bannertrack.timeutil import utcnow
 
 log = logging.getLogger("bannertrack")

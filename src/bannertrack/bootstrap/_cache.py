@@ -12,13 +12,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bannertrack import cache_keys
 from bannertrack.cache import MemoryCache, RedisTier, StructCodec, TieredCache
-from bannertrack.cache_policy import CachePolicy
-from bannertrack.cached_repository import CachedRepository
-from bannertrack.config import Settings
-from bannertrack.errors import InvalidInputError
-from bannertrack.invalidation import (
+from bannertrack.caching import keys as cache_keys
+from bannertrack.caching.bus import (
     Apply,
     Bus,
     OnState,
@@ -27,6 +23,10 @@ from bannertrack.invalidation import (
     apply_to,
     asyncpg_connect_args,
 )
+from bannertrack.caching.cached_repository import CachedRepository
+from bannertrack.caching.policy import CachePolicy
+from bannertrack.config import Settings
+from bannertrack.errors import InvalidInputError
 from bannertrack.models import Banner, BannerWithStats, ClickStats, TopBanners
 from bannertrack.repository import Repository
 

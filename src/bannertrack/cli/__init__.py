@@ -71,7 +71,7 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
 
     from bannertrack.bootstrap import check_topology
     from bannertrack.cli.serving import event_loop, port_in_use, raise_fd_limit
-    from bannertrack.salt_key import load_salt_key
+    from bannertrack.clicks.salt_key import load_salt_key
 
     # Workers are separate processes that read the environment: flags travel that way.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
@@ -179,7 +179,7 @@ async def _load_demo(
     from datetime import timedelta
 
     from bannertrack.bootstrap import open_database
-    from bannertrack.demo import DemoTally, create_banners, generate_clicks, impressions_for
+    from bannertrack.cli.demo import DemoTally, create_banners, generate_clicks, impressions_for
     from bannertrack.timeutil import utcnow
 
     now = utcnow()

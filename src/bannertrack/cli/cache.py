@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from bannertrack.cache import STATS_FIELDS
-from bannertrack.cache_keys import ENDPOINTS, TOP_BANNERS
+from bannertrack.caching.keys import ENDPOINTS, TOP_BANNERS
 from bannertrack.cli.remote import Remote, RemoteError, err, stdout_console
 
 out = stdout_console()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bannertrack.cache import CacheStats
-from bannertrack.cache_keys import NAMESPACES
+from bannertrack.caching.keys import NAMESPACES
 from bannertrack.dashboard.cache_history import CacheHistory
 
 WINDOWS = ((60.0, "1 min"), (300.0, "5 min"), (600.0, "10 min"))

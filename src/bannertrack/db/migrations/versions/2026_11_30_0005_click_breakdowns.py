@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from bannertrack.click_facts import agent_facts, referrer_host
+from bannertrack.clicks.facts import agent_facts, referrer_host
 from bannertrack.db.breakdown_writes import BreakdownFold
 from bannertrack.models import DIMENSIONS, ClickFacts
 

@@ -11,9 +11,9 @@ is the transport only; ``bannertrack.bootstrap`` picks one from the settings:
 See docs/scale-out.md for the design and its trade-offs.
 """
 
-from bannertrack.invalidation._base import Apply, Bus, BusStats, Message, OnState, apply_to
-from bannertrack.invalidation._postgres import PostgresBus, asyncpg_connect_args
-from bannertrack.invalidation._redis import RedisBus
+from bannertrack.caching.bus._base import Apply, Bus, BusStats, Message, OnState, apply_to
+from bannertrack.caching.bus._postgres import PostgresBus, asyncpg_connect_args
+from bannertrack.caching.bus._redis import RedisBus
 
 __all__ = [
     "Apply",

@@ -28,7 +28,7 @@ from bannertrack.repository import Repository
 from bannertrack.tasks import BackgroundTask, Lifecycle
 from bannertrack.timeutil import floor_to, utcnow
 
-log = logging.getLogger("bannertrack.impressions")
+log = logging.getLogger("bannertrack.clicks.impressions")
 
 
 class ImpressionBatcher(Lifecycle):

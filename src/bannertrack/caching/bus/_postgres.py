@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bannertrack.invalidation._base import Apply, Bus, OnState
+from bannertrack.caching.bus._base import Apply, Bus, OnState
 
 _MAX_PAYLOAD = 7900
 _CONNECT_KEYS = ("host", "port", "user", "password", "database", "ssl", "server_settings")

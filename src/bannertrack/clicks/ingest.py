@@ -46,7 +46,7 @@ from bannertrack.models import ClickIn, RecordedClick
 from bannertrack.repository import Repository
 from bannertrack.tasks import BackgroundTask, Lifecycle
 
-log = logging.getLogger("bannertrack.ingest")
+log = logging.getLogger("bannertrack.clicks.ingest")
 # Under an outage every batch fails alike: one line per interval, with a count.
 faults = RateLimitedLog(log)
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bannertrack.bots import classify
-from bannertrack.click_facts import derive
+from bannertrack.clicks.bots import classify
+from bannertrack.clicks.facts import derive
+from bannertrack.clicks.privacy import VisitorHasher
 from bannertrack.models import Banner, BannerCreate, ClickIn, ImpressionCount
-from bannertrack.privacy import VisitorHasher
 from bannertrack.repository import Repository
 from bannertrack.timeutil import floor_to
 

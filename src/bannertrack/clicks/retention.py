@@ -21,7 +21,7 @@ from bannertrack.repository import Housekeeping
 from bannertrack.tasks import BackgroundTask, Lifecycle, Sleep, every
 from bannertrack.timeutil import utcnow
 
-log = logging.getLogger("bannertrack.retention")
+log = logging.getLogger("bannertrack.clicks.retention")
 
 
 @dataclass(slots=True)

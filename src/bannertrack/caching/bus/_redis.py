@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from bannertrack.cache import RedisTier
-from bannertrack.invalidation._base import Apply, Bus, OnState
+from bannertrack.caching.bus._base import Apply, Bus, OnState
 
 
 class _Subscription(Protocol):

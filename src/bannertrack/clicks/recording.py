@@ -17,14 +17,14 @@ import msgspec
 from litestar import Request
 from litestar.types import Scope
 
-from bannertrack.bots import Verdict, classify
-from bannertrack.click_facts import derive
+from bannertrack.clicks.bots import Verdict, classify
+from bannertrack.clicks.facts import derive
+from bannertrack.clicks.ingest import ClickIngest
+from bannertrack.clicks.privacy import IPNetwork, VisitorHasher, client_address, parse_address
+from bannertrack.clicks.storable import require_storable, storable
 from bannertrack.errors import InvalidInputError
-from bannertrack.ingest import ClickIngest
 from bannertrack.metrics import Metrics
 from bannertrack.models import ClickIn, RecordedClick
-from bannertrack.privacy import IPNetwork, VisitorHasher, client_address, parse_address
-from bannertrack.storable import require_storable, storable
 from bannertrack.timeutil import utcnow
 
 _MAX_UA = 1024

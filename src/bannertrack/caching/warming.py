@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bannertrack import cache_keys
+from bannertrack.caching import keys as cache_keys
 
 if TYPE_CHECKING:
-    from bannertrack.cached_repository import CachedRepository
+    from bannertrack.caching.cached_repository import CachedRepository
 
 
 async def warm_cache(

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 from bannertrack.errors import BannertrackError
 
-log = logging.getLogger("bannertrack.privacy")
+log = logging.getLogger("bannertrack.clicks.privacy")
 
 SALT_BYTES = 32
 MIN_KEY_CHARS = 32

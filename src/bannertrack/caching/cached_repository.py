@@ -36,14 +36,15 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from bannertrack import cache_keys
 from bannertrack.cache import Cache, CacheStats
-from bannertrack.cache_invalidation import Invalidation, OnInvalidate
-from bannertrack.cache_keys import TOP_BANNERS_PREFIX
-from bannertrack.cache_policy import CachePolicy
-from bannertrack.cache_warming import warm_cache
+from bannertrack.caching import keys as cache_keys
+from bannertrack.caching.impression_view import ImpressionView
+from bannertrack.caching.invalidation import Invalidation, OnInvalidate
+from bannertrack.caching.keys import TOP_BANNERS_PREFIX
+from bannertrack.caching.policy import CachePolicy
+from bannertrack.caching.read_through import read_through
+from bannertrack.caching.warming import warm_cache
 from bannertrack.errors import InvalidInputError, UnavailableError
-from bannertrack.impression_view import ImpressionView
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -64,7 +65,6 @@ from bannertrack.models import (
     TrafficSeries,
     with_impressions,
 )
-from bannertrack.read_through import read_through
 from bannertrack.repository import Notify, NotifyingClicks, Repository
 from bannertrack.timeutil import ceil_to, floor_to
 

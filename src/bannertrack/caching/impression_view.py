@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bannertrack.tasks import BackgroundTask, Lifecycle, Sleep, every
 
-log = logging.getLogger("bannertrack.impressions")
+log = logging.getLogger("bannertrack.clicks.impressions")
 
 LoadMany = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
 

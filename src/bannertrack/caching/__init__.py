@@ -1,0 +1,1 @@
+"""The caching layer: the engine (``bannertrack.cache``) configured for banners."""

@@ -1,0 +1,1 @@
+"""A click's path: from a request to a stored, counted click."""
