@@ -34,13 +34,19 @@ os.environ.setdefault(
 
 BACKENDS = ["sqlite", "postgresql"]
 _TESTS = Path(__file__).parent
-_FOLDER_MARKS = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
+_FOLDER_MARKS = {
+    "unit": "unit",
+    "integration": "integration",
+    "e2e": "e2e",
+    "quality": "quality",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by its folder (unit / integration / e2e), so ``-m unit`` runs the
-    fast part alone; a test that starts a server process outside tests/e2e says so with
-    its own ``e2e`` mark and gets no other."""
+    """Mark each test by its folder (unit / integration / e2e / quality), so ``-m unit``
+    runs the fast in-process part alone and ``-m quality`` the linters; a test that
+    starts a server process outside tests/e2e says so with its own ``e2e`` mark and gets
+    no other."""
     for item in items:
         folder = item.path.relative_to(_TESTS).parts[0]
         mark = _FOLDER_MARKS.get(folder)
