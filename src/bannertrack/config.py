@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bannertrack.errors import InvalidInputError
+from bannertrack.public_url import check_public_url
 
 
 class Settings(BaseSettings):
@@ -95,7 +96,14 @@ class Settings(BaseSettings):
     )
     trusted_proxies: str = Field(
         "",
-        description="Comma-separated addresses/CIDRs whose X-Forwarded-For is honoured.",
+        description="Comma-separated addresses/CIDRs whose X-Forwarded-For, -Proto and -Host "
+        "are honoured.",
+    )
+    public_url: str = Field(
+        "",
+        description="Base of every absolute URL the service writes (snippets, served click "
+        "URLs), e.g. https://ads.example.com; empty: the request's scheme and host, or "
+        "X-Forwarded-Proto/-Host from a trusted proxy.",
     )
     log_level: str = Field("INFO", description="Log level of the service.")
     salt_key: str = Field(
@@ -224,6 +232,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait between attempts to reconnect the invalidation bus.",
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return check_public_url(value)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -82,4 +82,5 @@ def dependencies(running: Running) -> dict[str, Provide]:
         "bus": provide(lambda: running.built.service.bus),
         "metrics": provide(lambda: running.built.service.metrics),
         "clicks": provide(lambda: running.built.clicks),
+        "public_urls": provide(lambda: running.built.service.public_urls),
     }

@@ -42,6 +42,7 @@ from bannertrack.db.probe import WriteProbe
 from bannertrack.db.repository import SqlRepository
 from bannertrack.logs import set_fault_interval
 from bannertrack.metrics import Metrics
+from bannertrack.public_url import PublicUrls
 from bannertrack.repository import (
     CacheAdmin,
     ClickArchive,
@@ -80,6 +81,7 @@ class Service:
     metrics: Metrics
     hasher: VisitorHasher
     trusted_proxies: tuple[IPNetwork, ...]
+    public_urls: PublicUrls  # every absolute URL the service writes goes through it
     bus: Bus | None  # cross-instance invalidation; None on single-process SQLite
 
 
@@ -191,6 +193,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
         ingest, impressions, retention = await _start_workers(
             settings, repository, database, metrics, stack
         )
+        trusted = parse_networks(settings.trusted_proxies)
         bots.warm_up()  # compile the crawler patterns now, not on the first click
         log.info(
             "bannertrack ready: database=%s cache=%s bus=%s",
@@ -214,6 +217,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             # The day's salt is shared through the database, sealed under a key that is
             # not in it, so every instance keys alike and a copy of the data cannot.
             hasher=VisitorHasher(sealed_salt_loader(database.sealed_salt, salt_key)),
-            trusted_proxies=parse_networks(settings.trusted_proxies),
+            trusted_proxies=trusted,
+            public_urls=PublicUrls(settings.public_url, trusted),
             bus=bus,
         )

@@ -36,6 +36,7 @@ from bannertrack.dashboard.cache_panel import cache_panel
 from bannertrack.dashboard.pages import page_data
 from bannertrack.dashboard.periods import resolve_period
 from bannertrack.errors import NotFoundError
+from bannertrack.public_url import PublicUrls
 from bannertrack.repository import CacheAdmin, Repository
 from bannertrack.timeutil import utcnow
 
@@ -92,10 +93,6 @@ def _cache_context(state: State, cache_admin: CacheAdmin | None) -> dict[str, An
     return {"cache": cache_panel(stats, _history(state))}
 
 
-def _base_url(request: Request[Any, Any, Any]) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 @get("/", guards=[read_guard], include_in_schema=False)
 async def overview(
     state: State,
@@ -126,6 +123,7 @@ async def cache_fragment(state: State, cache_admin: Injected[CacheAdmin | None])
 @get("/banners/{banner_id:int}", guards=[read_guard], include_in_schema=False)
 async def banner_page(
     repository: Injected[Repository],
+    public_urls: Injected[PublicUrls],
     request: Request[Any, Any, Any],
     banner_id: BannerId,
     range_: RangeParam = None,
@@ -137,7 +135,7 @@ async def banner_page(
     data = None if banner is None else await page_data(repository, banner, period)
     if banner is None or data is None:
         raise NotFoundError(f"banner {banner_id} not found")
-    base = _base_url(request)
+    base = public_urls.base(request.scope)
     return Template(
         "banner.html.j2",
         context={

@@ -1,0 +1,127 @@
+"""The one place the service decides how it names itself in an absolute URL.
+
+Every absolute URL the service writes (the dashboard's snippets and links, a placement's
+click URL) goes through ``PublicUrls.url``, so a deployment behind a proxy is set right
+once, here:
+
+1. ``BANNERTRACK_PUBLIC_URL`` (``https://ads.example.com``) wins whenever it is set:
+   nothing a request carries can change it. It has no path: the dashboard's own links
+   and the API are served from the root, so the service is mounted at a host's root.
+2. Otherwise the request's own scheme and ``Host`` header, except that a peer listed in
+   ``BANNERTRACK_TRUSTED_PROXIES`` may name them with ``X-Forwarded-Proto`` and
+   ``X-Forwarded-Host`` (the proxy terminated TLS, so the app saw plain http). From any
+   other peer those headers are ignored: anyone could send them, and a snippet copied from
+   the dashboard must not point at a host an attacker chose.
+
+A host that is not a plausible ``host[:port]`` (spaces, slashes, quotes, ``@``) is never
+written into a URL; the server's own address stands in for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from bannertrack.clicks.privacy import IPNetwork, parse_address
+
+# A DNS name or IPv4 address, or a bracketed IPv6 address, with an optional port.
+_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$"
+)
+_SCHEMES = frozenset({"http", "https"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def check_public_url(value: str) -> str:
+    """``BANNERTRACK_PUBLIC_URL`` as the service writes it (``""`` stays empty).
+
+    Raises ``ValueError`` (the settings name the variable) for anything but
+    ``http(s)://host[:port]`` with at most a trailing slash.
+    """
+    value = value.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in _SCHEMES
+        or not parts.netloc
+        or not _HOST.match(parts.netloc)
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            "must be http(s)://host[:port] such as https://ads.example.com "
+            "(no path, query, fragment or user)"
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class PublicUrls:
+    """Absolute URLs of this service as a visitor's browser must see them."""
+
+    public_url: str  # checked by ``check_public_url``; "" to derive from each request
+    trusted_proxies: tuple[IPNetwork, ...]
+
+    def base(self, scope: Mapping[str, Any]) -> str:
+        """``scheme://host[:port]`` for the request of an ASGI ``scope``."""
+        if self.public_url:
+            return self.public_url
+        headers = _headers(scope, (b"host", b"x-forwarded-proto", b"x-forwarded-host"))
+        scheme = str(scope.get("scheme") or "http")
+        host = _valid_host(headers.get(b"host"))
+        if self._from_trusted_proxy(scope):
+            forwarded = _first(headers.get(b"x-forwarded-proto")).lower()
+            if forwarded in _SCHEMES:
+                scheme = forwarded
+            host = _valid_host(_first(headers.get(b"x-forwarded-host"))) or host
+        if scheme not in _SCHEMES:  # "ws" and friends never name a page
+            scheme = "https" if scheme.endswith("s") else "http"
+        return f"{scheme}://{host or _server_host(scope, scheme)}"
+
+    def url(self, scope: Mapping[str, Any], path: str) -> str:
+        """The absolute URL of ``path`` (which starts with ``/``)."""
+        return self.base(scope) + path
+
+    def _from_trusted_proxy(self, scope: Mapping[str, Any]) -> bool:
+        if not self.trusted_proxies:
+            return False
+        client = scope.get("client")
+        peer = parse_address(str(client[0])) if client else None
+        return peer is not None and any(peer in net for net in self.trusted_proxies)
+
+
+def _headers(scope: Mapping[str, Any], wanted: Iterable[bytes]) -> dict[bytes, str]:
+    """The first value of each wanted header (names in lower case, as ASGI gives them)."""
+    names = frozenset(wanted)
+    out: dict[bytes, str] = {}
+    for name, value in scope.get("headers", ()):
+        if name in names and name not in out:
+            out[name] = value.decode("latin-1")
+    return out
+
+
+def _first(value: str | None) -> str:
+    """The first entry of a comma-separated header: the proxy nearest the client wrote it."""
+    return (value or "").split(",", 1)[0].strip()
+
+
+def _valid_host(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value.lower() if value and _HOST.match(value) else None
+
+
+def _server_host(scope: Mapping[str, Any], scheme: str) -> str:
+    server = scope.get("server")
+    if not server:
+        return "localhost"
+    host, port = str(server[0]), server[1]
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return host
+    return f"{host}:{port}"
