@@ -1,4 +1,25 @@
-"""Map driver errors to ``DatabaseUnavailableError`` at the one place they surface."""
+"""Map driver errors to ``DatabaseUnavailableError`` at the one place they surface.
+
+"The database is not there" is a 503 whatever form it takes, never a 500:
+
+- refused or gone: ``OSError`` (connection refused, reset), asyncpg's connection errors,
+  SQLAlchemy's ``OperationalError``/``InterfaceError``/``DisconnectionError``, or any
+  driver error after which SQLAlchemy invalidated the connection;
+- timed out: the pool's ``TimeoutError``, asyncio's, and the server's
+  ``statement_timeout`` (57014: the statement was rolled back);
+- by SQLSTATE, whether asyncpg raises it bare (``db.pg_bulk`` talks to asyncpg directly)
+  or SQLAlchemy wraps it in a plain ``DBAPIError`` (its asyncpg adapter maps only a few
+  classes): class 08 (connection exception), class 53 (insufficient resources: 53300 too
+  many connections, 53100 disk full), 57P01 admin shutdown, 57P02 crash shutdown, 57P03
+  "the database system is starting up" (``CannotConnectNowError``), 57P04 database
+  dropped, 57P05 idle session timeout, and 25006 (a read-only standby after a failover).
+
+SQLite's ``sqlite3.OperationalError`` (locked, disk full, read-only, I/O error) and
+``InterfaceError`` map the same way, bare (``db.sqlite_clicks``) or wrapped.
+
+``is_unavailable`` is the predicate, for a caller that must classify an error without
+raising it (tests, the fault benchmark).
+"""
 
 from __future__ import annotations
 
@@ -12,19 +33,10 @@ from sqlalchemy import exc as sa_exc
 
 from bannertrack.errors import DatabaseUnavailableError
 
-# Errors that mean "the database cannot answer now", as opposed to a bug in a query.
-# asyncpg connection failures arrive as OSError (refused) or wrapped by SQLAlchemy as
-# InterfaceError/OperationalError; a pool that cannot hand out a connection times out.
-# db.pg_bulk talks to asyncpg directly, so its connection errors arrive unwrapped; so does
-# db.sqlite_clicks to sqlite3, whose errors map as SQLAlchemy's wrappers of them do
-# (OperationalError: locked, disk full, read-only, I/O error; InterfaceError).
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    # The server's statement_timeout (db.engine): the statement was rolled back.
-    asyncpg.exceptions.QueryCanceledError,
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
@@ -35,20 +47,54 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
 )
 
+# SQLSTATE classes and codes that mean "cannot answer now", not "your query is wrong".
+_UNAVAILABLE_CLASSES = ("08", "53")
+_UNAVAILABLE_CODES = frozenset({"57014", "57P01", "57P02", "57P03", "57P04", "57P05", "25006"})
 
-_QUERY_CANCELED = "57014"
+
+def unavailable_sqlstate(sqlstate: object) -> bool:
+    """Whether a SQLSTATE says the database is not there (see the module docstring)."""
+    if not isinstance(sqlstate, str):
+        return False
+    return sqlstate in _UNAVAILABLE_CODES or sqlstate[:2] in _UNAVAILABLE_CLASSES
+
+
+def _sqlstate(exc: BaseException) -> object:
+    # asyncpg's own errors carry it; SQLAlchemy's wrapper keeps the driver's in ``orig``,
+    # whose adapter class keeps asyncpg's as its cause.
+    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        if candidate is None:
+            continue
+        code = getattr(candidate, "sqlstate", None)
+        if code is None:
+            code = getattr(getattr(candidate, "__cause__", None), "sqlstate", None)
+        if code is not None:
+            return code
+    return None
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot answer now (a 503, not a 500)."""
+    if isinstance(exc, (DatabaseUnavailableError, *_UNAVAILABLE)):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return unavailable_sqlstate(_sqlstate(exc))
 
 
 @contextmanager
 def map_db_errors() -> Iterator[None]:
     try:
         yield
-    except _UNAVAILABLE as exc:
-        raise DatabaseUnavailableError(f"database unavailable: {type(exc).__name__}") from exc
-    except sa_exc.DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise DatabaseUnavailableError("database connection lost") from exc
-        if getattr(exc.orig, "sqlstate", None) == _QUERY_CANCELED:
-            # Through SQLAlchemy, asyncpg's QueryCanceledError is a plain DBAPIError.
-            raise DatabaseUnavailableError("database statement timed out") from exc
+    except DatabaseUnavailableError:
         raise
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        raise DatabaseUnavailableError(f"database unavailable: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    code = _sqlstate(exc)
+    name = type(getattr(exc, "orig", None) or exc).__name__
+    return f"{name} ({code})" if isinstance(code, str) else name
