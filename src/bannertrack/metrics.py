@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bannertrack.cache import COUNTER_FIELDS, CacheStats
-from bannertrack.caching.bus import BusStats
+from bannertrack.models import BusStats
 
 LATENCY_BUCKETS = (
     0.0005,

@@ -7,7 +7,7 @@ and a value handed out of the cache cannot be changed by the caller who got it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 
@@ -264,3 +264,33 @@ class TrafficSeries(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": 
     to: datetime
     interval: Interval
     points: tuple[TrafficPoint, ...]
+
+
+class BusStats(msgspec.Struct, frozen=True, kw_only=True):
+    """What the invalidation bus (``caching.bus``) has done: read by the admin API and
+    the metrics, which must not import the bus to name it."""
+
+    kind: str
+    instance: str
+    connected: bool
+    published: int
+    publish_failures: int
+    publishes_skipped: int
+    received: int
+    applied: int
+    own_ignored: int
+    malformed: int
+    outages: int
+    recoveries: int
+    down_seconds: float  # of the current outage, 0 when connected
+    delay_samples: int
+    delay_ms_p50: float | None
+    delay_ms_p99: float | None
+    delay_ms_max: float | None
+
+
+class SealedSalt(NamedTuple):
+    """One ``visitor_salts`` row's payload: the sealed salt and the sealing key's check."""
+
+    sealed: bytes
+    key_check: bytes

@@ -22,7 +22,6 @@ from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from bannertrack.cache import CacheStats
-from bannertrack.clicks.salt_key import SealedSalt
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -39,6 +38,7 @@ from bannertrack.models import (
     Interval,
     RangeTotals,
     RecordedClick,
+    SealedSalt,
     Series,
     TopBanners,
     TrafficSeries,

@@ -11,7 +11,6 @@ from litestar.datastructures import State
 
 from bannertrack import __version__
 from bannertrack.api.allow import AllowHeaderFix
-from bannertrack.api.auth import SETTINGS
 from bannertrack.api.banners import BannerController
 from bannertrack.api.body import BannertrackRequest
 from bannertrack.api.breakdowns import banner_breakdown, overview_breakdown
@@ -29,6 +28,7 @@ from bannertrack.api.ranges import range_router
 from bannertrack.api.tracking import tracking_routes
 from bannertrack.bootstrap import open_service
 from bannertrack.bootstrap.heap import settle_heap
+from bannertrack.bootstrap.web import SETTINGS
 from bannertrack.config import Settings, load_settings
 from bannertrack.dashboard import cache_history_lifespan, dashboard_router, template_config
 from bannertrack.logs import configure_logging

@@ -9,8 +9,8 @@ admin token) may also report clicks with the end user's address and agent; the a
 token alone changes banners, manages the cache and exports raw clicks.
 
 The tokens are read from the ``Settings`` that ``create_app`` puts in the app's state
-(checked by type, not cast): a guard runs before dependencies are resolved, so it
-cannot take one.
+(``bootstrap.web.settings_of``, checked by type, not cast): a guard runs before
+dependencies are resolved, so it cannot take one.
 
 The guards are ``async`` although they never await: Litestar runs a plain function guard
 in a thread pool, a thread hop per request.
@@ -25,17 +25,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from bannertrack.config import Settings
-
-SETTINGS = "settings"
-"""The key of the app's ``Settings`` in its state."""
-
-
-def settings_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
-    settings = connection.app.state.get(SETTINGS)
-    if not isinstance(settings, Settings):
-        raise RuntimeError("the app was not built by create_app(settings)")
-    return settings
+from bannertrack.bootstrap.web import settings_of
 
 
 def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:

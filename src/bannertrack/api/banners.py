@@ -14,7 +14,7 @@ from litestar.response import Stream
 from bannertrack.api.auth import admin_guard, ingest_guard
 from bannertrack.api.body import iso_times, strict_body
 from bannertrack.api.openapi import ADMIN, INGEST, errors
-from bannertrack.api.params import MAX_OFFSET, BannerId, Injected
+from bannertrack.bootstrap.web import MAX_OFFSET, BannerId, Injected
 from bannertrack.clicks.export import csv_chunks
 from bannertrack.clicks.links import to_uri
 from bannertrack.clicks.recording import ClickRecorder, ClickReport

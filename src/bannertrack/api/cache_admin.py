@@ -10,7 +10,7 @@ from litestar.params import PathParameter
 
 from bannertrack.api.auth import admin_guard
 from bannertrack.api.openapi import ADMIN, errors
-from bannertrack.api.params import BannerId, Injected
+from bannertrack.bootstrap.web import BannerId, Injected
 from bannertrack.cache import STATS_FIELDS, CacheStats, NamespaceStats
 from bannertrack.caching.keys import NAMESPACES, Namespace
 from bannertrack.errors import ConflictError

@@ -9,7 +9,7 @@ from litestar import Response, get
 from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bannertrack.api.params import Injected
+from bannertrack.bootstrap.web import Injected
 from bannertrack.caching.bus import Bus
 from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.errors import UnavailableError

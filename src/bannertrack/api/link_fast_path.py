@@ -21,8 +21,8 @@ from litestar.types import HTTPResponseBodyEvent as Body
 from litestar.types import HTTPResponseStartEvent as Start
 
 from bannertrack.api.errors import error_body, error_parts
-from bannertrack.api.params import MAX_ID
 from bannertrack.api.tracking import LINK_CACHE_CONTROL, Tracking, visit
+from bannertrack.bootstrap.web import MAX_ID
 
 # The route template Litestar would have set: request metrics label the link by it.
 TEMPLATE = "/c/{banner_id}"

@@ -41,7 +41,7 @@ from litestar.router import Router
 from litestar.static_files import create_static_files_router
 
 from bannertrack.api.examples import EXAMPLES, OPTIONAL_BODIES, REQUEST_STRUCTS
-from bannertrack.api.params import MAX_ID, MAX_OFFSET
+from bannertrack.bootstrap.web import MAX_ID, MAX_OFFSET
 
 ADMIN_SCHEME = "AdminToken"
 INGEST_SCHEME = "IngestToken"

@@ -15,7 +15,7 @@ from litestar.params import QueryParameter
 
 from bannertrack.api.body import iso_times
 from bannertrack.api.openapi import errors
-from bannertrack.api.params import BannerId, Injected
+from bannertrack.bootstrap.web import BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.models import CountKind, Interval, RangeTotals, TopBanners, TrafficSeries
 from bannertrack.repository import Repository

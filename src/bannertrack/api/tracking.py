@@ -24,7 +24,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.types import Scope
 
 from bannertrack.api.openapi import errors
-from bannertrack.api.params import BannerId
+from bannertrack.bootstrap.web import BannerId
 from bannertrack.clicks.impressions import ImpressionBatcher
 from bannertrack.clicks.links import UnusableTargetError, redirect_location
 from bannertrack.clicks.recording import ClickRecorder

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bannertrack.cache._sieve import Entry
+from bannertrack.cache._entry import Entry
 
 
 def make_get(

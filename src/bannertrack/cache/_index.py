@@ -14,10 +14,11 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 
+from bannertrack.cache._entry import Entry, Namespace
 from bannertrack.cache._flight import Flight, FlightTable
 from bannertrack.cache._protocol import NO_VALUE
-from bannertrack.cache._sieve import Entry, SieveQueue
-from bannertrack.cache._stats import Namespace, namespace_of
+from bannertrack.cache._sieve import SieveQueue
+from bannertrack.cache._stats import namespace_of
 
 _SWEEP_CHUNK = 1024
 """Expired entries removed per lock acquisition by a sweep."""

@@ -19,10 +19,11 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
 from bannertrack.cache import _loading
+from bannertrack.cache._entry import snapshot
 from bannertrack.cache._hotpath import make_get
 from bannertrack.cache._index import Index
 from bannertrack.cache._protocol import NO_VALUE
-from bannertrack.cache._stats import CacheStats, snapshot
+from bannertrack.cache._stats import CacheStats
 from bannertrack.cache._sweeper import Sweeper
 from bannertrack.tasks import Sleep
 

@@ -16,31 +16,7 @@ premature eviction.
 
 from __future__ import annotations
 
-import itertools
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bannertrack.cache._stats import Namespace
-
-
-class Entry:
-    """A stored value, its deadline and its place in the SIEVE queue.
-
-    ``hits`` is the namespace's hit counter, copied here so the hit path reaches it with
-    one attribute load instead of two.
-    """
-
-    __slots__ = ("expires", "hits", "key", "newer", "ns", "older", "value", "visited")
-
-    def __init__(self, key: str, value: object, expires: float, ns: Namespace) -> None:
-        self.key = key
-        self.value = value
-        self.expires = expires
-        self.visited = False
-        self.ns = ns
-        self.hits: itertools.count[int] = ns.hit_counter
-        self.newer: Entry | None = None
-        self.older: Entry | None = None
+from bannertrack.cache._entry import Entry
 
 
 class SieveQueue:

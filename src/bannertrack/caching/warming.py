@@ -8,16 +8,35 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from bannertrack.cache import Cache
 from bannertrack.caching import keys as cache_keys
+from bannertrack.models import BannerPage
 
-if TYPE_CHECKING:
-    from bannertrack.caching.cached_repository import CachedRepository
+
+class _Listing(Protocol):
+    async def list_banners(self, offset: int, limit: int) -> BannerPage: ...
+
+
+class Warmable(Protocol):
+    """What warming needs of ``CachedRepository``: its cache, the repository behind it,
+    and the two cached reads it warms (a Protocol, so this module does not import the
+    class that calls it)."""
+
+    @property
+    def cache(self) -> Cache: ...
+
+    @property
+    def inner(self) -> _Listing: ...
+
+    async def banner_with_stats(self, banner_id: int) -> object: ...
+
+    async def top_banners(self, limit: int) -> object: ...
 
 
 async def warm_cache(
-    cached: CachedRepository,
+    cached: Warmable,
     top_limits: Sequence[int] = (5, 10, 20, 50, 100),
     concurrency: int = 16,
 ) -> int:

@@ -35,9 +35,9 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import NamedTuple
 
 from bannertrack.errors import BannertrackError
+from bannertrack.models import SealedSalt
 
 log = logging.getLogger("bannertrack.clicks.privacy")
 
@@ -49,13 +49,6 @@ class SaltKeyError(BannertrackError):
     """The salt key is missing, too short or its file cannot be read or created."""
 
     code = "salt_key"
-
-
-class SealedSalt(NamedTuple):
-    """One ``visitor_salts`` row's payload: the sealed salt and the sealing key's check."""
-
-    sealed: bytes
-    key_check: bytes
 
 
 class SaltKey:

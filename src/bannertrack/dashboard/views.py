@@ -29,8 +29,7 @@ from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from bannertrack.api.auth import settings_of
-from bannertrack.api.params import BannerId, Injected
+from bannertrack.bootstrap.web import BannerId, Injected, settings_of
 from bannertrack.dashboard.cache_history import CacheHistory
 from bannertrack.dashboard.cache_panel import cache_panel
 from bannertrack.dashboard.pages import page_data

@@ -15,11 +15,10 @@ from datetime import date, datetime
 from sqlalchemy import delete, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bannertrack.clicks.salt_key import SealedSalt
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.sql import insert_for, micros
 from bannertrack.db.tables import banners, click_minutes, clicks, visitor_clicks, visitor_salts
-from bannertrack.models import ExportedClick
+from bannertrack.models import ExportedClick, SealedSalt
 from bannertrack.timeutil import floor_to
 
 

@@ -11,9 +11,10 @@ is the transport only; ``bannertrack.bootstrap`` picks one from the settings:
 See docs/scale-out.md for the design and its trade-offs.
 """
 
-from bannertrack.caching.bus._base import Apply, Bus, BusStats, Message, OnState, apply_to
+from bannertrack.caching.bus._base import Apply, Bus, Message, OnState, apply_to
 from bannertrack.caching.bus._postgres import PostgresBus, asyncpg_connect_args
 from bannertrack.caching.bus._redis import RedisBus
+from bannertrack.models import BusStats  # the value lives below, so metrics can name it
 
 __all__ = [
     "Apply",

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from bannertrack.cache import Cache
+from bannertrack.models import BusStats
 from bannertrack.tasks import BackgroundTask, Lifecycle
 
 log = logging.getLogger("bannertrack.bus")
@@ -62,26 +63,6 @@ class Message(msgspec.Struct, frozen=True, array_like=True):
     sent_ns: int  # time.time_ns() at publish: the receiver measures the bus delay
     keys: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
-
-
-class BusStats(msgspec.Struct, frozen=True, kw_only=True):
-    kind: str
-    instance: str
-    connected: bool
-    published: int
-    publish_failures: int
-    publishes_skipped: int
-    received: int
-    applied: int
-    own_ignored: int
-    malformed: int
-    outages: int
-    recoveries: int
-    down_seconds: float  # of the current outage, 0 when connected
-    delay_samples: int
-    delay_ms_p50: float | None
-    delay_ms_p99: float | None
-    delay_ms_max: float | None
 
 
 def _percentile(ordered: list[float], q: float) -> float:
