@@ -6,10 +6,8 @@ connections; nothing is shared but the server, as between real hosts.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from tests.support.proxy import TcpProxy
 from tests.support.services import PostgresFactory, redis_proxy_target, redis_server
+from tests.support.waiting import wait_until
 
 from bannertrack.bootstrap import CACHED_TYPES
 from bannertrack.cache import NO_VALUE, MemoryCache
@@ -71,13 +70,6 @@ async def make_node(factory: BusFactory, tier: RedisTier | None = None) -> Node:
     return node
 
 
-async def wait_for(condition: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
-
-
 async def check_delivery(a: Node, b: Node) -> None:
     assert a.bus.connected and b.bus.connected
     for node in (a, b):
@@ -86,17 +78,17 @@ async def check_delivery(a: Node, b: Node) -> None:
         node.cache.set("click_stats:1", "s")
     a.cache.delete("banner:1")
     await a.bus.publish(["banner:1"], ["top_banners:"])
-    await wait_for(lambda: b.cache.get("banner:1") is NO_VALUE)
+    await wait_until(lambda: b.cache.get("banner:1") is NO_VALUE)
     assert b.cache.get("top_banners:5") is NO_VALUE
     assert b.cache.get("click_stats:1") == "s"
     assert a.cache.get("click_stats:1") == "s"  # its own message is not applied twice
-    await wait_for(lambda: a.bus.own_ignored == 1)
+    await wait_until(lambda: a.bus.own_ignored == 1)
     assert b.bus.applied == 1 and a.bus.applied == 0
 
     # Delay over many messages: each one applied on the other side before the next.
     for i in range(200):
         await a.bus.publish([f"banner:{i}"], ())
-        await wait_for(lambda i=i: b.bus.applied == 2 + i)
+        await wait_until(lambda i=i: b.bus.applied == 2 + i)
     stats = b.bus.stats()
     assert stats.delay_samples == 201
     assert stats.delay_ms_p50 is not None and stats.delay_ms_p50 < 50
@@ -158,7 +150,7 @@ async def test_redis_outage_degrades_then_recovers_and_clears(redis_url: str) ->
     try:
         assert await a.cache.get_or_load("banner:1", await load("old"), 300) == "old"
         proxy.stop()
-        await wait_for(lambda: not a.bus.connected and not b.bus.connected)
+        await wait_until(lambda: not a.bus.connected and not b.bus.connected)
         assert a.states == b.states == [True, False]
         assert a.cache.get("banner:1") is NO_VALUE  # dropped on the way down
         # Degraded: loads work (L2 skipped, no error), publishes are skipped, not raised.
@@ -167,7 +159,7 @@ async def test_redis_outage_degrades_then_recovers_and_clears(redis_url: str) ->
         assert a.bus.publishes_skipped == 1
         # A write whose L2 invalidation was skipped: the old value is still in L2 ...
         proxy.start()
-        await wait_for(lambda: a.bus.connected and b.bus.connected)
+        await wait_until(lambda: a.bus.connected and b.bus.connected)
         assert a.states == b.states == [True, False, True]
         assert a.bus.recoveries == 1 and b.bus.recoveries == 1
         # ... but the recovery dropped L2 (new epoch) and every L1.
@@ -200,7 +192,7 @@ async def test_a_failed_publish_turns_into_an_outage_and_a_recovery(redis_url: s
         tiers[0].invalidate = real  # type: ignore[method-assign]
         # A reconnects and tells everyone to drop everything: B loses what A could not
         # tell it about.
-        await wait_for(lambda: a.bus.connected and b.cache.get("banner:2") is NO_VALUE)
+        await wait_until(lambda: a.bus.connected and b.cache.get("banner:2") is NO_VALUE)
         assert a.bus.recoveries == 1
     finally:
         for node in (a, b):
@@ -222,9 +214,16 @@ async def test_a_click_batch_carries_its_notify_to_the_other_instances(
     nodes = [
         await make_node(lambda c, s: PostgresBus(connect, apply_to(c), s, **FAST)) for _ in range(2)
     ]
-    a, b = (
-        CachedRepository(r, n.cache, on_invalidate=n.bus.publish, carrier=n.bus)
-        for r, n in zip(repos, nodes, strict=True)
+    # What a sends over its own NOTIFY connection (a publish): a carried batch sends nothing.
+    round_trips: list[tuple[Sequence[str], Sequence[str]]] = []
+
+    async def publish_by_a(keys: Sequence[str], prefixes: Sequence[str]) -> None:
+        round_trips.append((keys, prefixes))
+        await nodes[0].bus.publish(keys, prefixes)
+
+    a = CachedRepository(repos[0], nodes[0].cache, on_invalidate=publish_by_a, carrier=nodes[0].bus)
+    b = CachedRepository(
+        repos[1], nodes[1].cache, on_invalidate=nodes[1].bus.publish, carrier=nodes[1].bus
     )
     try:
         banner = await a.create_banner(
@@ -232,11 +231,9 @@ async def test_a_click_batch_carries_its_notify_to_the_other_instances(
                 name="b", image_url="https://cdn.example/a.png", target_url="https://a.example/"
             )
         )
-        await wait_for(lambda: nodes[1].bus.applied >= 1)  # the create's own publish
+        await wait_until(lambda: nodes[1].bus.applied >= 1)  # the create's own publish
         sent_before, applied_before = nodes[0].bus.published, nodes[1].bus.applied
-        # Without its NOTIFY connection, a publish by a would fail (and count so).
-        sender, nodes[0].bus._sender = nodes[0].bus._sender, None  # type: ignore[attr-defined]
-        await sender.close()
+        round_trips.clear()
         at = datetime.now(UTC)
         one = [ClickIn(banner_id=banner.id, occurred_at=at, visitor="v1", user_agent="a")]
         two = [ClickIn(banner_id=banner.id, occurred_at=at, visitor="v2", user_agent="a")] * 2
@@ -245,10 +242,11 @@ async def test_a_click_batch_carries_its_notify_to_the_other_instances(
             assert stats is not None
             total = stats.total_clicks
             await a.record_clicks(batch)
-            await wait_for(lambda n=n: nodes[1].bus.applied == applied_before + n)
+            await wait_until(lambda n=n: nodes[1].bus.applied == applied_before + n)
             fresh = await b.click_stats(banner.id)
             assert fresh is not None and fresh.total_clicks == total + len(batch)
         assert nodes[0].bus.published == sent_before + 2
+        assert round_trips == []  # both carried by their batch, none published apart
         assert nodes[0].bus.publish_failures == 0 and nodes[0].bus.connected
 
         # A batch that fails (the banner's totals row held past the timeout) stores nothing
@@ -263,8 +261,13 @@ async def test_a_click_batch_carries_its_notify_to_the_other_instances(
                     [ClickIn(banner_id=banner.id, occurred_at=at, visitor="v3", user_agent="a")]
                 )
             await other.rollback()
-        await asyncio.sleep(0.3)
-        assert nodes[1].bus.applied == applied_before + 2
+        # A barrier, not a pause: one more batch, whose NOTIFY is delivered after anything
+        # the failed one could have sent. Once b has it, the failed batch told nobody.
+        await a.record_clicks(
+            [ClickIn(banner_id=banner.id, occurred_at=at, visitor="v4", user_agent="a")]
+        )
+        await wait_until(lambda: nodes[1].bus.applied >= applied_before + 3)
+        assert nodes[1].bus.applied == applied_before + 3
     finally:
         for node in nodes:
             await node.bus.stop()

@@ -23,6 +23,7 @@ from sqlalchemy import table as sa_table
 from sqlalchemy.engine import make_url
 from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.support.server import ServerProcess
+from tests.support.waiting import wait_until
 
 from bannertrack.cache import MemoryCache
 from bannertrack.caching.cached_repository import CachedRepository
@@ -226,8 +227,7 @@ async def test_database_behind_fills_the_queue_and_refuses(
             # All 60 arrive in one tick: 20 fit the queue, 40 are refused at once; then the
             # writer takes 5 into a batch that waits on the lock.
             tasks = [asyncio.create_task(ingest.record(click(banner.id, n))) for n in range(60)]
-            await asyncio.sleep(0.3)
-            assert ingest.queued == 15
+            await wait_until(lambda: ingest.queued == 15, timeout=5)
             refused = [t for t in tasks if t.done()]
             assert len(refused) == 40
             assert all(isinstance(t.exception(), OverloadedError) for t in refused)
@@ -297,13 +297,18 @@ async def test_overload_over_http_is_503_with_retry_after(
 
 
 async def _queued_when(client: httpx.AsyncClient, done: Callable[[int], bool]) -> int:
-    """The ingest queue's length once ``done(length)`` (polled: bounded, no fixed sleep)."""
-    for _ in range(500):
-        queued = int((await client.get("/healthz")).json()["checks"]["ingest"]["queued"])
-        if done(queued):
-            return queued
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"ingest queue stuck at {queued}")
+    """The ingest queue's length once ``done(length)``."""
+    seen: list[int] = []
+
+    async def check() -> bool:
+        health = (await client.get("/healthz")).json()
+        seen.append(int(health["checks"]["ingest"]["queued"]))
+        return done(seen[-1])
+
+    await wait_until(
+        check, timeout=25, interval=0.05, what=lambda: f"ingest queue stuck at {seen[-1:]}"
+    )
+    return seen[-1]
 
 
 # migration 0002: rollups back-filled from raw clicks ------------------------------------

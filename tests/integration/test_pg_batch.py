@@ -12,11 +12,12 @@ times from batches out of order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from tests.support.waiting import wait_until
 
 from bannertrack.db.engine import DbTimeouts
 from bannertrack.db.repository import SqlRepository
@@ -45,6 +46,20 @@ async def repo(database_url: str) -> AsyncIterator[SqlRepository]:
         yield r
     finally:
         await r.close()
+
+
+def waiting_for_locks(repo: SqlRepository, n: int) -> Callable[[], Awaitable[bool]]:
+    """Whether ``n`` sessions on the test's database wait for a lock (PostgreSQL's view)."""
+
+    async def check() -> bool:
+        sql = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        async with repo.engine.connect() as conn:
+            return int((await conn.execute(text(sql))).scalar_one()) >= n
+
+    return check
 
 
 def banner(name: str) -> BannerCreate:
@@ -87,7 +102,7 @@ async def test_a_banner_deleted_meanwhile_is_skipped(repo: SqlRepository) -> Non
         await other.execute(text("DELETE FROM banners WHERE id = :b"), {"b": doomed})
         # The delete holds the banner row: the batch waits at its banner check.
         task = asyncio.create_task(repo.record_clicks(batch))
-        await asyncio.sleep(0.3)
+        await wait_until(waiting_for_locks(repo, 1), timeout=5)
         assert not task.done()
         await other.commit()
     recorded = await asyncio.wait_for(task, 5)
@@ -124,9 +139,9 @@ async def test_a_banner_deleted_while_its_batch_is_written_leaves_no_row(
         hold = "SELECT 1 FROM banner_totals WHERE banner_id = :b FOR UPDATE"
         await other.execute(text(hold), {"b": doomed})
         written = asyncio.create_task(repo.record_clicks(batch))
-        await asyncio.sleep(0.2)
+        await wait_until(waiting_for_locks(repo, 1), timeout=5)
         deleted = asyncio.create_task(repo.delete_banner(doomed))
-        await asyncio.sleep(0.2)
+        await wait_until(waiting_for_locks(repo, 2), timeout=5)
         assert not written.done() and not deleted.done()
         await other.rollback()
     recorded = await asyncio.wait_for(written, 5)

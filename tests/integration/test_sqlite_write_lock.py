@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from tests.support.waiting import wait_until
 
 from bannertrack.db.repository import SqlRepository
 from bannertrack.models import BannerCreate, ClickIn, ImpressionCount
@@ -31,8 +32,14 @@ def backend() -> str:
 
 
 async def _while_a_delete_commits(
-    database_url: str, repo: SqlRepository, write: Callable[[int, int], Awaitable[object]]
+    database_url: str,
+    repo: SqlRepository,
+    write: Callable[[int, int], Awaitable[object]],
+    *,
+    counted: bool,
 ) -> object:
+    """``counted``: the write goes through SQLAlchemy, whose query counter says when its
+    first statement (the one that takes the write lock) has been sent."""
     doomed = (await repo.create_banner(_banner("doomed"))).id
     kept = (await repo.create_banner(_banner("kept"))).id
     path = str(Path(database_url.removeprefix("sqlite:///")))
@@ -41,8 +48,17 @@ async def _while_a_delete_commits(
         other.execute("PRAGMA foreign_keys=ON")
         other.execute("BEGIN IMMEDIATE")
         other.execute("DELETE FROM banners WHERE id = ?", (doomed,))
+        before = repo.queries.count
         batch = asyncio.create_task(write(doomed, kept))
-        await asyncio.sleep(0.3)  # the batch is under way: waiting for the lock, or past its check
+        if counted:
+            # The batch has sent the statement that waits for this connection's lock.
+            await wait_until(lambda: repo.queries.count > before, timeout=5)
+        else:
+            # A gap on purpose: the click writer thread tells the counter only after its
+            # batch, and nothing public says it waits in SQLite's busy handler. Nothing
+            # asserted depends on the gap: a batch that starts after the commit meets the
+            # banner gone and answers the same; the gap makes the racing order likely.
+            await asyncio.sleep(0.3)
         other.execute("COMMIT")
         return await asyncio.wait_for(batch, 10)
     finally:
@@ -62,7 +78,7 @@ async def test_impressions_for_a_banner_deleted_meanwhile_are_skipped(
         counts = [ImpressionCount(banner_id=b, minute=NOW, count=3) for b in (doomed, kept)]
         return await sql_repo.record_impressions(counts)
 
-    await _while_a_delete_commits(database_url, sql_repo, write)
+    await _while_a_delete_commits(database_url, sql_repo, write, counted=True)
     page = await sql_repo.list_banners(0, 10)
     assert [b.name for b in page.items] == ["kept"]
     assert await sql_repo.impressions([b.id for b in page.items]) == {page.items[0].id: 3}
@@ -75,6 +91,6 @@ async def test_clicks_on_a_banner_deleted_meanwhile_are_answered_none(
         clicks = [ClickIn(banner_id=b, occurred_at=NOW) for b in (doomed, kept)]
         return await sql_repo.record_clicks(clicks)
 
-    recorded = await _while_a_delete_commits(database_url, sql_repo, write)
+    recorded = await _while_a_delete_commits(database_url, sql_repo, write, counted=False)
     assert isinstance(recorded, list)
     assert recorded[0] is None and recorded[1] is not None
