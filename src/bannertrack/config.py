@@ -8,13 +8,45 @@ descriptions short and true.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bannertrack.errors import InvalidInputError
-from bannertrack.public_url import check_public_url
+
+# A DNS name or IPv4 address, or a bracketed IPv6 address, with an optional port.
+HOST_PATTERN = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$"
+)
+PUBLIC_SCHEMES = frozenset({"http", "https"})
+
+
+def check_public_url(value: str) -> str:
+    """``BANNERTRACK_PUBLIC_URL`` as the service writes it (``""`` stays empty).
+
+    Raises ``ValueError`` (the settings name the variable) for anything but
+    ``http(s)://host[:port]`` with at most a trailing slash.
+    """
+    value = value.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in PUBLIC_SCHEMES
+        or not parts.netloc
+        or not HOST_PATTERN.match(parts.netloc)
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            "must be http(s)://host[:port] such as https://ads.example.com "
+            "(no path, query, fragment or user)"
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 class Settings(BaseSettings):

@@ -19,45 +19,16 @@ written into a URL; the server's own address stands in for it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from bannertrack.clicks.privacy import IPNetwork, parse_address
+from bannertrack.config import HOST_PATTERN as _HOST
+from bannertrack.config import PUBLIC_SCHEMES as _SCHEMES
+from bannertrack.config import check_public_url as check_public_url  # checked with the settings
 
-# A DNS name or IPv4 address, or a bracketed IPv6 address, with an optional port.
-_HOST = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$"
-)
-_SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def check_public_url(value: str) -> str:
-    """``BANNERTRACK_PUBLIC_URL`` as the service writes it (``""`` stays empty).
-
-    Raises ``ValueError`` (the settings name the variable) for anything but
-    ``http(s)://host[:port]`` with at most a trailing slash.
-    """
-    value = value.strip()
-    if not value:
-        return ""
-    parts = urlsplit(value)
-    if (
-        parts.scheme not in _SCHEMES
-        or not parts.netloc
-        or not _HOST.match(parts.netloc)
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-    ):
-        raise ValueError(
-            "must be http(s)://host[:port] such as https://ads.example.com "
-            "(no path, query, fragment or user)"
-        )
-    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cache"}),  # the general cache engine
     frozenset({"repository", "metrics"}),  # the protocols and the metrics (name cache stats)
     frozenset({"clicks", "caching", "db"}),  # a click's path, the caching layer, the database
+    frozenset({"public_url"}),  # how the service names itself (over clicks.privacy)
     frozenset({"bootstrap"}),  # the one place the service is assembled
     frozenset({"dashboard"}),
     frozenset({"api"}),  # the web surface; mounts the dashboard
