@@ -31,9 +31,25 @@ DIMENSIONS: tuple[Dimension, ...] = (
 
 UrlStr = Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
 NameStr = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# Targeting of placements' serves (placements/rules.py checks the values themselves).
+Device = Literal["mobile", "tablet", "desktop"]
+DEVICES: tuple[Device, ...] = ("mobile", "tablet", "desktop")
+CountryCode = Annotated[
+    str, msgspec.Meta(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+]
+Countries = Annotated[tuple[CountryCode, ...], msgspec.Meta(max_length=249)]
+Devices = Annotated[tuple[Device, ...], msgspec.Meta(max_length=3)]
+CapPerDay = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 
 
 class Banner(msgspec.Struct, frozen=True, kw_only=True):
+    """A banner; the last five fields say when and to whom placements serve it.
+
+    ``starts_at``/``ends_at`` bound its schedule (``None``: open), ``countries`` and
+    ``devices`` its targeting (empty: everyone), ``cap_per_day`` the serves one visitor
+    gets per UTC day (``None``: no cap). The tracking link and the pixel ignore them.
+    """
+
     id: int
     name: str
     image_url: str
@@ -42,6 +58,11 @@ class Banner(msgspec.Struct, frozen=True, kw_only=True):
     forward_query: bool
     created_at: datetime
     updated_at: datetime
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    countries: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    cap_per_day: int | None = None
 
 
 class BannerCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -50,16 +71,26 @@ class BannerCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     target_url: UrlStr
     active: bool = True
     forward_query: bool = True
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    countries: Countries | None = None
+    devices: Devices | None = None
+    cap_per_day: CapPerDay | None = None
 
 
 class BannerUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A partial update: fields left out keep their value."""
+    """A partial update: fields left out keep their value (``null`` clears a limit)."""
 
     name: NameStr | msgspec.UnsetType = msgspec.UNSET
     image_url: UrlStr | msgspec.UnsetType = msgspec.UNSET
     target_url: UrlStr | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     forward_query: bool | msgspec.UnsetType = msgspec.UNSET
+    starts_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    ends_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    countries: Countries | msgspec.UnsetType | None = msgspec.UNSET
+    devices: Devices | msgspec.UnsetType | None = msgspec.UNSET
+    cap_per_day: CapPerDay | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ClickFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,6 +144,11 @@ class ClickIn(msgspec.Struct, frozen=True, kw_only=True):
     bot: bool = False
     bot_reason: str | None = None
     facts: ClickFacts | None = None
+    # A click through a placement's signed click URL (placements/signing.py): the
+    # placement its signature vouches for, and the verdict ("valid", "tampered",
+    # "expired", "missing"); both None for a plain link.
+    placement_id: int | None = None
+    signature: str | None = None
 
 
 class RecordedClick(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,6 +166,7 @@ class ImpressionCount(msgspec.Struct, frozen=True, kw_only=True):
     banner_id: int
     minute: datetime
     count: int
+    placement_id: int | None = None  # served by this placement (``GET /p/{id}``)
 
 
 class ExportedClick(msgspec.Struct, frozen=True, kw_only=True):

@@ -49,7 +49,20 @@ async def test_banner_lifecycle(client: Client) -> None:
         "forward_query",
         "created_at",
         "updated_at",
+        # when and to whom placements serve it (no limit by default)
+        "starts_at",
+        "ends_at",
+        "countries",
+        "devices",
+        "cap_per_day",
     }
+    assert (b["starts_at"], b["ends_at"], b["countries"], b["devices"], b["cap_per_day"]) == (
+        None,
+        None,
+        [],
+        [],
+        None,
+    )
     r = await client.get(f"/api/v1/banners/{b['id']}")
     assert r.status_code == 200 and r.json() == b
     r = await client.put(f"/api/v1/banners/{b['id']}", json={"name": "new"}, headers=ADMIN)

@@ -188,6 +188,7 @@ async def test_delete_cascades_to_clicks_and_rollups(repo: SqlRepository) -> Non
         ]
     )
     await repo.record_impressions([ImpressionCount(banner_id=gone.id, minute=NOW, count=2)])
+    await _in_a_placement(repo, keep.id, gone.id)
     before = await _rows_per_table(repo, gone.id)
     assert all(before.values()), before  # the banner has rows in every table
     assert await repo.delete_banner(gone.id)
@@ -198,6 +199,29 @@ async def test_delete_cascades_to_clicks_and_rollups(repo: SqlRepository) -> Non
     top = await repo.top_banners(10)
     assert [(t.banner.id, t.clicks) for t in top.items] == [(keep.id, 1)]
     assert not await repo.delete_banner(gone.id)
+
+
+async def _in_a_placement(repo: SqlRepository, *banner_ids: int) -> None:
+    """The banners in one placement, each with a row of placement counts."""
+    from bannertrack.db.tables import placement_banners, placement_minutes, placements
+
+    async with repo.engine.begin() as conn:
+        placement = (
+            await conn.execute(
+                placements.insert()
+                .values(name="p", created_at=NOW, updated_at=NOW)
+                .returning(placements.c.id)
+            )
+        ).scalar_one()
+        for b in banner_ids:
+            await conn.execute(
+                placement_banners.insert().values(placement_id=placement, banner_id=b, weight=1)
+            )
+            await conn.execute(
+                placement_minutes.insert().values(
+                    placement_id=placement, banner_id=b, minute=NOW, impressions=1
+                )
+            )
 
 
 async def _rows_per_table(repo: SqlRepository, banner_id: int) -> dict[str, int]:

@@ -30,6 +30,9 @@ from bannertrack.models import BannerCreate, ClickFacts, ClickIn
 NOW = datetime(2026, 11, 30, 10, 0, 59, 999_999, tzinfo=UTC)
 # Both path's rows of every table, keyed for a stable order; rowid where the table has one.
 _TABLES = {t.name: t for t in metadata.sorted_tables}
+_WITHOUT_ROWID = {
+    n for n, t in _TABLES.items() if t.dialect_options["sqlite"]["with_rowid"] is False
+}
 
 
 @pytest.fixture
@@ -70,7 +73,7 @@ def dump(path: str) -> dict[str, list[tuple[Any, ...]]]:
         out = {}
         for name in [*_TABLES, "sqlite_sequence"]:
             cols = [r[1] for r in conn.execute(f"PRAGMA table_info({name})")]
-            rowid = "" if name == "click_breakdowns" else "rowid, "  # WITHOUT ROWID
+            rowid = "" if name in _WITHOUT_ROWID else "rowid, "
             values = ", ".join(f'"{c}", typeof("{c}")' for c in cols)
             out[name] = conn.execute(
                 f"SELECT {rowid}{values} FROM {name} ORDER BY 1, 2, 3, 4"

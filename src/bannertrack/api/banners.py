@@ -32,6 +32,7 @@ from bannertrack.models import (
     Series,
     TopBanners,
 )
+from bannertrack.placements.rules import checked
 from bannertrack.repository import ClickArchive, Repository
 from bannertrack.series import check_series_range
 from bannertrack.timeutil import as_utc, utcnow
@@ -45,13 +46,14 @@ CountParam = Annotated[
 
 
 def _as_uris(data: _Data) -> _Data:
-    """The banner's URLs as they are stored: checked, and converted to URIs (links.py)."""
+    """The banner as stored: URLs checked and converted to URIs (links.py), schedule and
+    targeting checked (placements/rules.py)."""
     changes = {
         field: to_uri(value, field)
         for field in ("image_url", "target_url")
         if isinstance(value := getattr(data, field), str)
     }
-    return msgspec.structs.replace(data, **changes)
+    return msgspec.structs.replace(checked(data), **changes)
 
 
 def _missing(banner_id: int) -> NotFoundError:

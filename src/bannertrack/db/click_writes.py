@@ -212,6 +212,8 @@ async def insert_clicks(
             "bot_reason": c.bot_reason,
             "repeat": repeat,
             **fact_columns(c.facts),
+            "placement_id": c.placement_id,
+            "signature": c.signature,
         }
         for c, repeat in zip(batch, repeats, strict=True)
     ]

@@ -95,6 +95,8 @@ _CLICK_COLUMNS = (
 )
 _FACT_COLUMNS: tuple[str, ...] = ClickFacts.__struct_fields__  # columns of ``clicks`` too
 _GET_CLICK = [attrgetter(name) for name in _CLICK_COLUMNS]
+# The last columns of ``clicks``, after the facts (``CLICK_VALUES`` order).
+_PLACEMENT_COLUMNS = ("placement_id", "signature")
 _GET_FACT = [attrgetter(name) for name in _FACT_COLUMNS]
 
 _TOTALS_COLUMNS = (
@@ -120,7 +122,16 @@ _MINUTE_COLUMNS = ("banner_id", "minute", "clicks", "valid_clicks", "bot_clicks"
 _BREAKDOWN_COLUMNS = ("banner_id", "day", "dimension", "value", "clicks", "valid_clicks")
 # The one-statement batch: clicks carry their time as microseconds (``t_us``) and the
 # number of their (banner, day, facts).
-_ONE_CLICK_COLUMNS = ("banner_id", "user_agent", "referrer", "visitor", "bot", "bot_reason")
+_ONE_CLICK_COLUMNS = (
+    "banner_id",
+    "user_agent",
+    "referrer",
+    "visitor",
+    "bot",
+    "bot_reason",
+    "placement_id",
+    "signature",
+)
 _GET_ONE_CLICK = [attrgetter(name) for name in _ONE_CLICK_COLUMNS]
 # The one-statement batch's breakdown rows come counted (clicks, and clicks that are not
 # bots), in lock order; the map of (fact key, row) pairs only serves to take the batch's
@@ -238,6 +249,8 @@ def _click_arrays(batch: Sequence[ClickIn], repeats: list[bool]) -> list[list[An
         *(list(map(get, batch)) for get in _GET_CLICK),
         repeats,
         *(list(map(get, facts)) for get in _GET_FACT),
+        [c.placement_id for c in batch],
+        [c.signature for c in batch],
     ]
 
 
@@ -334,7 +347,7 @@ def _lock_and_upsert_sql(window: int, notify: bool = False) -> str:
 @lru_cache(maxsize=1)
 def _write_sql() -> str:
     """Statement 3: the raw clicks (RETURNING id) and the three rollup upserts."""
-    first = 1 + len(_CLICK_COLUMNS) + 1 + len(_FACT_COLUMNS)
+    first = 1 + len(_CLICK_COLUMNS) + 1 + len(_FACT_COLUMNS) + len(_PLACEMENT_COLUMNS)
     totals = insert_sql(banner_totals, _TOTALS_COLUMNS, _TOTALS_TAIL, first=first)
     first += len(_TOTALS_COLUMNS)
     minutes = insert_sql(click_minutes, _MINUTE_COLUMNS, MINUTE_TAIL_PG, first=first)

@@ -32,7 +32,7 @@ from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.pg_clicks import write_clicks
 from bannertrack.db.reads import SqlReads
-from bannertrack.db.sql import banner_from_row, insert_for
+from bannertrack.db.sql import banner_from_row, codes_column, insert_for
 from bannertrack.db.sqlite_clicks import BatchResult, SqliteClickWriter
 from bannertrack.db.tables import (
     CLICK_TABLES,
@@ -49,6 +49,7 @@ from bannertrack.models import (
     ImpressionCount,
     RecordedClick,
 )
+from bannertrack.placements.rules import check_schedule
 from bannertrack.repository import Notify
 from bannertrack.timeutil import floor_to, utcnow
 
@@ -108,6 +109,11 @@ class SqlRepository(SqlReads):
                         forward_query=data.forward_query,
                         created_at=now,
                         updated_at=now,
+                        starts_at=data.starts_at,
+                        ends_at=data.ends_at,
+                        countries=codes_column(data.countries),
+                        devices=codes_column(data.devices),
+                        cap_per_day=data.cap_per_day,
                     )
                     .returning(*banners.c)
                 )
@@ -134,6 +140,9 @@ class SqlRepository(SqlReads):
             for name in data.__struct_fields__
             if getattr(data, name) is not UNSET
         }
+        for name in ("countries", "devices"):
+            if name in values:
+                values[name] = codes_column(values[name])
         values["updated_at"] = self._clock()
         async with self._tx() as conn:
             row = (
@@ -144,6 +153,10 @@ class SqlRepository(SqlReads):
                     .returning(*banners.c)
                 )
             ).first()
+            # One bound given now, the other stored before: only the row has both. The
+            # error rolls the update back.
+            if row is not None:
+                check_schedule(row.starts_at, row.ends_at)
         return None if row is None else banner_from_row(row)
 
     async def delete_banner(self, banner_id: int) -> bool:

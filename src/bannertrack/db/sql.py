@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,16 @@ def micros(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 
 
+def codes_column(codes: Sequence[str] | None) -> str | None:
+    """Targeting codes as ``banners.countries``/``devices`` store them: sorted, joined by
+    commas; ``None`` (no limit) for none."""
+    return ",".join(sorted(set(codes))) if codes else None
+
+
+def codes_of(stored: str | None) -> tuple[str, ...]:
+    return tuple(stored.split(",")) if stored else ()
+
+
 def banner_from_row(row: Row[Any]) -> Banner:
     return Banner(
         id=row.id,
@@ -37,4 +48,9 @@ def banner_from_row(row: Row[Any]) -> Banner:
         forward_query=row.forward_query,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        countries=codes_of(row.countries),
+        devices=codes_of(row.devices),
+        cap_per_day=row.cap_per_day,
     )

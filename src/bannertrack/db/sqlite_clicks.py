@@ -250,13 +250,15 @@ def _click_row(c: ClickIn, time: str, repeat: bool) -> tuple[Any, ...]:
         c.bot_reason,
         repeat,
         *facts,
+        c.placement_id,
+        c.signature,
     )
 
 
 def _holds_nul(batch: Sequence[ClickIn]) -> bool:
     # The encoded "\u0000" may also be a backslash and "u0000" in a value: look closer.
     for c in batch:
-        values = (c.user_agent, c.referrer, c.visitor, c.bot_reason)
+        values = (c.user_agent, c.referrer, c.visitor, c.bot_reason, c.signature)
         facts = () if c.facts is None else msgspec.structs.astuple(c.facts)
         if any(v is not None and "\x00" in v for v in (*values, *facts)):
             return True

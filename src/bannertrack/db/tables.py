@@ -22,9 +22,14 @@ The migrations in ``db/migrations`` create exactly this; a test compares the two
   all compute the same visitor key; ``key_check`` tells an instance with another key
   apart. Older salts are deleted.
 
-``banner_totals`` and ``impression_minutes`` refer to ``banners`` with a cascading foreign
-key. The four tables a click batch inserts rows into (``clicks``, ``visitor_clicks``,
-``click_minutes``, ``click_breakdowns``) have none: on PostgreSQL a foreign key checks
+- ``placements`` (Revive's zones) and ``placement_banners`` (their banners with weights);
+  ``placement_minutes`` counts a placement's impressions and clicks per banner and minute,
+  kept in the impression write's and the click batch's own transactions.
+
+``banner_totals``, ``impression_minutes`` and ``placement_banners`` refer to ``banners``
+with a cascading foreign key. The tables a click batch inserts rows into (``clicks``,
+``visitor_clicks``, ``click_minutes``, ``click_breakdowns``, ``placement_minutes``) have
+none: on PostgreSQL a foreign key checks
 every inserted row with a query of its own and a lock on the banner row, about a sixth of
 PostgreSQL's CPU per batch (docs/benchmarks.md, "Sixth pass"). The batch already
 locks its banners (``FOR KEY SHARE``; SQLite's write lock) and drops the clicks of one
@@ -100,6 +105,14 @@ banners = Table(
     Column("forward_query", Boolean, nullable=False, default=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # When and to whom placements serve it (NULL: no limit). countries and devices are
+    # comma-separated codes ("AT,DE"; "mobile,tablet"), sorted, as placements/rules.py
+    # writes them.
+    Column("starts_at", UtcDateTime, nullable=True),
+    Column("ends_at", UtcDateTime, nullable=True),
+    Column("countries", String(1024), nullable=True),
+    Column("devices", String(32), nullable=True),
+    Column("cap_per_day", Integer, nullable=True),
     # Without AUTOINCREMENT SQLite reuses the id of a deleted last row, and a cached
     # "banner 7 does not exist" could then shadow a new banner 7.
     sqlite_autoincrement=True,
@@ -127,6 +140,11 @@ clicks = Table(
     Column("utm_source", String(100), nullable=True),
     Column("utm_medium", String(100), nullable=True),
     Column("utm_campaign", String(100), nullable=True),
+    # The placement whose signed click URL brought the click (NULL: a plain link, or a
+    # signature that does not vouch for it), and the verdict on that signature: valid,
+    # tampered, expired or missing (placements/signing.py); NULL without ``p``.
+    Column("placement_id", IdType, nullable=True),
+    Column("signature", String(16), nullable=True),
     Index("ix_clicks_banner_occurred", "banner_id", "occurred_at"),
     sqlite_autoincrement=True,
 )
@@ -225,6 +243,55 @@ visitor_salts = Table(
     Column("key_check", LargeBinary(8), nullable=False),
 )
 
+placements = Table(
+    "placements",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,  # as banners: a deleted id is never handed out again
+)
+
+placement_banners = Table(
+    "placement_banners",
+    metadata,
+    Column(
+        "placement_id",
+        IdType,
+        ForeignKey("placements.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # A deleted banner leaves every placement with its row.
+    Column("banner_id", IdType, ForeignKey("banners.id", ondelete="CASCADE"), primary_key=True),
+    Column("weight", Integer, nullable=False),
+    Index("ix_placement_banners_banner", "banner_id"),
+)
+
+# A placement's impressions and clicks per banner and UTC minute, kept in the impression
+# write's and the click batch's own transactions. No foreign key, as the click tables:
+# the banner's and the placement's deletes clear their rows.
+placement_minutes = Table(
+    "placement_minutes",
+    metadata,
+    Column("placement_id", IdType, primary_key=True),
+    Column("banner_id", IdType, primary_key=True),
+    Column("minute", UtcDateTime, primary_key=True),
+    Column("impressions", BigInteger, nullable=False, server_default="0"),
+    Column("clicks", BigInteger, nullable=False, server_default="0"),
+    Column("valid_clicks", BigInteger, nullable=False, server_default="0"),
+    Index("ix_placement_minutes_banner", "banner_id"),
+    sqlite_with_rowid=False,
+)
+
 # The tables a click batch inserts rows into, without a foreign key to ``banners``: a
 # banner's delete clears its rows from them itself (``SqlRepository.delete_banner``).
-CLICK_TABLES: tuple[Table, ...] = (clicks, visitor_clicks, click_minutes, click_breakdowns)
+CLICK_TABLES: tuple[Table, ...] = (
+    clicks,
+    visitor_clicks,
+    click_minutes,
+    click_breakdowns,
+    placement_minutes,
+)
