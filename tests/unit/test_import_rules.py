@@ -136,6 +136,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"repository", "metrics"}),  # the protocols and the metrics (name cache stats)
     frozenset({"clicks", "caching", "db"}),  # a click's path, the caching layer, the database
     frozenset({"public_url"}),  # how the service names itself (over clicks.privacy)
+    frozenset({"placements"}),  # the serve's choice, caps and signed click URLs
     frozenset({"bootstrap"}),  # the one place the service is assembled
     frozenset({"dashboard"}),
     frozenset({"api"}),  # the web surface; mounts the dashboard

@@ -40,6 +40,7 @@ from bannertrack.db.tables import (
     banners,
     impression_minutes,
 )
+from bannertrack.errors import InvalidInputError
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -49,7 +50,6 @@ from bannertrack.models import (
     ImpressionCount,
     RecordedClick,
 )
-from bannertrack.placements.rules import check_schedule
 from bannertrack.repository import Notify
 from bannertrack.timeutil import floor_to, utcnow
 
@@ -153,10 +153,10 @@ class SqlRepository(SqlReads):
                     .returning(*banners.c)
                 )
             ).first()
-            # One bound given now, the other stored before: only the row has both. The
-            # error rolls the update back.
-            if row is not None:
-                check_schedule(row.starts_at, row.ends_at)
+            # One bound given now, the other stored before: only the row has both (the
+            # request's own pair was checked by placements.rules). Raising rolls back.
+            if row is not None and row.starts_at and row.ends_at and row.ends_at <= row.starts_at:
+                raise InvalidInputError("ends_at must be after starts_at")
         return None if row is None else banner_from_row(row)
 
     async def delete_banner(self, banner_id: int) -> bool:
