@@ -247,6 +247,18 @@ class Settings(BaseSettings):
         description="Seconds a Redis command or connect may take before the request goes on "
         "without Redis.",
     )
+    cache_stale_if_error: float = Field(
+        86_400.0,
+        ge=0,
+        description="Seconds past its TTL a cached banner may still answer the link, the pixel "
+        "and serves when the database is unavailable or too slow (stale-if-error); 0: never.",
+    )
+    cache_stale_wait: float = Field(
+        0.2,
+        gt=0,
+        description="Seconds such a read waits for the database before the stale copy answers "
+        "(none while the database is known to be down).",
+    )
     bus_degraded_ttl: float = Field(
         5.0,
         gt=0,

@@ -42,6 +42,7 @@ from bannertrack.db.probe import WriteProbe
 from bannertrack.db.repository import SqlRepository
 from bannertrack.logs import set_fault_interval
 from bannertrack.metrics import Metrics
+from bannertrack.outage import DatabaseState
 from bannertrack.public_url import PublicUrls
 from bannertrack.repository import (
     CacheAdmin,
@@ -179,7 +180,10 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
     async with AsyncExitStack() as stack:
         database = await stack.enter_async_context(open_database(settings))
         enabled = settings.cache_enabled
-        parts = await open_cache(settings, database, database.engine, stack) if enabled else None
+        state = DatabaseState()
+        parts = (
+            await open_cache(settings, database, database.engine, stack, state) if enabled else None
+        )
         cached = parts.cached if parts is not None else None
         bus = parts.bus if parts is not None else None
         tier = parts.tier if parts is not None else None

@@ -28,6 +28,7 @@ from bannertrack.caching.policy import CachePolicy
 from bannertrack.config import Settings
 from bannertrack.errors import InvalidInputError
 from bannertrack.models import Banner, BannerWithStats, ClickStats, TopBanners
+from bannertrack.outage import DatabaseState
 from bannertrack.repository import Repository
 
 CACHED_TYPES = (Banner, ClickStats, BannerWithStats, TopBanners)
@@ -54,7 +55,11 @@ class CacheParts:
 
 
 async def open_cache(
-    settings: Settings, database: Repository, engine: AsyncEngine, stack: AsyncExitStack
+    settings: Settings,
+    database: Repository,
+    engine: AsyncEngine,
+    stack: AsyncExitStack,
+    state: DatabaseState | None = None,
 ) -> CacheParts:
     """L1 alone, or L1 + L2 + bus, then the CachedRepository; ``stack`` stops them."""
     check_topology(settings)
@@ -62,6 +67,7 @@ async def open_cache(
         max_entries=settings.cache_max_entries,
         default_ttl=settings.cache_ttl_banner,
         cleanup_interval=settings.cache_cleanup_interval,
+        stale_for=settings.cache_stale_if_error,
     )
     await l1.start()
     stack.push_async_callback(l1.stop)
@@ -96,6 +102,8 @@ async def open_cache(
         cache_policy(settings),
         on_invalidate=bus.publish if bus is not None else None,
         carrier=bus,
+        database=state,
+        stale_wait=settings.cache_stale_wait,
     )
     await cached.start()
     stack.push_async_callback(cached.stop)

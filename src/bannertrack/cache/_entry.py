@@ -22,15 +22,28 @@ class Entry:
     """A stored value, its deadline and its place in the SIEVE queue.
 
     ``hits`` is the namespace's hit counter, copied here so the hit path reaches it with
-    one attribute load instead of two.
+    one attribute load instead of two. ``stale_until`` is how long the value may still
+    answer a failed load after ``expires`` (stale-if-error, ``_stale``); ``cap_ttl``
+    shortens ``expires`` only.
     """
 
-    __slots__ = ("expires", "hits", "key", "newer", "ns", "older", "value", "visited")
+    __slots__ = (
+        "expires",
+        "hits",
+        "key",
+        "newer",
+        "ns",
+        "older",
+        "stale_until",
+        "value",
+        "visited",
+    )
 
     def __init__(self, key: str, value: object, expires: float, ns: Namespace) -> None:
         self.key = key
         self.value = value
         self.expires = expires
+        self.stale_until = expires
         self.visited = False
         self.ns = ns
         self.hits: itertools.count[int] = ns.hit_counter

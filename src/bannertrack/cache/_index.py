@@ -30,6 +30,9 @@ class Index:
     def __init__(self, max_entries: int, clock: Callable[[], float]) -> None:
         self._max_entries = max_entries
         self._clock = clock
+        # Seconds an entry is kept past its deadline as the answer to a failed load.
+        self._stale_for = 0.0
+        self.stale_served = 0  # failed or slow loads answered with a stale value
         self._lock = threading.Lock()
         self._entries: dict[str, Entry] = {}
         self._queue = SieveQueue()
@@ -55,6 +58,8 @@ class Index:
                 entry.visited = True
                 next(entry.hits)
                 return entry.value
+            elif entry.stale_until > now:
+                ns = entry.ns  # expired, but kept as the answer to a load that fails
             else:
                 self._unlink(entry)
                 ns = entry.ns
@@ -71,6 +76,20 @@ class Index:
             return entry.value
         return NO_VALUE
 
+    def _stale(self, key: str) -> object:
+        """The value of ``key`` while it may answer a failed load, or ``NO_VALUE``.
+
+        Takes the lock: an invalidation that removed the entry wins, so a value that a
+        returned write made obsolete is never handed out.
+        """
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.stale_until <= now:
+                return NO_VALUE
+            self.stale_served += 1
+            return entry.value
+
     def _store(self, key: str, value: object, expires: float, now: float) -> None:
         """Insert or overwrite; call with the lock held."""
         entry = self._entries.get(key)
@@ -80,6 +99,7 @@ class Index:
                 # In place: a concurrent lock-free reader sees the old or the new value.
                 entry.value = value
                 entry.expires = expires
+                entry.stale_until = expires + self._stale_for
                 entry.visited = True
                 ns.sets += 1
                 return
@@ -92,6 +112,7 @@ class Index:
         if len(self._entries) >= self._max_entries:
             self._evict(now)
         entry = Entry(key, value, expires, ns)
+        entry.stale_until = expires + self._stale_for
         self._entries[key] = entry
         ns.entries[key] = entry
         self._queue.push(entry)
@@ -133,13 +154,13 @@ class Index:
             entries = list(self._entries.values())
         # Deadlines are read without the lock and checked again under it: the filter
         # keeps the time under the lock proportional to what actually expired.
-        expired = [entry for entry in entries if entry.expires <= now]
+        expired = [entry for entry in entries if entry.stale_until <= now]
         del entries
         for start in range(0, len(expired), _SWEEP_CHUNK):
             removed = 0
             with self._lock:
                 for entry in expired[start : start + _SWEEP_CHUNK]:
-                    if entry.expires <= now and self._entries.get(entry.key) is entry:
+                    if entry.stale_until <= now and self._entries.get(entry.key) is entry:
                         self._unlink(entry)
                         entry.ns.expirations += 1
                         removed += 1

@@ -45,8 +45,8 @@ class LoadStore(Protocol):
         ...
 
 
-async def load(store: LoadStore, key: str, loader: Callable[[], Awaitable[V]], seconds: float) -> V:
-    """Join the key's load on this loop, or start it; the caller already missed."""
+def join(store: LoadStore, key: str, loader: Callable[[], Awaitable[V]], seconds: float) -> object:
+    """The key's load task on this loop (joined or started), or a value stored meanwhile."""
     loop = asyncio.get_running_loop()
 
     def start(flight: Flight) -> None:
@@ -58,10 +58,18 @@ async def load(store: LoadStore, key: str, loader: Callable[[], Awaitable[V]], s
 
     found = store.join(key, loop, start)
     if not isinstance(found, Flight):  # a flight stored it between the miss and the lock
-        return cast(V, found)
+        return found
     if found.task is asyncio.current_task():
         raise RuntimeError(f"the loader of {key!r} waits for its own key")
-    return cast(V, await asyncio.shield(found.task))
+    return found.task
+
+
+async def load(store: LoadStore, key: str, loader: Callable[[], Awaitable[V]], seconds: float) -> V:
+    """Join the key's load on this loop, or start it; the caller already missed."""
+    found = join(store, key, loader, seconds)
+    if not isinstance(found, asyncio.Task):
+        return cast(V, found)
+    return cast(V, await asyncio.shield(found))
 
 
 async def _run(

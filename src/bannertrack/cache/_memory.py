@@ -23,6 +23,7 @@ from bannertrack.cache._entry import snapshot
 from bannertrack.cache._hotpath import make_get
 from bannertrack.cache._index import Index
 from bannertrack.cache._protocol import NO_VALUE
+from bannertrack.cache._stale import Stale, load_or_stale
 from bannertrack.cache._stats import CacheStats
 from bannertrack.cache._sweeper import Sweeper
 from bannertrack.tasks import Sleep
@@ -38,6 +39,8 @@ class MemoryCache(Index):
     ``None`` there means entries never expire. ``clock`` is injected so tests move time
     instead of sleeping; it must be monotonic and is read once per operation. ``sleep``
     paces the background cleanup, so tests can drive it with fake time too.
+    ``stale_for`` keeps each entry that many seconds past its deadline as the answer to
+    a load that fails (``_stale``: stale-if-error); 0, the default, keeps nothing.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class MemoryCache(Index):
         cleanup_interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        stale_for: float = 0.0,
     ) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
@@ -54,7 +58,10 @@ class MemoryCache(Index):
             _check_ttl(default_ttl, "default_ttl")
         if not cleanup_interval > 0:
             raise ValueError(f"cleanup_interval must be positive, got {cleanup_interval}")
+        if not stale_for >= 0:
+            raise ValueError(f"stale_for must be 0 or more seconds, got {stale_for}")
         super().__init__(max_entries, clock)
+        self._stale_for = stale_for
         self._default_ttl = math.inf if default_ttl is None else default_ttl
         self._sweeper = Sweeper(self._sweep_chunks, cleanup_interval, sleep=sleep)
         self._fast_get = make_get(self._entries, clock, self._get_slow)
@@ -216,22 +223,33 @@ class MemoryCache(Index):
     # --- loads -------------------------------------------------------------------------
 
     async def get_or_load(
-        self, key: str, loader: Callable[[], Awaitable[V]], ttl: float | None = None
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[V]],
+        ttl: float | None = None,
+        *,
+        stale: Stale | None = None,
     ) -> V:
         """The cached value, or the result of ``loader`` run once for all concurrent misses.
 
         Single-flight per key within the running event loop; the load is shielded, so a
         cancelled caller does not cancel it for the others. A failing loader raises the
         same exception to every waiter and caches nothing. The loader runs on the loop:
-        wrap blocking work in ``asyncio.to_thread``.
+        wrap blocking work in ``asyncio.to_thread``. With ``stale``, a load that fails or
+        is slow may be answered with the value held past its deadline (``_stale``).
         """
         value = self._fast_get(key)
         if value is not NO_VALUE:
             return cast(V, value)
-        return await _loading.load(self._loads, key, loader, self._ttl_seconds(ttl))
+        return await self.load(key, loader, ttl, stale=stale)
 
     async def load(
-        self, key: str, loader: Callable[[], Awaitable[V]], ttl: float | None = None
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[V]],
+        ttl: float | None = None,
+        *,
+        stale: Stale | None = None,
     ) -> V:
         """``get_or_load`` for a caller whose own ``get`` of ``key`` just missed.
 
@@ -239,7 +257,10 @@ class MemoryCache(Index):
         the miss; a value stored since then is returned without a load. For a front end
         that must look in this cache first (``TieredCache``).
         """
-        return await _loading.load(self._loads, key, loader, self._ttl_seconds(ttl))
+        seconds = self._ttl_seconds(ttl)
+        if stale is None or self._stale_for <= 0:
+            return await _loading.load(self._loads, key, loader, seconds)
+        return await load_or_stale(self._loads, self._stale, key, loader, seconds, stale)
 
 
 def _check_ttl(ttl: float, name: str = "ttl") -> None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from typing import Final, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar, runtime_checkable
 
 from bannertrack.cache._stats import CacheStats
+
+if TYPE_CHECKING:
+    from bannertrack.cache._stale import Stale
 
 V = TypeVar("V")
 
@@ -68,5 +71,13 @@ class Cache(Protocol):
     def stats(self) -> CacheStats: ...
 
     async def get_or_load(
-        self, key: str, loader: Callable[[], Awaitable[V]], ttl: float | None = None
-    ) -> V: ...
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[V]],
+        ttl: float | None = None,
+        *,
+        stale: Stale | None = None,
+    ) -> V:
+        """The value, or ``loader``'s, once for all concurrent misses; with ``stale``, a
+        failed or slow load may be answered with the value kept past its deadline."""
+        ...

@@ -33,6 +33,7 @@ from typing import TypeVar, cast
 from bannertrack.cache._memory import MemoryCache
 from bannertrack.cache._protocol import NO_VALUE
 from bannertrack.cache._redis import RedisTier, TierUnavailable
+from bannertrack.cache._stale import Stale
 from bannertrack.cache._stats import CacheStats
 
 V = TypeVar("V")
@@ -113,7 +114,12 @@ class TieredCache:
     # --- loads --------------------------------------------------------------------------
 
     async def get_or_load(
-        self, key: str, loader: Callable[[], Awaitable[V]], ttl: float | None = None
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[V]],
+        ttl: float | None = None,
+        *,
+        stale: Stale | None = None,
     ) -> V:
         # L1 first, and nothing else on a hit: no degradation check, no clock read, no
         # allocation. A miss is counted here once; l1.load then counts nothing.
@@ -123,11 +129,17 @@ class TieredCache:
         seconds = self._default_ttl if ttl is None else ttl
         l2 = self.l2
         if self.is_degraded():
-            return await self.l1.load(key, loader, min(seconds, self._degraded_ttl))
+            # L1's stale copy outlives the shortened deadline (it is kept from the
+            # policy's TTL): a bus that went down with the database leaves the fallback.
+            return await self.l1.load(key, loader, min(seconds, self._degraded_ttl), stale=stale)
         if l2 is None or not l2.available or key.startswith(self._local_only):
-            return await self.l1.load(key, loader, seconds)  # no L2, resting, or local
+            # no L2, resting, or local
+            return await self.l1.load(key, loader, seconds, stale=stale)
         return await self.l1.load(
-            key, functools.partial(self._through_l2, l2, key, loader, seconds), seconds
+            key,
+            functools.partial(self._through_l2, l2, key, loader, seconds),
+            seconds,
+            stale=stale,
         )
 
     def cap_ttl(self, seconds: float) -> int:

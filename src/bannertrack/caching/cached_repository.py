@@ -27,6 +27,14 @@ promise.
 
 A cache that fails (a bug in it, or an L2 tier that is down) never fails a request: the
 read falls back to the wrapped repository and the failure is logged.
+
+Reads that serve visitors (the banner behind the tracking link, the pixel and placement
+serves: ``_serving``) are stale-if-error: when the database cannot answer (an
+``UnavailableError``), or has not answered within ``stale_wait`` seconds (no wait at all
+while ``DatabaseState`` says it is down), the banner the cache last held is answered,
+up to the cache's ``stale_for`` past its deadline. While the database answers, an entry
+past its deadline is never served, and an invalidation removes the stale copy with the
+entry, so a read after a returned write still sees that write.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from bannertrack.caching.impression_view import ImpressionView
 from bannertrack.caching.invalidation import Invalidation, OnInvalidate
 from bannertrack.caching.keys import TOP_BANNERS_PREFIX
 from bannertrack.caching.policy import CachePolicy
-from bannertrack.caching.read_through import read_through
+from bannertrack.caching.read_through import read_through, serving
 from bannertrack.caching.warming import warm_cache
 from bannertrack.errors import InvalidInputError, UnavailableError
 from bannertrack.models import (
@@ -65,6 +73,7 @@ from bannertrack.models import (
     TrafficSeries,
     with_impressions,
 )
+from bannertrack.outage import DatabaseState
 from bannertrack.repository import Notify, NotifyingClicks, Repository
 from bannertrack.timeutil import ceil_to, floor_to
 
@@ -93,6 +102,8 @@ class CachedRepository:
         *,
         on_invalidate: OnInvalidate | None = None,
         carrier: NotifyCarrier | None = None,
+        database: DatabaseState | None = None,
+        stale_wait: float = 0.2,
     ) -> None:
         self.inner = inner
         self.cache = cache
@@ -107,6 +118,9 @@ class CachedRepository:
         self._notifying: NotifyingClicks | None = (
             inner if isinstance(inner, NotifyingClicks) and inner.carries_notify else None
         )
+        self.database = database or DatabaseState()
+        self._stale_wait_s = stale_wait
+        self._stale = serving(lambda exc: isinstance(exc, UnavailableError), self._stale_wait)
 
     # reads ---------------------------------------------------------------------------
 
@@ -119,8 +133,34 @@ class CachedRepository:
     async def _cached(self, key: str, load: Callable[[], Awaitable[T]], ttl: float) -> T:
         return await read_through(self.cache, key, load, ttl)
 
+    async def _serving(self, key: str, load: Callable[[], Awaitable[T]], ttl: float) -> T:
+        """A read that serves a visitor: stale-if-error (see the module docstring).
+
+        Placement serves read through here too: whatever a visitor's request needs from
+        the database should be answerable from what the cache last held.
+        """
+        return await read_through(self.cache, key, self._watched(load), ttl, self._stale)
+
+    def _watched(self, load: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+        """``load``, telling the shared ``DatabaseState`` whether the database answered."""
+        state = self.database
+
+        async def watched() -> T:
+            try:
+                value = await load()
+            except UnavailableError as exc:
+                state.failed(str(exc))
+                raise
+            state.answered()
+            return value
+
+        return watched
+
+    def _stale_wait(self) -> float:
+        return 0.0 if self.database.down else self._stale_wait_s
+
     async def get_banner(self, banner_id: int) -> Banner | None:
-        return await self._cached(
+        return await self._serving(
             cache_keys.banner_key(banner_id),
             lambda: self.inner.get_banner(banner_id),
             self.policy.banner_ttl,

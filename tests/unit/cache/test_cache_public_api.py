@@ -30,6 +30,7 @@ def test_all_is_exactly_the_intended_names() -> None:
             "COUNTER_FIELDS",
             "STATS_FIELDS",
             "RedisTier",
+            "Stale",
             "StructCodec",
             "TieredCache",
         ]
