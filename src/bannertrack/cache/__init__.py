@@ -5,9 +5,8 @@ It knows nothing about banners; ``CachedRepository`` configures it. Everything o
 """
 
 from bannertrack.cache._memory import MemoryCache
-from bannertrack.cache._protocol import NO_VALUE, Cache
+from bannertrack.cache._protocol import NO_VALUE, Cache, Stale
 from bannertrack.cache._redis import RedisTier, StructCodec
-from bannertrack.cache._stale import Stale
 from bannertrack.cache._stats import COUNTER_FIELDS, STATS_FIELDS, CacheStats, NamespaceStats
 from bannertrack.cache._tiered import TieredCache
 

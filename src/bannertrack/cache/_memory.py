@@ -22,8 +22,8 @@ from bannertrack.cache import _loading
 from bannertrack.cache._entry import snapshot
 from bannertrack.cache._hotpath import make_get
 from bannertrack.cache._index import Index
-from bannertrack.cache._protocol import NO_VALUE
-from bannertrack.cache._stale import Stale, load_or_stale
+from bannertrack.cache._protocol import NO_VALUE, Stale
+from bannertrack.cache._stale import load_or_stale
 from bannertrack.cache._stats import CacheStats
 from bannertrack.cache._sweeper import Sweeper
 from bannertrack.tasks import Sleep

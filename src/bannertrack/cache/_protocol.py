@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar, runtime_checkable
+from dataclasses import dataclass
+from typing import Final, Literal, Protocol, TypeVar, runtime_checkable
 
 from bannertrack.cache._stats import CacheStats
-
-if TYPE_CHECKING:
-    from bannertrack.cache._stale import Stale
 
 V = TypeVar("V")
 
@@ -37,6 +35,19 @@ class _NoValue(enum.Enum):
 
 
 NO_VALUE: Final = _NoValue.NO_VALUE
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """When a load may be answered with the value kept past its deadline (``_stale``).
+
+    ``usable(error)``: the load failed in a way a stale value may answer (the caller
+    decides: "the source is not there", never a bug). ``wait()``: seconds to wait for
+    the load before the stale value answers; read per call.
+    """
+
+    usable: Callable[[BaseException], bool]
+    wait: Callable[[], float]
 
 
 @runtime_checkable

@@ -20,21 +20,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from bannertrack.cache import _loading
-from bannertrack.cache._protocol import NO_VALUE
+from bannertrack.cache._protocol import NO_VALUE, Stale
 
 V = TypeVar("V")
-
-
-@dataclass(frozen=True, slots=True)
-class Stale:
-    """When a load may be answered with a stale value (see the module docstring)."""
-
-    usable: Callable[[BaseException], bool]
-    wait: Callable[[], float]
 
 
 async def load_or_stale(

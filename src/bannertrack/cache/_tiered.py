@@ -31,9 +31,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
 from bannertrack.cache._memory import MemoryCache
-from bannertrack.cache._protocol import NO_VALUE
+from bannertrack.cache._protocol import NO_VALUE, Stale
 from bannertrack.cache._redis import RedisTier, TierUnavailable
-from bannertrack.cache._stale import Stale
 from bannertrack.cache._stats import CacheStats
 
 V = TypeVar("V")
