@@ -1,13 +1,14 @@
 """Every error leaves the service as ``{"error": {"code", "message"}}``; never a traceback.
 
 Our own exception tree (``bannertrack.errors``) and Litestar's HTTP exceptions are mapped
-here and nowhere else.
+here and nowhere else: ``ERRORS`` is the one table of status -> code (OpenAPI documents
+from it too), and ``error`` the one builder of the body.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from litestar import Request, Response
@@ -22,26 +23,80 @@ log = logging.getLogger("bannertrack.api")
 # An outage fails every request alike: one warning per interval and kind, with a count.
 faults = RateLimitedLog(log)
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-    503: "unavailable",
+
+class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    """What every 4xx and 5xx answer of the service carries."""
+
+    error: ErrorDetail
+
+
+def error(code: str, message: str) -> ErrorBody:
+    """The one way an error body is built: for Litestar, the link's fast path and OpenAPI."""
+    return ErrorBody(error=ErrorDetail(code=code, message=message))
+
+
+class ErrorStatus(NamedTuple):
+    code: str  # what a Litestar HTTP exception of this status answers with
+    meaning: str  # what the status means here (OpenAPI)
+    example: str  # an example message (OpenAPI)
+    # The code of the example when the service's own errors name it more precisely.
+    example_code: str | None = None
+
+
+ERRORS: dict[int, ErrorStatus] = {
+    400: ErrorStatus(
+        "invalid_input", "The request is malformed or a value is out of range.", "limit: ..."
+    ),
+    401: ErrorStatus(
+        "unauthorized",
+        "The bearer token is missing or wrong (answered with WWW-Authenticate: Bearer).",
+        "missing or wrong admin token",
+    ),
+    403: ErrorStatus(
+        "forbidden",
+        "Refused: the server has no token configured for this operation.",
+        "admin endpoints are disabled: set BANNERTRACK_ADMIN_TOKEN on the server",
+    ),
+    404: ErrorStatus("not_found", "No such banner (or no such path).", "banner 7 not found"),
+    405: ErrorStatus(
+        "method_not_allowed", "The path does not take this method.", "Method Not Allowed"
+    ),
+    408: ErrorStatus("request_timeout", "The request was not received in time.", "Request Timeout"),
+    409: ErrorStatus(
+        "conflict",
+        "Valid, but not possible in this state: the cache is switched off (cache_disabled), "
+        "or a banner's stored target cannot be a redirect (invalid_target).",
+        "the cache is switched off (BANNERTRACK_CACHE_ENABLED=false)",
+        "cache_disabled",
+    ),
+    413: ErrorStatus(
+        "payload_too_large", "The request body is larger than the server takes.", "too large"
+    ),
+    415: ErrorStatus(
+        "unsupported_media_type", "The body is not of a type the route takes.", "Unsupported"
+    ),
+    429: ErrorStatus("too_many_requests", "Too many requests; retry later.", "Too Many Requests"),
+    503: ErrorStatus(
+        "unavailable",
+        "A dependency cannot answer now (database down, click queue full, shutting down); "
+        "retry after the Retry-After header's seconds.",
+        "database unavailable: OperationalError",
+        "database_unavailable",
+    ),
 }
+"""status -> what the service answers with it: the one table of error codes."""
 
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> Response[dict[str, Any]]:
+) -> Response[ErrorBody]:
     return Response(
-        {"error": {"code": code, "message": message}},
+        error(code, message),
         status_code=status,
         headers=headers,
         media_type="application/json",
@@ -64,10 +119,10 @@ def error_parts(exc: Exception) -> ErrorParts:
 
 
 def error_body(code: str, message: str) -> bytes:
-    return msgspec.json.encode({"error": {"code": code, "message": message}})
+    return msgspec.json.encode(error(code, message))
 
 
-def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     message = exc.detail
     if isinstance(exc, ValidationException) and exc.extra:
         details = exc.extra if isinstance(exc.extra, list) else [exc.extra]
@@ -78,11 +133,12 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, A
                 parts.append(f"{where}: {d.get('message', '')}".strip(": "))
         if parts:
             message = f"{exc.detail}: " + "; ".join(parts)
-    code = "invalid_input" if exc.status_code == 400 else _HTTP_CODES.get(exc.status_code, "error")
+    known = ERRORS.get(exc.status_code)
+    code = known.code if known else "error"
     return error_response(exc.status_code, code, message, dict(exc.headers or {}))
 
 
-def _ours_or_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _ours_or_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     status, code, message, headers = error_parts(exc)
     return error_response(status, code, message, headers or None)
 

@@ -40,6 +40,7 @@ from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
 
+from bannertrack.api.errors import ERRORS, ErrorBody, error
 from bannertrack.api.examples import EXAMPLES, OPTIONAL_BODIES, REQUEST_STRUCTS
 from bannertrack.bootstrap.web import MAX_ID, MAX_OFFSET
 
@@ -57,62 +58,18 @@ _EXACT = {float(n): n for n in (MAX_ID, MAX_OFFSET)}
 _SWAGGER_FILES = Path(str(resources.files("swagger_ui") / "static"))
 
 
-class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
-    code: str
-    message: str
-
-
-class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
-    """What every 4xx and 5xx answer of the service carries."""
-
-    error: ErrorDetail
-
-
-# status: (code, what it means here, an example message)
-_ERRORS: dict[int, tuple[str, str, str]] = {
-    400: ("invalid_input", "The request is malformed or a value is out of range.", "limit: ..."),
-    401: (
-        "unauthorized",
-        "The bearer token is missing or wrong (answered with WWW-Authenticate: Bearer).",
-        "missing or wrong admin token",
-    ),
-    403: (
-        "forbidden",
-        "Refused: the server has no token configured for this operation.",
-        "admin endpoints are disabled: set BANNERTRACK_ADMIN_TOKEN on the server",
-    ),
-    404: ("not_found", "No such banner (or no such path).", "banner 7 not found"),
-    405: ("method_not_allowed", "The path does not take this method.", "Method Not Allowed"),
-    409: (
-        "cache_disabled",
-        "Valid, but not possible in this state: the cache is switched off (cache_disabled), "
-        "or a banner's stored target cannot be a redirect (invalid_target).",
-        "the cache is switched off (BANNERTRACK_CACHE_ENABLED=false)",
-    ),
-    413: ("payload_too_large", "The request body is larger than the server takes.", "too large"),
-    503: (
-        "database_unavailable",
-        "A dependency cannot answer now (database down, click queue full, shutting down); "
-        "retry after the Retry-After header's seconds.",
-        "database unavailable: OperationalError",
-    ),
-}
-
-
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
     """The error answers of one route, each with the service's real error body."""
     out = {}
     for status in statuses:
-        code, meaning, message = _ERRORS[status]
+        known = ERRORS[status]
+        example = error(known.example_code or known.code, known.example)
         out[status] = ResponseSpec(
             data_container=ErrorBody,
-            description=meaning,
+            description=known.meaning,
             generate_examples=False,
             examples=[
-                Example(
-                    summary=HTTPStatus(status).phrase,
-                    value={"error": {"code": code, "message": message}},
-                )
+                Example(summary=HTTPStatus(status).phrase, value=msgspec.to_builtins(example))
             ],
         )
     return out
