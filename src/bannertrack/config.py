@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `bannertrack api` binds to.")
     port: int = Field(8080, description="Port `bannertrack api` listens on.")
     workers: int = Field(1, ge=1, description="Worker processes of `bannertrack api`.")
+    workers_dir: str = Field(
+        "",
+        description="Directory where the workers of one server share their figures (cache "
+        "stats, /metrics), one per server; empty: `bannertrack api` makes a private one.",
+    )
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size per worker.")
     db_timeout: float = Field(
         5.0,

@@ -5,20 +5,25 @@ collector, so the exposition always agrees exactly with ``/api/v1/cache/stats`` 
 nothing is counted twice on the hot path. Request latency and click counts are
 observed as they happen.
 
-With ``--workers N`` each worker process has its own registry; a scrape answers for the
-worker that took it (see docs/operations.md).
+With ``--workers N`` each worker process has its own registry; ``merged_exposition``
+answers a scrape with every worker's series, each labelled with its ``pid`` (the other
+workers' from their latest snapshot, ``bannertrack.workers``), so a query sums them
+with ``sum without (pid) (...)``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from bannertrack.cache import COUNTER_FIELDS, CacheStats
 from bannertrack.models import BusStats
@@ -179,6 +184,41 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ByWorker(Collector):
+    """The families of several workers as one exposition, each sample labelled ``pid``.
+
+    A family appears once (one HELP and TYPE) with the samples of every worker, as the
+    text format requires.
+    """
+
+    def __init__(self, parts: list[tuple[int, Iterable[Metric]]]) -> None:
+        self._parts = parts
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid, families in self._parts:
+            for family in families:
+                out = merged.get(family.name)
+                if out is None:
+                    out = merged[family.name] = Metric(
+                        family.name, family.documentation, family.type, family.unit
+                    )
+                out.samples.extend(
+                    Sample(s.name, {**s.labels, "pid": str(pid)}, s.value, s.timestamp, s.exemplar)
+                    for s in family.samples
+                )
+        yield from merged.values()
+
+
+def merged_exposition(own: Metrics, own_pid: int, others: Iterable[tuple[int, str]]) -> bytes:
+    """This worker's series and the others' (pid, exposition text), labelled by pid."""
+    parts: list[tuple[int, Iterable[Metric]]] = [(own_pid, own.registry.collect())]
+    parts += [(pid, text_string_to_metric_families(text)) for pid, text in others]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_ByWorker(parts))
+    return generate_latest(registry)
 
 
 # Every label value of the request histogram comes from a fixed set, whatever a client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Annotated, Any
 
@@ -9,12 +10,13 @@ from litestar import Controller, get, post
 from litestar.params import PathParameter
 
 from bannertrack.api.auth import admin_guard
+from bannertrack.api.cache_stats import CacheStatsBody, stats_body
 from bannertrack.api.openapi import ADMIN, errors
 from bannertrack.bootstrap.web import BannerId, Injected
-from bannertrack.cache import STATS_FIELDS, CacheStats, NamespaceStats
-from bannertrack.caching.keys import NAMESPACES, Namespace
+from bannertrack.caching.keys import Namespace
 from bannertrack.errors import ConflictError
 from bannertrack.repository import CacheAdmin
+from bannertrack.workers import WorkerBoard
 
 
 class CacheDisabledError(ConflictError):
@@ -27,41 +29,21 @@ def _enabled(cache_admin: Injected[CacheAdmin | None]) -> CacheAdmin:
     return cache_admin
 
 
-def _percent(rate: float) -> str:
-    return f"{rate * 100:.2f}%"
-
-
-_UNUSED = NamespaceStats(**dict.fromkeys(STATS_FIELDS, 0))
-
-
-def _row(stats: CacheStats | NamespaceStats) -> dict[str, Any]:
-    """One statistics row, named by ``STATS_FIELDS``; the rate as a percentage string."""
-    row: dict[str, Any] = {name: getattr(stats, name) for name in STATS_FIELDS}
-    row["hit_rate"] = _percent(stats.hit_rate)
-    return row
-
-
-def stats_body(stats: CacheStats) -> dict[str, Any]:
-    namespaces = {ns: _row(s) for ns, s in stats.namespaces.items()}
-    for ns in NAMESPACES:  # every documented namespace appears, used or not
-        namespaces.setdefault(ns, _row(_UNUSED))
-    return {
-        "enabled": True,
-        **_row(stats),
-        "max_entries": stats.max_entries,
-        "namespaces": namespaces,
-    }
-
-
 class CacheController(Controller):
     path = "/api/v1/cache"
     tags = ["cache"]
 
     @get("/stats")
-    async def stats(self, cache_admin: Injected[CacheAdmin | None]) -> dict[str, Any]:
-        if cache_admin is None:
-            return {"enabled": False}
-        return stats_body(cache_admin.stats())
+    async def stats(
+        self, cache_admin: Injected[CacheAdmin | None], workers: Injected[WorkerBoard | None]
+    ) -> CacheStatsBody:
+        """Every worker's cache figures and their sum (see ``api/cache_stats.py``)."""
+        own = cache_admin.stats() if cache_admin is not None else None
+        others = await workers.others() if workers is not None else []
+        now = time.time()
+        rows = [(os.getpid(), 0.0, own)]
+        rows += [(f.pid, max(0.0, now - f.written_at), f.cache) for f in others]
+        return stats_body(cache_admin is not None, os.getpid(), rows)
 
     @post(
         "/clear",

@@ -83,4 +83,5 @@ def dependencies(running: Running) -> dict[str, Provide]:
         "metrics": provide(lambda: running.built.service.metrics),
         "clicks": provide(lambda: running.built.clicks),
         "public_urls": provide(lambda: running.built.service.public_urls),
+        "workers": provide(lambda: running.built.service.workers),
     }

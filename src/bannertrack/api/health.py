@@ -13,8 +13,9 @@ from bannertrack.bootstrap.web import Injected
 from bannertrack.caching.bus import Bus
 from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.errors import UnavailableError
-from bannertrack.metrics import Metrics
+from bannertrack.metrics import Metrics, merged_exposition
 from bannertrack.repository import StorageProbe
+from bannertrack.workers import WorkerBoard
 
 
 @get(
@@ -66,5 +67,10 @@ async def healthz(
 
 # Litestar appends the charset itself.
 @get("/metrics", tags=["operations"], media_type=CONTENT_TYPE_LATEST.split("; charset")[0])
-async def metrics(metrics: Injected[Metrics]) -> bytes:
-    return metrics.exposition()
+async def metrics(metrics: Injected[Metrics], workers: Injected[WorkerBoard | None]) -> bytes:
+    """Every worker's series, labelled by pid, when the server runs several (or one) worker
+    processes under ``bannertrack api``; this process's alone in an app built without."""
+    if workers is None:
+        return metrics.exposition()
+    others = await workers.others()
+    return merged_exposition(metrics, workers.pid, [(f.pid, f.exposition) for f in others])

@@ -16,10 +16,13 @@ cache stack and its topology check are in ``_cache.py``.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from bannertrack.bootstrap._cache import (
     CACHED_TYPES,
@@ -52,6 +55,7 @@ from bannertrack.repository import (
     StorageProbe,
 )
 from bannertrack.timeutil import utcnow
+from bannertrack.workers import WorkerBoard, WorkerFigures
 
 log = logging.getLogger("bannertrack")
 
@@ -83,6 +87,7 @@ class Service:
     hasher: VisitorHasher
     trusted_proxies: tuple[IPNetwork, ...]
     public_urls: PublicUrls  # every absolute URL the service writes goes through it
+    workers: WorkerBoard | None  # the other workers' figures; None outside `bannertrack api`
     bus: Bus | None  # cross-instance invalidation; None on single-process SQLite
 
 
@@ -172,6 +177,18 @@ async def _start_workers(
     )
 
 
+def _figures_of(cached: CacheAdmin | None, metrics: Metrics) -> Callable[[], WorkerFigures]:
+    def figures() -> WorkerFigures:
+        return WorkerFigures(
+            pid=os.getpid(),
+            written_at=time.time(),
+            cache=cached.stats() if cached is not None else None,
+            exposition=metrics.exposition().decode(),
+        )
+
+    return figures
+
+
 @asynccontextmanager
 async def open_service(settings: Settings) -> AsyncIterator[Service]:
     """The running service; leaving the context stops every part in reverse order."""
@@ -198,6 +215,12 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             settings, repository, database, metrics, stack
         )
         trusted = parse_networks(settings.trusted_proxies)
+        workers = None
+        if settings.workers_dir:
+            # Entered last, so it stops first: no snapshot of a worker that is stopping.
+            workers = await stack.enter_async_context(
+                WorkerBoard(Path(settings.workers_dir), _figures_of(cached, metrics))
+            )
         bots.warm_up()  # compile the crawler patterns now, not on the first click
         log.info(
             "bannertrack ready: database=%s cache=%s bus=%s",
@@ -223,5 +246,6 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             hasher=VisitorHasher(sealed_salt_loader(database.sealed_salt, salt_key)),
             trusted_proxies=trusted,
             public_urls=PublicUrls(settings.public_url, trusted),
+            workers=workers,
             bus=bus,
         )

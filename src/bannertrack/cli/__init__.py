@@ -65,12 +65,8 @@ def main() -> None:
 @click.option("--no-cache", is_flag=True, default=False, help="Serve every read from the database.")
 def api(host: str | None, port: int | None, workers: int | None, no_cache: bool) -> None:
     """Run the HTTP API (granian serving Litestar)."""
-    from granian import Granian
-    from granian.constants import Interfaces
-    from granian.http import HTTP1Settings
-
     from bannertrack.bootstrap import check_topology
-    from bannertrack.cli.serving import event_loop, port_in_use, raise_fd_limit
+    from bannertrack.cli.serving import event_loop, port_in_use, raise_fd_limit, workers_dir
     from bannertrack.clicks.salt_key import load_salt_key
 
     # Workers are separate processes that read the environment: flags travel that way.
@@ -98,6 +94,17 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
         _migrate(settings)
         os.environ["BANNERTRACK_AUTO_MIGRATE"] = "false"
     raise_fd_limit()
+    with workers_dir(settings.workers_dir) as shared:
+        # The workers find each other's figures there (bannertrack.workers).
+        os.environ["BANNERTRACK_WORKERS_DIR"] = shared
+        _serve(settings, loop)
+
+
+def _serve(settings: Settings, loop: Any) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+
     Granian(
         "bannertrack.api.app:app_from_env",
         factory=True,

@@ -61,7 +61,11 @@ def cache() -> None:
 @json_option
 @_guard
 def stats(url: str, as_json: bool) -> None:
-    """Show hits, misses, evictions and size, overall and per namespace."""
+    """Show hits, misses, evictions and size per namespace and per worker, and the sum.
+
+    With several workers the figures are summed over them; each worker's own row shows
+    its pid and how old its figures are (another worker's are its latest snapshot).
+    """
     with Remote(url) as remote:
         body = remote.json("GET", "/api/v1/cache/stats")
     if as_json:
@@ -70,15 +74,31 @@ def stats(url: str, as_json: bool) -> None:
     if not body.get("enabled", True):
         out.print("the cache is switched off on this server")
         return
-    table = Table(title=f"cache of {url}")
-    table.add_column("namespace", no_wrap=True)
-    for field in STATS_FIELDS:
-        table.add_column(_HEADS.get(field, field), justify="right")
+    workers = body.get("workers", [])
+    table = _stats_table(f"cache of {url}, all {len(workers) or 1} worker(s)", "namespace")
     for ns, s in sorted(body["namespaces"].items()):
         table.add_row(ns or "(none)", *(str(s[f]) for f in STATS_FIELDS))
     table.add_row("[bold]all[/bold]", *(f"[bold]{body[f]}[/bold]" for f in STATS_FIELDS))
     out.print(table)
+    if workers:
+        by_worker = _stats_table(
+            "by worker (answered by pid {})".format(body["answered_by"]), "pid"
+        )
+        by_worker.add_column("age s", justify="right")
+        for w in workers:
+            by_worker.add_row(
+                str(w["pid"]), *(str(w[f]) for f in STATS_FIELDS), f"{w['age_seconds']:.1f}"
+            )
+        out.print(by_worker)
     out.print(f"capacity: {body['size']} of {body['max_entries']} entries")
+
+
+def _stats_table(title: str, first: str) -> Table:
+    table = Table(title=title)
+    table.add_column(first, no_wrap=True)
+    for field in STATS_FIELDS:
+        table.add_column(_HEADS.get(field, field), justify="right")
+    return table
 
 
 @cache.command()
@@ -173,23 +193,50 @@ def _test_banners(remote: Remote, n_banners: int) -> list[int]:
 Timings = dict[str, list[float]]
 
 
+Counted = dict[int, tuple[int, int]]  # (hits, misses) by worker pid
+
+
+def _fresh_stats(remote: Remote, since: float, within: float = 10.0) -> dict[str, Any]:
+    """The cache stats once every worker's figures were taken after ``since`` (a
+    ``time.monotonic()``): another worker's come from a snapshot up to a second old."""
+    deadline = time.monotonic() + within
+    while True:
+        body: dict[str, Any] = remote.json("GET", "/api/v1/cache/stats")
+        elapsed = time.monotonic() - since
+        if all(w["age_seconds"] < elapsed for w in body.get("workers", [])):
+            return body
+        if time.monotonic() > deadline:
+            raise RemoteError("the server's workers did not report fresh figures in time")
+        time.sleep(0.05)
+
+
+def _by_worker(body: dict[str, Any], namespace: str) -> Counted:
+    workers = body.get("workers") or [{"pid": 0, "namespaces": body["namespaces"]}]
+    return {
+        w["pid"]: (w["namespaces"][namespace]["hits"], w["namespaces"][namespace]["misses"])
+        for w in workers
+    }
+
+
 def _measure(
     remote: Remote, ids: list[int], samples: int, warm_reads: int, *, quiet: bool
-) -> tuple[Timings, Timings, dict[str, tuple[int, int]]]:
-    """Cold and warm latencies per endpoint, and its namespace's (hits, misses) meanwhile.
+) -> tuple[Timings, Timings, dict[str, Counted]]:
+    """Cold and warm latencies per endpoint, and its namespace's (hits, misses) meanwhile,
+    by worker.
 
     The counters are read around each endpoint's own phase only: a with-stats load also
     reads banner:{id}, which must not count for "banner".
     """
     cold: Timings = {name: [] for name in ENDPOINTS}
     hot: Timings = {name: [] for name in ENDPOINTS}
-    counted: dict[str, tuple[int, int]] = {}
+    counted: dict[str, Counted] = {}
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    body = _fresh_stats(remote, time.monotonic())
     with Progress(*columns, TimeElapsedColumn(), console=err, transient=quiet) as progress:
         task = progress.add_task("measuring", total=samples * len(ENDPOINTS))
         for name, (template, namespace) in ENDPOINTS.items():
             progress.update(task, description=f"measuring {name}")
-            before = remote.json("GET", "/api/v1/cache/stats")["namespaces"][namespace]
+            before = _by_worker(body, namespace)
             for i in range(samples):
                 banner_id = ids[i % len(ids)]
                 if namespace == TOP_BANNERS:
@@ -200,15 +247,26 @@ def _measure(
                 cold[name].append(_timed(remote, path))
                 hot[name] += [_timed(remote, path) for _ in range(warm_reads)]
                 progress.advance(task)
-            after = remote.json("GET", "/api/v1/cache/stats")["namespaces"][namespace]
-            counted[name] = (after["hits"] - before["hits"], after["misses"] - before["misses"])
+            body = _fresh_stats(remote, time.monotonic())
+            after = _by_worker(body, namespace)
+            counted[name] = {
+                pid: (h - before.get(pid, (0, 0))[0], m - before.get(pid, (0, 0))[1])
+                for pid, (h, m) in after.items()
+            }
     return cold, hot, counted
 
 
-def _result(
-    name: str, cold: list[float], hot: list[float], counted: tuple[int, int]
-) -> dict[str, Any]:
-    hits, misses = counted
+def _ratio(hits: int, misses: int) -> float | None:
+    return hits / (hits + misses) if hits + misses else None
+
+
+def _percent(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio * 100:.2f}%"
+
+
+def _result(name: str, cold: list[float], hot: list[float], counted: Counted) -> dict[str, Any]:
+    hits = sum(h for h, _ in counted.values())
+    misses = sum(m for _, m in counted.values())
     cold_p50, hot_p50 = _ms(cold, 0.5), _ms(hot, 0.5)
     return {
         "endpoint": name,
@@ -217,7 +275,14 @@ def _result(
         "warm_p50_ms": round(hot_p50, 3),
         "warm_p95_ms": round(_ms(hot, 0.95), 3),
         "speedup": round(cold_p50 / hot_p50, 2) if hot_p50 else None,
-        "hit_rate": f"{hits / (hits + misses) * 100:.2f}%" if hits + misses else "n/a",
+        "hits": hits,
+        "misses": misses,
+        "hit_rate": _percent(_ratio(hits, misses)),
+        "hit_ratio": _ratio(hits, misses),
+        "workers": [
+            {"pid": pid, "hits": h, "misses": m, "hit_ratio": _ratio(h, m)}
+            for pid, (h, m) in sorted(counted.items())
+        ],
     }
 
 
@@ -227,10 +292,16 @@ def _print_results(rows: list[dict[str, Any]], title: str) -> None:
         table.add_column(col, justify="left" if col == "endpoint" else "right")
     table.add_column("speedup", justify="right")
     table.add_column("hit rate", justify="right")
+    table.add_column("by worker (pid: hit rate)")
     for r in rows:
         times = (r[k] for k in ("cold_p50_ms", "cold_p95_ms", "warm_p50_ms", "warm_p95_ms"))
+        workers = ", ".join(f"{w['pid']}: {_percent(w['hit_ratio'])}" for w in r["workers"])
         table.add_row(
-            r["endpoint"], *(f"{t:.2f}" for t in times), f"{r['speedup']}x", r["hit_rate"]
+            r["endpoint"],
+            *(f"{t:.2f}" for t in times),
+            f"{r['speedup']}x",
+            r["hit_rate"],
+            workers,
         )
     out.print(table)
     med = statistics.median(float(r["speedup"] or 0) for r in rows)

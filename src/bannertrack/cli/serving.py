@@ -5,7 +5,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import resource
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from granian.constants import Loops
 
@@ -54,3 +58,21 @@ def event_loop(choice: str) -> Loops:
             f"BANNERTRACK_HTTP_LOOP={choice} needs the {choice} package: pip install {choice}"
         )
     return Loops(choice)
+
+
+@contextlib.contextmanager
+def workers_dir(configured: str) -> Iterator[str]:
+    """The directory the workers share their figures in (``bannertrack.workers``).
+
+    The configured one is made if missing and left in place; without one, a private
+    directory (mode 0700) is made for this run and removed when the server stops.
+    """
+    if configured:
+        Path(configured).mkdir(parents=True, exist_ok=True)
+        yield configured
+        return
+    made = tempfile.mkdtemp(prefix="bannertrack-workers-")
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
