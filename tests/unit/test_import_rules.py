@@ -134,7 +134,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"config", "timeutil"}),  # settings and UTC time, over errors and values
     frozenset({"series"}),  # the rules of a time series, over timeutil
     frozenset({"cache"}),  # the general cache engine
-    frozenset({"repository", "metrics"}),  # the protocols and the metrics (name cache stats)
+    # the protocols, the metrics and the workers' shared figures (they name cache stats)
+    frozenset({"repository", "metrics", "workers"}),
     frozenset({"clicks", "caching", "db"}),  # a click's path, the caching layer, the database
     frozenset({"public_url"}),  # how the service names itself (over clicks.privacy)
     frozenset({"placements"}),  # the serve's choice, caps and signed click URLs
