@@ -6,12 +6,15 @@ now": the hit rate over the last minutes is the difference of two snapshots,
 ``Δhits / (Δhits + Δmisses)``. A snapshot is a handful of integers per namespace, taken
 every ``interval`` seconds; ``keep`` of them bound the memory (60 x 10 s = 10 minutes).
 A counter that went down (stats were reset) restarts its difference from zero.
+
+The sampling loop is a ``tasks.BackgroundTask`` running ``tasks.every``: stopping it
+never swallows a cancellation aimed at whoever stops it, and its ``sleep`` is a
+parameter, so a test drives it with fake time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -20,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bannertrack.cache import CacheStats
+from bannertrack.tasks import BackgroundTask, Lifecycle, Sleep, every
 
 log = logging.getLogger("bannertrack.dashboard")
 
@@ -70,7 +74,7 @@ class Recent:
     namespaces: Mapping[str, Counts]
 
 
-class CacheHistory:
+class CacheHistory(Lifecycle):
     def __init__(
         self,
         stats: Callable[[], CacheStats | None],
@@ -78,12 +82,16 @@ class CacheHistory:
         interval: float = 10.0,
         keep: int = 60,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._stats = stats
         self.interval = interval
         self._clock = clock
         self._ring: deque[Snapshot] = deque(maxlen=keep)
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(
+            every(interval, self._sample, on_error=_failed, sleep=sleep),
+            name="bannertrack-cache-history",
+        )
 
     def __len__(self) -> int:
         return len(self._ring)
@@ -116,22 +124,22 @@ class CacheHistory:
         ring = list(self._ring)
         return [b.total.since(a.total).hit_rate for a, b in itertools.pairwise(ring)]
 
+    @property
+    def running(self) -> bool:
+        return self._task.running
+
     async def start(self) -> None:
-        if self._task is None:
+        if not self._task.running:
             self.sample()
-            self._task = asyncio.create_task(self._run(), name="bannertrack-cache-history")
+            await self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._task.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                self.sample()
-            except Exception:  # a failed snapshot must not end the sampling
-                log.exception("cache snapshot failed")
+    async def _sample(self) -> None:
+        self.sample()
+
+
+def _failed(error: Exception) -> None:
+    # A failed snapshot must not end the sampling (``every`` goes on).
+    log.error("cache snapshot failed", exc_info=error)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import contextlib
+import logging
 
-from bannertrack.cache import MemoryCache
+import pytest
+from tests.support.fake_time import FakeSleep
+
+from bannertrack.cache import CacheStats, MemoryCache
 from bannertrack.dashboard.cache_history import CacheHistory, Counts
 from bannertrack.dashboard.cache_panel import cache_panel
 
@@ -66,3 +71,94 @@ def test_panel_without_a_cache_and_with_one() -> None:
     assert set(rows) >= {"banner", "click_stats", "banner_stats", "top_banners"}
     assert (rows["click_stats"].hits, rows["click_stats"].misses) == (3, 1)
     assert panel.lifetime == "75.0 %" and panel.size == 1
+
+
+async def test_it_samples_every_interval_and_survives_a_failed_snapshot(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache, sleep = MemoryCache(max_entries=100), FakeSleep()
+    fail = False
+
+    def stats() -> CacheStats:
+        if fail:
+            raise RuntimeError("no stats")
+        return cache.stats()
+
+    history = CacheHistory(stats, interval=10, sleep=sleep)
+    async with history:
+        assert len(history) == 1  # start takes the first snapshot at once
+        await sleep.wait_for_sleepers()
+        await sleep.advance(10)
+        assert len(history) == 2
+        fail = True
+        with caplog.at_level(logging.ERROR, logger="bannertrack.dashboard"):
+            await sleep.advance(10)
+        assert "cache snapshot failed" in caplog.text
+        fail = False
+        await sleep.advance(10)
+        assert len(history) == 3  # the loop went on after the failure
+    assert not history.running
+    await sleep.advance(10)
+    assert len(history) == 3  # stopped: no more snapshots
+
+
+class SlowToWake:
+    """A ``sleep`` whose clean-up after cancellation takes until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+        self.release = asyncio.Event()
+        self.asleep = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asleep.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            await self.release.wait()
+            raise
+
+
+async def _cancel_while_stopping(history: CacheHistory, sleep: SlowToWake) -> bool:
+    """Cancel the caller of ``stop()`` while the loop is still cleaning up; True if the
+    caller's cancellation reached it."""
+    await history.start()
+    await sleep.asleep.wait()
+    stopper = asyncio.create_task(history.stop())
+    await sleep.cancelled.wait()  # stop() has cancelled the loop and waits for it
+    stopper.cancel()  # now the shutdown itself is cancelled
+    sleep.release.set()
+    try:
+        await stopper
+    except asyncio.CancelledError:
+        return True
+    return False
+
+
+async def test_stop_passes_on_a_cancellation_aimed_at_its_caller() -> None:
+    sleep = SlowToWake()
+    history = CacheHistory(MemoryCache(max_entries=10).stats, sleep=sleep)
+    assert await _cancel_while_stopping(history, sleep) is True
+    assert not history.running
+
+
+async def test_the_check_catches_a_stop_that_swallows_it() -> None:
+    # Negative control: the hand-written loop this replaced (cancel, then await the task
+    # inside suppress(CancelledError)) loses the caller's cancellation.
+    class Swallowing(CacheHistory):
+        async def start(self) -> None:
+            self.loop = asyncio.create_task(self._body())
+
+        async def stop(self) -> None:
+            self.loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.loop
+
+        async def _body(self) -> None:
+            await self.sleep(10)
+
+    sleep = SlowToWake()
+    history = Swallowing(MemoryCache(max_entries=10).stats, sleep=sleep)
+    history.sleep = sleep
+    assert await _cancel_while_stopping(history, sleep) is False
