@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from bannertrack import __version__
+from bannertrack.cli.backup import backup as backup_command
 from bannertrack.cli.cache import cache as cache_group
 from bannertrack.cli.export import export as export_command
 from bannertrack.config import Settings, load_settings
@@ -236,3 +237,4 @@ def _clear_running_server(url: str) -> None:
 
 main.add_command(cache_group)
 main.add_command(export_command)
+main.add_command(backup_command)
