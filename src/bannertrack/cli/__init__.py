@@ -152,8 +152,8 @@ def migrate() -> None:
     "--reset",
     is_flag=True,
     default=False,
-    help="Delete every banner (with its clicks and counts) first; without it a database "
-    "that already holds banners is left alone.",
+    help="Delete every banner (with its clicks and counts) first and number the new ones "
+    "from 1 again; without it a database that already holds banners is left alone.",
 )
 @click.option(
     "--url",
@@ -205,6 +205,10 @@ async def _load_demo(
             for banner in existing.items:
                 await repo.delete_banner(banner.id)
             existing = await repo.list_banners(0, 500)
+        if reset:
+            # A reset database numbers its banners from 1 as a fresh one does, so the
+            # README's commands (/c/1, /api/v1/banners/1/...) work after it too.
+            await repo.restart_banner_ids()
         banners = await create_banners(repo, n_banners, rng)
         columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
         with Progress(*columns, TimeRemainingColumn(), console=err) as progress:

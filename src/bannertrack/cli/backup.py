@@ -12,7 +12,7 @@ from bannertrack.config import load_settings
 from bannertrack.errors import BannertrackError
 
 
-@click.command()
+@click.command(short_help="Copy the SQLite database while the server runs.")
 @click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, default=False, help="Replace DESTINATION if it exists.")
 def backup(destination: Path, force: bool) -> None:

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from bannertrack.cache import STATS_FIELDS
-from bannertrack.caching.keys import ENDPOINTS, TOP_BANNERS
+from bannertrack.caching.keys import ENDPOINTS, NAMESPACES, TOP_BANNERS
 from bannertrack.cli.remote import Remote, RemoteError, err, stdout_console
 
 out = stdout_console()
@@ -56,7 +56,7 @@ def cache() -> None:
     """
 
 
-@cache.command()
+@cache.command(short_help="Hits, misses and size per namespace and worker.")
 @url_option
 @json_option
 @_guard
@@ -112,7 +112,7 @@ def clear(url: str, as_json: bool) -> None:
     click.echo(json.dumps(body) if as_json else f"cleared {body['cleared']} entries")
 
 
-@cache.command()
+@cache.command(short_help="Load banners, stats and top lists (admin).")
 @url_option
 @json_option
 @_guard
@@ -129,7 +129,12 @@ def warm(url: str, as_json: bool) -> None:
 @cache.command()
 @url_option
 @click.option("--banner", "banner_id", type=int, default=None, help="Drop one banner's entries.")
-@click.option("--namespace", default=None, help="Drop a whole namespace, e.g. top_banners.")
+@click.option(
+    "--namespace",
+    type=click.Choice(NAMESPACES),
+    default=None,
+    help="Drop a whole namespace.",
+)
 @json_option
 @_guard
 def invalidate(url: str, banner_id: int | None, namespace: str | None, as_json: bool) -> None:
@@ -151,7 +156,7 @@ def _ms(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-@cache.command()
+@cache.command(short_help="Cold vs warm latency of the cached reads (admin).")
 @url_option
 @click.option("--samples", default=30, show_default=True, help="Cold loads per endpoint.")
 @click.option("--warm-reads", default=5, show_default=True, help="Warm reads after each load.")

@@ -16,7 +16,7 @@ from bannertrack.cli.cache import _guard, url_option
 from bannertrack.cli.remote import Remote, err
 
 
-@click.command()
+@click.command(short_help="Download a banner's raw clicks as CSV (admin).")
 @url_option
 @click.option("--banner", "banner_id", type=int, required=True, help="Banner id.")
 @click.option(

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, literal, select, tuple_
+from sqlalchemy import delete, func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bannertrack.db.errors import map_db_errors
@@ -36,6 +36,24 @@ class SqlMaintenance:
         with map_db_errors():
             async with self.engine.begin() as conn:
                 yield conn
+
+    async def restart_banner_ids(self) -> bool:
+        """Hand out banner ids from 1 again, if no banner exists; True if it did.
+
+        Ids are otherwise never reused (an old tracking link must not count for a new
+        banner); only ``bannertrack demo --reset``, which has just deleted every banner
+        with its clicks, asks for this, so its demo ids are the README's.
+        """
+        async with self._tx() as conn:
+            if await conn.scalar(select(func.count()).select_from(banners)):
+                return False
+            if self._dialect == "sqlite":
+                await conn.execute(text("DELETE FROM sqlite_sequence WHERE name = 'banners'"))
+            else:
+                await conn.execute(
+                    text("SELECT setval(pg_get_serial_sequence('banners', 'id'), 1, false)")
+                )
+            return True
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
