@@ -18,7 +18,7 @@ from tests.conftest import ADMIN, ADMIN_TOKEN, INGEST
 from tests.integration.test_api import assert_error, make_banner
 from tests.support.server import ServerProcess
 
-from bannertrack.api import tracking
+from bannertrack.clicks import follow
 from bannertrack.db.engine import create_engine
 from bannertrack.db.tables import banners
 
@@ -104,7 +104,7 @@ async def test_a_legacy_target_answers_json_and_counts_nothing(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(tracking, "_warned", set())  # once per process: this test's own
+    monkeypatch.setattr(follow, "_warned", set())  # once per process: this test's own
     b = (await make_banner(client))["id"]
     await store_target_as_is(database_url, client, b, "https://shop.example/\r\nSet-Cookie: a=1")
     with caplog.at_level(logging.WARNING, logger="bannertrack"):

@@ -151,7 +151,8 @@ class BannerController(Controller):
     ) -> RecordedClick:
         """A click reported by a server holding the ingest (or admin) token."""
         report = ClickReport() if data is None else await strict_body(request, ClickReport)
-        recorded = await clicks.record_report(request, banner_id, report)
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        recorded = await clicks.record_report(report, banner_id, query)
         if recorded is None:
             raise _missing(banner_id)
         return recorded

@@ -2,10 +2,13 @@
 
 The Location is always the stored ``target_url`` (never a URL from the request, so the
 link is no open redirect), optionally followed by the request's own query string
-(utm_* and friends) when the banner forwards it; ``bannertrack.clicks.links`` builds it, before
-the click is recorded, so a click whose redirect cannot be sent is never counted. HEAD
-requests and browser prefetches are answered the same way but not counted: no person
-clicked (or saw).
+(utm_* and friends) when the banner forwards it; ``bannertrack.clicks.follow`` builds it,
+before the click is recorded, so a click whose redirect cannot be sent is never counted.
+HEAD requests and browser prefetches are answered the same way but not counted: no
+person clicked (or saw).
+
+This module only translates HTTP: ``visit_of`` reads the few facts a click needs off the
+ASGI scope in one pass (a ``clicks.recording.Visit``), and the domain does the rest.
 
 The pixel is answered at once; its impression is summed in memory and written with the
 others of its interval (``bannertrack.clicks.impressions``).
@@ -13,7 +16,6 @@ others of its interval (``bannertrack.clicks.impressions``).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,15 +27,13 @@ from litestar.types import Scope
 
 from bannertrack.api.openapi import errors
 from bannertrack.bootstrap.web import BannerId
+from bannertrack.clicks.follow import follow
 from bannertrack.clicks.impressions import ImpressionBatcher
-from bannertrack.clicks.links import UnusableTargetError, redirect_location
-from bannertrack.clicks.recording import ClickRecorder
+from bannertrack.clicks.recording import ClickRecorder, Visit
 from bannertrack.errors import NotFoundError
 from bannertrack.metrics import Metrics
-from bannertrack.models import Banner
 from bannertrack.repository import Repository
 
-log = logging.getLogger("bannertrack.api")
 # The link's Cache-Control, sent by the route and by ``LinkFastPath`` alike.
 LINK_CACHE_CONTROL = "private, no-store"
 # The smallest transparent 1x1 GIF (GIF89a, one-colour palette, transparent index 0).
@@ -42,6 +42,8 @@ PIXEL = (
     b"!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
 _PREFETCH_HEADERS = frozenset({b"sec-purpose", b"purpose", b"x-moz"})
+# The headers a tracking-link click reads, by their lower-case wire names.
+_VISIT_HEADERS = frozenset({b"user-agent", b"referer", b"x-forwarded-for"})
 
 
 _LOCATION = ResponseHeader(
@@ -57,8 +59,6 @@ _CACHE_CONTROL = ResponseHeader(
     documentation_only=True,
 )
 
-_warned: set[int] = set()  # banners whose unusable target was logged (once per process)
-
 
 @dataclass(frozen=True, slots=True)
 class Tracking:
@@ -68,16 +68,6 @@ class Tracking:
     clicks: ClickRecorder
     impressions: ImpressionBatcher
     metrics: Metrics
-
-
-def _location(banner: Banner, query_string: str) -> str:
-    try:
-        return redirect_location(banner, query_string)
-    except UnusableTargetError:
-        if banner.id not in _warned and len(_warned) < 1024:
-            _warned.add(banner.id)
-            log.warning("banner %d: stored target_url cannot be a Location; update it", banner.id)
-        raise
 
 
 def is_prefetch(scope: Any) -> bool:
@@ -93,24 +83,37 @@ def counts(scope: Any) -> bool:
     return scope["method"] == "GET" and not is_prefetch(scope)
 
 
-async def visit(tracking: Tracking, scope: Scope, banner_id: int) -> str:
-    """Count the click (when the request counts) and return the redirect's Location.
+def visit_of(scope: Any) -> Visit:
+    """The facts of a link request, in one pass over the raw headers.
 
-    The one implementation of the link, for the Litestar route and for ``LinkFastPath``.
-    Raises ``NotFoundError`` (no such banner, or deleted before the click was written),
-    ``UnusableTargetError`` (409), or the click writer's ``UnavailableError`` (503).
+    Litestar's ``request.headers`` builds a case-insensitive multidict of every header
+    first; the link reads three (the first value of each) and looks for a prefetch mark,
+    on the hottest path of the service.
     """
-    banner = await tracking.repository.get_banner(banner_id)
-    if banner is None:
-        tracking.metrics.unknown_banner.labels("click").inc()
-        raise NotFoundError(f"banner {banner_id} not found")
-    # The Location first: a click whose redirect cannot be sent is not counted.
-    location = _location(banner, scope.get("query_string", b"").decode("latin-1"))
-    if counts(scope):
-        recorded = await tracking.clicks.record_visit(scope, banner_id)
-        if recorded is None:  # deleted between the lookup and the write
-            raise NotFoundError(f"banner {banner_id} not found")
-    return location
+    found: dict[bytes, str] = {}
+    prefetch = False
+    for name, value in scope["headers"]:
+        if name in _VISIT_HEADERS:
+            if name not in found:
+                found[name] = value.decode("latin-1")
+        elif name in _PREFETCH_HEADERS and b"prefetch" in value.lower():
+            prefetch = True
+    client = scope.get("client")
+    return Visit(
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        counts=scope["method"] == "GET" and not prefetch,
+        peer=client[0] if client else None,
+        forwarded_for=found.get(b"x-forwarded-for"),
+        user_agent=found.get(b"user-agent"),
+        referrer=found.get(b"referer"),
+    )
+
+
+async def visit(tracking: Tracking, scope: Scope, banner_id: int) -> str:
+    """Count the click (when the request counts) and return the redirect's Location
+    (``clicks.follow``), for the Litestar route and for ``LinkFastPath``."""
+    request = visit_of(scope)  # the HTTP ends here
+    return await follow(tracking.repository, tracking.clicks, request, banner_id)
 
 
 def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandler]:

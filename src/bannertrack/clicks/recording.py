@@ -3,6 +3,8 @@
 Two sources: the tracking link (the visitor's own request: peer address, or a trusted
 proxy's X-Forwarded-For, and the request's headers) and a server-to-server report (only
 the facts the calling server states, never the caller's own address, agent or Referer).
+Both arrive as plain values (``Visit``, ``ClickReport`` and a query string): the HTTP
+layer (``api/``) reads them off the request, and nothing here knows of Litestar or ASGI.
 The address is reduced to a visitor key and a country in this module and is not passed
 on, returned or logged (no prefix of it is kept); the user agent decides the bot flag
 and, with the referrer and the query, the breakdown facts (``click_facts``) here too.
@@ -11,11 +13,9 @@ and, with the referrer and the query, the breakdown facts (``click_facts``) here
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Request
-from litestar.types import Scope
 
 from bannertrack.clicks.bots import Verdict, classify
 from bannertrack.clicks.facts import derive
@@ -47,6 +47,21 @@ class ClickReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 @dataclass(frozen=True, slots=True)
+class Visit:
+    """A tracking-link request as plain values: what the HTTP layer hands the domain.
+
+    Header values are the first of each, as sent (latin-1 text); ``None`` when absent.
+    """
+
+    query_string: str
+    counts: bool  # a GET that is no browser prefetch: HEAD and prefetches are not clicks
+    peer: str | None  # the address of the socket's other end
+    forwarded_for: str | None  # X-Forwarded-For, believed from trusted proxies only
+    user_agent: str | None
+    referrer: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ClickRecorder:
     """What recording a click needs, built once at start-up: the handlers' one dependency."""
 
@@ -55,15 +70,17 @@ class ClickRecorder:
     trusted_proxies: tuple[IPNetwork, ...]
     metrics: Metrics
 
-    async def record_visit(self, scope: Scope, banner_id: int) -> RecordedClick | None:
+    async def record_visit(self, visit: Visit, banner_id: int) -> RecordedClick | None:
         """A tracking-link click, committed; ``None`` when the banner is gone."""
-        return await self._record(await click_from_scope(self, scope, banner_id))
+        return await self._record(await click_from_visit(self, visit, banner_id))
 
     async def record_report(
-        self, request: Request[Any, Any, Any], banner_id: int, report: ClickReport
+        self, report: ClickReport, banner_id: int, query_string: str
     ) -> RecordedClick | None:
-        """A reported click, committed; ``None`` when the banner is gone."""
-        return await self._record(await click_from_report(self, request, banner_id, report))
+        """A reported click, committed; ``None`` when the banner is gone.
+
+        ``query_string`` is the POST URL's (its utm_* tags are the click's)."""
+        return await self._record(await click_from_report(self, report, banner_id, query_string))
 
     async def _record(self, click: ClickIn) -> RecordedClick | None:
         recorded = await self.ingest.record(click)
@@ -72,39 +89,20 @@ class ClickRecorder:
         return recorded
 
 
-# The headers a tracking-link click reads, by their lower-case wire names.
-_VISIT_HEADERS = frozenset({b"user-agent", b"referer", b"x-forwarded-for"})
-
-
-def visit_headers(scope: Scope) -> dict[bytes, str]:
-    """The first value of each header a click reads, in one pass over the raw headers.
-
-    Litestar's ``request.headers`` builds a case-insensitive multidict of every header
-    first; the link reads three, on the hottest path of the service.
-    """
-    found: dict[bytes, str] = {}
-    for name, value in scope["headers"]:
-        if name in _VISIT_HEADERS and name not in found:
-            found[name] = value.decode("latin-1")
-    return found
-
-
-async def click_from_scope(ctx: ClickRecorder, scope: Scope, banner_id: int) -> ClickIn:
+async def click_from_visit(ctx: ClickRecorder, visit: Visit, banner_id: int) -> ClickIn:
     """A tracking-link click: the visitor's own request is the evidence."""
-    headers = visit_headers(scope)
-    client = scope.get("client")
-    peer = client[0] if client else None
-    ip = client_address(peer, headers.get(b"x-forwarded-for"), ctx.trusted_proxies)
+    ip = client_address(visit.peer, visit.forwarded_for, ctx.trusted_proxies)
     # Header text no column can hold (NUL) is dropped here, before the click joins a batch.
-    user_agent = storable(headers.get(b"user-agent"))
+    user_agent = storable(visit.user_agent)
     user_agent = user_agent[:_MAX_UA] if user_agent else None
-    referrer = storable(headers.get(b"referer"))
+    referrer = storable(visit.referrer)
     referrer = referrer[:_MAX_REFERRER] if referrer else None
-    return await _click(ctx, scope, banner_id, ip, user_agent, referrer, classify(user_agent))
+    verdict = classify(user_agent)
+    return await _click(ctx, banner_id, ip, user_agent, referrer, verdict, visit.query_string)
 
 
 async def click_from_report(
-    ctx: ClickRecorder, request: Request[Any, Any, Any], banner_id: int, report: ClickReport
+    ctx: ClickRecorder, report: ClickReport, banner_id: int, query_string: str
 ) -> ClickIn:
     """A reported click: only what the caller states (it holds an ingest or admin token).
 
@@ -119,19 +117,18 @@ async def click_from_report(
         raise InvalidInputError("ip must be an IPv4 or IPv6 address, without a port")
     agent = report.user_agent
     verdict = _UNREPORTED if agent is None else classify(agent or None)
-    return await _click(
-        ctx, request.scope, banner_id, report.ip, agent or None, report.referrer or None, verdict
-    )
+    referrer = report.referrer or None
+    return await _click(ctx, banner_id, report.ip, agent or None, referrer, verdict, query_string)
 
 
 async def _click(
     ctx: ClickRecorder,
-    scope: Scope,
     banner_id: int,
     ip: str | None,
     user_agent: str | None,
     referrer: str | None,
     verdict: Verdict,
+    query_string: str,
 ) -> ClickIn:
     return ClickIn(
         banner_id=banner_id,
@@ -141,7 +138,7 @@ async def _click(
         visitor=await ctx.hasher.visitor(ip, user_agent),
         bot=verdict.bot,
         bot_reason=verdict.reason,
-        facts=derive(ip, user_agent, referrer, scope.get("query_string", b"").decode("latin-1")),
+        facts=derive(ip, user_agent, referrer, query_string),
     )
 
 

@@ -1,0 +1,50 @@
+"""Following a tracking link: the banner, its Location, and the click counted.
+
+The one implementation of the link, for the Litestar route and for ``LinkFastPath``
+(``api/tracking.py`` reads the request into a ``Visit`` and calls ``follow``). The
+Location is built first: a click whose redirect cannot be sent is never counted.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bannertrack.clicks.links import UnusableTargetError, redirect_location
+from bannertrack.clicks.recording import ClickRecorder, Visit
+from bannertrack.errors import NotFoundError
+from bannertrack.models import Banner
+from bannertrack.repository import Repository
+
+log = logging.getLogger("bannertrack.api")
+
+_warned: set[int] = set()  # banners whose unusable target was logged (once per process)
+
+
+def _location(banner: Banner, query_string: str) -> str:
+    try:
+        return redirect_location(banner, query_string)
+    except UnusableTargetError:
+        if banner.id not in _warned and len(_warned) < 1024:
+            _warned.add(banner.id)
+            log.warning("banner %d: stored target_url cannot be a Location; update it", banner.id)
+        raise
+
+
+async def follow(
+    repository: Repository, clicks: ClickRecorder, visit: Visit, banner_id: int
+) -> str:
+    """Count the click (when the visit counts) and return the redirect's Location.
+
+    Raises ``NotFoundError`` (no such banner, or deleted before the click was written),
+    ``UnusableTargetError`` (409), or the click writer's ``UnavailableError`` (503).
+    """
+    banner = await repository.get_banner(banner_id)
+    if banner is None:
+        clicks.metrics.unknown_banner.labels("click").inc()
+        raise NotFoundError(f"banner {banner_id} not found")
+    location = _location(banner, visit.query_string)
+    if visit.counts:
+        recorded = await clicks.record_visit(visit, banner_id)
+        if recorded is None:  # deleted between the lookup and the write
+            raise NotFoundError(f"banner {banner_id} not found")
+    return location
