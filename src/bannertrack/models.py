@@ -2,6 +2,10 @@
 
 They are frozen msgspec Structs: msgspec encodes them without an intermediate dict,
 and a value handed out of the cache cannot be changed by the caller who got it.
+
+Longer than 300 lines on purpose: it is a catalogue of small value types that every
+layer names (no logic beyond a derived figure or two), and one place to read every
+shape the wire and the cache carry is worth more than a split by topic.
 """
 
 from __future__ import annotations

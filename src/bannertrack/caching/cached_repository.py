@@ -35,6 +35,11 @@ while ``DatabaseState`` says it is down), the banner the cache last held is answ
 up to the cache's ``stale_for`` past its deadline. While the database answers, an entry
 past its deadline is never served, and an invalidation removes the stale copy with the
 entry, so a read after a returned write still sees that write.
+
+Longer than 300 lines on purpose: one class that states the whole contract above, each
+method a few lines over ``read_through`` and ``Invalidation``; the pieces with rules of
+their own already live beside it (keys, policy, invalidation, warming, read-through,
+impression view).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ on PostgreSQL ``pg_clicks``, one statement, two when a visitor clicks twice in a
 so every statistic can be read from small tables and is exact (``stats_queries``). This
 module holds the transactions, banners and impressions; the statistics reads are in
 ``reads``, salts, retention and export in ``maintenance``.
+
+About 300 lines: one class, the write side of the ``Repository`` protocol, whose methods
+are each a short transaction; what grows goes to the modules above.
 """
 
 from __future__ import annotations
