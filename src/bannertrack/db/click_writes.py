@@ -26,7 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.breakdown_writes import fact_columns
 from bannertrack.db.sql import insert_for, micros
-from bannertrack.db.tables import banner_totals, click_minutes, clicks, visitor_clicks
+from bannertrack.db.tables import (
+    MINUTE_COUNTERS,
+    banner_totals,
+    click_minutes,
+    clicks,
+    visitor_clicks,
+)
 from bannertrack.models import ClickIn
 from bannertrack.timeutil import floor_to
 
@@ -146,8 +152,7 @@ def visitor_tail_pg(window: int) -> str:
 
 
 MINUTE_TAIL_PG = "ON CONFLICT (banner_id, minute) DO UPDATE SET " + ", ".join(
-    f"{name} = click_minutes.{name} + excluded.{name}"
-    for name in ("clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
+    f"{name} = click_minutes.{name} + excluded.{name}" for name in MINUTE_COUNTERS
 )
 
 
@@ -255,10 +260,7 @@ def _minute_upsert(dialect: str) -> Any:
     m = click_minutes.c
     return ins.on_conflict_do_update(
         index_elements=[m.banner_id, m.minute],
-        set_={
-            name: getattr(m, name) + getattr(ins.excluded, name)
-            for name in ("clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
-        },
+        set_={name: getattr(m, name) + getattr(ins.excluded, name) for name in MINUTE_COUNTERS},
     )
 
 

@@ -73,6 +73,8 @@ from bannertrack.db.pg_bulk import array_param, driver_connection, fetch, insert
 from bannertrack.db.sql import micros
 from bannertrack.db.tables import (
     CLICK_VALUES,
+    MINUTE_COUNTERS,
+    TOTAL_COUNTERS,
     banner_totals,
     click_breakdowns,
     click_minutes,
@@ -99,26 +101,15 @@ _GET_CLICK = [attrgetter(name) for name in _CLICK_COLUMNS]
 _PLACEMENT_COLUMNS = ("placement_id", "signature")
 _GET_FACT = [attrgetter(name) for name in _FACT_COLUMNS]
 
-_TOTALS_COLUMNS = (
-    "banner_id",
-    "total_clicks",
-    "valid_clicks",
-    "bot_clicks",
-    "repeat_clicks",
-    "first_click_at",
-    "last_click_at",
-)
+_TOTALS_COLUMNS = ("banner_id", *TOTAL_COUNTERS, "first_click_at", "last_click_at")
 _TOTALS_TAIL = (
     "ON CONFLICT (banner_id) DO UPDATE SET "
-    + ", ".join(
-        f"{c} = banner_totals.{c} + excluded.{c}"
-        for c in ("total_clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
-    )
+    + ", ".join(f"{c} = banner_totals.{c} + excluded.{c}" for c in TOTAL_COUNTERS)
     # LEAST and GREATEST skip NULL: the first click of a banner sets both.
     + ", first_click_at = LEAST(banner_totals.first_click_at, excluded.first_click_at)"
     + ", last_click_at = GREATEST(banner_totals.last_click_at, excluded.last_click_at)"
 )
-_MINUTE_COLUMNS = ("banner_id", "minute", "clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
+_MINUTE_COLUMNS = ("banner_id", "minute", *MINUTE_COUNTERS)
 _BREAKDOWN_COLUMNS = ("banner_id", "day", "dimension", "value", "clicks", "valid_clicks")
 # The one-statement batch: clicks carry their time as microseconds (``t_us``) and the
 # number of their (banner, day, facts).

@@ -71,7 +71,7 @@ from bannertrack.db.click_tally import BOT, REPEAT, VALID
 from bannertrack.db.click_writes import repeat_step, visitor_groups
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.sql import micros
-from bannertrack.db.tables import CLICK_VALUES
+from bannertrack.db.tables import CLICK_VALUES, MINUTE_COUNTERS, TOTAL_COUNTERS
 from bannertrack.models import NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
 
 _encode = msgspec.json.encode
@@ -117,12 +117,11 @@ _CLICKS = (
     f" SELECT ?1 + key, {_rows_of(len(CLICK_VALUES))} FROM json_each(?2)"
 )
 _TOTALS = (
-    "UPDATE banner_totals SET"
-    " total_clicks = total_clicks + json_extract(j.value, '$[1]'),"
-    " valid_clicks = valid_clicks + json_extract(j.value, '$[2]'),"
-    " bot_clicks = bot_clicks + json_extract(j.value, '$[3]'),"
-    " repeat_clicks = repeat_clicks + json_extract(j.value, '$[4]'),"
-    " first_click_at = CASE WHEN first_click_at IS NULL"
+    "UPDATE banner_totals SET "
+    + ", ".join(
+        f"{c} = {c} + json_extract(j.value, '$[{i}]')" for i, c in enumerate(TOTAL_COUNTERS, 1)
+    )
+    + ", first_click_at = CASE WHEN first_click_at IS NULL"
     " OR first_click_at > json_extract(j.value, '$[5]')"
     " THEN json_extract(j.value, '$[5]') ELSE first_click_at END,"
     " last_click_at = CASE WHEN last_click_at IS NULL"
@@ -130,12 +129,11 @@ _TOTALS = (
     " THEN json_extract(j.value, '$[6]') ELSE last_click_at END"
     " FROM json_each(?) AS j WHERE banner_totals.banner_id = json_extract(j.value, '$[0]')"
 )
-_COUNTS = ("clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
 _MINUTES = (
-    "INSERT INTO click_minutes (banner_id, minute, clicks, valid_clicks, bot_clicks,"
-    f" repeat_clicks) SELECT {_rows_of(6)} FROM json_each(?) WHERE true"
+    f"INSERT INTO click_minutes (banner_id, minute, {', '.join(MINUTE_COUNTERS)})"
+    f" SELECT {_rows_of(6)} FROM json_each(?) WHERE true"
     " ON CONFLICT (banner_id, minute) DO UPDATE SET "
-    + ", ".join(f"{n} = click_minutes.{n} + excluded.{n}" for n in _COUNTS)
+    + ", ".join(f"{n} = click_minutes.{n} + excluded.{n}" for n in MINUTE_COUNTERS)
 )
 _BREAKDOWNS_KNOWN = (
     "SELECT json_group_array(json_array(banner_id, day, dimension, value))"

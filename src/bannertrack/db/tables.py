@@ -152,6 +152,12 @@ clicks = Table(
 # The columns a new click row fills, in table order (every one but the id).
 CLICK_VALUES: tuple[str, ...] = tuple(c.name for c in clicks.c if c.name != "id")
 
+# The counters a click adds to: every click, then the one of valid, bot or repeat it is.
+# ``click_minutes`` names them so; ``banner_totals`` calls the first ``total_clicks``.
+# Every click writer builds its rollup SQL from these.
+MINUTE_COUNTERS = ("clicks", "valid_clicks", "bot_clicks", "repeat_clicks")
+TOTAL_COUNTERS = ("total_clicks", *MINUTE_COUNTERS[1:])
+
 banner_totals = Table(
     "banner_totals",
     metadata,
