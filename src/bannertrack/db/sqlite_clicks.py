@@ -49,6 +49,10 @@ JSON cannot carry a NUL character through SQLite's ``json_extract``: a batch hol
 (the API never passes one, see ``storable``) is answered ``None`` by ``write_batch``
 and written by the SQLAlchemy path instead. In-memory databases are private to their
 connection, so they keep the SQLAlchemy path too (``SqliteClickWriter.for_engine``).
+
+Longer than 300 lines: the writer thread, its fixed SQL and the batch's one pass, tuned
+together on the click path. Writing the plan and counting once in ``db/`` for all three
+writers (issue 25) is not done yet.
 """
 
 from __future__ import annotations
