@@ -97,7 +97,8 @@ async def test_bodies_bounds_enums_and_urls(doc: dict[str, Any]) -> None:
     banner_id = doc["paths"]["/api/v1/banners/{banner_id}"]["get"]["parameters"][0]["schema"]
     assert banner_id["maximum"] == 2**63 - 1 and isinstance(banner_id["maximum"], int)
     namespace = doc["paths"]["/api/v1/cache/namespace/{namespace}/invalidate"]["post"]
-    assert set(namespace["parameters"][0]["schema"]["enum"]) == {
+    assert namespace["parameters"][0]["schema"]["$ref"] == "#/components/schemas/CacheNamespace"
+    assert set(schemas["CacheNamespace"]["enum"]) == {
         "banner",
         "click_stats",
         "banner_stats",
@@ -108,6 +109,62 @@ async def test_bodies_bounds_enums_and_urls(doc: dict[str, Any]) -> None:
     assert url["format"] == "uri" and url["pattern"].startswith("^") and url["description"]
     ip = schemas["ClickReport"]["properties"]["ip"]["oneOf"]
     assert {"ipv4", "ipv6"} == {b.get("format") for b in ip if b.get("type") == "string"}
+
+
+def refs(node: Any) -> list[str]:
+    """Every $ref under ``node``."""
+    if isinstance(node, dict):
+        own = [node["$ref"]] if "$ref" in node else []
+        return own + [r for v in node.values() for r in refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in refs(v)]
+    return []
+
+
+def inline_enums(node: Any, where: str = "") -> list[str]:
+    if isinstance(node, dict):
+        own = [where] if "enum" in node else []
+        return own + [e for k, v in node.items() for e in inline_enums(v, f"{where}/{k}")]
+    if isinstance(node, list):
+        return [e for i, v in enumerate(node) for e in inline_enums(v, f"{where}[{i}]")]
+    return []
+
+
+async def test_a_generated_client_reads_as_written(doc: dict[str, Any]) -> None:
+    """What a client generator needs: every response field required, method-like
+    operation ids, one component per set of choices, typed bodies everywhere."""
+    schemas = doc["components"]["schemas"]
+    stats = schemas["ClickStats"]
+    assert set(stats["required"]) == set(stats["properties"])
+    assert {"valid_clicks", "bot_clicks", "repeat_clicks", "impressions", "ctr"} <= set(
+        stats["required"]
+    )
+    for name, schema in schemas.items():
+        if name not in ("BannerCreate", "BannerUpdate", "ClickReport") and "properties" in schema:
+            assert set(schema.get("required", [])) == set(schema["properties"]), name
+    ops = {
+        (method, path): op["operationId"]
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    assert ops[("get", "/api/v1/banners/{banner_id}/stats")] == "get_banner_stats"
+    assert ops[("post", "/api/v1/banners")] == "create_banner"
+    assert ops[("get", "/api/v1/cache/stats")] == "get_cache_stats"
+    assert ops[("head", "/c/{banner_id}")] == "track_click_head"
+    assert len(set(ops.values())) == len(ops), "operation ids are unique"
+    assert all(op.isidentifier() and op == op.lower() for op in ops.values()), ops
+    # Every set of choices lives in one component; the places that use it refer to it.
+    enum_places = [w for w in inline_enums(doc) if not w.startswith("/components/schemas/")]
+    assert enum_places == [], enum_places
+    dimension = "#/components/schemas/BreakdownDimension"
+    assert refs(doc["paths"]).count(dimension) == 2 and dimension in refs(schemas["Breakdown"])
+    responses = {
+        path: doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        for path in ("/api/v1/cache/stats", "/healthz")
+    }
+    assert responses["/api/v1/cache/stats"]["schema"]["$ref"].endswith("/CacheStatsBody")
+    assert responses["/healthz"]["schema"]["$ref"].endswith("/Health")
 
 
 async def test_options_lists_every_method_of_a_path(client: Client) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
+import msgspec
 from litestar import Controller, get, post
 from litestar.params import PathParameter
 
@@ -17,6 +18,25 @@ from bannertrack.caching.keys import Namespace
 from bannertrack.errors import ConflictError
 from bannertrack.repository import CacheAdmin
 from bannertrack.workers import WorkerBoard
+
+
+class Cleared(msgspec.Struct, frozen=True, kw_only=True):
+    cleared: int  # entries dropped
+
+
+class Warmed(msgspec.Struct, frozen=True, kw_only=True):
+    loaded: int  # entries loaded
+    seconds: float
+
+
+class BannerInvalidated(msgspec.Struct, frozen=True, kw_only=True):
+    banner_id: int
+    removed: int  # entries dropped: the banner's and every top list
+
+
+class NamespaceInvalidated(msgspec.Struct, frozen=True, kw_only=True):
+    namespace: Namespace
+    removed: int
 
 
 class CacheDisabledError(ConflictError):
@@ -52,8 +72,8 @@ class CacheController(Controller):
         security=ADMIN,
         responses=errors(401, 403, 409, 503),
     )
-    async def clear(self, cache_admin: Injected[CacheAdmin | None]) -> dict[str, Any]:
-        return {"cleared": await _enabled(cache_admin).clear()}
+    async def clear(self, cache_admin: Injected[CacheAdmin | None]) -> Cleared:
+        return Cleared(cleared=await _enabled(cache_admin).clear())
 
     @post(
         "/warm",
@@ -62,10 +82,10 @@ class CacheController(Controller):
         security=ADMIN,
         responses=errors(401, 403, 409, 503),
     )
-    async def warm(self, cache_admin: Injected[CacheAdmin | None]) -> dict[str, Any]:
+    async def warm(self, cache_admin: Injected[CacheAdmin | None]) -> Warmed:
         started = time.perf_counter()
         loaded = await _enabled(cache_admin).warm()
-        return {"loaded": loaded, "seconds": round(time.perf_counter() - started, 4)}
+        return Warmed(loaded=loaded, seconds=round(time.perf_counter() - started, 4))
 
     @post(
         "/banner/{banner_id:int}/invalidate",
@@ -76,9 +96,9 @@ class CacheController(Controller):
     )
     async def invalidate_banner(
         self, cache_admin: Injected[CacheAdmin | None], banner_id: BannerId
-    ) -> dict[str, Any]:
+    ) -> BannerInvalidated:
         removed = await _enabled(cache_admin).invalidate_banner(banner_id)
-        return {"banner_id": banner_id, "removed": removed}
+        return BannerInvalidated(banner_id=banner_id, removed=removed)
 
     @post(
         "/namespace/{namespace:str}/invalidate",
@@ -91,6 +111,6 @@ class CacheController(Controller):
         self,
         cache_admin: Injected[CacheAdmin | None],
         namespace: Annotated[Namespace, PathParameter(description="The namespace to drop")],
-    ) -> dict[str, Any]:
+    ) -> NamespaceInvalidated:
         removed = await _enabled(cache_admin).invalidate_namespace(namespace)
-        return {"namespace": namespace, "removed": removed}
+        return NamespaceInvalidated(namespace=namespace, removed=removed)

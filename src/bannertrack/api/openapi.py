@@ -8,8 +8,13 @@ gives, so the document is finished here in three ways Litestar does not do by it
   Litestar's own ``{status_code, detail, extra}``, which the service never sends;
 - the admin and ingest tokens are a bearer security scheme, applied per operation;
 - ``finish(openapi)`` fixes what schema generation gets wrong for us: request structs
-  that refuse unknown fields say ``additionalProperties: false``, and integer bounds
-  are exact integers (2^63-1, not the float 9.223372036854776e+18).
+  that refuse unknown fields say ``additionalProperties: false``; integer bounds are
+  exact integers (2^63-1, not the float 9.223372036854776e+18); every field of a
+  response body is ``required`` (msgspec sends every field, defaults and nulls too, so
+  a generated client must not type ``valid_clicks`` as "maybe unset"); and each set of
+  choices (the breakdown dimension, the interval, ...) is one shared component.
+- operation ids read as method names (``get_banner_stats``, ``create_banner``), so a
+  generated client's functions and modules are named for what they do.
 
 The browsable reference at ``/schema`` is Swagger UI served from the ``swagger-ui-py``
 package's files, so it works with no network (no CDN, no ``@latest``).
@@ -21,7 +26,7 @@ from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from litestar.openapi import OpenAPIConfig, ResponseSpec
@@ -31,6 +36,8 @@ from litestar.openapi.spec import (
     Example,
     OpenAPI,
     OpenAPIResponse,
+    Parameter,
+    Reference,
     RequestBody,
     Schema,
     SecurityScheme,
@@ -43,6 +50,8 @@ from litestar.static_files import create_static_files_router
 from bannertrack.api.errors import ERRORS, ErrorBody, error
 from bannertrack.api.examples import EXAMPLES, OPTIONAL_BODIES, REQUEST_STRUCTS
 from bannertrack.bootstrap.web import MAX_ID, MAX_OFFSET
+from bannertrack.caching.keys import Namespace
+from bannertrack.models import CountKind, Device, Dimension, Interval
 
 ADMIN_SCHEME = "AdminToken"
 INGEST_SCHEME = "IngestToken"
@@ -75,8 +84,42 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
     return out
 
 
+# Operation ids by handler name, where the name alone would not read as a method call.
+_OPERATION_IDS = {
+    "click_stats": "get_banner_stats",
+    "banner_with_stats": "get_banner_with_stats",
+    "click_series": "get_click_series",
+    "top_banners": "get_top_banners",
+    "stats": "get_cache_stats",
+    "clear": "clear_cache",
+    "warm": "warm_cache",
+    "banner_breakdown": "get_banner_breakdown",
+    "overview_breakdown": "get_breakdown",
+    "all_totals": "get_totals",
+    "banner_totals": "get_banner_totals",
+    "all_traffic": "get_traffic",
+    "banner_traffic": "get_banner_traffic",
+    "top_in_range": "get_top_in_range",
+    "impression_pixel": "get_impression_pixel",
+    "healthz": "get_health",
+    "metrics": "get_metrics",
+}
+
+
+def operation_id(handler: Any, method: Any, _path: Any) -> str:
+    """``get_banner_stats``: the handler's name, or the name above; HEAD gets ``_head``.
+
+    A handler added later without an entry here is named by its function, which the
+    code's own conventions already make a verb (``create_banner``, ``list_banners``).
+    """
+    name = getattr(handler, "handler_name", "") or str(handler)
+    name = _OPERATION_IDS.get(name, name)
+    return f"{name}_head" if str(method).upper().endswith("HEAD") else name
+
+
 def openapi_config(version: str) -> OpenAPIConfig:
     return OpenAPIConfig(
+        operation_id_creator=operation_id,
         title="bannertrack",
         version=version,
         description=(
@@ -159,6 +202,58 @@ def finish(openapi: OpenAPI) -> None:
         operation = getattr(item, method, None) if item is not None else None
         if operation is not None and isinstance(operation.request_body, RequestBody):
             operation.request_body.required = False
+    requests = {struct.__name__ for struct in REQUEST_STRUCTS}
+    for name, schema in schemas.items():
+        if name not in requests and schema.properties:
+            schema.required = sorted(schema.properties)  # msgspec sends every field
+    _share_enums(openapi, schemas)
+
+
+# Each set of choices the API takes or answers, by the component that names it.
+ENUMS: dict[frozenset[str], str] = {
+    frozenset(get_args(name)): component
+    for name, component in (
+        (Dimension, "BreakdownDimension"),
+        (Interval, "Interval"),
+        (CountKind, "CountKind"),
+        (Namespace, "CacheNamespace"),
+        (Device, "Device"),
+    )
+}
+
+
+def _share_enums(openapi: OpenAPI, schemas: dict[str, Schema]) -> None:
+    """Replace every inline string enum of a known set by a reference to one component,
+    so a generated client has one ``BreakdownDimension``, not one per place it appears."""
+
+    def shared(node: Any) -> Any:
+        if not isinstance(node, Schema) or not node.enum:
+            return node
+        name = ENUMS.get(frozenset(map(str, node.enum)))
+        if name is None:
+            return node
+        schemas.setdefault(name, Schema(type=OpenAPIType.STRING, enum=list(node.enum)))
+        return Reference(ref=f"#/components/schemas/{name}", description=node.description)
+
+    for node in list(_walk(openapi)) + [p for p in _parameters(openapi)]:
+        if isinstance(node, Parameter):
+            node.schema = shared(node.schema)
+            continue
+        if node.properties:
+            node.properties = {k: shared(v) for k, v in node.properties.items()}
+        node.items = shared(node.items)
+        for branches in ("one_of", "any_of", "all_of"):
+            listed = getattr(node, branches)
+            if listed:
+                setattr(node, branches, [shared(b) for b in listed])
+
+
+def _parameters(openapi: OpenAPI) -> Iterator[Parameter]:
+    for item in (openapi.paths or {}).values():
+        for operation in (item.get, item.put, item.post, item.delete, item.head, item.patch):
+            for parameter in (operation.parameters or []) if operation is not None else []:
+                if isinstance(parameter, Parameter):
+                    yield parameter
 
 
 # What the server accepts for a banner URL, as far as JSON Schema can say it: an http(s)
