@@ -17,9 +17,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN
+from tests.support.banners import make_banner_sync
 from tests.support.server import ServerProcess
 
 CONFIG = Path(__file__).parents[1] / "schemathesis.toml"
@@ -36,15 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         env={"BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN},
     ) as srv:
         for i in range(3):  # something to find, so not every read is a 404
-            httpx.post(
-                f"{srv.url}/api/v1/banners",
-                json={
-                    "name": f"contract {i}",
-                    "image_url": "https://cdn.example.com/b.png",
-                    "target_url": "https://shop.example.com/landing",
-                },
-                headers=ADMIN,
-            ).raise_for_status()
+            make_banner_sync(srv.url, i, name=f"contract {i}")
         yield srv
 
 

@@ -11,8 +11,7 @@ visitor's repeats cross instances.
 from __future__ import annotations
 
 import ipaddress
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 from tests.conftest import ADMIN, ADMIN_TOKEN, INGEST, INGEST_TOKEN
+from tests.support.banners import make_banner_sync
 from tests.support.server import ServerProcess, free_port
 from tests.support.services import PostgresFactory, _asyncpg_dsn, _in_thread
+from tests.support.waiting import wait_until_sync
 
 from bannertrack.cli import main
 from bannertrack.db.tables import metadata
@@ -111,40 +112,22 @@ def send(urls: list[str], banner_id: int, steps: list[Step]) -> None:
 
 
 def create_banner(url: str) -> int:
-    r = httpx.post(
-        f"{url}/api/v1/banners",
-        json={
-            "name": "mix",
-            "image_url": "https://cdn.example.com/mix.png",
-            "target_url": "https://shop.example.com/mix",
-        },
-        headers=ADMIN,
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
+    return int(make_banner_sync(url, name="mix")["id"])
 
 
 def stats_when_settled(url: str, banner_id: int, expected: dict[str, Any]) -> dict[str, Any]:
     """Stats once impressions are flushed (about a second) and invalidations delivered."""
+    seen: list[dict[str, Any]] = []
 
-    def read() -> dict[str, Any] | None:
-        s = httpx.get(f"{url}/api/v1/banners/{banner_id}/stats", timeout=10).json()
-        return s if all(s[k] == v for k, v in expected.items()) else None
+    def settled() -> bool:
+        seen.append(httpx.get(f"{url}/api/v1/banners/{banner_id}/stats", timeout=10).json())
+        return all(seen[-1][k] == v for k, v in expected.items())
 
-    got = wait_for(read)
-    if got is None:
-        got = httpx.get(f"{url}/api/v1/banners/{banner_id}/stats", timeout=10).json()
-    return got  # type: ignore[no-any-return]
+    def differences() -> str:
+        return f"stats {seen[-1]} never matched {expected}"
+
+    wait_until_sync(settled, timeout=10, interval=0.1, what=differences)
+    return seen[-1]
 
 
 def server_env() -> dict[str, str]:
@@ -213,6 +196,17 @@ def send_secret_traffic(url: str, banner_id: int) -> None:
         assert SECRET_V4 not in http.get(f"{url}/metrics").text
 
 
+def impressions_flushed(url: str, banner_id: int) -> None:
+    """Until the two impressions of ``send_secret_traffic`` are written (a background flush,
+    about a second), so the database searched holds them."""
+
+    def flushed() -> bool:
+        stats = httpx.get(f"{url}/api/v1/banners/{banner_id}/stats", timeout=10).json()
+        return int(stats["impressions"]) >= 2
+
+    wait_until_sync(flushed, timeout=15, interval=0.1)
+
+
 def assert_nowhere(blobs: dict[str, bytes]) -> None:
     for name, blob in blobs.items():
         for secret in secrets_bytes():
@@ -251,7 +245,7 @@ def test_raw_ip_reaches_neither_database_nor_log(tmp_path: Path) -> None:
     with ServerProcess(f"sqlite:///{db}", log, env=server_env()) as server:
         banner_id = create_banner(server.url)
         send_secret_traffic(server.url, banner_id)
-        time.sleep(1.2)  # let the impressions flush
+        impressions_flushed(server.url, banner_id)
         export_with_the_cli(server.url, banner_id, tmp_path)
     files = sorted(tmp_path.glob("privacy.db*"))
     assert files, "no database file"
@@ -271,7 +265,7 @@ def test_raw_ip_reaches_neither_database_nor_log_on_postgresql(
         with ServerProcess(url, log, env=server_env()) as server:
             banner_id = create_banner(server.url)
             send_secret_traffic(server.url, banner_id)
-            time.sleep(1.2)
+            impressions_flushed(server.url, banner_id)
         dump = dump_postgres(url)
         assert CHROME.encode() in dump
         assert_nowhere({"postgresql dump": dump, "server.log": log.read_bytes()})

@@ -9,7 +9,6 @@ required: without it these tests fail and say how to install it, they never skip
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.support import browser as browser_support
+from tests.support.banners import make_banner_sync
 from tests.support.browser import ChromiumMissingError, chromium
 from tests.support.server import ServerProcess
+from tests.support.waiting import wait_until_sync
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -35,17 +36,7 @@ def record_traffic(url: str) -> list[int]:
     with httpx.Client(base_url=url, timeout=10) as http:
         ids = []
         for i in (1, 2):
-            r = http.post(
-                "/api/v1/banners",
-                headers=ADMIN,
-                json={
-                    "name": f"Spring sale {i}",
-                    "image_url": f"https://cdn.example.com/{i}.png",
-                    "target_url": f"https://shop.example.com/{i}",
-                },
-            )
-            assert r.status_code == 201, r.text
-            ids.append(r.json()["id"])
+            ids.append(make_banner_sync(http, i, name=f"Spring sale {i}")["id"])
         first, second = ids
         for n, ua in enumerate([CHROME, f"{CHROME} b", f"{CHROME} c", CHROME, GOOGLEBOT]):
             referrer = {"Referer": "https://news.example.com/spring"} if n < 2 else {}
@@ -60,10 +51,11 @@ def record_traffic(url: str) -> list[int]:
         assert r.status_code == 201, r.text
         for _ in range(40):
             assert http.get(f"/i/{first}").status_code == 200
-        deadline = time.monotonic() + 10
-        while http.get(f"/api/v1/banners/{first}/stats").json()["impressions"] < 40:
-            assert time.monotonic() < deadline, "impressions were not written"
-            time.sleep(0.1)
+        wait_until_sync(
+            lambda: http.get(f"/api/v1/banners/{first}/stats").json()["impressions"] >= 40,
+            interval=0.1,
+            what="impressions were not written",
+        )
         http.get(f"/api/v1/banners/{first}/with-stats")  # something in the cache
     return ids
 

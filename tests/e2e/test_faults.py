@@ -15,11 +15,12 @@ from pathlib import Path
 
 import httpx
 from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.support.banners import make_banner, make_banner_sync
 from tests.support.proxy import TcpProxy
 from tests.support.server import ServerProcess
+from tests.support.waiting import wait_until
 
 ENV = {"BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN, "BANNERTRACK_LOG_LEVEL": "WARNING"}
-BANNER = {"name": "f", "image_url": "https://a.example/i", "target_url": "https://a.example/"}
 
 
 async def test_frozen_postgres_answers_503_in_seconds_and_logs_once(
@@ -36,8 +37,7 @@ async def test_frozen_postgres_answers_503_in_seconds_and_logs_once(
     log = tmp_path / "server.log"
     with ServerProcess(url, log, env=env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            r = await client.post("/api/v1/banners", json=BANNER, headers=ADMIN)
-            banner = r.json()["id"]
+            banner = (await make_banner(client, name="f"))["id"]
             assert (await client.get(f"/c/{banner}")).status_code == 302
             proxy.freeze()
             try:
@@ -56,10 +56,13 @@ async def test_frozen_postgres_answers_503_in_seconds_and_logs_once(
             finally:
                 proxy.thaw()
             # Thawed: the service recovers by itself.
-            deadline = time.monotonic() + 15
-            while (r := await client.get(f"/c/{banner}")).status_code != 302:
-                assert time.monotonic() < deadline, r.text
-                await asyncio.sleep(0.2)
+            answers: list[httpx.Response] = []
+
+            async def recovered() -> bool:
+                answers.append(await client.get(f"/c/{banner}"))
+                return answers[-1].status_code == 302
+
+            await wait_until(recovered, timeout=15, interval=0.2, what=lambda: answers[-1].text)
     statuses = Counter(m.status_code for m in misses)
     warnings = [line for line in log.read_text().splitlines() if "answering 503" in line]
     print(
@@ -87,7 +90,7 @@ def test_full_disk_is_reported_by_healthz_and_no_acknowledged_click_is_lost(
         ServerProcess(db, tmp_path / "server.log", env=env, wrapper=wrapper) as server,
         httpx.Client(base_url=server.url, timeout=20) as client,
     ):
-        banner = client.post("/api/v1/banners", json=BANNER, headers=ADMIN).json()["id"]
+        banner = make_banner_sync(client, name="f")["id"]
         assert client.get("/healthz").status_code == 200
         acked, statuses = 0, Counter[int]()
         for i in range(3_000):  # bounded: 2 MiB holds about a thousand of these

@@ -19,20 +19,16 @@ import httpx
 import psutil
 import pytest
 from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.support.banners import make_banner_sync
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresFactory
+from tests.support.waiting import wait_until
 
 ENV = {"BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN, "BANNERTRACK_LOG_LEVEL": "WARNING"}
 
 
 def create_banner(url: str) -> int:
-    r = httpx.post(
-        f"{url}/api/v1/banners",
-        json={"name": "h", "image_url": "https://a.example/i", "target_url": "https://a.example/"},
-        headers=ADMIN,
-    )
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
+    return int(make_banner_sync(url)["id"])
 
 
 def tree_rss(pid: int) -> int:
@@ -104,7 +100,7 @@ async def test_poison_clicks_never_fail_a_visitor(pg_server: ServerProcess) -> N
                 f"Referer: https://r.example/\x00{i}\r\nConnection: close\r\n\r\n"
             ).encode("latin-1")
             header_poison.update(await raw_exchange(pg_server.port, raw))
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # pacing: poison among the visitors, not instead of them
 
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         await asyncio.gather(
@@ -181,6 +177,7 @@ async def test_slow_bodies_do_not_take_the_tracking_link_down(tmp_path: Path) ->
         ).encode()
         stop = asyncio.Event()
         answers: Counter[int | str] = Counter()
+        holding: list[int] = []  # attackers whose request head is sent
 
         async def slow(n: int) -> None:
             try:
@@ -190,6 +187,8 @@ async def test_slow_bodies_do_not_take_the_tracking_link_down(tmp_path: Path) ->
                 return
             try:
                 writer.write(head)
+                await writer.drain()
+                holding.append(n)
                 for _ in range(10):  # at most 20 s, one byte every 2 s
                     writer.write(b" ")
                     await writer.drain()
@@ -207,7 +206,8 @@ async def test_slow_bodies_do_not_take_the_tracking_link_down(tmp_path: Path) ->
                 writer.close()
 
         attackers = [asyncio.create_task(slow(n)) for n in range(1_200)]
-        await asyncio.sleep(3.0)  # every slow connection is open and holds a request
+        # Every slow connection is open and holds a request (or failed to open, counted).
+        await wait_until(lambda: len(holding) + answers.total() >= 1_200, timeout=15)
         latencies: list[float] = []
         async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
             for _ in range(8):
@@ -215,7 +215,7 @@ async def test_slow_bodies_do_not_take_the_tracking_link_down(tmp_path: Path) ->
                 r = await client.get(f"/c/{banner}")
                 latencies.append(time.monotonic() - t)
                 assert r.status_code == 302
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.5)  # pacing: the 8 samples span the attack (4 s)
         # The body deadline (8 s here) answers the slow requests with 408 and frees them.
         await asyncio.wait(attackers, timeout=12)
         stop.set()

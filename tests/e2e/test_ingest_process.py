@@ -18,10 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
-from tests.conftest import ADMIN, ADMIN_TOKEN, INGEST, INGEST_TOKEN
+from tests.conftest import ADMIN_TOKEN, INGEST, INGEST_TOKEN
+from tests.support.banners import make_banner
 from tests.support.proxy import TcpProxy
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresFactory, postgres_proxy_target, via_proxy
+from tests.support.waiting import wait_until
 
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.tables import clicks
@@ -65,21 +67,17 @@ class Load:
                 )
             except httpx.HTTPError as exc:
                 self.statuses[type(exc).__name__] += 1
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # a client's back-off, as a real one would
                 continue
             self.statuses[r.status_code] += 1
             if r.status_code == 201:
                 self.acked[n] = int(r.json()["id"])
             elif r.status_code == 503:
                 self.retry_after.add(r.headers.get("retry-after", ""))
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # a client's back-off, as a real one would
 
     async def until(self, predicate: Callable[[], bool], within: float) -> None:
-        for _ in range(int(within / 0.01)):
-            if predicate():
-                return
-            await asyncio.sleep(0.01)
-        assert predicate(), f"condition not reached in {within}s: {self.statuses}"
+        await wait_until(predicate, timeout=within, what=lambda: f"statuses: {self.statuses}")
 
 
 async def stored_markers(database_url: str) -> dict[int, list[int]]:
@@ -104,18 +102,7 @@ def check_nothing_lost(load: Load, stored: dict[int, list[int]]) -> None:
 
 
 async def create_banner(url: str) -> int:
-    async with httpx.AsyncClient(timeout=10) as client:
-        r = await client.post(
-            f"{url}/api/v1/banners",
-            json={
-                "name": "p",
-                "image_url": "https://p.example/i",
-                "target_url": "https://x.example",
-            },
-            headers=ADMIN,
-        )
-    r.raise_for_status()
-    return int(r.json()["id"])
+    return int((await make_banner(url))["id"])
 
 
 async def test_sigterm_mid_stream_loses_no_acknowledged_click(
@@ -172,7 +159,7 @@ async def test_database_outage_answers_503_and_ingest_resumes(
             proxy.stop()
             await load.until(lambda: load.statuses[503] >= 50, 15)
             acked_during = len(load.acked)
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # a gap on purpose: the outage lasts while clicks arrive
             proxy.start()
             await load.until(lambda: len(load.acked) >= acked_during + 300, 15)
         finally:

@@ -18,13 +18,12 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.support.banners import make_banner_sync
 from tests.support.proxy import TcpProxy
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresFactory, redis_proxy_target, redis_server
 
 pytestmark = pytest.mark.slow
-
-BANNER = {"name": "b", "image_url": "https://a.example/i.png", "target_url": "https://a.example/"}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,7 @@ def servers(
 
 
 def check_consistency(a: httpx.Client, b: httpx.Client, writes: int = 30) -> list[float]:
-    banner = a.post("/api/v1/banners", json=BANNER, headers=ADMIN).json()
+    banner = make_banner_sync(a, name="b")
     path = f"/api/v1/banners/{banner['id']}"
     assert b.get(path).json()["name"] == "b"  # B caches the banner (and the with-stats view)
     b.get(f"{path}/with-stats")
@@ -121,7 +120,7 @@ def test_redis_outage_never_fails_a_request_and_recovery_clears(
         a = stack.enter_context(httpx.Client(base_url=a_proc.url))
         b = stack.enter_context(httpx.Client(base_url=b_proc.url))
         check_consistency(a, b, writes=3)
-        banner = a.post("/api/v1/banners", json=BANNER, headers=ADMIN).json()
+        banner = make_banner_sync(a, name="b")
         path = f"/api/v1/banners/{banner['id']}"
 
         def bus(client: httpx.Client) -> dict[str, Any]:
@@ -164,7 +163,7 @@ def test_workers_share_the_port_and_stay_consistent(redis_url: str, tmp_path: Pa
     environ = env(redis_url, BANNERTRACK_AUTO_MIGRATE="true")
     server = ServerProcess(database, tmp_path / "workers.log", env=environ, args=("--workers", "2"))
     with server, httpx.Client(base_url=server.url) as client:
-        banner = client.post("/api/v1/banners", json=BANNER, headers=ADMIN).json()
+        banner = make_banner_sync(client, name="b")
         path = f"/api/v1/banners/{banner['id']}"
         seen: set[str] = set()
         for i in range(15):

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN
+from tests.support.banners import make_banner
 from tests.support.server import ServerProcess
 from tests.support.services import PostgresFactory
 
@@ -41,16 +42,7 @@ def metric(text: str, name: str) -> float:
 async def test_200_concurrent_requests_for_a_cold_key_cost_one_load(server: ServerProcess) -> None:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as http:
-        r = await http.post(
-            "/api/v1/banners",
-            json={
-                "name": "herd",
-                "image_url": "https://a.example/i",
-                "target_url": "https://a.example",
-            },
-            headers=ADMIN,
-        )
-        banner_id = r.json()["id"]
+        banner_id = (await make_banner(http, name="herd"))["id"]
         # Open the 200 connections first, so the herd below is 200 requests in flight.
         await asyncio.gather(*(http.get("/healthz") for _ in range(200)))
         before = metric((await http.get("/metrics")).text, "bannertrack_db_queries_total")

@@ -10,23 +10,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN, INGEST
+from tests.support.banners import make_banner
 
 Client = AsyncTestClient[Litestar]
-
-
-async def make_banner(client: Client, i: int = 1, **extra: Any) -> dict[str, Any]:
-    r = await client.post(
-        "/api/v1/banners",
-        json={
-            "name": f"banner {i}",
-            "image_url": f"https://cdn.example.com/{i}.png",
-            "target_url": f"https://shop.example.com/{i}",
-            **extra,
-        },
-        headers=ADMIN,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
 
 
 def assert_error(r: Any, status: int, code: str | None = None) -> None:

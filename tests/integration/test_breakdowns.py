@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, text
 from tests.conftest import ADMIN
 from tests.integration.test_cached_repository import NaiveCache
+from tests.support.banners import make_banner
 from tests.support.race import RacedReads, WriteRace
 from tests.support.slow import SlowReads
 
@@ -256,17 +257,7 @@ HTTP_UA = (
 
 
 async def test_http_breakdowns_from_tracking_link(client: AsyncTestClient[Litestar]) -> None:
-    r = await client.post(
-        "/api/v1/banners",
-        json={
-            "name": "b",
-            "image_url": "https://cdn.example.com/1.png",
-            "target_url": "https://shop.example.com/1",
-        },
-        headers=ADMIN,
-    )
-    assert r.status_code == 201, r.text
-    b = r.json()["id"]
+    b = (await make_banner(client, name="b"))["id"]
     for _ in range(2):
         r = await client.get(
             f"/c/{b}?utm_source=newsletter&utm_medium=email&utm_campaign=black-friday",
@@ -466,7 +457,7 @@ async def stale_breakdown_reads(
             await repo.record_clicks([click(b, now, country="SE") for _ in range(n)])
             acked[b] += n
             await race.acked(write)
-            await asyncio.sleep(rng.random() * 0.002)
+            await asyncio.sleep(rng.random() * 0.002)  # jitter: vary the interleavings
 
     async def reader() -> None:
         nonlocal stale

@@ -8,7 +8,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN
-from tests.integration.test_api import assert_error, make_banner
+from tests.integration.test_api import assert_error
+from tests.support.banners import make_banner
 
 Client = AsyncTestClient[Litestar]
 

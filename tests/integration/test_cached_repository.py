@@ -238,7 +238,7 @@ async def stale_reads(
             await repo.update_banner(b, BannerUpdate(name=f"v{v} banner"))
             version[b] = v
             await race.acked(write)
-            await asyncio.sleep(rng.random() * 0.002)
+            await asyncio.sleep(rng.random() * 0.002)  # jitter: vary the interleavings
 
     async def click_writer() -> None:
         for _ in range(60):
@@ -248,7 +248,7 @@ async def stale_reads(
             await repo.record_clicks([click(b) for _ in range(n)])
             acked[b] += n
             await race.acked(write)
-            await asyncio.sleep(rng.random() * 0.002)
+            await asyncio.sleep(rng.random() * 0.002)  # jitter: vary the interleavings
 
     def v_of(name: str) -> int:
         return int(name.split()[0][1:])

@@ -18,7 +18,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN, ADMIN_TOKEN, INGEST, INGEST_TOKEN
-from tests.integration.test_api import assert_error, make_banner
+from tests.integration.test_api import assert_error
+from tests.support.banners import make_banner, make_banner_sync
 from tests.support.server import ServerProcess
 
 Client = AsyncTestClient[Litestar]
@@ -140,16 +141,7 @@ def test_reports_never_take_the_calling_servers_address_or_agent(server: ServerP
     browser-agent ones were repeats of each other and the python-requests ones crawlers.
     """
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        r = http.post(
-            "/api/v1/banners",
-            json={
-                "name": "s2s",
-                "image_url": "https://a.example/i",
-                "target_url": "https://a.example",
-            },
-            headers=ADMIN,
-        )
-        b = r.json()["id"]
+        b = make_banner_sync(http, name="s2s")["id"]
         callers = [
             {"User-Agent": "python-requests/2.32.3"},
             {"User-Agent": CHROME, "Referer": "https://caller.example/"},

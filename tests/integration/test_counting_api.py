@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN, INGEST
-from tests.integration.test_api import assert_error, make_banner
+from tests.integration.test_api import assert_error
+from tests.support.banners import make_banner
+from tests.support.waiting import wait_until
 
 from bannertrack.api.tracking import PIXEL
 from bannertrack.clicks.export import COLUMNS
@@ -40,15 +41,6 @@ async def stats_of(client: Client, banner_id: int) -> dict[str, Any]:
     r = await client.get(f"/api/v1/banners/{banner_id}/stats")
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
-
-
-async def eventually(check: Any, within: float = 5.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        value = await check()
-        if value is not None or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.05)
 
 
 async def test_recorded_clicks_say_what_was_set_apart(client: Client) -> None:
@@ -92,12 +84,16 @@ async def test_pixel_counts_impressions_without_emptying_the_stats_cache(client:
     r = await client.get(f"/i/{b}", headers={"Sec-Purpose": "prefetch"})
     assert r.status_code == 200 and r.content == PIXEL
 
-    async def counted() -> dict[str, Any] | None:
-        s = await stats_of(client, b)
-        return s if s["impressions"] == 8 else None
+    seen: list[dict[str, Any]] = []
 
-    s = await eventually(counted)  # flush interval + impressions TTL: about a second
-    assert s is not None and s["ctr"] == pytest.approx(1 / 8)
+    async def counted() -> bool:
+        seen.append(await stats_of(client, b))
+        return bool(seen[-1]["impressions"] == 8)
+
+    # The flush interval and the impressions' TTL: about a second.
+    await wait_until(counted, timeout=5, interval=0.05, what=lambda: f"stats: {seen[-1]}")
+    s = seen[-1]
+    assert s["ctr"] == pytest.approx(1 / 8)
     after = (await client.get("/api/v1/cache/stats")).json()["namespaces"]["click_stats"]
     assert after["misses"] == before["misses"], "impressions emptied the stats cache"
     ws = (await client.get(f"/api/v1/banners/{b}/with-stats")).json()

@@ -6,7 +6,6 @@ The page is parsed as HTML here (no browser): every figure it shows must equal w
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import html
 import re
@@ -16,7 +15,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN
-from tests.integration.test_api import assert_error, make_banner
+from tests.integration.test_api import assert_error
+from tests.support.banners import make_banner
+from tests.support.waiting import wait_until
 
 Client = AsyncTestClient[Litestar]
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -47,12 +48,14 @@ def figures(page: str) -> dict[str, str]:
 
 async def eventually_totals(client: Client, path: str, params: dict[str, str]) -> dict[str, Any]:
     """Impressions are written in the background; wait until all three are in."""
-    for _ in range(100):
-        body: dict[str, Any] = (await client.get(path, params=params)).json()
-        if body["impressions"] >= 3:
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"impressions never arrived: {body}")
+    seen: list[dict[str, Any]] = []
+
+    async def arrived() -> bool:
+        seen.append((await client.get(path, params=params)).json())
+        return bool(seen[-1]["impressions"] >= 3)
+
+    await wait_until(arrived, timeout=5, interval=0.05, what=lambda: f"totals: {seen[-1]}")
+    return seen[-1]
 
 
 async def test_page_figures_equal_the_api(client: Client) -> None:

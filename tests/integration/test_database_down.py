@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN
+from tests.support.banners import make_banner
 from tests.support.proxy import TcpProxy
 
 from bannertrack.api.app import create_app
@@ -32,12 +33,7 @@ async def test_database_down_serves_cache_and_answers_503_on_miss(
     app_and_proxy: tuple[AsyncTestClient[Litestar], TcpProxy],
 ) -> None:
     client, proxy = app_and_proxy
-    r = await client.post(
-        "/api/v1/banners",
-        json={"name": "a", "image_url": "https://a.example/i", "target_url": "https://a.example"},
-        headers=ADMIN,
-    )
-    banner_id = r.json()["id"]
+    banner_id = (await make_banner(client))["id"]
     assert (await client.get(f"/c/{banner_id}", follow_redirects=False)).status_code == 302
     cached = (await client.get(f"/api/v1/banners/{banner_id}/with-stats")).json()
 

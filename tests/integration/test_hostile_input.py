@@ -15,7 +15,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import update
 from tests.conftest import ADMIN, ADMIN_TOKEN, INGEST
-from tests.integration.test_api import assert_error, make_banner
+from tests.integration.test_api import assert_error
+from tests.support.banners import make_banner
 from tests.support.server import ServerProcess
 
 from bannertrack.clicks import follow

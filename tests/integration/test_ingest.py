@@ -22,6 +22,7 @@ from sqlalchemy import column, func, select, text
 from sqlalchemy import table as sa_table
 from sqlalchemy.engine import make_url
 from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.support.banners import make_banner
 from tests.support.server import ServerProcess
 from tests.support.waiting import wait_until
 
@@ -254,16 +255,7 @@ async def test_overload_over_http_is_503_with_retry_after(
     }
     with ServerProcess(database_url, tmp_path / "server.log", env=env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            r = await client.post(
-                "/api/v1/banners",
-                json={
-                    "name": "a",
-                    "image_url": "https://a.example/i",
-                    "target_url": "https://a.example",
-                },
-                headers=ADMIN,
-            )
-            banner_id = r.json()["id"]
+            banner_id = (await make_banner(client))["id"]
             url = f"/api/v1/banners/{banner_id}/clicks"
             assert (await client.post(url, headers=ADMIN)).status_code == 201
             async with asyncio.timeout(30), write_lock_held(database_url):

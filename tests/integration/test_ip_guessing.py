@@ -20,7 +20,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN
+from tests.support.banners import make_banner_sync
 from tests.support.ip_guessing import (
     Rows,
     read_postgres,
@@ -144,17 +145,7 @@ async def test_attack_works_on_the_old_schema_and_recovers_nothing_after_0004(
 
 def click_through_a_server(server: ServerProcess, sent: list[tuple[str, str]]) -> None:
     with httpx.Client(timeout=10) as http:
-        r = http.post(
-            f"{server.url}/api/v1/banners",
-            json={
-                "name": "guess me",
-                "image_url": "https://cdn.example.com/g.png",
-                "target_url": "https://shop.example.com/g",
-            },
-            headers=ADMIN,
-        )
-        assert r.status_code == 201, r.text
-        banner_id = r.json()["id"]
+        banner_id = make_banner_sync(server.url, name="guess me")["id"]
         for ip, agent in sent:
             r = http.get(
                 f"{server.url}/c/{banner_id}",

@@ -16,8 +16,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN, ADMIN_TOKEN
-from tests.integration.test_api import make_banner
 from tests.integration.test_hostile_input import store_target_as_is, total_clicks
+from tests.support.banners import make_banner
 
 from bannertrack.api.app import create_app
 from bannertrack.api.link_fast_path import LinkFastPath, banner_id_of

@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN
-from tests.integration.test_api import make_banner
+from tests.support.banners import make_banner
 
 Client = AsyncTestClient[Litestar]
 ADMIN_OPERATIONS = {

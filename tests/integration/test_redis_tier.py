@@ -176,13 +176,13 @@ async def test_an_invalidation_during_an_l2_read_keeps_it_out_of_l1(
     a, b = tiers
     await TieredCache(MemoryCache(), b).get_or_load("banner:4", counting("old")[1], 30)
     cache = TieredCache(MemoryCache(), a)
-    fetched = asyncio.Event()
+    fetched, release = asyncio.Event(), asyncio.Event()
     real_fetch = a.fetch
 
     async def slow_fetch(key: str) -> object:
         found = await real_fetch(key)
         fetched.set()
-        await asyncio.sleep(0.01)
+        await release.wait()  # the L2 read is in flight until the invalidation is done
         return found
 
     a.fetch = slow_fetch  # type: ignore[assignment,method-assign]
@@ -190,6 +190,7 @@ async def test_an_invalidation_during_an_l2_read_keeps_it_out_of_l1(
     await fetched.wait()
     cache.delete("banner:4")  # the bus applies another instance's write
     await b.invalidate(["banner:4"])
+    release.set()
     assert await loading == "old"
     assert cache.get("banner:4") is NO_VALUE
     a.fetch = real_fetch  # type: ignore[method-assign]

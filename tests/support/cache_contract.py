@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import pytest
 
 from bannertrack.cache import NO_VALUE, Cache
+from tests.support.waiting import wait_until
 
 
 class ContractClock:
@@ -154,7 +155,7 @@ class CacheContract:
             return "value"
 
         callers = [asyncio.create_task(cache.get_or_load("a:1", loader)) for _ in range(200)]
-        await asyncio.sleep(0.01)
+        await wait_until(lambda: cache.stats().misses == 200)  # every caller has joined
         gate.set()
         assert await asyncio.gather(*callers) == ["value"] * 200
         assert calls == 1
@@ -179,7 +180,7 @@ class CacheContract:
             raise LoaderError("down")
 
         callers = [asyncio.create_task(cache.get_or_load("a:1", loader)) for _ in range(50)]
-        await asyncio.sleep(0.01)
+        await wait_until(lambda: cache.stats().misses == 50)  # every caller has joined
         gate.set()
         errors = await asyncio.gather(*callers, return_exceptions=True)
         assert all(isinstance(e, LoaderError) for e in errors)
@@ -196,7 +197,7 @@ class CacheContract:
 
         first = asyncio.create_task(cache.get_or_load("a:1", loader))
         others = [asyncio.create_task(cache.get_or_load("a:1", loader)) for _ in range(5)]
-        await asyncio.sleep(0.01)
+        await wait_until(lambda: cache.stats().misses == 6)  # every caller has joined
         first.cancel()
         await asyncio.wait({first})
         gate.set()
@@ -228,14 +229,15 @@ class CacheContract:
         self, cache: Cache, how: str
     ) -> None:
         key = "a:7"
-        old_gate = asyncio.Event()
+        old_gate, running = asyncio.Event(), asyncio.Event()
 
         async def stale() -> str:
+            running.set()
             await old_gate.wait()
             return "stale"
 
         early = asyncio.create_task(cache.get_or_load(key, stale))
-        await asyncio.sleep(0.01)  # the stale load is running and waiting
+        await wait_until(running.is_set)  # the stale load is running and waiting
         if how == "delete":
             cache.delete(key)
             await self.spread(keys=[key])

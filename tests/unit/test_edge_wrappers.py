@@ -32,7 +32,7 @@ def http_scope(method: str = "GET", headers: list[tuple[bytes, bytes]] | None = 
 
 
 async def never() -> Any:
-    await asyncio.sleep(3600)
+    await asyncio.sleep(3600)  # an app that never answers: the wrapper's bound must end it
 
 
 async def test_a_request_without_a_body_gets_receive_untouched() -> None:

@@ -17,7 +17,7 @@ class Totals:
 
     async def load_many(self, ids: Sequence[int]) -> dict[int, int]:
         self.asked.append(list(ids))
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0.001)  # a query takes time: concurrent reads must share it
         return {i: self.totals[i] for i in ids if i in self.totals}
 
 

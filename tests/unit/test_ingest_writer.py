@@ -105,6 +105,8 @@ async def test_acknowledged_only_after_the_batch_returns(repo: SteeredRepo) -> N
     repo.gate.clear()
     task = asyncio.create_task(ingest.record(click()))
     await repo.entered.wait()
+    # A gap on purpose, for a negative check: an acknowledgement sent before the batch
+    # returns would land in it. With the gate shut, a correct writer is never done.
     await asyncio.sleep(0.01)
     assert not task.done()  # the "commit" has not returned yet
     repo.gate.set()

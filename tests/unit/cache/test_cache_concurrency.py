@@ -126,7 +126,7 @@ async def test_many_tasks_with_loads_failures_and_invalidations() -> None:
     async def loader(key: str) -> str:
         nonlocal loads
         loads += 1
-        await asyncio.sleep(0 if rng.random() < 0.5 else 0.0005)
+        await asyncio.sleep(0 if rng.random() < 0.5 else 0.0005)  # a query, sometimes slow
         if rng.random() < 0.1:
             raise LookupError(key)
         return f"v:{key}"

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from tests.support.waiting import wait_until
 
 from bannertrack.cache import NO_VALUE, MemoryCache
 
@@ -34,19 +35,22 @@ async def test_async_load_started_before_invalidation_never_stores(
     old_gate, new_gate = asyncio.Event(), asyncio.Event()
     versions = iter(["stale", "fresh"])
     gates = iter([old_gate, new_gate])
+    running: list[str] = []
 
     async def loader() -> str:
         value, gate = next(versions), next(gates)
+        running.append(value)
         await gate.wait()
         return value
 
     early = asyncio.create_task(cache.get_or_load(key, loader))
-    await asyncio.sleep(0.001)  # the stale load is running and waiting
+    await wait_until(lambda: running == ["stale"])  # the stale load is running and waiting
     INVALIDATIONS[how](cache)
     expected_after = "written" if how == "set" else NO_VALUE
 
     late = asyncio.create_task(cache.get_or_load(key, loader))
-    await asyncio.sleep(0.001)
+    # A hit for a write; else a new load, waiting at its own gate.
+    await wait_until(lambda: late.done() if how == "set" else running == ["stale", "fresh"])
     old_gate.set()
     assert await early == "stale"  # its own waiters still get it
     assert cache.get(key) == expected_after  # ...but it was not stored
@@ -61,12 +65,15 @@ async def test_async_load_started_before_invalidation_never_stores(
 async def test_invalidation_of_another_key_leaves_the_flight_alone(cache: MemoryCache) -> None:
     gate = asyncio.Event()
 
+    running = asyncio.Event()
+
     async def loader() -> str:
+        running.set()
         await gate.wait()
         return "v"
 
     task = asyncio.create_task(cache.get_or_load("banner_stats:7", loader))
-    await asyncio.sleep(0.001)
+    await wait_until(running.is_set)
     cache.delete("banner_stats:8")
     cache.delete_prefix("banner:")
     gate.set()
@@ -79,12 +86,15 @@ async def test_prefix_invalidation_detaches_loads_of_keys_not_stored_yet(
 ) -> None:
     gate = asyncio.Event()
 
+    running: list[int] = []
+
     async def loader() -> str:
+        running.append(1)
         await gate.wait()
         return "top"
 
     loads = [asyncio.create_task(cache.get_or_load(f"top_banners:{n}", loader)) for n in (5, 10)]
-    await asyncio.sleep(0.001)
+    await wait_until(lambda: len(running) == 2)
     assert len(cache) == 0
     assert cache.delete_prefix("top_banners:") == 0
     gate.set()
