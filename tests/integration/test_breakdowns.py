@@ -380,13 +380,22 @@ async def test_migration_backfills_breakdowns_from_old_clicks(unmigrated_url: st
         await engine.dispose()
 
 
-async def test_demo_data_has_real_breakdowns(sql_repo: SqlRepository) -> None:
-    from bannertrack.cli.demo import DemoTally, create_banners, generate_clicks
-
+async def test_demo_data_has_real_breakdowns(database_url: str) -> None:
     rng = random.Random(3)
     now = datetime.now(UTC)
     start = now - timedelta(days=3)
-    sql_repo._clock = lambda: start
+    sql_repo = SqlRepository.from_url(database_url, clock=lambda: start)  # banners made then
+    try:
+        await _demo_breakdowns(sql_repo, rng, start, now)
+    finally:
+        await sql_repo.close()
+
+
+async def _demo_breakdowns(
+    sql_repo: SqlRepository, rng: random.Random, start: datetime, now: datetime
+) -> None:
+    from bannertrack.cli.demo import DemoTally, create_banners, generate_clicks
+
     banners = await create_banners(sql_repo, 3, rng)
     async for batch in generate_clicks(banners, 600, now, rng, DemoTally(), batch_size=300):
         await sql_repo.record_clicks(batch)
@@ -588,18 +597,17 @@ async def test_a_click_counts_on_its_utc_day_whatever_its_zone(
     on every write path: SQLite's writer thread ("main") and SQLAlchemy's ("other"),
     PostgreSQL's one-statement batch ("main") and its two-statement one ("other", taken
     when a visitor clicks twice in a batch)."""
-    repo = SqlRepository.from_url(database_url)
+    # SQLite's "other" path: the SQLAlchemy one, without the writer thread.
+    sqlite_writer = not (path == "other" and backend == "sqlite")
+    repo = SqlRepository.from_url(database_url, sqlite_writer=sqlite_writer)
     local = datetime(2026, 11, 20, 23, 30, tzinfo=timezone(-timedelta(hours=8)))
     try:
         b = (await repo.create_banner(banner_in(1))).id
         sent = [
             ClickIn(banner_id=b, occurred_at=local, visitor="v", facts=ClickFacts(country="DE"))
         ]
-        if path == "other":
-            if backend == "sqlite":
-                repo._sqlite_clicks = None
-            else:
-                sent.append(sent[0])
+        if path == "other" and backend != "sqlite":
+            sent.append(sent[0])
         assert local.date() == DAY1.date() and local.astimezone(UTC).date() == DAY2.date()
         await repo.record_clicks(sent)
         async with repo.engine.connect() as conn:

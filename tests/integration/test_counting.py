@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -46,9 +47,13 @@ def click(banner_id: int, at: datetime, visitor: str | None = "v1", bot: bool = 
 
 
 @pytest.fixture
-def repo(sql_repo: SqlRepository) -> SqlRepository:
-    sql_repo._clock = lambda: NOW
-    return sql_repo
+async def repo(database_url: str) -> AsyncIterator[SqlRepository]:
+    """A repository whose clock stands at ``NOW`` (banners' created and updated times)."""
+    r = SqlRepository.from_url(database_url, clock=lambda: NOW)
+    try:
+        yield r
+    finally:
+        await r.close()
 
 
 def model_flags(

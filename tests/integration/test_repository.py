@@ -7,6 +7,7 @@ the rollup arithmetic (whole minutes plus the partial edge minute) is exercised.
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,9 +28,13 @@ def new_banner(i: int = 1, **kw: object) -> BannerCreate:
 
 
 @pytest.fixture
-def repo(sql_repo: SqlRepository) -> SqlRepository:
-    sql_repo._clock = lambda: NOW
-    return sql_repo
+async def repo(database_url: str) -> AsyncIterator[SqlRepository]:
+    """A repository whose clock stands at ``NOW`` (banners' created and updated times)."""
+    r = SqlRepository.from_url(database_url, clock=lambda: NOW)
+    try:
+        yield r
+    finally:
+        await r.close()
 
 
 async def test_banner_crud(repo: SqlRepository) -> None:

@@ -50,9 +50,8 @@ def _url(path: Path) -> str:
 async def twin(tmp_path: Path) -> AsyncIterator[tuple[SqlRepository, SqlRepository]]:
     """A repository on the writer thread and one on the SQLAlchemy path, on two databases."""
     raw = SqlRepository.from_url(_url(tmp_path / "raw.db"), breakdown_top_n=3)
-    ref = SqlRepository.from_url(_url(tmp_path / "ref.db"), breakdown_top_n=3)
-    assert raw._sqlite_clicks is not None
-    ref._sqlite_clicks = None
+    ref = SqlRepository.from_url(_url(tmp_path / "ref.db"), breakdown_top_n=3, sqlite_writer=False)
+    assert raw.sqlite_click_writer is not None and ref.sqlite_click_writer is None
     try:
         yield raw, ref
     finally:
@@ -223,7 +222,7 @@ async def test_a_read_only_database_is_unavailable(tmp_path: Path) -> None:
     await writable.close()
     repo = SqlRepository.from_url(f"sqlite:///file:{path}?mode=ro&uri=true")
     try:
-        assert repo._sqlite_clicks is not None
+        assert repo.sqlite_click_writer is not None
         with pytest.raises(DatabaseUnavailableError):
             await repo.record_clicks([ClickIn(banner_id=banner, occurred_at=NOW)])
     finally:
@@ -279,14 +278,13 @@ async def test_the_writer_connection_has_the_engine_pragmas(sql_repo: SqlReposit
     banner = (await sql_repo.create_banner(_banner("a"))).id
     await sql_repo.record_clicks([ClickIn(banner_id=banner, occurred_at=NOW)])
     names = ("journal_mode", "synchronous", "foreign_keys", "secure_delete", "busy_timeout")
-    writer = sql_repo._sqlite_clicks
-    assert writer is not None and writer._executor is not None and writer._conn is not None
-    conn = writer._conn
+    writer = sql_repo.sqlite_click_writer
+    assert writer is not None
 
-    def pragmas() -> list[Any]:
+    def pragmas(conn: sqlite3.Connection) -> list[Any]:
         return [conn.execute(f"PRAGMA {n}").fetchone()[0] for n in names]
 
-    theirs = await asyncio.get_running_loop().run_in_executor(writer._executor, pragmas)
+    theirs = await writer.on_connection(pragmas)
     async with sql_repo.engine.connect() as pooled:
         ours = [(await pooled.exec_driver_sql(f"PRAGMA {n}")).scalar() for n in names]
     assert theirs == ours == ["wal", 2, 1, 1, 5000]
@@ -331,7 +329,7 @@ async def test_an_in_memory_database_keeps_the_sqlalchemy_path() -> None:
 
     repo = SqlRepository.from_url("sqlite://")
     try:
-        assert repo._sqlite_clicks is None
+        assert repo.sqlite_click_writer is None
         await upgrade(repo.engine)
         banner = (await repo.create_banner(_banner("a"))).id
         recorded = await repo.record_clicks([ClickIn(banner_id=banner, occurred_at=NOW)])

@@ -151,5 +151,5 @@ def test_fold_memory_is_bounded() -> None:
     start = date(2026, 1, 1)
     for i in range(50):
         fold.learn((1, start + timedelta(days=i)), {"referrer": {"a"}})
-    assert len(fold._known) == 5
+    assert len(fold.admitted()) == 5
     assert fold.missing([(1, start)]) == [(1, start)]

@@ -119,14 +119,14 @@ def test_rollups_equal_the_per_click_sums() -> None:
 
         fold, model_fold = BreakdownFold(top_n=3), BreakdownFold(top_n=3)
         assert counts.breakdowns(fold) == model_breakdowns(model_fold, batch, repeats)
-        assert fold._known == model_fold._known  # the same values admitted
+        assert fold.admitted() == model_fold.admitted()  # the same values admitted
         # The SQLite path's entry point, per (banner, day, facts): the same rows.
         fold = BreakdownFold(top_n=3)
         days = [floor_to(c.occurred_at, 60).date() for c in batch]
         assert tally_breakdowns(fold, batch, days, repeats) == counts.breakdowns(
             BreakdownFold(top_n=3)
         )
-        assert fold._known == model_fold._known
+        assert fold.admitted() == model_fold.admitted()
 
 
 def test_values_are_admitted_in_the_order_of_their_first_click() -> None:
@@ -174,7 +174,7 @@ def test_remembered_verdicts_equal_the_fold_asked_afresh() -> None:
             )
             want = tuple(model_rows(model, pair, facts or ClickFacts()))
             assert fold.values(pair, facts) == want
-            assert fold._known == model._known
+            assert fold.admitted() == model.admitted()
 
 
 def test_a_learned_value_is_no_longer_folded() -> None:

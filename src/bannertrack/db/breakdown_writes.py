@@ -83,6 +83,11 @@ class BreakdownFold:
         self._known: OrderedDict[tuple[int, date], Admitted] = OrderedDict()
         self._verdicts: dict[tuple[int, date], dict[ClickFacts | None, Verdict]] = {}
 
+    def admitted(self) -> dict[tuple[int, date], Admitted]:
+        """A copy of what is admitted per (banner, day): two folds fed the same clicks in
+        the same order must hold the same (the write paths' equivalence tests compare)."""
+        return {pair: {d: set(v) for d, v in known.items()} for pair, known in self._known.items()}
+
     def missing(self, pairs: Iterable[tuple[int, date]]) -> list[tuple[int, date]]:
         return sorted({p for p in pairs if p not in self._known})
 

@@ -70,7 +70,10 @@ class SqlRepository(SqlReads):
         clock: Callable[[], datetime] = utcnow,
         dedup_window: float = 3600.0,
         breakdown_top_n: int = 50,
+        sqlite_writer: bool = True,
     ) -> None:
+        """``sqlite_writer=False`` keeps SQLite's click batches on the SQLAlchemy path: the
+        reference the writer thread is tested against, byte for byte."""
         super().__init__(engine)
         self.queries = count_queries(engine)
         self._clock = clock
@@ -78,7 +81,9 @@ class SqlRepository(SqlReads):
         self._window_us = int(dedup_window * 1_000_000)
         self._fold = BreakdownFold(breakdown_top_n)
         # SQLite files: click batches go to a writer thread of their own (sqlite_clicks).
-        self._sqlite_clicks = SqliteClickWriter.for_engine(engine, self._fold)
+        self._sqlite_clicks = (
+            SqliteClickWriter.for_engine(engine, self._fold) if sqlite_writer else None
+        )
 
     @classmethod
     def from_url(
@@ -89,12 +94,22 @@ class SqlRepository(SqlReads):
         dedup_window: float = 3600.0,
         breakdown_top_n: int = 50,
         timeouts: DbTimeouts | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        sqlite_writer: bool = True,
     ) -> SqlRepository:
         return cls(
             create_engine(database_url, pool_size=pool_size, timeouts=timeouts),
+            clock=clock,
             dedup_window=dedup_window,
             breakdown_top_n=breakdown_top_n,
+            sqlite_writer=sqlite_writer,
         )
+
+    @property
+    def sqlite_click_writer(self) -> SqliteClickWriter | None:
+        """The thread that writes click batches to a SQLite file; ``None`` when they go
+        through SQLAlchemy (PostgreSQL, an in-memory database, ``sqlite_writer=False``)."""
+        return self._sqlite_clicks
 
     # banners -------------------------------------------------------------------------
 

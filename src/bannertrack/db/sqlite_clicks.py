@@ -60,12 +60,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -183,6 +183,7 @@ class BatchResult:
     repeats: list[bool]
 
 
+T = TypeVar("T")
 Executed = list[tuple[str, tuple[Any, ...]]]  # the statements a batch ran, for listeners
 
 
@@ -424,17 +425,28 @@ class SqliteClickWriter:
 
     async def record_clicks(self, batch: Sequence[ClickIn], window: int) -> BatchResult | None:
         """Write ``batch`` in the writer thread (``None``: leave it to the SQLAlchemy path)."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="bannertrack-sqlite-clicks")
         executed: Executed = []
         loop = asyncio.get_running_loop()
         try:
             with map_db_errors():
                 return await loop.run_in_executor(
-                    self._executor, self._write, batch, window, executed
+                    self._thread(), self._write, batch, window, executed
                 )
         finally:
             self._tell_listeners(list(executed))
+
+    async def on_connection(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` in the writer's thread, on the connection batches use (opened
+        if need be): how a test or a diagnostic reads that connection's own settings."""
+        with map_db_errors():
+            return await asyncio.get_running_loop().run_in_executor(
+                self._thread(), lambda: fn(self._conn or self._open())
+            )
+
+    def _thread(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="bannertrack-sqlite-clicks")
+        return self._executor
 
     def _write(
         self, batch: Sequence[ClickIn], window: int, executed: Executed

@@ -75,17 +75,18 @@ async def test_a_failing_sweep_is_logged_and_cleanup_goes_on(
 ) -> None:
     caplog.set_level(logging.ERROR, logger="bannertrack.cache")
     failures = 0
+    armed = False  # the clock fails once, at its first reading once armed: the sweep's
 
     def flaky_clock() -> float:
         nonlocal failures
-        if failures < 1:
+        if armed and failures < 1:
             failures += 1
             raise RuntimeError("clock hiccup")
         return clock()
 
-    cache = MemoryCache(cleanup_interval=INTERVAL, clock=clock, sleep=sleep)
+    cache = MemoryCache(cleanup_interval=INTERVAL, clock=flaky_clock, sleep=sleep)
     cache.set("k", 1, ttl=1.0)
-    cache._clock = flaky_clock
+    armed = True
     clock.advance(1.0)
     await cache.start()
     await sleep.wait_for_sleepers(1)
