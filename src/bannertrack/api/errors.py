@@ -8,7 +8,7 @@ from it too), and ``error`` the one builder of the body.
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import msgspec
 from litestar import Request, Response
@@ -16,8 +16,10 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from bannertrack.caching.keys import Namespace
 from bannertrack.errors import BannertrackError, UnavailableError
 from bannertrack.logs import RateLimitedLog
+from bannertrack.models import CountKind, Dimension, Interval
 
 log = logging.getLogger("bannertrack.api")
 # An outage fails every request alike: one warning per interval and kind, with a count.
@@ -118,6 +120,15 @@ def error_parts(exc: Exception) -> ErrorParts:
     return HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error", {}
 
 
+# The parameters that take one of a set, by name: a wrong value's error lists the set.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "by": get_args(Dimension),
+    "count": get_args(CountKind),
+    "interval": get_args(Interval),
+    "namespace": get_args(Namespace),
+}
+
+
 def error_body(code: str, message: str) -> bytes:
     return msgspec.json.encode(error(code, message))
 
@@ -130,7 +141,10 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
         for d in details:
             if isinstance(d, dict):
                 where = d.get("key") or d.get("source") or ""
-                parts.append(f"{where}: {d.get('message', '')}".strip(": "))
+                said = str(d.get("message", ""))
+                if said.startswith("Invalid enum value") and where in CHOICES:
+                    said += f" (one of: {', '.join(CHOICES[where])})"
+                parts.append(f"{where}: {said}".strip(": "))
         if parts:
             message = f"{exc.detail}: " + "; ".join(parts)
     known = ERRORS.get(exc.status_code)
