@@ -7,9 +7,9 @@ import contextlib
 import logging
 
 import pytest
-from tests.support.fake_time import FakeSleep
 
 from bannertrack.tasks import BackgroundTask, every
+from tests.support.fake_time import FakeSleep
 
 
 def _named(name: str) -> list[asyncio.Task[object]]:

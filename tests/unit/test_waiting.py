@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from tests.support.waiting import wait_until, wait_until_sync
 
 

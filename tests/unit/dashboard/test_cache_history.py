@@ -7,11 +7,11 @@ import contextlib
 import logging
 
 import pytest
-from tests.support.fake_time import FakeSleep
 
 from bannertrack.cache import CacheStats, MemoryCache
 from bannertrack.dashboard.cache_history import CacheHistory, Counts
 from bannertrack.dashboard.cache_panel import cache_panel
+from tests.support.fake_time import FakeSleep
 
 
 class Clock:
