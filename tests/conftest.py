@@ -31,6 +31,8 @@ if not os.environ.get("XDG_RUNTIME_DIR"):
 os.environ.setdefault(
     "BANNERTRACK_SALT_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="bt-key-"), "salt.key")
 )
+# ...and their outage spools here (a folder per database inside), not in the user's home.
+os.environ.setdefault("BANNERTRACK_SPOOL_DIR", tempfile.mkdtemp(prefix="bt-spool-"))
 
 BACKENDS = ["sqlite", "postgresql"]
 _TESTS = Path(__file__).parent

@@ -256,6 +256,29 @@ class Settings(BaseSettings):
         description="Seconds a Redis command or connect may take before the request goes on "
         "without Redis.",
     )
+    spool_enabled: bool = Field(
+        True,
+        description="On PostgreSQL, keep click and impression batches the database cannot take "
+        "in a local spool (acknowledged once fsync'd) and replay them exactly once; off: 503.",
+    )
+    spool_dir: str = Field(
+        "~/.local/state/bannertrack/spool",
+        description="Directory of the spool files (one per process, in a folder per database).",
+    )
+    spool_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=4096,
+        description="Most bytes of spooled batches per process; beyond, clicks get 503.",
+    )
+    spool_after: float = Field(
+        0.2,
+        gt=0,
+        description="Seconds a click batch waits for PostgreSQL's commit before it is spooled "
+        "(none while the database is known to be down).",
+    )
+    spool_replay_interval: float = Field(
+        0.5, gt=0, description="Seconds between replay attempts while the database is down."
+    )
     cache_stale_if_error: float = Field(
         86_400.0,
         ge=0,

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from bannertrack.cache import COUNTER_FIELDS, CacheStats
-from bannertrack.models import BusStats
+from bannertrack.models import BusStats, SpoolStats
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -57,6 +57,7 @@ class _SourceCollector(Collector):
         self._db_queries = db_queries
         self._bus_stats = bus_stats
         self._tier_counters = tier_counters
+        self.spool_stats: Callable[[], SpoolStats | None] = lambda: None
 
     def collect(self) -> Iterator[Any]:
         queries = CounterMetricFamily(
@@ -66,6 +67,7 @@ class _SourceCollector(Collector):
         yield queries
         yield from self._bus()
         yield from self._tier()
+        yield from self._spool()
         stats = self._cache_stats()
         if stats is None:
             return
@@ -120,6 +122,28 @@ class _SourceCollector(Collector):
             delay.add_metric(["0.99"], bus.delay_ms_p99)
             yield delay
 
+    def _spool(self) -> Iterator[Any]:
+        spool = self.spool_stats()
+        if spool is None:
+            return
+        for name, help_text, value in (
+            ("batches", "Batches in this process's outage spool.", spool.batches),
+            ("clicks", "Clicks in this process's outage spool (its depth).", spool.clicks),
+            ("oldest_age_seconds", "Age of the oldest spooled batch.", spool.oldest_age_s),
+            ("bytes", "Bytes of spooled batches.", spool.bytes),
+            ("database_down", "1 while the database is known to be down.", spool.database_down),
+        ):
+            gauge = GaugeMetricFamily(f"bannertrack_spool_{name}", help_text)
+            gauge.add_metric([], float(value))
+            yield gauge
+        for name, help_text, value in (
+            ("spooled_clicks", "Clicks acknowledged from the spool.", spool.spooled_clicks),
+            ("rejected_batches", "Spooled batches the database refused.", spool.rejected_batches),
+        ):
+            counter = CounterMetricFamily(f"bannertrack_spool_{name}", help_text)
+            counter.add_metric([], value)
+            yield counter
+
     def _tier(self) -> Iterator[Any]:
         counters = self._tier_counters()
         if counters is None:
@@ -141,7 +165,8 @@ class Metrics:
         tier_counters: Callable[[], Any] = lambda: None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_SourceCollector(cache_stats, db_queries, bus_stats, tier_counters))
+        self._sources = _SourceCollector(cache_stats, db_queries, bus_stats, tier_counters)
+        self.registry.register(self._sources)
         self.request_seconds = Histogram(
             "bannertrack_request_seconds",
             "Request latency by route.",
@@ -172,11 +197,20 @@ class Metrics:
             ["flag"],
             registry=self.registry,
         )
+        self.clicks_replayed = Counter(
+            "bannertrack_spool_replayed_clicks",
+            "Spooled clicks replayed into the database by this process.",
+            registry=self.registry,
+        )
         self.impressions_recorded = Counter(
             "bannertrack_impressions_recorded",
             "Impressions written to the database by this process.",
             registry=self.registry,
         )
+
+    def watch_spool(self, stats: Callable[[], SpoolStats | None]) -> None:
+        """Expose the outage spool's figures (set once the spool exists)."""
+        self._sources.spool_stats = stats
 
     def on_batch(self, size: int, _seconds: float) -> None:
         self.clicks_recorded.inc(size)

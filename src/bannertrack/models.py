@@ -164,6 +164,33 @@ class RecordedClick(msgspec.Struct, frozen=True, kw_only=True):
     repeat: bool = False
 
 
+class SpooledClick(msgspec.Struct, frozen=True, kw_only=True):
+    """A click kept on this instance's disk while the database is down (answered 202).
+
+    It is stored in the database, with its id and flags, once the database answers
+    (``clicks/spool.py``); until then neither is known.
+    """
+
+    banner_id: int
+    occurred_at: datetime
+    spooled: bool = True
+
+
+class SpoolStats(msgspec.Struct, frozen=True, kw_only=True):
+    """What one process's spool holds, for ``/healthz`` and ``/metrics``."""
+
+    batches: int
+    clicks: int
+    impressions: int
+    oldest_age_s: float
+    bytes: int
+    max_bytes: int
+    spooled_clicks: int  # acknowledged from the spool since start
+    replayed_clicks: int  # replayed into the database since start
+    rejected_batches: int
+    database_down: bool
+
+
 class ImpressionCount(msgspec.Struct, frozen=True, kw_only=True):
     """Impressions of one banner within one UTC minute (``minute`` is its start)."""
 

@@ -223,3 +223,20 @@ class StorageProbe(Protocol):
     async def write_error(self) -> str | None:
         """``None`` when the storage takes writes; else why not (a full disk, say)."""
         ...
+
+
+@runtime_checkable
+class ReplayTarget(Protocol):
+    """Where the spool's replay stores batches: exactly once, keyed (``db/replay.py``)."""
+
+    async def replay_clicks(
+        self, key: str, batch: Sequence[ClickIn], in_doubt: bool
+    ) -> list[RecordedClick | None] | None:
+        """Store the batch with its key in one transaction; ``None``: stored before."""
+        ...
+
+    async def replay_impressions(self, key: str, counts: Sequence[ImpressionCount]) -> bool:
+        """Store the counts with their key in one transaction; False: stored before."""
+        ...
+
+    async def ping(self) -> None: ...

@@ -26,9 +26,11 @@ ENV = {"BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN, "BANNERTRACK_LOG_LEVEL": "WARNING
 async def test_frozen_postgres_answers_503_in_seconds_and_logs_once(
     proxied_url: tuple[str, TcpProxy], tmp_path: Path
 ) -> None:
+    """With the outage spool turned off: today's 503s (test_outage_spool.py has it on)."""
     url, proxy = proxied_url
     env = {
         **ENV,
+        "BANNERTRACK_SPOOL_ENABLED": "false",
         "BANNERTRACK_DB_TIMEOUT": "1",
         "BANNERTRACK_DB_CONNECT_TIMEOUT": "1",
         "BANNERTRACK_DB_POOL_TIMEOUT": "1",

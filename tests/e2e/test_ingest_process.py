@@ -149,8 +149,10 @@ def proxied(postgres: PostgresFactory) -> Iterator[tuple[str, str, TcpProxy]]:
 async def test_database_outage_answers_503_and_ingest_resumes(
     proxied: tuple[str, str, TcpProxy], tmp_path: Path
 ) -> None:
+    """With the outage spool turned off (tests/e2e/test_outage_spool.py has it on)."""
     direct_url, url, proxy = proxied
-    with ServerProcess(url, tmp_path / "server.log", env=ENV) as server:
+    env = {**ENV, "BANNERTRACK_SPOOL_ENABLED": "false"}
+    with ServerProcess(url, tmp_path / "server.log", env=env) as server:
         banner_id = await create_banner(server.url)
         load = Load(server.url, banner_id, total=4000, concurrency=16)
         sender = asyncio.create_task(load.run(time.monotonic() + 30))

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
@@ -30,6 +32,7 @@ from bannertrack.models import (
     Interval,
     RecordedClick,
     Series,
+    SpooledClick,
     TopBanners,
 )
 from bannertrack.placements.rules import checked
@@ -140,7 +143,25 @@ class BannerController(Controller):
         guards=[ingest_guard],
         status_code=201,
         security=INGEST,
-        responses=errors(400, 401, 403, 404, 413, 503),
+        responses={
+            202: ResponseSpec(
+                data_container=SpooledClick,
+                description="Accepted: the database is down; the click is durable on this "
+                "instance's disk and is stored in the database once it answers.",
+                generate_examples=False,
+                examples=[
+                    Example(
+                        summary="Spooled",
+                        value={
+                            "banner_id": 7,
+                            "occurred_at": "2026-12-06T12:00:00Z",
+                            "spooled": True,
+                        },
+                    )
+                ],
+            ),
+            **errors(400, 401, 403, 404, 413, 503),
+        },
     )
     async def record_click(
         self,
@@ -148,14 +169,14 @@ class BannerController(Controller):
         request: Request[None, None, State],
         banner_id: BannerId,
         data: JSONBody[ClickReport | None] = None,
-    ) -> RecordedClick:
+    ) -> Response[RecordedClick | SpooledClick]:
         """A click reported by a server holding the ingest (or admin) token."""
         report = ClickReport() if data is None else await strict_body(request, ClickReport)
         query = request.scope.get("query_string", b"").decode("latin-1")
         recorded = await clicks.record_report(report, banner_id, query)
         if recorded is None:
             raise _missing(banner_id)
-        return recorded
+        return Response(recorded, status_code=202 if isinstance(recorded, SpooledClick) else 201)
 
     @get("/{banner_id:int}/stats", responses=errors(400, 404, 503))
     async def click_stats(

@@ -79,6 +79,7 @@ def dependencies(running: Running) -> dict[str, Provide]:
         "storage": provide(lambda: running.built.service.storage),
         "cache_admin": provide(lambda: running.built.service.cache_admin),
         "ingest": provide(lambda: running.built.service.ingest),
+        "spool_stats": provide(lambda: running.built.service.spool_stats),
         "bus": provide(lambda: running.built.service.bus),
         "metrics": provide(lambda: running.built.service.metrics),
         "clicks": provide(lambda: running.built.clicks),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import msgspec
@@ -14,13 +15,16 @@ from bannertrack.caching.bus import Bus
 from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.errors import UnavailableError
 from bannertrack.metrics import Metrics, merged_exposition
-from bannertrack.models import BusStats
+from bannertrack.models import BusStats, SpoolStats
 from bannertrack.repository import StorageProbe
 from bannertrack.workers import WorkerBoard
 
+SpoolStatsOf = Callable[[], SpoolStats | None]
+
 
 class DatabaseCheck(msgspec.Struct, frozen=True, kw_only=True):
-    status: Literal["ok", "down"]
+    # "degraded": down, but the outage spool takes the clicks (the instance stays ready)
+    status: Literal["ok", "down", "degraded"]
     dialect: str
     error: str | None  # why a read failed; null when reads work
     write_error: str | None  # why the latest write failed; null when writes work
@@ -45,10 +49,18 @@ class BusCheck(BusStats, frozen=True, kw_only=True):
     status: Literal["ok", "degraded"]
 
 
+class SpoolCheck(SpoolStats, frozen=True, kw_only=True):
+    """The outage spool of this process: "degraded" while it holds batches, "full" when
+    it cannot take another (clicks then get 503)."""
+
+    status: Literal["ok", "degraded", "full"]
+
+
 class HealthChecks(msgspec.Struct, frozen=True, kw_only=True):
     database: DatabaseCheck
     ingest: IngestCheck
     bus: BusCheck | None  # null when the instance has no bus (one process on SQLite)
+    spool: SpoolCheck | None  # null without a spool (SQLite, or turned off)
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,18 +83,43 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     },
 )
 async def healthz(
-    storage: Injected[StorageProbe], ingest: Injected[ClickIngest], bus: Injected[Bus | None]
+    storage: Injected[StorageProbe],
+    ingest: Injected[ClickIngest],
+    bus: Injected[Bus | None],
+    spool_stats: Injected[SpoolStatsOf],
 ) -> Response[Health]:
+    spool = spool_stats()
     read_error: str | None = None
-    try:
-        await storage.ping()
-    except UnavailableError as exc:
-        read_error = str(exc)
-    # A database that answers reads may still refuse every write (full disk, read-only
-    # file): the probe writes, and the click writer reports its own latest outage.
-    write_error = await storage.write_error()
+    write_error: str | None = None
+    if spool is not None and spool.database_down:
+        # Known down: no ping to wait for (a frozen database would hold this request).
+        read_error = "database unavailable"
+    else:
+        try:
+            await storage.ping()
+        except UnavailableError as exc:
+            read_error = str(exc)
+        # A database that answers reads may still refuse every write (full disk, read-only
+        # file): the probe writes, and the click writer reports its own latest outage.
+        write_error = await storage.write_error()
+    spool_check = None
+    if spool is not None:
+        full = spool.bytes >= spool.max_bytes * 0.99
+        spool_check = SpoolCheck(
+            status="full" if full else "degraded" if spool.batches else "ok",
+            **msgspec.structs.asdict(spool),
+        )
+    down = read_error is not None or write_error is not None
     database = DatabaseCheck(
-        status="ok" if read_error is None and write_error is None else "down",
+        # Visitors are still served (links from the cache, clicks into the spool): the
+        # instance is degraded, not out of service, unless the spool is full too.
+        status=(
+            "ok"
+            if not down
+            else "degraded"
+            if spool_check and spool_check.status != "full"
+            else "down"
+        ),
         dialect=storage.dialect,
         error=read_error,
         write_error=write_error,
@@ -104,11 +141,18 @@ async def healthz(
         bus_check = BusCheck(
             status="ok" if bus.connected else "degraded", **msgspec.structs.asdict(bus.stats())
         )
-    healthy = database.status == "ok" and ingest_check.status == "ok"
-    degraded = not healthy or (bus_check is not None and bus_check.status != "ok")
+    healthy = database.status != "down" and ingest_check.status == "ok"
+    degraded = (
+        not healthy
+        or database.status != "ok"
+        or (bus_check is not None and bus_check.status != "ok")
+        or (spool_check is not None and spool_check.status != "ok")
+    )
     body = Health(
         status="degraded" if degraded else "ok",
-        checks=HealthChecks(database=database, ingest=ingest_check, bus=bus_check),
+        checks=HealthChecks(
+            database=database, ingest=ingest_check, bus=bus_check, spool=spool_check
+        ),
     )
     headers = None if healthy else {"Retry-After": "5"}
     return Response(body, status_code=200 if healthy else 503, headers=headers)

@@ -6,6 +6,7 @@
     cache stack: L1 ─ optional Redis L2 tier ─ invalidation bus   (when cache_enabled)
     CachedRepository over the database, with a CachePolicy built from the settings
     ClickIngest, ImpressionBatcher, Retention (background writers and cleanup)
+    on PostgreSQL, the outage spool and its replay (``_spool.py``)
     VisitorHasher, trusted proxies, Metrics
 
 Each consumer gets the narrow protocol it needs (``bannertrack.repository``), never the
@@ -31,13 +32,16 @@ from bannertrack.bootstrap._cache import (
     check_topology,
     open_cache,
 )
+from bannertrack.bootstrap._spool import open_spool, spool_stats
 from bannertrack.caching.bus import Bus
 from bannertrack.clicks import bots
 from bannertrack.clicks.impressions import ImpressionBatcher
 from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.clicks.privacy import IPNetwork, VisitorHasher, parse_networks
+from bannertrack.clicks.replay import SpoolReplay
 from bannertrack.clicks.retention import Retention
 from bannertrack.clicks.salt_key import load_salt_key, sealed_salt_loader
+from bannertrack.clicks.spool import Spool
 from bannertrack.config import Settings
 from bannertrack.db.engine import DbTimeouts, create_engine
 from bannertrack.db.migrate import upgrade
@@ -45,6 +49,7 @@ from bannertrack.db.probe import WriteProbe
 from bannertrack.db.repository import SqlRepository
 from bannertrack.logs import set_fault_interval
 from bannertrack.metrics import Metrics
+from bannertrack.models import SpoolStats
 from bannertrack.outage import DatabaseState
 from bannertrack.public_url import PublicUrls
 from bannertrack.repository import (
@@ -89,6 +94,12 @@ class Service:
     public_urls: PublicUrls  # every absolute URL the service writes goes through it
     workers: WorkerBoard | None  # the other workers' figures; None outside `bannertrack api`
     bus: Bus | None  # cross-instance invalidation; None on single-process SQLite
+    database_state: DatabaseState
+    spool: Spool | None  # the outage spool (PostgreSQL with spool_enabled)
+    replay: SpoolReplay | None
+
+    def spool_stats(self) -> SpoolStats | None:
+        return spool_stats(self.spool, self.replay, self.database_state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +156,8 @@ async def _start_workers(
     housekeeping: Housekeeping,
     metrics: Metrics,
     stack: AsyncExitStack,
+    state: DatabaseState,
+    spool: Spool | None,
 ) -> tuple[ClickIngest, ImpressionBatcher, Retention]:
     """The click writer, the impression batcher and retention, entered on ``stack``: each
     stops (the click queue drains, pending impressions are written) before the database
@@ -157,11 +170,16 @@ async def _start_workers(
         max_batch=settings.ingest_max_batch,
         max_wait=settings.ingest_max_wait,
         max_queue=settings.ingest_max_queue,
+        spool=spool,
+        state=state,
+        spool_after=settings.spool_after,
     )
     impressions = ImpressionBatcher(
         repository,
         interval=settings.impression_flush_interval,
         on_flush=metrics.impressions_recorded.inc,
+        spool=spool,
+        state=state,
     )
     retention = Retention(
         housekeeping,
@@ -211,8 +229,9 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             bus_stats=lambda: bus.stats() if bus is not None else None,
             tier_counters=lambda: tier.counters if tier is not None else None,
         )
+        spool, replay = await open_spool(settings, database, repository, metrics, state, stack)
         ingest, impressions, retention = await _start_workers(
-            settings, repository, database, metrics, stack
+            settings, repository, database, metrics, stack, state, spool
         )
         trusted = parse_networks(settings.trusted_proxies)
         workers = None
@@ -248,4 +267,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             public_urls=PublicUrls(settings.public_url, trusted),
             workers=workers,
             bus=bus,
+            database_state=state,
+            spool=spool,
+            replay=replay,
         )

@@ -79,7 +79,7 @@ from bannertrack.models import (
     with_impressions,
 )
 from bannertrack.outage import DatabaseState
-from bannertrack.repository import Notify, NotifyingClicks, Repository
+from bannertrack.repository import Notify, NotifyingClicks, ReplayTarget, Repository
 from bannertrack.timeutil import ceil_to, floor_to
 
 log = logging.getLogger("bannertrack.cache")
@@ -355,6 +355,29 @@ class CachedRepository:
                         await self.invalidate(keys, prefixes)
                 except Exception:
                     log.exception("invalidating after a click batch failed")
+
+    async def replay_clicks(
+        self, key: str, clicks: Sequence[ClickIn], in_doubt: bool
+    ) -> list[RecordedClick | None] | None:
+        """A spooled batch (``ReplayTarget``), with the invalidation of ``record_clicks``."""
+        if not isinstance(self.inner, ReplayTarget):
+            raise TypeError("the wrapped repository cannot replay spooled batches")
+        ids = sorted({c.banner_id for c in clicks})
+        try:
+            return await self.inner.replay_clicks(key, clicks, in_doubt)
+        finally:
+            try:
+                await self.invalidate(
+                    [k for b in ids for k in cache_keys.clicked_keys(b)],
+                    (TOP_BANNERS_PREFIX, *cache_keys.breakdown_prefixes(ids)),
+                )
+            except Exception:
+                log.exception("invalidating after a replayed batch failed")
+
+    async def replay_impressions(self, key: str, counts: Sequence[ImpressionCount]) -> bool:
+        if not isinstance(self.inner, ReplayTarget):
+            raise TypeError("the wrapped repository cannot replay spooled batches")
+        return await self.inner.replay_impressions(key, counts)
 
     # plumbing ------------------------------------------------------------------------
 

@@ -7,10 +7,12 @@ counted best-effort: a GIF is answered before its impression is stored, and a cr
 loses at most the last interval (a graceful stop writes everything first). Clicks,
 which are worth money, get the stronger promise of ``ClickIngest`` instead.
 
-A write that fails (database down) puts its counts back, so they go out with the next
-write. What is pending is bounded by ``max_pending`` (banner, minute) pairs; beyond it
-new impressions are counted in ``dropped`` and not kept, so an outage cannot eat the
-memory of the process.
+A write that fails (database down) goes to the spool when there is one (PostgreSQL:
+``clicks/spool.py``, replayed exactly once like clicks), and while the database is known
+down the counts go there without trying it; without a spool, or when the spool cannot
+take them, the counts are put back, so they go out with the next write. What is pending
+is bounded by ``max_pending`` (banner, minute) pairs; beyond it new impressions are
+counted in ``dropped`` and not kept, so an outage cannot eat the memory of the process.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
+from bannertrack.clicks.spool import Spool
 from bannertrack.errors import UnavailableError
 from bannertrack.models import ImpressionCount
+from bannertrack.outage import DatabaseState
 from bannertrack.repository import Repository
 from bannertrack.tasks import BackgroundTask, Lifecycle
 from bannertrack.timeutil import floor_to, utcnow
@@ -41,6 +45,8 @@ class ImpressionBatcher(Lifecycle):
         clock: Callable[[], datetime] = utcnow,
         on_flush: Callable[[int], None] | None = None,
         drain_timeout: float = 10.0,
+        spool: Spool | None = None,
+        state: DatabaseState | None = None,
     ) -> None:
         if interval <= 0 or max_pending < 1:
             raise ValueError("need interval > 0 and max_pending >= 1")
@@ -50,6 +56,8 @@ class ImpressionBatcher(Lifecycle):
         self._clock = clock
         self._on_flush = on_flush  # called with the number of impressions written
         self._drain_timeout = drain_timeout
+        self._spool = spool
+        self._state = state or DatabaseState()
         self._pending: Counter[tuple[int, datetime]] = Counter()
         self._task = BackgroundTask(self._run, name="bannertrack-impressions")
         self._stopping = asyncio.Event()
@@ -100,7 +108,10 @@ class ImpressionBatcher(Lifecycle):
             ImpressionCount(banner_id=b, minute=m, count=n) for (b, m), n in sorted(batch.items())
         ]
         try:
-            await self._repo.record_impressions(counts)
+            if self._spool is not None and self._state.down:
+                await self._spool.append_impressions(counts)
+            else:
+                await self._write(counts)
         except Exception as exc:
             self.flushes_failed += 1
             if isinstance(exc, UnavailableError):
@@ -114,6 +125,15 @@ class ImpressionBatcher(Lifecycle):
         if self._on_flush is not None:
             self._on_flush(written)
         return written
+
+    async def _write(self, counts: list[ImpressionCount]) -> None:
+        try:
+            await self._repo.record_impressions(counts)
+        except UnavailableError as exc:
+            if self._spool is None:
+                raise
+            self._state.failed(str(exc))
+            await self._spool.append_impressions(counts)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():

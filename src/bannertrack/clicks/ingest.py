@@ -30,6 +30,18 @@ Failure never turns into a silent drop:
 
 A request whose waiter is cancelled (the client went away) leaves its click in the
 queue: it is stored with its batch, just not acknowledged.
+
+With a ``Spool`` (PostgreSQL), a batch the database cannot take is not refused but
+written to the instance's disk and acknowledged once durable there (``SpooledClick``):
+
+- the live write is given ``spool_after`` seconds; one that fails as unavailable, or is
+  still running then, is spooled *in doubt* (it may yet commit; the running write is
+  left to finish and ``Spool.hold`` settles it), and ``DatabaseState`` learns the
+  database is down;
+- while the database is known down, or anything is spooled, every batch goes straight
+  to the spool: no wait, and the replay (``clicks/replay.py``) stores them in the order
+  they were taken;
+- a full spool (or a disk that fails) answers 503 as without one.
 """
 
 from __future__ import annotations
@@ -40,9 +52,11 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from bannertrack.clicks.spool import Spool
 from bannertrack.errors import OverloadedError, UnavailableError
 from bannertrack.logs import RateLimitedLog
-from bannertrack.models import ClickIn, RecordedClick
+from bannertrack.models import ClickIn, RecordedClick, SpooledClick
+from bannertrack.outage import DatabaseState
 from bannertrack.repository import Repository
 from bannertrack.tasks import BackgroundTask, Lifecycle
 
@@ -50,7 +64,8 @@ log = logging.getLogger("bannertrack.clicks.ingest")
 # Under an outage every batch fails alike: one line per interval, with a count.
 faults = RateLimitedLog(log)
 
-Pending = tuple[ClickIn, "asyncio.Future[RecordedClick | None]"]
+Answer = RecordedClick | SpooledClick | None
+Pending = tuple[ClickIn, "asyncio.Future[Answer]"]
 
 
 class ShuttingDownError(UnavailableError):
@@ -67,6 +82,9 @@ class ClickIngest(Lifecycle):
         max_queue: int = 20_000,
         on_batch: Callable[[int, float], None] | None = None,
         drain_timeout: float | None = 30.0,
+        spool: Spool | None = None,
+        state: DatabaseState | None = None,
+        spool_after: float = 0.2,
     ) -> None:
         if max_batch < 1 or max_queue < 1 or max_wait < 0:
             raise ValueError("need max_batch >= 1, max_queue >= 1 and max_wait >= 0")
@@ -77,6 +95,9 @@ class ClickIngest(Lifecycle):
         # Called with (clicks, seconds) after each committed batch.
         self._on_batch = on_batch
         self._drain_timeout = drain_timeout
+        self._spool = spool
+        self._state = state or DatabaseState()
+        self._spool_after = spool_after
         self._queue: deque[Pending] = deque()
         self._wakeup = asyncio.Event()  # something was queued, or stop() was called
         self._full = asyncio.Event()  # a whole batch is queued: stop lingering
@@ -90,6 +111,7 @@ class ClickIngest(Lifecycle):
         self.clicks_written = 0
         self.batches_failed = 0
         self.clicks_failed = 0
+        self.clicks_spooled = 0
         # loop.time() of the last write the database could not take (an outage, a full
         # disk, a read-only file) and of the last commit: /healthz reports a writer whose
         # latest attempt failed. A single rejected click is no outage and does not count.
@@ -134,13 +156,14 @@ class ClickIngest(Lifecycle):
             # On a timeout, or when our caller is cancelled: never leave it unattended.
             await self._writer.stop()
 
-    async def record(self, click: ClickIn) -> RecordedClick | None:
-        """Queue ``click`` and return once it is committed (``None``: no such banner)."""
+    async def record(self, click: ClickIn) -> Answer:
+        """Queue ``click`` and return once it is committed (``None``: no such banner) or,
+        with a spool, durable in it (``SpooledClick``)."""
         if self._closed or not self._writer.running:
             raise ShuttingDownError("the server is shutting down; retry")
         if len(self._queue) >= self._max_queue:
             raise OverloadedError("click queue is full; retry shortly")
-        future: asyncio.Future[RecordedClick | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._queue.append((click, future))
         self._wakeup.set()
         if len(self._queue) >= self._target:
@@ -197,7 +220,13 @@ class ClickIngest(Lifecycle):
         started = loop.time()
         self._last_batch = len(batch)
         try:
-            results = await self._repo.record_clicks([c for c, _ in batch])
+            if self._spool is None:
+                results = await self._repo.record_clicks([c for c, _ in batch])
+            else:
+                committed = await self._commit_or_spool(self._spool, batch)
+                if committed is None:
+                    return  # spooled and answered
+                results = committed
         except UnavailableError as exc:
             faults.warning("unavailable", "click batch of %d failed: %s", len(batch), exc)
             self.last_outage = loop.time()
@@ -232,6 +261,40 @@ class ClickIngest(Lifecycle):
                 self._on_batch(len(batch), loop.time() - started)
             except Exception:
                 log.exception("on_batch callback failed")
+
+    async def _commit_or_spool(
+        self, spool: Spool, batch: list[Pending]
+    ) -> list[RecordedClick | None] | None:
+        """The batch committed (its results), or spooled and answered (``None``)."""
+        clicks = [c for c, _ in batch]
+        if self._state.down or spool.batches:
+            await self._spool_batch(spool, batch, in_doubt=False)
+            return None
+        write = asyncio.get_running_loop().create_task(self._repo.record_clicks(clicks))
+        done, _ = await asyncio.wait((write,), timeout=self._spool_after)
+        if not done:
+            self._state.failed(f"a click batch was not committed within {self._spool_after} s")
+            key = await self._spool_batch(spool, batch, in_doubt=True)
+            spool.hold(key, write)
+            return None
+        try:
+            results = write.result()
+        except UnavailableError as exc:
+            self._state.failed(str(exc))
+            await self._spool_batch(spool, batch, in_doubt=True)
+            return None
+        self._state.answered()
+        return results
+
+    async def _spool_batch(self, spool: Spool, batch: list[Pending], *, in_doubt: bool) -> str:
+        key = await spool.append_clicks([c for c, _ in batch], in_doubt=in_doubt)
+        self.clicks_spooled += len(batch)
+        for click, fut in batch:
+            if not fut.done():
+                fut.set_result(
+                    SpooledClick(banner_id=click.banner_id, occurred_at=click.occurred_at)
+                )
+        return key
 
     @property
     def failing(self) -> bool:

@@ -24,7 +24,7 @@ from bannertrack.clicks.privacy import IPNetwork, VisitorHasher, client_address,
 from bannertrack.clicks.storable import require_storable, storable
 from bannertrack.errors import InvalidInputError
 from bannertrack.metrics import Metrics
-from bannertrack.models import ClickIn, RecordedClick
+from bannertrack.models import ClickIn, RecordedClick, SpooledClick
 from bannertrack.timeutil import utcnow
 
 _MAX_UA = 1024
@@ -71,21 +71,23 @@ class ClickRecorder:
     trusted_proxies: tuple[IPNetwork, ...]
     metrics: Metrics
 
-    async def record_visit(self, visit: Visit, banner_id: int) -> RecordedClick | None:
+    async def record_visit(
+        self, visit: Visit, banner_id: int
+    ) -> RecordedClick | SpooledClick | None:
         """A tracking-link click, committed; ``None`` when the banner is gone."""
         return await self._record(await click_from_visit(self, visit, banner_id))
 
     async def record_report(
         self, report: ClickReport, banner_id: int, query_string: str
-    ) -> RecordedClick | None:
-        """A reported click, committed; ``None`` when the banner is gone.
+    ) -> RecordedClick | SpooledClick | None:
+        """A reported click, committed (or spooled); ``None`` when the banner is gone.
 
         ``query_string`` is the POST URL's (its utm_* tags are the click's)."""
         return await self._record(await click_from_report(self, report, banner_id, query_string))
 
-    async def _record(self, click: ClickIn) -> RecordedClick | None:
+    async def _record(self, click: ClickIn) -> RecordedClick | SpooledClick | None:
         recorded = await self.ingest.record(click)
-        if recorded is not None:
+        if isinstance(recorded, RecordedClick):
             count_flags(self.metrics, recorded)
         return recorded
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bannertrack.db import replay
 from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
@@ -218,25 +219,37 @@ class SqlRepository(SqlReads):
             written = await self._sqlite_clicks.record_clicks(batch, self._window_us)
         if written is None:
             written = await self._write_clicks(batch, notify)
-        present, ids, repeats = written.present, written.ids, written.repeats
-        out: list[RecordedClick | None] = []
-        it = iter(zip(ids, repeats, strict=True))
-        for c in batch:
-            if c.banner_id in present:
-                click_id, repeat = next(it)
-                out.append(
-                    RecordedClick(
-                        id=click_id,
-                        banner_id=c.banner_id,
-                        occurred_at=c.occurred_at,
-                        bot=c.bot,
-                        bot_reason=c.bot_reason,
-                        repeat=repeat,
-                    )
-                )
-            else:
-                out.append(None)
-        return out
+        return _recorded(batch, written)
+
+    async def replay_clicks(
+        self, key: str, batch: Sequence[ClickIn], in_doubt: bool
+    ) -> list[RecordedClick | None] | None:
+        """A spooled batch, exactly once: ``None`` when its key says it was stored before.
+
+        One transaction: the key, then (unless ``in_doubt`` and the batch is found
+        already stored, see ``db.replay``) the clicks with their flags and every rollup.
+        """
+        if not batch:
+            return []
+        async with self._tx() as conn:
+            await self._write_lock_first(conn)
+            if not await replay.claim(conn, self._dialect, key, self._clock()):
+                return None
+            if in_doubt:
+                await replay.lock_totals(conn, self._dialect, batch)
+                if await replay.stored_before(conn, batch):
+                    return []
+            written = await self._write_generic(conn, batch)
+        return _recorded(batch, written)
+
+    async def replay_impressions(self, key: str, counts: Sequence[ImpressionCount]) -> bool:
+        """Spooled impressions, exactly once; False when their key was stored before."""
+        async with self._tx() as conn:
+            await self._write_lock_first(conn)
+            if not await replay.claim(conn, self._dialect, key, self._clock()):
+                return False
+            await self._add_impressions(conn, counts)
+        return True
 
     async def _write_clicks(self, batch: Sequence[ClickIn], notify: Notify | None) -> BatchResult:
         """The batch through SQLAlchemy's connection: PostgreSQL (``db.pg_clicks``), and
@@ -251,17 +264,23 @@ class SqlRepository(SqlReads):
                         await conn.commit()
             return BatchResult(*written)
         async with self._tx() as conn:
-            wanted = sorted({c.banner_id for c in batch})
             await self._write_lock_first(conn)
-            exists = select(banners.c.id).where(banners.c.id.in_(wanted)).order_by(banners.c.id)
-            present = set((await conn.execute(exists)).scalars())
-            keep = [c for c in batch if c.banner_id in present]
-            ids: list[int] = []
-            repeats: list[bool] = []
-            if keep:
-                repeats = await flag_repeats(conn, self._dialect, self._window_us, keep)
-                ids = await insert_clicks(conn, self._dialect, keep, repeats)
-                await add_breakdowns(conn, self._dialect, self._fold, keep, repeats)
+            return await self._write_generic(conn, batch)
+
+    async def _write_generic(self, conn: AsyncConnection, batch: Sequence[ClickIn]) -> BatchResult:
+        """The batch through SQLAlchemy's statements, in the caller's transaction."""
+        wanted = sorted({c.banner_id for c in batch})
+        exists = select(banners.c.id).where(banners.c.id.in_(wanted)).order_by(banners.c.id)
+        if self._dialect == "postgresql":
+            exists = exists.with_for_update(read=True, key_share=True)  # FOR KEY SHARE
+        present = set((await conn.execute(exists)).scalars())
+        keep = [c for c in batch if c.banner_id in present]
+        ids: list[int] = []
+        repeats: list[bool] = []
+        if keep:
+            repeats = await flag_repeats(conn, self._dialect, self._window_us, keep)
+            ids = await insert_clicks(conn, self._dialect, keep, repeats)
+            await add_breakdowns(conn, self._dialect, self._fold, keep, repeats)
         return BatchResult(present, ids, repeats)
 
     # impressions ---------------------------------------------------------------------
@@ -279,6 +298,13 @@ class SqlRepository(SqlReads):
             await conn.execute(_TAKE_WRITE_LOCK)
 
     async def record_impressions(self, counts: Sequence[ImpressionCount]) -> None:
+        async with self._tx() as conn:
+            await self._write_lock_first(conn)
+            await self._add_impressions(conn, counts)
+
+    async def _add_impressions(
+        self, conn: AsyncConnection, counts: Sequence[ImpressionCount]
+    ) -> None:
         merged: Counter[tuple[int, datetime]] = Counter()
         for c in counts:
             if c.count > 0:
@@ -286,34 +312,32 @@ class SqlRepository(SqlReads):
         if not merged:
             return
         wanted = sorted({b for b, _ in merged})
-        async with self._tx() as conn:
-            await self._write_lock_first(conn)
-            exists = select(banners.c.id).where(banners.c.id.in_(wanted)).order_by(banners.c.id)
-            if self._dialect == "postgresql":
-                exists = exists.with_for_update(read=True, key_share=True)  # FOR KEY SHARE
-            present = set((await conn.execute(exists)).scalars())
-            rows = [(k, n) for k, n in sorted(merged.items()) if k[0] in present]
-            if not rows:
-                return
-            ins = insert_for(self._dialect, impression_minutes)
-            im = impression_minutes.c
-            await conn.execute(
-                ins.on_conflict_do_update(
-                    index_elements=[im.banner_id, im.minute],
-                    set_={"impressions": im.impressions + ins.excluded.impressions},
-                ),
-                [{"banner_id": b, "minute": m, "impressions": n} for (b, m), n in rows],
-            )
-            per_banner: Counter[int] = Counter()
-            for (b, _), n in rows:
-                per_banner[b] += n
-            t = banner_totals.c
-            await conn.execute(
-                update(banner_totals)
-                .where(t.banner_id == bindparam("b_id"))
-                .values(impressions=t.impressions + bindparam("n")),
-                [{"b_id": b, "n": n} for b, n in sorted(per_banner.items())],
-            )
+        exists = select(banners.c.id).where(banners.c.id.in_(wanted)).order_by(banners.c.id)
+        if self._dialect == "postgresql":
+            exists = exists.with_for_update(read=True, key_share=True)  # FOR KEY SHARE
+        present = set((await conn.execute(exists)).scalars())
+        rows = [(k, n) for k, n in sorted(merged.items()) if k[0] in present]
+        if not rows:
+            return
+        ins = insert_for(self._dialect, impression_minutes)
+        im = impression_minutes.c
+        await conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=[im.banner_id, im.minute],
+                set_={"impressions": im.impressions + ins.excluded.impressions},
+            ),
+            [{"banner_id": b, "minute": m, "impressions": n} for (b, m), n in rows],
+        )
+        per_banner: Counter[int] = Counter()
+        for (b, _), n in rows:
+            per_banner[b] += n
+        t = banner_totals.c
+        await conn.execute(
+            update(banner_totals)
+            .where(t.banner_id == bindparam("b_id"))
+            .values(impressions=t.impressions + bindparam("n")),
+            [{"b_id": b, "n": n} for b, n in sorted(per_banner.items())],
+        )
 
     async def impressions(self, banner_ids: Sequence[int]) -> dict[int, int]:
         t = banner_totals.c
@@ -333,3 +357,26 @@ class SqlRepository(SqlReads):
         if self._sqlite_clicks is not None:
             await self._sqlite_clicks.close()
         await self.engine.dispose()
+
+
+def _recorded(batch: Sequence[ClickIn], written: BatchResult) -> list[RecordedClick | None]:
+    """Each click's answer in batch order: its id and flags, or ``None`` (banner gone)."""
+    present, ids, repeats = written.present, written.ids, written.repeats
+    out: list[RecordedClick | None] = []
+    it = iter(zip(ids, repeats, strict=True))
+    for c in batch:
+        if c.banner_id in present:
+            click_id, repeat = next(it)
+            out.append(
+                RecordedClick(
+                    id=click_id,
+                    banner_id=c.banner_id,
+                    occurred_at=c.occurred_at,
+                    bot=c.bot,
+                    bot_reason=c.bot_reason,
+                    repeat=repeat,
+                )
+            )
+        else:
+            out.append(None)
+    return out

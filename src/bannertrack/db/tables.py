@@ -301,3 +301,12 @@ CLICK_TABLES: tuple[Table, ...] = (
     click_breakdowns,
     placement_minutes,
 )
+
+# Spooled batches replayed into this database (clicks/spool.py): the key is written in the
+# batch's own transaction, so a replay that committed is never committed again.
+replayed_batches = Table(
+    "replayed_batches",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("replayed_at", UtcDateTime, nullable=False),
+)

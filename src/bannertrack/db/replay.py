@@ -1,0 +1,81 @@
+"""The database side of a spooled batch's replay (``clicks/spool.py``): exactly once.
+
+``claim`` inserts the batch's idempotency key in the replay's own transaction: it commits
+with the batch or not at all, so a replay that committed is recognised after any crash
+and stores nothing again.
+
+A batch is *in doubt* when a live write of it was under way when it was spooled (the
+commit hung or the connection broke mid-commit): that write may have committed. Before
+storing it, the replay takes the batch's ``banner_totals`` rows FOR UPDATE, the rows any
+click batch updates, so a write of the batch still running on the server (a frozen
+PostgreSQL thawing) finishes first, and then looks for the batch's clicks. A batch
+commits whole, so finding every click whose banner still exists (by banner, time to the
+microsecond and visitor key, on ``ix_clicks_banner_occurred``) means it was stored; its
+key is kept and nothing else is written. The one false positive: another batch holding a
+click of the same banner at the same microsecond with the same visitor and agent for
+every click of this batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bannertrack.db.sql import insert_for
+from bannertrack.db.tables import banner_totals, banners, clicks, replayed_batches
+from bannertrack.models import ClickIn
+
+KEEP_KEYS = timedelta(days=30)
+
+
+async def claim(conn: AsyncConnection, dialect: str, key: str, now: datetime) -> bool:
+    """Record ``key``; False when it was recorded before (the batch is stored)."""
+    ins = insert_for(dialect, replayed_batches).values(key=key, replayed_at=now)
+    result = await conn.execute(ins.on_conflict_do_nothing(index_elements=[replayed_batches.c.key]))
+    if result.rowcount != 1:
+        return False
+    # Housekeeping rides along: a key older than any spool can be is no longer needed.
+    await conn.execute(
+        delete(replayed_batches).where(replayed_batches.c.replayed_at < now - KEEP_KEYS)
+    )
+    return True
+
+
+async def lock_totals(conn: AsyncConnection, dialect: str, batch: Sequence[ClickIn]) -> None:
+    """Wait for any write of these banners still running (see the module docstring)."""
+    if dialect != "postgresql":
+        return  # SQLite: the replay holds the database's one write lock already
+    ids = sorted({c.banner_id for c in batch})
+    t = banner_totals.c
+    await conn.execute(
+        select(t.banner_id).where(t.banner_id.in_(ids)).order_by(t.banner_id).with_for_update()
+    )
+
+
+async def stored_before(conn: AsyncConnection, batch: Sequence[ClickIn]) -> bool:
+    """Whether every click of the batch whose banner exists is in ``clicks`` already."""
+    ids = sorted({c.banner_id for c in batch})
+    present = set((await conn.execute(select(banners.c.id).where(banners.c.id.in_(ids)))).scalars())
+    wanted = Counter(
+        (c.banner_id, c.occurred_at, c.visitor, c.user_agent)
+        for c in batch
+        if c.banner_id in present
+    )
+    if not wanted:
+        return False
+    k = clicks.c
+    rows = await conn.execute(
+        select(k.banner_id, k.occurred_at, k.visitor, k.user_agent).where(
+            tuple_(k.banner_id, k.occurred_at).in_(sorted({(b, t) for b, t, _, _ in wanted}))
+        )
+    )
+    found = Counter((int(b), _utc(t), v, a) for b, t, v, a in rows)
+    return all(found[key] >= n for key, n in wanted.items())
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

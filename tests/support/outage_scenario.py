@@ -1,0 +1,181 @@
+"""One outage under steady link load, and the checks after it: for tests and bench/faults.py.
+
+``run_outage`` starts ``bannertrack api`` (``workers`` processes) on a ``PgCluster``,
+creates banners, warms the link, drives ``LinkLoad`` through ``before`` seconds, the fault
+(PostgreSQL stopped, frozen, or stopped with the service SIGKILLed and started again once
+PostgreSQL is back), and ``after`` seconds; then waits for every spool to drain and
+compares what was acknowledged with what is stored, and every rollup and repeat flag with
+a recount from the raw clicks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import httpx
+import psutil
+
+from tests.support.outage_load import LinkLoad, exactness, p99, stored_markers
+from tests.support.pg_cluster import PgCluster
+from tests.support.recount import recount
+from tests.support.server import ServerProcess
+from tests.support.services import pg_execute
+
+Fault = Literal["stop", "freeze", "kill"]
+ADMIN_TOKEN = "outage-admin-token"
+BANNER = {"name": "o", "image_url": "https://a.example/i", "target_url": "https://a.example/"}
+
+
+@dataclass
+class OutageFigures:
+    fault: str
+    workers: int
+    seconds: float
+    requests: int
+    during: int
+    non_302_known: int
+    p99_during_ms: float
+    p99_before_ms: float
+    p50_during_ms: float
+    max_during_ms: float
+    acknowledged: int
+    stored: int
+    lost: int
+    doubled: int
+    extra: int
+    unanswered_stored: int
+    recount_problems: list[str]
+    drained_s: float
+
+    def line(self) -> str:
+        return (
+            f"{self.fault:<7} {self.workers}w {self.seconds:>4.0f}s  requests {self.requests:>6} "
+            f"(during {self.during:>5})  non-302 {self.non_302_known}  p99 before "
+            f"{self.p99_before_ms:5.1f} ms, during {self.p99_during_ms:6.1f} ms (p50 "
+            f"{self.p50_during_ms:5.1f}, max {self.max_during_ms:7.1f})  acknowledged "
+            f"{self.acknowledged} stored {self.stored} lost {self.lost} doubled {self.doubled} "
+            f"extra {self.extra} in-flight {self.unanswered_stored}  recount "
+            f"{'equal' if not self.recount_problems else 'DIFFERS'}"
+            f"  drained in {self.drained_s:.1f}s"
+        )
+
+
+def _kill_tree(server: ServerProcess) -> None:
+    assert server.proc is not None
+    root = psutil.Process(server.proc.pid)
+    for proc in [*root.children(recursive=True), root]:
+        proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+    server.proc = None
+    server._log.close()  # start() opens it again
+
+
+async def _drained(url: str, within: float) -> float:
+    """Seconds until /healthz shows no spooled batch and the database answering."""
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        while True:
+            try:
+                body = (await client.get("/healthz")).json()
+                spool = body["checks"].get("spool", {})
+                if body["checks"]["database"]["status"] == "ok" and not spool.get("batches"):
+                    return time.monotonic() - started
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            if time.monotonic() - started > within:
+                raise TimeoutError(f"spool not drained in {within}s")
+            await asyncio.sleep(0.2)
+
+
+async def run_outage(
+    cluster: PgCluster,
+    database: str,
+    fault: Fault,
+    seconds: float,
+    work: Path,
+    *,
+    workers: int = 1,
+    before: float = 2.0,
+    after: float = 3.0,
+    connections: int = 16,
+    env: dict[str, str] | None = None,
+) -> OutageFigures:
+    pg_execute(cluster.url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    pg_execute(cluster.url, f"CREATE DATABASE {database}")
+    url = cluster.url.replace("/postgres?", f"/{database}?")
+    server_env = {
+        "BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN,
+        "BANNERTRACK_LOG_LEVEL": "WARNING",
+        "BANNERTRACK_WORKERS": str(workers),
+        "BANNERTRACK_SPOOL_DIR": str(work / "spool"),
+        **(env or {}),
+    }
+    log = work / f"server-{database}.log"
+    server = ServerProcess(url, log, env=server_env).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            banners = [
+                (await client.post("/api/v1/banners", json=BANNER, headers=headers)).json()["id"]
+                for _ in range(4)
+            ]
+            for _ in range(4 * workers):  # every worker holds every banner
+                for b in banners:
+                    await client.get(f"/c/{b}", headers={"Referer": "warm"})
+        load = LinkLoad(server.url, banners, connections=connections)
+        running = asyncio.create_task(load.run(before + seconds + after))
+        await asyncio.sleep(before)
+        cut = time.monotonic()
+        # Blocking calls go to a thread: the load's own loop must not stall (it times them).
+        if fault == "freeze":
+            await asyncio.to_thread(cluster.freeze)
+            await asyncio.sleep(seconds)
+            await asyncio.to_thread(cluster.thaw)
+        else:
+            await asyncio.to_thread(cluster.stop)
+            if fault == "kill":
+                await asyncio.sleep(seconds / 2)
+                await asyncio.to_thread(_kill_tree, server)  # the spool holds the clicks now
+                await asyncio.sleep(seconds / 2)
+            else:
+                await asyncio.sleep(seconds)
+            await asyncio.to_thread(cluster.start)
+        restored = time.monotonic()
+        if fault == "kill":
+            # The same spool folder: it replays what it finds.
+            await asyncio.to_thread(server.start, 60)
+        await running
+        drained = await _drained(server.url, within=120)
+    finally:
+        server.stop()
+    during = load.window(cut, restored)
+    if fault == "kill":  # the service itself is gone half the time: no answer is expected
+        during = [(s, st) for s, st in during if st]
+    latencies = [s for s, _ in during]
+    figures = exactness(load, await stored_markers(url))
+    problems = await recount(url)
+    return OutageFigures(
+        fault=fault,
+        workers=workers,
+        seconds=seconds,
+        requests=len(load.answers),
+        during=len(during),
+        non_302_known=sum(1 for _, _, st in load.answers if st != 302),
+        p99_during_ms=p99(latencies) * 1000,
+        p99_before_ms=p99([s for s, _ in load.window(0, cut)]) * 1000,
+        p50_during_ms=sorted(latencies)[len(latencies) // 2] * 1000 if latencies else 0.0,
+        max_during_ms=max(latencies, default=0.0) * 1000,
+        acknowledged=figures["acknowledged"],
+        stored=figures["stored"],
+        lost=figures["lost"],
+        doubled=figures["doubled"],
+        extra=figures["extra"],
+        unanswered_stored=figures["unanswered_stored"],
+        recount_problems=problems,
+        drained_s=drained,
+    )
