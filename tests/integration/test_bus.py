@@ -18,11 +18,8 @@ from tests.support.services import PostgresFactory, redis_proxy_target, redis_se
 from tests.support.waiting import wait_until
 
 from bannertrack.bootstrap import CACHED_TYPES
-from bannertrack.cache import NO_VALUE, MemoryCache
-from bannertrack.cache._redis import RedisTier, StructCodec
-from bannertrack.cache._tiered import TieredCache
-from bannertrack.caching.bus import Bus, PostgresBus, RedisBus, apply_to
-from bannertrack.caching.bus._postgres import asyncpg_connect_args
+from bannertrack.cache import NO_VALUE, MemoryCache, RedisTier, StructCodec, TieredCache
+from bannertrack.caching.bus import Bus, PostgresBus, RedisBus, apply_to, asyncpg_connect_args
 from bannertrack.caching.cached_repository import CachedRepository
 from bannertrack.db.engine import DbTimeouts
 from bannertrack.db.repository import SqlRepository

@@ -17,9 +17,7 @@ from tests.support.server import free_port
 from tests.support.services import redis_server
 
 from bannertrack.bootstrap import CACHED_TYPES
-from bannertrack.cache import NO_VALUE, Cache, MemoryCache
-from bannertrack.cache._redis import RedisTier, StructCodec
-from bannertrack.cache._tiered import TieredCache
+from bannertrack.cache import NO_VALUE, Cache, MemoryCache, RedisTier, StructCodec, TieredCache
 from bannertrack.models import Banner, BannerWithStats, ClickStats, TopBanner, TopBanners
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
