@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -56,11 +57,18 @@ class SlowToStop:
             raise
 
 
-async def _cancel_while_stopping(stop: object) -> BaseException | None:
+Stop = Callable[[], Awaitable[None]]
+
+
+async def _cancel_while_stopping(
+    begin: Callable[[SlowToStop], Awaitable[Stop]],
+) -> BaseException | None:
+    """Start ``body`` the way ``begin`` does, stop it with what ``begin`` returns, and
+    cancel that stop while the body is still cleaning up: what reaches the stop's caller."""
     body = SlowToStop()
-    task = asyncio.create_task(body())
+    stop = await begin(body)
     await asyncio.sleep(0)
-    stopper = asyncio.create_task(stop(task))  # type: ignore[operator]
+    stopper = asyncio.create_task(stop())
     await body.cancelled.wait()  # stop() has cancelled the task and waits for it
     stopper.cancel()  # now the shutdown itself is cancelled
     body.release.set()
@@ -72,22 +80,27 @@ async def _cancel_while_stopping(stop: object) -> BaseException | None:
 
 
 async def test_stop_passes_on_a_cancellation_aimed_at_its_caller() -> None:
-    async def primitive_stop(task: asyncio.Task[None]) -> None:
-        runner = BackgroundTask(_forever, name="unused")
-        runner._task = task  # the task to stop, as if started by this runner
-        await runner.stop()
+    async def primitive(body: SlowToStop) -> Stop:
+        runner = BackgroundTask(body, name="slow to stop")
+        await runner.start()
+        return runner.stop
 
-    assert isinstance(await _cancel_while_stopping(primitive_stop), asyncio.CancelledError)
+    assert isinstance(await _cancel_while_stopping(primitive), asyncio.CancelledError)
 
 
 async def test_the_check_catches_a_stop_that_swallows_it() -> None:
     # Negative control: the idiom the primitive replaces loses the caller's cancellation.
-    async def swallowing_stop(task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def swallowing(body: SlowToStop) -> Stop:
+        task = asyncio.create_task(body())
 
-    assert await _cancel_while_stopping(swallowing_stop) is None
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        return stop
+
+    assert await _cancel_while_stopping(swallowing) is None
 
 
 async def test_join_waits_for_the_body_and_never_cancels_it() -> None:
