@@ -285,7 +285,9 @@ async def write_counts(conn: AsyncConnection, dialect: str, tally: Tally) -> Non
     await conn.execute(_upsert(dialect), rows)
 
 
-BREAKDOWN_TAIL_PG = (
+# click_breakdowns' upsert, as text: the same on SQLite and PostgreSQL (pg_clicks,
+# sqlite_clicks); ``_upsert`` is the same rule for the SQLAlchemy path.
+BREAKDOWN_TAIL = (
     "ON CONFLICT (banner_id, day, dimension, value) DO UPDATE SET "
     "clicks = click_breakdowns.clicks + excluded.clicks, "
     "valid_clicks = click_breakdowns.valid_clicks + excluded.valid_clicks"

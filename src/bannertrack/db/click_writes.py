@@ -3,8 +3,8 @@
 These run the batch through SQLAlchemy's statements, which work on either dialect; the
 repository uses them for in-memory SQLite databases and text with NUL. A SQLite file's
 batch is ``db.sqlite_clicks`` and PostgreSQL's ``db.pg_clicks``, both built on the pure
-parts here (``visitor_groups``, ``repeat_step``, ``replay_repeats``) and the SQL rule of
-``visitor_tail_pg`` / ``MINUTE_TAIL_PG``.
+parts here (``visitor_groups``, ``repeat_step``, ``replay_repeats``), the SQL rule of
+``visitor_tail_pg`` and the minute upsert's ``MINUTE_TAIL`` (the same text on both).
 
 Repeat detection is one upsert per (banner, visitor) of the batch on ``visitor_clicks``,
 handing back the time of the visitor's last valid click as it was before this batch. The
@@ -151,7 +151,8 @@ def visitor_tail_pg(window: int) -> str:
     )
 
 
-MINUTE_TAIL_PG = "ON CONFLICT (banner_id, minute) DO UPDATE SET " + ", ".join(
+# click_minutes' upsert, as text: the same on SQLite and PostgreSQL (pg_clicks, sqlite_clicks).
+MINUTE_TAIL = "ON CONFLICT (banner_id, minute) DO UPDATE SET " + ", ".join(
     f"{name} = click_minutes.{name} + excluded.{name}" for name in MINUTE_COUNTERS
 )
 

@@ -52,8 +52,8 @@ which breakdown values a (banner, day) new to this process already has.
 Longer than 300 lines: both statement shapes and their arrays, tuned together on the
 click path. Writing the batch's plan and counting once in ``db/`` for all three writers
 (issue 25, "one click-batch algorithm") is not done yet; until then the SQL text of
-shared rules comes from one place (``visitor_tail_pg``, ``MINUTE_TAIL_PG``,
-``tables.MINUTE_COUNTERS``).
+shared rules comes from one place (``visitor_tail_pg``, ``MINUTE_TAIL``,
+``BREAKDOWN_TAIL``, ``tables.MINUTE_COUNTERS``).
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL_PG, BreakdownFold, fold_counts, learn
+from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL, BreakdownFold, fold_counts, learn
 from bannertrack.db.click_tally import BatchCounts
 from bannertrack.db.click_writes import (
-    MINUTE_TAIL_PG,
+    MINUTE_TAIL,
     replay_repeats,
     visitor_groups,
     visitor_move,
@@ -347,9 +347,9 @@ def _write_sql() -> str:
     first = 1 + len(_CLICK_COLUMNS) + 1 + len(_FACT_COLUMNS) + len(_PLACEMENT_COLUMNS)
     totals = insert_sql(banner_totals, _TOTALS_COLUMNS, _TOTALS_TAIL, first=first)
     first += len(_TOTALS_COLUMNS)
-    minutes = insert_sql(click_minutes, _MINUTE_COLUMNS, MINUTE_TAIL_PG, first=first)
+    minutes = insert_sql(click_minutes, _MINUTE_COLUMNS, MINUTE_TAIL, first=first)
     first += len(_MINUTE_COLUMNS)
-    breakdowns = insert_sql(click_breakdowns, _BREAKDOWN_COLUMNS, BREAKDOWN_TAIL_PG, first=first)
+    breakdowns = insert_sql(click_breakdowns, _BREAKDOWN_COLUMNS, BREAKDOWN_TAIL, first=first)
     raw = insert_sql(clicks, CLICK_VALUES, "RETURNING id")
     return f"WITH totals AS ({totals}), minutes AS ({minutes}), breakdowns AS ({breakdowns}) {raw}"
 
@@ -392,7 +392,7 @@ def _one_sql(window: int, notify: bool = False) -> str:
         f" minutes AS (INSERT INTO click_minutes ({', '.join(_MINUTE_COLUMNS)})"
         "  SELECT banner_id, TIMESTAMPTZ 'epoch' + (t_us / 60000000) * INTERVAL '1 minute' AS m,"
         f"  count(*), {per_kind} FROM flagged GROUP BY banner_id, m ORDER BY banner_id, m"
-        f"  {MINUTE_TAIL_PG}),"
+        f"  {MINUTE_TAIL}),"
         # The rows come counted; a repeat (never a bot) comes off the valid count of
         # each row its fact key counts in. Rows of a banner that is gone are dropped.
         " repeats AS (SELECT m.row_no, count(*) AS n FROM flagged f"
@@ -407,7 +407,7 @@ def _one_sql(window: int, notify: bool = False) -> str:
         "  WHERE r.banner_id = ANY(ARRAY(SELECT id FROM present))"
         # Python sent them sorted by key in code points ("C"), the two-statement
         # batch's order, so that both lock rows in one order.
-        f"  ORDER BY r.row_no {BREAKDOWN_TAIL_PG})"
+        f"  ORDER BY r.row_no {BREAKDOWN_TAIL})"
         f" INSERT INTO clicks ({quoted}) SELECT {quoted} FROM flagged ORDER BY _pos"
         " RETURNING id, repeat, banner_id"
     )

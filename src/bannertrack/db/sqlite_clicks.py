@@ -70,9 +70,9 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bannertrack.db.breakdown_writes import BreakdownFold, FactCounts, fold_counts
+from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL, BreakdownFold, FactCounts, fold_counts
 from bannertrack.db.click_tally import BOT, REPEAT, VALID
-from bannertrack.db.click_writes import repeat_step, visitor_groups
+from bannertrack.db.click_writes import MINUTE_TAIL, repeat_step, visitor_groups
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.sql import micros
 from bannertrack.db.tables import CLICK_VALUES, MINUTE_COUNTERS, TOTAL_COUNTERS
@@ -135,9 +135,7 @@ _TOTALS = (
 )
 _MINUTES = (
     f"INSERT INTO click_minutes (banner_id, minute, {', '.join(MINUTE_COUNTERS)})"
-    f" SELECT {_rows_of(6)} FROM json_each(?) WHERE true"
-    " ON CONFLICT (banner_id, minute) DO UPDATE SET "
-    + ", ".join(f"{n} = click_minutes.{n} + excluded.{n}" for n in MINUTE_COUNTERS)
+    f" SELECT {_rows_of(6)} FROM json_each(?) WHERE true {MINUTE_TAIL}"
 )
 _BREAKDOWNS_KNOWN = (
     "SELECT json_group_array(json_array(banner_id, day, dimension, value))"
@@ -158,10 +156,7 @@ def _breakdowns_sql(slots: int) -> str:
     values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * slots)
     return (
         "INSERT INTO click_breakdowns (banner_id, day, dimension, value, clicks, valid_clicks)"
-        f" SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL"
-        " ON CONFLICT (banner_id, day, dimension, value) DO UPDATE SET"
-        " clicks = click_breakdowns.clicks + excluded.clicks,"
-        " valid_clicks = click_breakdowns.valid_clicks + excluded.valid_clicks"
+        f" SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL {BREAKDOWN_TAIL}"
     )
 
 
