@@ -167,11 +167,10 @@ def visitor_move() -> Any:
     )
 
 
-@lru_cache(maxsize=2)
-def _click_insert(dialect: str) -> Any:
-    if dialect == "sqlite":
-        return clicks.insert().returning(clicks.c.id)
-    return clicks.insert().returning(clicks.c.id, sort_by_parameter_order=True)
+@lru_cache(maxsize=1)
+def _click_insert() -> Any:
+    # One form for both dialects: the ids are sorted back into the batch's order below.
+    return clicks.insert().returning(clicks.c.id)
 
 
 @lru_cache(maxsize=1)
@@ -227,7 +226,7 @@ async def insert_clicks(
     # PostgreSQL: the sequence is drawn as the rows are inserted, in array order), but
     # RETURNING's row order is unspecified: sorting restores the batch's order. Asking
     # SQLAlchemy to keep it would insert row by row on SQLite.
-    ids = sorted((await conn.execute(_click_insert(dialect), rows)).scalars())
+    ids = sorted((await conn.execute(_click_insert(), rows)).scalars())
 
     per_banner: dict[int, _Tally] = {}
     minutes: dict[tuple[int, datetime], _Tally] = {}
