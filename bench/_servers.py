@@ -80,6 +80,15 @@ def bare_app() -> Any:
             last_click_at="2026-11-30T09:00:00Z",
         )
 
+    @get("/p/{placement_id:int}", media_type="text/html")
+    async def serve(placement_id: int) -> Response[bytes]:
+        # A placement serve's shape: a small HTML document, nothing chosen or counted.
+        body = (
+            b'<!doctype html><html><body><a href="https://t.example/c/1?p=1&amp;ts=1&amp;sig=x"'
+            b' target="_top"><img src="https://cdn.example/1.png" alt="b"></a></body></html>'
+        )
+        return Response(body, headers={"Cache-Control": "no-store"})
+
     @get("/const")
     async def const() -> dict[str, int]:
         return {"answer": 42}
@@ -89,7 +98,7 @@ def bare_app() -> Any:
         return {"status": "ok"}
 
     return Litestar(
-        route_handlers=[click, link, stats, const, health],
+        route_handlers=[click, link, stats, serve, const, health],
         debug=False,
         logging_config=None,
         signature_namespace={"Response": Response},  # annotations are strings here

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     cache_ttl_breakdown: float = Field(
         120.0, gt=0, description="TTL of breakdown:{id|all}:... (seconds)."
     )
+    cache_ttl_placement: float = Field(
+        300.0,
+        gt=0,
+        description="TTL of placement:{id}, a placement's serve candidates (seconds; every "
+        "banner and placement write drops them at once).",
+    )
 
     ingest_max_batch: int = Field(
         1000, ge=1, description="Most clicks written in one group-commit transaction."
@@ -242,6 +248,20 @@ class Settings(BaseSettings):
         le=1.0,
         description="Seconds between refreshes of the impression totals laid over cached "
         "ClickStats (one query per refresh per instance).",
+    )
+
+    # Placements (docs/api.md, "Placements"; docs/counting.md, "Frequency caps").
+    click_url_validity: float = Field(
+        86_400.0,
+        gt=0,
+        description="Seconds a placement's signed click URL stays valid; an older click is "
+        "still redirected but set apart (bot_reason signature_expired).",
+    )
+    placement_cap_entries: int = Field(
+        200_000,
+        ge=1,
+        description="Most (visitor, banner) pairs one process counts per day for frequency "
+        "caps; beyond it a capped banner is not served to a new visitor.",
     )
 
     # Scale-out: the Redis L2 tier and the invalidation bus (docs/scale-out.md).

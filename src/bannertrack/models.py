@@ -5,7 +5,8 @@ and a value handed out of the cache cannot be changed by the caller who got it.
 
 Longer than 300 lines on purpose: it is a catalogue of small value types that every
 layer names (no logic beyond a derived figure or two), and one place to read every
-shape the wire and the cache carry is worth more than a split by topic.
+shape the wire and the cache carry (banners, clicks, counts, placements) is worth more
+than a split by topic.
 """
 
 from __future__ import annotations
@@ -18,9 +19,19 @@ import msgspec
 Interval = Literal["minute", "hour", "day"]
 # What a ranking or a series counts: every recorded click, or only the valid ones.
 CountKind = Literal["total", "valid"]
-# What a breakdown groups clicks by (docs/counting.md says how each is derived).
+# What a breakdown groups clicks by (docs/counting.md says how each is derived). The
+# first eight are facts of the click (DIMENSIONS, in click_breakdowns); "placement" is
+# the placement whose signed click URL brought it (read from placement_minutes).
 Dimension = Literal[
-    "referrer", "utm_source", "utm_medium", "utm_campaign", "country", "device", "browser", "os"
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "country",
+    "device",
+    "browser",
+    "os",
+    "placement",
 ]
 DIMENSIONS: tuple[Dimension, ...] = (
     "referrer",
@@ -35,12 +46,32 @@ DIMENSIONS: tuple[Dimension, ...] = (
 
 UrlStr = Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
 NameStr = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-# Targeting of placements' serves (placements/rules.py checks the values themselves).
+# Targeting of placements' serves (placements/rules.py checks what a type cannot).
 Device = Literal["mobile", "tablet", "desktop"]
 DEVICES: tuple[Device, ...] = ("mobile", "tablet", "desktop")
+# ISO 3166-1 alpha-2, the officially assigned codes (249), as the standard lists them.
+_ASSIGNED = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
+    BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ
+    DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP
+    GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG
+    KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML
+    MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE
+    PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL
+    SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM
+    US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+"""
+COUNTRIES: frozenset[str] = frozenset(_ASSIGNED.split())
 CountryCode = Annotated[
-    str, msgspec.Meta(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    str,
+    msgspec.Meta(
+        pattern="^[A-Z]{2}$",
+        description="An ISO 3166-1 alpha-2 code, upper case; one ISO has not assigned "
+        "(XX, say) is refused with 400.",
+    ),
 ]
+# RFC 3339: a time without an offset is refused.
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 Countries = Annotated[tuple[CountryCode, ...], msgspec.Meta(max_length=249)]
 Devices = Annotated[tuple[Device, ...], msgspec.Meta(max_length=3)]
 CapPerDay = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
@@ -75,8 +106,8 @@ class BannerCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     target_url: UrlStr
     active: bool = True
     forward_query: bool = True
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: AwareTime | None = None
+    ends_at: AwareTime | None = None
     countries: Countries | None = None
     devices: Devices | None = None
     cap_per_day: CapPerDay | None = None
@@ -90,8 +121,8 @@ class BannerUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     target_url: UrlStr | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     forward_query: bool | msgspec.UnsetType = msgspec.UNSET
-    starts_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
-    ends_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    starts_at: AwareTime | msgspec.UnsetType | None = msgspec.UNSET
+    ends_at: AwareTime | msgspec.UnsetType | None = msgspec.UNSET
     countries: Countries | msgspec.UnsetType | None = msgspec.UNSET
     devices: Devices | msgspec.UnsetType | None = msgspec.UNSET
     cap_per_day: CapPerDay | msgspec.UnsetType | None = msgspec.UNSET
@@ -148,7 +179,7 @@ class ClickIn(msgspec.Struct, frozen=True, kw_only=True):
     bot: bool = False
     bot_reason: str | None = None
     facts: ClickFacts | None = None
-    # A click through a placement's signed click URL (placements/signing.py): the
+    # A click through a placement's signed click URL (clicks/signing.py): the
     # placement its signature vouches for, and the verdict ("valid", "tampered",
     # "expired", "missing"); both None for a plain link.
     placement_id: int | None = None
@@ -362,3 +393,102 @@ class SealedSalt(NamedTuple):
 
     sealed: bytes
     key_check: bytes
+
+
+# --- placements (bannertrack.placements) -----------------------------------------------
+
+Weight = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+Pixels = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+
+
+class Placement(msgspec.Struct, frozen=True, kw_only=True):
+    """A spot on a page (Revive's zone); ``width``/``height`` are its size in pixels."""
+
+    id: int
+    name: str
+    width: int | None
+    height: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PlacementCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: NameStr
+    width: Pixels | None = None
+    height: Pixels | None = None
+
+
+class PlacementUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A partial update: fields left out keep their value."""
+
+    name: NameStr | msgspec.UnsetType = msgspec.UNSET
+    width: Pixels | msgspec.UnsetType | None = msgspec.UNSET
+    height: Pixels | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class PlacementPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: tuple[Placement, ...]
+    total: int
+    offset: int
+    limit: int
+
+
+class PlacementBanner(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    banner_id: int
+    weight: Weight
+
+
+class PlacementBannersIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The whole set of a placement's banners; it replaces the one stored."""
+
+    banners: Annotated[tuple[PlacementBanner, ...], msgspec.Meta(max_length=1000)]
+
+
+class PlacementBanners(msgspec.Struct, frozen=True, kw_only=True):
+    placement_id: int
+    banners: tuple[PlacementBanner, ...]  # by banner id
+
+
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    banner: Banner
+    weight: int
+
+
+class Candidates(msgspec.Struct, frozen=True, kw_only=True):
+    """What a serve of one placement decides from (cached): the placement and its active
+    banners with their weights. Schedule, targeting and caps are judged per request."""
+
+    placement: Placement
+    banners: tuple[Candidate, ...]
+
+
+class ServedBanner(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /p/{id}?format=json``: what a site needs to render the chosen banner."""
+
+    banner_id: int
+    image_url: str
+    click_url: str  # absolute, signed: /c/{banner_id}?p=&ts=&sig=
+    width: int | None
+    height: int | None
+
+
+class PlacementBannerStats(msgspec.Struct, frozen=True, kw_only=True):
+    banner_id: int
+    impressions: int
+    clicks: int
+    valid_clicks: int
+    ctr: float | None
+
+
+class PlacementStats(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    """A placement's counts within ``[from, to)`` (whole minutes, as range totals), from
+    the ``placement_minutes`` rollup; ``banners`` by banner id, those with any count."""
+
+    placement_id: int
+    from_: datetime
+    to: datetime
+    impressions: int
+    clicks: int
+    valid_clicks: int
+    ctr: float | None
+    banners: tuple[PlacementBannerStats, ...]

@@ -29,6 +29,7 @@ from bannertrack.models import (
     BannerUpdate,
     BannerWithStats,
     Breakdown,
+    Candidates,
     ClickIn,
     ClickStats,
     CountKind,
@@ -36,6 +37,13 @@ from bannertrack.models import (
     ExportedClick,
     ImpressionCount,
     Interval,
+    Placement,
+    PlacementBanner,
+    PlacementBanners,
+    PlacementCreate,
+    PlacementPage,
+    PlacementStats,
+    PlacementUpdate,
     RangeTotals,
     RecordedClick,
     SealedSalt,
@@ -189,6 +197,50 @@ class Housekeeping(Protocol):
     async def sealed_salt(self, day: date, offer: SealedSalt) -> SealedSalt:
         """The sealed salt of ``day`` (``offer`` if none is stored yet), the same for every
         instance; older salts are destroyed."""
+        ...
+
+
+class PlacementStore(Protocol):
+    """Placements, their weighted banners and counts: the door the placement API, the
+    serve and the dashboard use. ``SqlRepository`` implements it against the database,
+    ``CachedPlacements`` (caching/placements.py) by caching ``candidates``.
+
+    Lookups return ``None`` for a placement that does not exist, as ``Repository`` does.
+    """
+
+    async def create_placement(self, data: PlacementCreate) -> Placement: ...
+
+    async def get_placement(self, placement_id: int) -> Placement | None: ...
+
+    async def list_placements(self, offset: int, limit: int) -> PlacementPage: ...
+
+    async def update_placement(
+        self, placement_id: int, data: PlacementUpdate
+    ) -> Placement | None: ...
+
+    async def delete_placement(self, placement_id: int) -> bool:
+        """Delete the placement, its banner list and its counts."""
+        ...
+
+    async def placement_banners(self, placement_id: int) -> PlacementBanners | None: ...
+
+    async def set_placement_banners(
+        self, placement_id: int, banners: Sequence[PlacementBanner]
+    ) -> PlacementBanners | None:
+        """Replace the placement's banners; ``InvalidInputError`` names unknown banner ids
+        or one given twice."""
+        ...
+
+    async def candidates(self, placement_id: int) -> Candidates | None:
+        """The placement and its active banners with their weights (what a serve picks
+        from); ``None`` for an unknown placement."""
+        ...
+
+    async def placement_stats(
+        self, placement_id: int, start: datetime, end: datetime
+    ) -> PlacementStats | None:
+        """Impressions and clicks of the placement within ``[start, end)`` from its
+        per-minute rollup, per banner; ``None`` for an unknown placement."""
         ...
 
 

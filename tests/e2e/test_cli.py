@@ -44,9 +44,31 @@ def run(*args: str, token: str | None = ADMIN_TOKEN) -> tuple[int, str, str]:
 
 
 def test_help_explains_every_command() -> None:
-    for args in ([], ["cache"], ["cache", "test"], ["api"], ["demo"], ["migrate"]):
+    for args in ([], ["cache"], ["cache", "test"], ["api"], ["demo"], ["migrate"], ["placements"]):
         code, out, _ = run(*args, "--help")
         assert code == 0 and "Usage:" in out
+
+
+def test_placements_create_set_list_stats_delete(server: ServerProcess) -> None:
+    code, out, err = run("placements", "create", "Footer", "--width", "468", "--url", server.url)
+    assert code == 0, err
+    placement = int(out.split()[2].rstrip(":"))
+    code, out, err = run("placements", "set", str(placement), "1:3", "2", "--url", server.url)
+    assert code == 0 and "1:3 2:1" in out, err
+    code, out, _ = run("placements", "list", "--url", server.url, "--json")
+    listed = {p["id"]: p for p in json.loads(out)}
+    assert code == 0 and len(listed) == 4  # the demo's three and this one
+    assert [b["weight"] for b in listed[placement]["banners"]] == [3, 1]
+    code, out, _ = run("placements", "stats", "1", "--url", server.url)
+    assert code == 0 and "impressions" in out and "all" in out
+    code, _, err = run("placements", "set", str(placement), "1:0", "--url", server.url)
+    assert code == 1 and "weight" in err and "Traceback" not in err
+    code, _, err = run("placements", "set", str(placement), "x", "--url", server.url)
+    assert code == 2 and "BANNER[:WEIGHT]" in err
+    code, out, _ = run("placements", "delete", str(placement), "--url", server.url)
+    assert code == 0
+    code, _, err = run("placements", "delete", str(placement), "--url", server.url)
+    assert code == 1 and "not found" in err
 
 
 def test_stats_table_and_json(server: ServerProcess) -> None:
@@ -155,7 +177,17 @@ def test_demo_shows_the_counting_features_and_never_loads_twice(tmp_path: Path) 
             "WHERE clicks.occurred_at < banners.created_at"
         ).fetchone()[0]
         ids = [r[0] for r in conn.execute("SELECT id FROM banners ORDER BY id")]
+        placed = conn.execute(
+            "SELECT count(DISTINCT placement_id), sum(impressions), sum(clicks), "
+            "sum(valid_clicks) FROM placement_minutes"
+        ).fetchone()
+        signed = conn.execute(
+            "SELECT count(*) FROM clicks WHERE placement_id IS NOT NULL AND signature = 'valid'"
+        ).fetchone()[0]
     total, valid, bots, repeats, impressions = totals
+    # Three placements serve the banners: most people's clicks and views came through one.
+    assert placed[0] == 3 and 0 < placed[1] < impressions
+    assert placed[2] == signed and 0.3 * valid < placed[3] <= placed[2]
     assert total == 4000 and valid + bots + repeats == total
     assert 0.03 * total < bots < 0.12 * total  # about 7 % from crawlers and previews
     assert 0.01 * total < repeats < 0.10 * total  # second clicks within the hour

@@ -26,6 +26,10 @@ ADMIN_OPERATIONS = {
     ("post", "/api/v1/cache/warm"),
     ("post", "/api/v1/cache/banner/{banner_id}/invalidate"),
     ("post", "/api/v1/cache/namespace/{namespace}/invalidate"),
+    ("post", "/api/v1/placements"),
+    ("put", "/api/v1/placements/{placement_id}"),
+    ("delete", "/api/v1/placements/{placement_id}"),
+    ("put", "/api/v1/placements/{placement_id}/banners"),
 }
 METHODS = ("get", "put", "post", "delete", "head")
 
@@ -84,12 +88,29 @@ async def test_the_link_is_a_302_and_the_pixel_a_gif(doc: dict[str, Any]) -> Non
     assert link["302"]["headers"]["Location"]["required"] is True
     assert "content" not in link["302"]
     pixel = doc["paths"]["/i/{banner_id}"]["get"]["responses"]["200"]
+    serve = doc["paths"]["/p/{placement_id}"]["get"]["responses"]
+    assert set(serve["200"]["content"]) == {"text/html", "application/json"}
+    assert serve["200"]["content"]["application/json"]["schema"]["required"] == [
+        "banner_id",
+        "image_url",
+        "click_url",
+        "width",
+        "height",
+    ]
+    assert {"204", "404"} <= set(serve)
     assert list(pixel["content"]) == ["image/gif"]
 
 
 async def test_bodies_bounds_enums_and_urls(doc: dict[str, Any]) -> None:
     schemas = doc["components"]["schemas"]
-    for name in ("BannerCreate", "BannerUpdate", "ClickReport"):
+    for name in (
+        "BannerCreate",
+        "BannerUpdate",
+        "ClickReport",
+        "PlacementCreate",
+        "PlacementUpdate",
+        "PlacementBannersIn",
+    ):
         assert schemas[name]["additionalProperties"] is False, name
         assert schemas[name]["examples"], name
     report = doc["paths"]["/api/v1/banners/{banner_id}/clicks"]["post"]["requestBody"]
@@ -104,6 +125,7 @@ async def test_bodies_bounds_enums_and_urls(doc: dict[str, Any]) -> None:
         "banner_stats",
         "top_banners",
         "breakdown",
+        "placement",
     }
     url = schemas["BannerCreate"]["properties"]["target_url"]
     assert url["format"] == "uri" and url["pattern"].startswith("^") and url["description"]

@@ -24,7 +24,9 @@ from bannertrack.api.link_fast_path import LinkFastPath
 from bannertrack.api.openapi import finish as finish_openapi
 from bannertrack.api.openapi import openapi_config
 from bannertrack.api.openapi import static_files as openapi_static_files
+from bannertrack.api.placements import PlacementController, serve_placement
 from bannertrack.api.ranges import range_router
+from bannertrack.api.serve_fast_path import ServeFastPath
 from bannertrack.api.tracking import tracking_routes
 from bannertrack.bootstrap import open_service
 from bannertrack.bootstrap.heap import settle_heap
@@ -58,6 +60,8 @@ def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
     app = Litestar(
         route_handlers=[
             BannerController,
+            PlacementController,
+            serve_placement,
             CacheController,
             banner_breakdown,
             overview_breakdown,
@@ -81,7 +85,8 @@ def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
         logging_config=None,
     )
     finish_openapi(app.openapi_schema)
-    timed = TimedApp(LinkFastPath(app, running.tracking), lambda _app: running.metrics)
+    fast = LinkFastPath(ServeFastPath(app, running.serving), running.tracking)
+    timed = TimedApp(fast, lambda _app: running.metrics)
     return BodyDeadline(AllowHeaderFix(timed, app), settings.http_body_timeout)
 
 

@@ -32,7 +32,8 @@ ByParam = Annotated[
     Dimension,
     QueryParameter(
         description="referrer (host), utm_source, utm_medium, utm_campaign, country "
-        "(ISO 3166-1 alpha-2), device (desktop, mobile, tablet, bot, other), browser, os"
+        "(ISO 3166-1 alpha-2), device (desktop, mobile, tablet, bot, other), browser, os, "
+        "placement (the id of the placement whose signed click URL brought the click)"
     ),
 ]
 FromParam = Annotated[

@@ -16,6 +16,7 @@ from typing import Any
 
 from litestar.di import Provide
 
+from bannertrack.api.placements import Serving
 from bannertrack.api.tracking import Tracking
 from bannertrack.bootstrap import Service
 from bannertrack.clicks.recording import ClickRecorder
@@ -28,6 +29,7 @@ class _Built:
     service: Service
     clicks: ClickRecorder
     tracking: Tracking
+    serving: Serving
 
 
 class Running:
@@ -48,8 +50,10 @@ class Running:
             clicks=clicks,
             impressions=service.impressions,
             metrics=service.metrics,
+            signer=service.signer,
         )
-        self._built = _Built(service, clicks, tracking)
+        serving = Serving(service.server, service.public_urls)
+        self._built = _Built(service, clicks, tracking, serving)
 
     def stop(self) -> None:
         self._built = None
@@ -63,6 +67,10 @@ class Running:
     def tracking(self) -> Tracking | None:
         """The tracking endpoints' parts, or ``None`` outside start-up..shutdown."""
         return None if self._built is None else self._built.tracking
+
+    def serving(self) -> Serving | None:
+        """The placement serve, or ``None`` outside start-up..shutdown."""
+        return None if self._built is None else self._built.serving
 
     @property
     def metrics(self) -> Metrics | None:
@@ -85,4 +93,6 @@ def dependencies(running: Running) -> dict[str, Provide]:
         "clicks": provide(lambda: running.built.clicks),
         "public_urls": provide(lambda: running.built.service.public_urls),
         "workers": provide(lambda: running.built.service.workers),
+        "placements": provide(lambda: running.built.service.placements),
+        "serving": provide(lambda: running.built.serving),
     }

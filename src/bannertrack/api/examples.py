@@ -21,6 +21,15 @@ from bannertrack.models import (
     Breakdown,
     BreakdownItem,
     ClickStats,
+    Placement,
+    PlacementBanner,
+    PlacementBanners,
+    PlacementBannersIn,
+    PlacementBannerStats,
+    PlacementCreate,
+    PlacementPage,
+    PlacementStats,
+    PlacementUpdate,
     RangeTotals,
     RecordedClick,
     Series,
@@ -44,7 +53,16 @@ _BANNER = Banner(
     forward_query=True,
     created_at=_CREATED,
     updated_at=_CREATED,
+    starts_at=datetime(2026, 12, 1, tzinfo=UTC),
+    ends_at=datetime(2027, 1, 7, tzinfo=UTC),
+    countries=("AT", "CH", "DE"),
+    devices=(),
+    cap_per_day=3,
 )
+_PLACEMENT = Placement(
+    id=3, name="Home, top", width=728, height=90, created_at=_CREATED, updated_at=_CREATED
+)
+_WEIGHTS = (PlacementBanner(banner_id=7, weight=3), PlacementBanner(banner_id=9, weight=1))
 _STATS = ClickStats(
     banner_id=7,
     total_clicks=1532,
@@ -67,6 +85,30 @@ _MODELS: tuple[msgspec.Struct, ...] = (
         target_url="https://shop.example.com/winter?campaign=banner",
     ),
     BannerUpdate(name="Winter sale (last days)", active=True),
+    _PLACEMENT,
+    PlacementCreate(name="Home, top", width=728, height=90),
+    PlacementUpdate(name="Home, top (leaderboard)"),
+    PlacementPage(items=(_PLACEMENT,), total=1, offset=0, limit=50),
+    PlacementBannersIn(banners=_WEIGHTS),
+    PlacementBanners(placement_id=3, banners=_WEIGHTS),
+    PlacementBanner(banner_id=7, weight=3),
+    PlacementStats(
+        placement_id=3,
+        from_=_DAY,
+        to=_NOW,
+        impressions=12000,
+        clicks=161,
+        valid_clicks=140,
+        ctr=140 / 12000,
+        banners=(
+            PlacementBannerStats(
+                banner_id=7, impressions=9000, clicks=121, valid_clicks=105, ctr=105 / 9000
+            ),
+            PlacementBannerStats(
+                banner_id=9, impressions=3000, clicks=40, valid_clicks=35, ctr=35 / 3000
+            ),
+        ),
+    ),
     ClickReport(
         ip="203.0.113.9",
         user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15",
@@ -128,7 +170,15 @@ _MODELS: tuple[msgspec.Struct, ...] = (
 EXAMPLES: dict[str, object] = {type(m).__name__: msgspec.to_builtins(m) for m in _MODELS}
 """Component schema name -> an example value, as the API encodes it."""
 
-REQUEST_STRUCTS: tuple[type[msgspec.Struct], ...] = (BannerCreate, BannerUpdate, ClickReport)
+REQUEST_STRUCTS: tuple[type[msgspec.Struct], ...] = (
+    BannerCreate,
+    BannerUpdate,
+    ClickReport,
+    PlacementCreate,
+    PlacementUpdate,
+    PlacementBannersIn,
+    PlacementBanner,
+)
 """Request bodies: those that refuse unknown fields say so in the document."""
 
 OPTIONAL_BODIES: tuple[tuple[str, str], ...] = (("/api/v1/banners/{banner_id}/clicks", "post"),)

@@ -35,6 +35,7 @@ from litestar.openapi.spec import (
     Components,
     Example,
     OpenAPI,
+    OpenAPIMediaType,
     OpenAPIResponse,
     Parameter,
     Reference,
@@ -197,6 +198,7 @@ def finish(openapi: OpenAPI) -> None:
             redirect = operation.responses.get("302") if operation and operation.responses else None
             if isinstance(redirect, OpenAPIResponse):
                 redirect.content = None  # a redirect has an empty body
+    _serve_responses((openapi.paths or {}).get("/p/{placement_id}"))
     for path, method in OPTIONAL_BODIES:
         item = (openapi.paths or {}).get(path)
         operation = getattr(item, method, None) if item is not None else None
@@ -300,6 +302,40 @@ _FIELDS: dict[tuple[str, str], Callable[[Schema], None]] = {
     },
     ("ClickReport", "ip"): _ip,
 }
+
+
+def _serve_responses(item: Any) -> None:
+    """``GET /p/{id}`` answers HTML or, with ``format=json``, a ``ServedBanner``; or 204."""
+    if item is None:
+        return
+    number = Schema(one_of=[Schema(type=OpenAPIType.INTEGER), Schema(type=OpenAPIType.NULL)])
+    served = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["banner_id", "image_url", "click_url", "width", "height"],
+        properties={
+            "banner_id": Schema(type=OpenAPIType.INTEGER),
+            "image_url": Schema(type=OpenAPIType.STRING),
+            "click_url": Schema(
+                type=OpenAPIType.STRING,
+                format=OpenAPIFormat.URI,
+                description="The tracking link, signed: /c/{banner_id}?p=&ts=&sig=",
+            ),
+            "width": number,
+            "height": number,
+        },
+    )
+    for operation in (item.get, item.head):
+        if operation is None or not operation.responses:
+            continue
+        ok = operation.responses.get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {
+                "text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                "application/json": OpenAPIMediaType(schema=served),
+            }
+        operation.responses["204"] = OpenAPIResponse(
+            description="No banner of the placement is eligible for this request."
+        )
 
 
 def _walk(node: Any) -> Iterator[Schema]:

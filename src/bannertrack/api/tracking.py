@@ -30,6 +30,7 @@ from bannertrack.bootstrap.web import BannerId
 from bannertrack.clicks.follow import follow
 from bannertrack.clicks.impressions import ImpressionBatcher
 from bannertrack.clicks.recording import ClickRecorder, Visit
+from bannertrack.clicks.signing import ClickSigner
 from bannertrack.errors import NotFoundError
 from bannertrack.metrics import Metrics
 from bannertrack.repository import Repository
@@ -68,6 +69,7 @@ class Tracking:
     clicks: ClickRecorder
     impressions: ImpressionBatcher
     metrics: Metrics
+    signer: ClickSigner  # judges a placement's signed click URL
 
 
 def is_prefetch(scope: Any) -> bool:
@@ -113,7 +115,7 @@ async def visit(tracking: Tracking, scope: Scope, banner_id: int) -> str:
     """Count the click (when the request counts) and return the redirect's Location
     (``clicks.follow``), for the Litestar route and for ``LinkFastPath``."""
     request = visit_of(scope)  # the HTTP ends here
-    return await follow(tracking.repository, tracking.clicks, request, banner_id)
+    return await follow(tracking.repository, tracking.clicks, request, banner_id, tracking.signer)
 
 
 def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandler]:

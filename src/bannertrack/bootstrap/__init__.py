@@ -5,6 +5,7 @@
     database (SqlRepository; migrations when auto_migrate)
     cache stack: L1 ─ optional Redis L2 tier ─ invalidation bus   (when cache_enabled)
     CachedRepository over the database, with a CachePolicy built from the settings
+    CachedPlacements beside it (placements' serve candidates), the serve and its signer
     ClickIngest, ImpressionBatcher, Retention (background writers and cleanup)
     on PostgreSQL, the outage spool and its replay (``_spool.py``)
     VisitorHasher, trusted proxies, Metrics
@@ -34,6 +35,7 @@ from bannertrack.bootstrap._cache import (
 )
 from bannertrack.bootstrap._spool import open_spool, spool_stats
 from bannertrack.caching.bus import Bus
+from bannertrack.caching.placements import CachedPlacements
 from bannertrack.clicks import bots
 from bannertrack.clicks.impressions import ImpressionBatcher
 from bannertrack.clicks.ingest import ClickIngest
@@ -41,6 +43,7 @@ from bannertrack.clicks.privacy import IPNetwork, VisitorHasher, parse_networks
 from bannertrack.clicks.replay import SpoolReplay
 from bannertrack.clicks.retention import Retention
 from bannertrack.clicks.salt_key import load_salt_key, sealed_salt_loader
+from bannertrack.clicks.signing import ClickSigner
 from bannertrack.clicks.spool import Spool
 from bannertrack.config import Settings
 from bannertrack.db.engine import DbTimeouts, create_engine
@@ -51,11 +54,14 @@ from bannertrack.logs import set_fault_interval
 from bannertrack.metrics import Metrics
 from bannertrack.models import SpoolStats
 from bannertrack.outage import DatabaseState
+from bannertrack.placements.caps import DailyCaps
+from bannertrack.placements.serve import Server
 from bannertrack.public_url import PublicUrls
 from bannertrack.repository import (
     CacheAdmin,
     ClickArchive,
     Housekeeping,
+    PlacementStore,
     Repository,
     StorageProbe,
 )
@@ -94,6 +100,9 @@ class Service:
     public_urls: PublicUrls  # every absolute URL the service writes goes through it
     workers: WorkerBoard | None  # the other workers' figures; None outside `bannertrack api`
     bus: Bus | None  # cross-instance invalidation; None on single-process SQLite
+    placements: PlacementStore  # the cached one (serve candidates) when the cache is on
+    signer: ClickSigner  # placements' click URLs: signs on a serve, judges on a click
+    server: Server  # GET /p/{id}
     database_state: DatabaseState
     spool: Spool | None  # the outage spool (PostgreSQL with spool_enabled)
     replay: SpoolReplay | None
@@ -240,6 +249,17 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             workers = await stack.enter_async_context(
                 WorkerBoard(Path(settings.workers_dir), _figures_of(cached, metrics))
             )
+        placements: PlacementStore = database
+        if parts is not None:
+            placements = CachedPlacements(
+                database, parts.cached.cache, parts.cached.invalidate, settings.cache_ttl_placement
+            )
+        # The day's salt is shared through the database, sealed under a key that is not
+        # in it, so every instance keys alike and a copy of the data cannot.
+        hasher = VisitorHasher(sealed_salt_loader(database.sealed_salt, salt_key))
+        # Derived from the salt key: never in the database, the same on every instance.
+        signer = ClickSigner(salt_key.derive(b"click url"), settings.click_url_validity)
+        public_urls = PublicUrls(settings.public_url, trusted)
         bots.warm_up()  # compile the crawler patterns now, not on the first click
         log.info(
             "bannertrack ready: database=%s cache=%s bus=%s",
@@ -260,14 +280,22 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             impressions=impressions,
             retention=retention,
             metrics=metrics,
-            # The day's salt is shared through the database, sealed under a key that is
-            # not in it, so every instance keys alike and a copy of the data cannot.
-            hasher=VisitorHasher(sealed_salt_loader(database.sealed_salt, salt_key)),
+            hasher=hasher,
             trusted_proxies=trusted,
-            public_urls=PublicUrls(settings.public_url, trusted),
+            public_urls=public_urls,
             workers=workers,
             bus=bus,
             database_state=state,
             spool=spool,
             replay=replay,
+            placements=placements,
+            signer=signer,
+            server=Server(
+                candidates=placements.candidates,
+                impressions=impressions,
+                hasher=hasher,
+                signer=signer,
+                trusted_proxies=trusted,
+                caps=DailyCaps(settings.placement_cap_entries),
+            ),
         )

@@ -27,12 +27,13 @@ from bannertrack.caching.cached_repository import CachedRepository
 from bannertrack.caching.policy import CachePolicy
 from bannertrack.config import Settings
 from bannertrack.errors import InvalidInputError
-from bannertrack.models import Banner, BannerWithStats, ClickStats, TopBanners
+from bannertrack.models import Banner, BannerWithStats, Candidates, ClickStats, TopBanners
 from bannertrack.outage import DatabaseState
 from bannertrack.repository import Repository
 
-CACHED_TYPES = (Banner, ClickStats, BannerWithStats, TopBanners)
-"""What ``CachedRepository`` stores (each also as ``None``): the L2 codec's vocabulary."""
+CACHED_TYPES = (Banner, ClickStats, BannerWithStats, TopBanners, Candidates)
+"""What ``CachedRepository`` and ``CachedPlacements`` store (each also as ``None``): the
+L2 codec's vocabulary."""
 
 
 def cache_policy(settings: Settings) -> CachePolicy:

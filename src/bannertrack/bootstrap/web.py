@@ -25,6 +25,7 @@ MAX_ID = 2**63 - 1
 MAX_OFFSET = 2**62
 
 BannerId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="Banner id")]
+PlacementId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="Placement id")]
 
 Injected: TypeAlias = NamedDependency[SkipValidation[T]]
 """A dependency of ``api/deps``: built by us once at start-up, so not validated per request."""

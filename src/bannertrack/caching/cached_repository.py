@@ -53,7 +53,7 @@ from bannertrack.cache import Cache, CacheStats
 from bannertrack.caching import keys as cache_keys
 from bannertrack.caching.impression_view import ImpressionView
 from bannertrack.caching.invalidation import Invalidation, OnInvalidate
-from bannertrack.caching.keys import TOP_BANNERS_PREFIX
+from bannertrack.caching.keys import PLACEMENT_PREFIX, TOP_BANNERS_PREFIX
 from bannertrack.caching.policy import CachePolicy
 from bannertrack.caching.read_through import read_through, serving
 from bannertrack.caching.warming import warm_cache
@@ -290,9 +290,10 @@ class CachedRepository:
         return await self.invalidate(prefixes=(cache_keys.prefix(namespace),))
 
     async def invalidate_banner(self, banner_id: int) -> int:
+        # A banner may sit in any placement: every placement's candidates go too.
         return await self.invalidate(
             cache_keys.banner_keys(banner_id),
-            (TOP_BANNERS_PREFIX, *cache_keys.breakdown_prefixes([banner_id])),
+            (TOP_BANNERS_PREFIX, PLACEMENT_PREFIX, *cache_keys.breakdown_prefixes([banner_id])),
         )
 
     async def warm(
@@ -314,7 +315,9 @@ class CachedRepository:
         try:
             return await self.inner.update_banner(banner_id, data)
         finally:
-            await self.invalidate(cache_keys.updated_keys(banner_id), (TOP_BANNERS_PREFIX,))
+            await self.invalidate(
+                cache_keys.updated_keys(banner_id), (TOP_BANNERS_PREFIX, PLACEMENT_PREFIX)
+            )
 
     async def delete_banner(self, banner_id: int) -> bool:
         try:

@@ -13,6 +13,9 @@ namespace and key here and nowhere else.
     top_banners:{limit}:{count}  any other count; under the same prefix
     breakdown:{id|all}:{by}:{count}:{limit}:{from day}:{to day}
                                breakdown_prefix(id) per banner, breakdown_prefixes
+    placement:{id}             a placement's serve candidates: placement_key; every
+                               banner write drops PLACEMENT_PREFIX (a banner may sit in
+                               any placement), a placement's own writes its key
 """
 
 from __future__ import annotations
@@ -28,11 +31,21 @@ CLICK_STATS: Final = "click_stats"
 BANNER_STATS: Final = "banner_stats"
 TOP_BANNERS: Final = "top_banners"
 BREAKDOWN: Final = "breakdown"
+PLACEMENT: Final = "placement"
 
-Namespace = Literal["banner", "click_stats", "banner_stats", "top_banners", "breakdown"]
+Namespace = Literal[
+    "banner", "click_stats", "banner_stats", "top_banners", "breakdown", "placement"
+]
 """A namespace as the API takes it (an enum in the OpenAPI document)."""
 
-NAMESPACES: Final[tuple[str, ...]] = (BANNER, CLICK_STATS, BANNER_STATS, TOP_BANNERS, BREAKDOWN)
+NAMESPACES: Final[tuple[str, ...]] = (
+    BANNER,
+    CLICK_STATS,
+    BANNER_STATS,
+    TOP_BANNERS,
+    BREAKDOWN,
+    PLACEMENT,
+)
 assert get_args(Namespace) == NAMESPACES, "Namespace and NAMESPACES must name the same set"
 """Every namespace the service caches; the statistics show each, used or not."""
 
@@ -44,6 +57,14 @@ def prefix(namespace: str) -> str:
 
 TOP_BANNERS_PREFIX: Final = prefix(TOP_BANNERS)
 """Every top list: any write that changes a banner or its counts drops all of them."""
+
+
+PLACEMENT_PREFIX: Final = prefix(PLACEMENT)
+"""Every placement's candidates: a banner's update or delete drops all of them."""
+
+
+def placement_key(placement_id: int) -> str:
+    return f"{PLACEMENT}:{placement_id}"
 
 
 def banner_key(banner_id: int) -> str:

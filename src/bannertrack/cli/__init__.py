@@ -26,6 +26,7 @@ from bannertrack import __version__
 from bannertrack.cli.backup import backup as backup_command
 from bannertrack.cli.cache import cache as cache_group
 from bannertrack.cli.export import export as export_command
+from bannertrack.cli.placements import placements_group
 from bannertrack.config import Settings, load_settings
 from bannertrack.errors import BannertrackError
 
@@ -187,7 +188,13 @@ async def _load_demo(
     from datetime import timedelta
 
     from bannertrack.bootstrap import open_database
-    from bannertrack.cli.demo import DemoTally, create_banners, generate_clicks, impressions_for
+    from bannertrack.cli.demo import (
+        DemoTally,
+        create_banners,
+        create_placements,
+        generate_clicks,
+        impressions_for,
+    )
     from bannertrack.timeutil import utcnow
 
     now = utcnow()
@@ -196,31 +203,39 @@ async def _load_demo(
     # Banners are dated at the period's start, so no demo click predates its banner.
     async with open_database(load_settings(), migrate=True, clock=lambda: start) as repo:
         existing = await repo.list_banners(0, 500)
-        if existing.total and not reset:
+        placements = await repo.list_placements(0, 500)
+        if (existing.total or placements.total) and not reset:
             return False, (
-                f"the database already holds {existing.total} banners; nothing was "
-                "loaded. `bannertrack demo --reset` deletes them all and loads the demo."
+                f"the database already holds {existing.total} banners and "
+                f"{placements.total} placements; nothing was loaded. `bannertrack demo "
+                "--reset` deletes them all and loads the demo."
             )
         while existing.items:
             for banner in existing.items:
                 await repo.delete_banner(banner.id)
             existing = await repo.list_banners(0, 500)
+        while placements.items:
+            for placement in placements.items:
+                await repo.delete_placement(placement.id)
+            placements = await repo.list_placements(0, 500)
         if reset:
             # A reset database numbers its banners from 1 as a fresh one does, so the
             # README's commands (/c/1, /api/v1/banners/1/...) work after it too.
             await repo.restart_banner_ids()
         banners = await create_banners(repo, n_banners, rng)
+        placed = await create_placements(repo, banners, rng)
         columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
         with Progress(*columns, TimeRemainingColumn(), console=err) as progress:
             task = progress.add_task("recording clicks", total=n_clicks)
-            async for batch in generate_clicks(banners, n_clicks, now, rng, tally):
+            async for batch in generate_clicks(banners, n_clicks, now, rng, tally, placed=placed):
                 await repo.record_clicks(batch)
                 progress.advance(task, len(batch))
         impressions = impressions_for(tally, rng)
         for i in range(0, len(impressions), 1000):
             await repo.record_impressions(impressions[i : i + 1000])
     return True, (
-        f"created banners {banners[0].id}..{banners[-1].id}: {tally.clicks} clicks over "
+        f"created banners {banners[0].id}..{banners[-1].id} and 3 placements serving them: "
+        f"{tally.clicks} clicks over "
         f"{days} days ({tally.bots} from bots, {tally.follow_ups} second clicks within "
         f"the hour) and {sum(i.count for i in impressions)} impressions"
     )
@@ -241,4 +256,5 @@ def _clear_running_server(url: str) -> None:
 
 main.add_command(cache_group)
 main.add_command(export_command)
+main.add_command(placements_group)
 main.add_command(backup_command)

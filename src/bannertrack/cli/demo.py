@@ -12,6 +12,11 @@ and phone/desktop browsers come in realistic shares, their facts derived by
 are created at the start of the period and no click predates its
 banner. Clicks are written through ``Repository.record_clicks``, the same path the
 service uses, so rollups and raw clicks agree.
+
+Three placements (a leaderboard, a sidebar box, an article footer) serve the active
+banners by weight; most people's clicks and impressions come through one of them (a
+click with a valid signed click URL), the rest through the plain link and pixel, so the
+placement statistics and ``by=placement`` show real data.
 """
 
 from __future__ import annotations
@@ -28,8 +33,15 @@ from typing import Any
 from bannertrack.clicks.bots import classify
 from bannertrack.clicks.facts import derive
 from bannertrack.clicks.privacy import VisitorHasher
-from bannertrack.models import Banner, BannerCreate, ClickIn, ImpressionCount
-from bannertrack.repository import Repository
+from bannertrack.models import (
+    Banner,
+    BannerCreate,
+    ClickIn,
+    ImpressionCount,
+    PlacementBanner,
+    PlacementCreate,
+)
+from bannertrack.repository import PlacementStore, Repository
 from bannertrack.timeutil import floor_to
 
 # (user agent, weight): a phone-heavy mix like real banner traffic.
@@ -144,6 +156,31 @@ async def create_banners(repo: Repository, count: int, rng: random.Random) -> li
     return banners
 
 
+_PLACEMENTS = (("Home, top", 728, 90), ("Sidebar", 300, 250), ("Article footer", 468, 60))
+_THROUGH_PLACEMENT = 0.7  # people's clicks that came through a placement's click URL
+
+Placed = dict[int, tuple[int, ...]]
+"""Banner id -> the placements that serve it."""
+
+
+async def create_placements(
+    store: PlacementStore, banners: list[Banner], rng: random.Random
+) -> Placed:
+    """Three placements, each serving about half of the active banners by random weights."""
+    placed: dict[int, list[int]] = {}
+    active = [b for b in banners if b.active]
+    for name, width, height in _PLACEMENTS:
+        placement = await store.create_placement(
+            PlacementCreate(name=name, width=width, height=height)
+        )
+        chosen = rng.sample(active, max(1, len(active) // 2)) if active else []
+        weights = [PlacementBanner(banner_id=b.id, weight=rng.randint(1, 10)) for b in chosen]
+        await store.set_placement_banners(placement.id, weights)
+        for b in chosen:
+            placed.setdefault(b.id, []).append(placement.id)
+    return {b: tuple(p) for b, p in placed.items()}
+
+
 @dataclass(slots=True)
 class DemoTally:
     """What the generator sent, for the summary line and the impressions."""
@@ -151,7 +188,8 @@ class DemoTally:
     clicks: int = 0
     bots: int = 0
     follow_ups: int = 0
-    human_per_hour: Counter[tuple[int, datetime]] = field(default_factory=Counter)
+    # (banner, placement or None, hour) -> people's clicks
+    human_per_hour: Counter[tuple[int, int | None, datetime]] = field(default_factory=Counter)
 
 
 def _instant(rng: random.Random, start: datetime, now: datetime) -> datetime:
@@ -172,14 +210,16 @@ async def _click(
     ip: str,
     agent: str | None,
     source: tuple[Any, ...],
+    placement: int | None = None,
 ) -> ClickIn:
-    """One click with the facts the tracking link would have derived, counted in ``tally``."""
+    """One click with the facts the tracking link would have derived, counted in ``tally``;
+    through ``placement``'s signed click URL when one is given."""
     verdict = classify(agent)
     tally.clicks += 1
     if verdict.bot:
         tally.bots += 1
     else:
-        tally.human_per_hour[(banner.id, floor_to(when, 3600))] += 1
+        tally.human_per_hour[(banner.id, placement, floor_to(when, 3600))] += 1
     return ClickIn(
         banner_id=banner.id,
         occurred_at=when,
@@ -189,6 +229,8 @@ async def _click(
         bot=verdict.bot,
         bot_reason=verdict.reason,
         facts=derive(ip, agent, source[0], source[1]),
+        placement_id=placement,
+        signature=None if placement is None else "valid",
     )
 
 
@@ -199,6 +241,7 @@ async def generate_clicks(
     rng: random.Random,
     tally: DemoTally,
     batch_size: int = 2000,
+    placed: Placed | None = None,
 ) -> AsyncIterator[list[ClickIn]]:
     """Yield batches of ``total`` clicks; the caller writes them and advances its progress.
 
@@ -218,11 +261,16 @@ async def generate_clicks(
         bot = rng.random() < _BOT_SHARE
         agent = rng.choice(_BOT_AGENTS) if bot else agents(rng)[0]
         source = sources(rng)
-        batch.append(await _click(hasher, tally, banner, when, ip, agent, source))
+        placement = None
+        through = (placed or {}).get(banner.id)
+        if through and not bot and rng.random() < _THROUGH_PLACEMENT:
+            placement = rng.choice(through)
+        batch.append(await _click(hasher, tally, banner, when, ip, agent, source, placement))
         again = when + timedelta(minutes=rng.uniform(1, 40))
         if not bot and tally.clicks < total and again <= now and rng.random() < _REPEAT_SHARE:
             # The same visitor, the same banner, within the dedup window: a repeat.
-            batch.append(await _click(hasher, tally, banner, again, ip, agent, source))
+            second = await _click(hasher, tally, banner, again, ip, agent, source, placement)
+            batch.append(second)
             tally.follow_ups += 1
         if len(batch) >= batch_size:
             yield batch
@@ -234,6 +282,10 @@ async def generate_clicks(
 def impressions_for(tally: DemoTally, rng: random.Random) -> list[ImpressionCount]:
     """Impressions per banner and hour, 15 to 60 per human click: a CTR of about 2-7 %."""
     return [
-        ImpressionCount(banner_id=b, minute=hour, count=round(n * rng.uniform(15, 60)))
-        for (b, hour), n in sorted(tally.human_per_hour.items())
+        ImpressionCount(
+            banner_id=b, minute=hour, count=round(n * rng.uniform(15, 60)), placement_id=p
+        )
+        for (b, p, hour), n in sorted(
+            tally.human_per_hour.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])
+        )
     ]

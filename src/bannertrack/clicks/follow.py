@@ -11,6 +11,7 @@ import logging
 
 from bannertrack.clicks.links import UnusableTargetError, redirect_location
 from bannertrack.clicks.recording import ClickRecorder, Visit
+from bannertrack.clicks.signing import ClickSigner, Signed
 from bannertrack.errors import NotFoundError
 from bannertrack.models import Banner
 from bannertrack.repository import Repository
@@ -31,9 +32,17 @@ def _location(banner: Banner, query_string: str) -> str:
 
 
 async def follow(
-    repository: Repository, clicks: ClickRecorder, visit: Visit, banner_id: int
+    repository: Repository,
+    clicks: ClickRecorder,
+    visit: Visit,
+    banner_id: int,
+    signer: ClickSigner | None = None,
 ) -> str:
     """Count the click (when the visit counts) and return the redirect's Location.
+
+    With ``signer``, a placement's signed click URL (``p``, ``ts``, ``sig``) is judged:
+    the click carries the verdict and the placement it vouches for, and the three are
+    not forwarded to the target.
 
     Raises ``NotFoundError`` (no such banner, or deleted before the click was written),
     ``UnusableTargetError`` (409), or the click writer's ``UnavailableError`` (503).
@@ -42,9 +51,14 @@ async def follow(
     if banner is None:
         clicks.metrics.unknown_banner.labels("click").inc()
         raise NotFoundError(f"banner {banner_id} not found")
-    location = _location(banner, visit.query_string)
+    signed = (
+        signer.verdict(banner_id, visit.query_string)
+        if signer is not None
+        else Signed(None, None, visit.query_string)
+    )
+    location = _location(banner, signed.rest)
     if visit.counts:
-        recorded = await clicks.record_visit(visit, banner_id)
+        recorded = await clicks.record_visit(visit, banner_id, signed.placement_id, signed.verdict)
         if recorded is None:  # deleted between the lookup and the write
             raise NotFoundError(f"banner {banner_id} not found")
     return location

@@ -1,8 +1,8 @@
 """Impressions are summed in memory per (banner, minute) and written once per interval.
 
-A pixel request only adds one to a counter and is answered at once; a writer task
-hands whatever was summed to ``Repository.record_impressions`` every ``interval``
-seconds, in one transaction, however many requests there were. Impressions are thus
+A pixel request (or a placement's serve) only adds one to a counter and is answered at
+once; a writer task hands whatever was summed to ``Repository.record_impressions`` every
+``interval`` seconds, in one transaction, however many requests there were. Impressions are thus
 counted best-effort: a GIF is answered before its impression is stored, and a crash
 loses at most the last interval (a graceful stop writes everything first). Clicks,
 which are worth money, get the stronger promise of ``ClickIngest`` instead.
@@ -58,7 +58,8 @@ class ImpressionBatcher(Lifecycle):
         self._drain_timeout = drain_timeout
         self._spool = spool
         self._state = state or DatabaseState()
-        self._pending: Counter[tuple[int, datetime]] = Counter()
+        # (banner, placement or None, minute): a placement's serves also feed its rollup.
+        self._pending: Counter[tuple[int, int | None, datetime]] = Counter()
         self._task = BackgroundTask(self._run, name="bannertrack-impressions")
         self._stopping = asyncio.Event()
         # Running totals for tests, metrics and benchmarks.
@@ -71,9 +72,10 @@ class ImpressionBatcher(Lifecycle):
     def pending(self) -> int:
         return sum(self._pending.values())
 
-    def add(self, banner_id: int) -> None:
-        """Count one impression now; never blocks, never fails the request."""
-        key = (banner_id, floor_to(self._clock(), 60))
+    def add(self, banner_id: int, placement_id: int | None = None) -> None:
+        """Count one impression now (served by ``placement_id``, if any); never blocks,
+        never fails the request."""
+        key = (banner_id, placement_id, floor_to(self._clock(), 60))
         if key not in self._pending and len(self._pending) >= self._max_pending:
             self.dropped += 1
             return
@@ -105,7 +107,8 @@ class ImpressionBatcher(Lifecycle):
             return 0
         batch, self._pending = self._pending, Counter()
         counts = [
-            ImpressionCount(banner_id=b, minute=m, count=n) for (b, m), n in sorted(batch.items())
+            ImpressionCount(banner_id=b, minute=m, count=n, placement_id=p)
+            for (b, p, m), n in sorted(batch.items(), key=lambda kv: (kv[0][0], kv[0][2]))
         ]
         try:
             if self._spool is not None and self._state.down:

@@ -72,10 +72,21 @@ class ClickRecorder:
     metrics: Metrics
 
     async def record_visit(
-        self, visit: Visit, banner_id: int
+        self,
+        visit: Visit,
+        banner_id: int,
+        placement_id: int | None = None,
+        signature: str | None = None,
     ) -> RecordedClick | SpooledClick | None:
-        """A tracking-link click, committed; ``None`` when the banner is gone."""
-        return await self._record(await click_from_visit(self, visit, banner_id))
+        """A tracking-link click, committed (or spooled); ``None`` when the banner is gone.
+
+        ``signature`` is the verdict on a placement's signed click URL (``None``: a plain
+        link); any but "valid" sets the click apart as ``signature_<verdict>``, and
+        ``placement_id`` is the placement the signature vouches for."""
+        click = await click_from_visit(self, visit, banner_id)
+        if signature is not None:
+            click = signed_click(click, placement_id, signature)
+        return await self._record(click)
 
     async def record_report(
         self, report: ClickReport, banner_id: int, query_string: str
@@ -142,6 +153,19 @@ async def _click(
         bot=verdict.bot,
         bot_reason=verdict.reason,
         facts=derive(ip, user_agent, referrer, query_string),
+    )
+
+
+def signed_click(click: ClickIn, placement_id: int | None, signature: str) -> ClickIn:
+    """``click`` with its placement and signature verdict; a bad signature sets it apart
+    (a bot's own reason, when it is one, is kept: it says more)."""
+    flagged = click.bot or signature == "valid"
+    return msgspec.structs.replace(
+        click,
+        placement_id=placement_id,
+        signature=signature,
+        bot=True if not flagged else click.bot,
+        bot_reason=click.bot_reason if flagged else f"signature_{signature}",
     )
 
 

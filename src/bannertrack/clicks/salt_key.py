@@ -77,6 +77,13 @@ class SaltKey:
     def check(self, day: date) -> bytes:
         return self._mac(b"bannertrack key check ", day)[:8]
 
+    def derive(self, purpose: bytes) -> bytes:
+        """A key of its own for ``purpose`` (the click URLs' signatures): every instance
+        with this key derives the same one, and neither reveals the other."""
+        return hmac.new(
+            self._secret, b"bannertrack derived key " + purpose, hashlib.sha256
+        ).digest()
+
 
 def new_key_text() -> str:
     return secrets.token_hex(32)

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.db.tables import click_breakdowns
+from bannertrack.db.tables import click_breakdowns, placement_minutes
 from bannertrack.models import (
     AGENT,
     AGENT_PARTS,
@@ -38,6 +38,23 @@ def day_bounds(start: datetime, end: datetime) -> tuple[date, date]:
     """The first day in the range and the day after the last one."""
     first = floor_to(start, DAY)
     return first.date(), max(ceil_to(end, DAY), first).date()
+
+
+async def _placement_clicks(
+    conn: AsyncConnection, banner_id: int | None, first: date, stop: date, count: CountKind
+) -> dict[str, int]:
+    """Clicks per placement (its id as the value) within the days, from
+    ``placement_minutes``; the rest of the days' clicks come out as "(none)"."""
+    pm = placement_minutes.c
+    column = pm.clicks if count == "total" else pm.valid_clicks
+    query = (
+        select(pm.placement_id, func.sum(column))
+        .where(pm.minute >= _midnight(first), pm.minute < _midnight(stop))
+        .group_by(pm.placement_id)
+    )
+    if banner_id is not None:
+        query = query.where(pm.banner_id == banner_id)
+    return {str(p): int(n) for p, n in await conn.execute(query) if n}
 
 
 def _midnight(day: date) -> datetime:
@@ -79,6 +96,8 @@ async def breakdown(
                 counted[value] = counted.get(value, 0) + n
         elif n and value != NONE_VALUE:  # "(none)" rows of an older writer: derived below
             counted[value] = counted.get(value, 0) + n
+    if by == "placement":
+        counted = await _placement_clicks(conn, banner_id, first, stop, count)
     # Clicks without a value of this dimension have no row of their own.
     unknown = all_clicks - sum(counted.values())
     if unknown > 0:

@@ -143,6 +143,8 @@ async def write_clicks(
     fold: BreakdownFold,
     batch: Sequence[ClickIn],
     notify: Notify | None = None,
+    *,
+    one: bool = True,
 ) -> tuple[set[int], list[int], list[bool]]:
     """Store the clicks whose banner exists, with their repeat flags and every rollup.
 
@@ -154,7 +156,8 @@ async def write_clicks(
     commit, never without it.
     """
     groups = visitor_groups(batch) if window > 0 else {}
-    if any(len(clicks) > 1 for clicks in groups.values()):
+    # ``one=False``: the caller adds to the batch's transaction (a placement's rollup).
+    if not one or any(len(clicks) > 1 for clicks in groups.values()):
         return await write_in_two(conn, window, fold, batch, groups, notify)
     return await write_in_one(conn, window, fold, batch, groups, notify)
 

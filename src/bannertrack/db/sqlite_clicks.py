@@ -74,6 +74,7 @@ from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL, BreakdownFold, FactC
 from bannertrack.db.click_tally import BOT, REPEAT, VALID
 from bannertrack.db.click_writes import MINUTE_TAIL, repeat_step, visitor_groups
 from bannertrack.db.errors import map_db_errors
+from bannertrack.db.placements import click_rollup
 from bannertrack.db.sql import micros
 from bannertrack.db.tables import CLICK_VALUES, MINUTE_COUNTERS, TOTAL_COUNTERS
 from bannertrack.models import NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
@@ -160,6 +161,18 @@ def _breakdowns_sql(slots: int) -> str:
     )
 
 
+# A placement's clicks per banner and minute (placement clicks only; db/placements.py).
+_PLACEMENTS = (
+    "INSERT INTO placement_minutes"
+    " (placement_id, banner_id, minute, impressions, clicks, valid_clicks)"
+    f" SELECT {_rows_of(3)}, 0, json_extract(value, '$[3]'), json_extract(value, '$[4]')"
+    " FROM json_each(?) WHERE true"
+    " ON CONFLICT (placement_id, banner_id, minute) DO UPDATE SET"
+    " clicks = placement_minutes.clicks + excluded.clicks,"
+    " valid_clicks = placement_minutes.valid_clicks + excluded.valid_clicks"
+)
+
+
 def stored_time(value: datetime) -> str:
     """A ``UtcDateTime`` as SQLAlchemy stores it on SQLite: naive UTC, microseconds."""
     if value.tzinfo is not UTC:
@@ -222,6 +235,13 @@ def write_batch(
         counts = _Counts(clicks, times, repeats)
         _add_rollups(run, counts)
         _add_breakdowns(run, fold, counts)
+        placed = click_rollup(
+            (c.placement_id, c.banner_id, c.occurred_at, not c.bot and not r)
+            for c, r in zip(clicks, repeats, strict=True)
+        )
+        if placed:
+            per = [(p, b, stored_time(m), *n[1:]) for (p, b, m), n in sorted(placed.items())]
+            run(_PLACEMENTS, _text(per))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

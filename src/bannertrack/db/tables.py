@@ -142,7 +142,7 @@ clicks = Table(
     Column("utm_campaign", String(100), nullable=True),
     # The placement whose signed click URL brought the click (NULL: a plain link, or a
     # signature that does not vouch for it), and the verdict on that signature: valid,
-    # tampered, expired or missing (placements/signing.py); NULL without ``p``.
+    # tampered, expired or missing (clicks/signing.py); NULL without ``p``.
     Column("placement_id", IdType, nullable=True),
     Column("signature", String(16), nullable=True),
     Index("ix_clicks_banner_occurred", "banner_id", "occurred_at"),
