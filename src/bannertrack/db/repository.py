@@ -8,24 +8,22 @@ so every statistic can be read from small tables and is exact (``stats_queries``
 module holds the transactions, banners and impressions; the statistics reads are in
 ``reads``, salts, retention and export in ``maintenance``.
 
-About 300 lines: one class, the write side of the ``Repository`` protocol, whose methods
-are each a short transaction; what grows goes to the modules above.
+Over 300 lines on purpose: one class, the write side of the ``Repository`` protocol and
+the spool's replays, whose methods are each a short transaction over the writers named
+above (impressions: ``impression_writes``); what grows goes to those modules.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from msgspec import UNSET
 from sqlalchemy import (
-    bindparam,
     func,
     select,
     text,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -34,21 +32,20 @@ from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
 from bannertrack.db.errors import map_db_errors
+from bannertrack.db.impression_writes import add_impressions
 from bannertrack.db.pg_clicks import write_clicks
 from bannertrack.db.placements import (
     SqlPlacements,
     add_placement_rollup,
     click_rollup,
-    impression_rollup,
 )
 from bannertrack.db.reads import SqlReads
-from bannertrack.db.sql import banner_from_row, codes_column, insert_for
+from bannertrack.db.sql import banner_from_row, codes_column
 from bannertrack.db.sqlite_clicks import BatchResult, SqliteClickWriter
 from bannertrack.db.tables import (
     CLICK_TABLES,
     banner_totals,
     banners,
-    impression_minutes,
 )
 from bannertrack.errors import InvalidInputError
 from bannertrack.models import (
@@ -61,7 +58,7 @@ from bannertrack.models import (
     RecordedClick,
 )
 from bannertrack.repository import Notify
-from bannertrack.timeutil import floor_to, utcnow
+from bannertrack.timeutil import utcnow
 
 _TAKE_WRITE_LOCK = text("UPDATE banners SET id = id WHERE 0")
 
@@ -254,7 +251,7 @@ class SqlRepository(SqlReads, SqlPlacements):
             await self._write_lock_first(conn)
             if not await replay.claim(conn, self._dialect, key, self._clock()):
                 return False
-            await self._add_impressions(conn, counts)
+            await add_impressions(conn, self._dialect, counts)
         return True
 
     async def _write_clicks(self, batch: Sequence[ClickIn], notify: Notify | None) -> BatchResult:
@@ -314,50 +311,7 @@ class SqlRepository(SqlReads, SqlPlacements):
     async def record_impressions(self, counts: Sequence[ImpressionCount]) -> None:
         async with self._tx() as conn:
             await self._write_lock_first(conn)
-            await self._add_impressions(conn, counts)
-
-    async def _add_impressions(
-        self, conn: AsyncConnection, counts: Sequence[ImpressionCount]
-    ) -> None:
-        merged: Counter[tuple[int, datetime]] = Counter()
-        for c in counts:
-            if c.count > 0:
-                merged[(c.banner_id, floor_to(c.minute, 60))] += c.count
-        if not merged:
-            return
-        wanted = sorted({b for b, _ in merged})
-        exists = select(banners.c.id).where(banners.c.id.in_(wanted)).order_by(banners.c.id)
-        if self._dialect == "postgresql":
-            exists = exists.with_for_update(read=True, key_share=True)  # FOR KEY SHARE
-        present = set((await conn.execute(exists)).scalars())
-        rows = [(k, n) for k, n in sorted(merged.items()) if k[0] in present]
-        if not rows:
-            return
-        ins = insert_for(self._dialect, impression_minutes)
-        im = impression_minutes.c
-        await conn.execute(
-            ins.on_conflict_do_update(
-                index_elements=[im.banner_id, im.minute],
-                set_={"impressions": im.impressions + ins.excluded.impressions},
-            ),
-            [{"banner_id": b, "minute": m, "impressions": n} for (b, m), n in rows],
-        )
-        rollup = impression_rollup(
-            (c.placement_id, c.banner_id, c.minute, c.count)
-            for c in counts
-            if c.banner_id in present
-        )
-        await add_placement_rollup(conn, self._dialect, rollup)
-        per_banner: Counter[int] = Counter()
-        for (b, _), n in rows:
-            per_banner[b] += n
-        t = banner_totals.c
-        await conn.execute(
-            update(banner_totals)
-            .where(t.banner_id == bindparam("b_id"))
-            .values(impressions=t.impressions + bindparam("n")),
-            [{"b_id": b, "n": n} for b, n in sorted(per_banner.items())],
-        )
+            await add_impressions(conn, self._dialect, counts)
 
     async def impressions(self, banner_ids: Sequence[int]) -> dict[int, int]:
         t = banner_totals.c
