@@ -14,9 +14,16 @@ the script stops by itself. It prints, per phase:
 - ``poison``: visitors' answers while NUL-laden clicks arrive (two senders, each up to
   50 requests/s; the rate reached is printed) on PostgreSQL;
 - ``methods`` / ``slow bodies``: server RSS and ``/metrics`` size before and after 50,000
-  made-up methods, and 1,200 connections sending a body at 1 byte per 2 s.
+  made-up methods, and 1,200 connections sending a body at 1 byte per 2 s;
+- ``outage``: the outage spool (``--outage``, or alone with ``--outage-only``): steady
+  tracking-link load from browser visitors while a PostgreSQL of its own is stopped,
+  frozen (SIGSTOP), or stopped with the service SIGKILLed mid-outage and started again,
+  one and two workers; per row the answers that were not 302, the link's p99 during the
+  outage (and before it, healthy, same run), acknowledged vs stored, and whether every
+  rollup and repeat flag equals a recount from the raw clicks
+  (``tests/support/outage_scenario.py``; the tests run short versions of the same).
 
-    .venv/bin/python bench/faults.py [--quick]
+    .venv/bin/python bench/faults.py [--quick] [--outage SECONDS] [--outage-only]
 """
 
 from __future__ import annotations
@@ -242,11 +249,38 @@ async def disk_full_phase(work: Path) -> None:
     )
 
 
+async def outage_rows(seconds: float, workers: list[int]) -> None:
+    from tests.support.outage_scenario import run_outage
+    from tests.support.pg_cluster import pg_cluster
+
+    with tempfile.TemporaryDirectory(prefix="bt-outage-") as tmp, pg_cluster() as cluster:
+        for n in workers:
+            for fault in ("stop", "freeze", "kill"):
+                work = Path(tmp) / f"{fault}-{n}"
+                work.mkdir()
+                figures = await run_outage(
+                    cluster, f"bt_{fault}_{n}", fault, seconds, work, workers=n,  # type: ignore[arg-type]
+                    before=5.0, after=5.0, connections=16,
+                )  # fmt: skip
+                print(f"outage {figures.line()}", flush=True)
+                for problem in figures.recount_problems[:5]:
+                    print(f"    recount: {problem}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one SIGKILL, 10k made-up methods")
+    parser.add_argument(
+        "--outage", type=float, default=0.0, help="seconds of each outage row (0: no rows)"
+    )
+    parser.add_argument("--outage-only", action="store_true", help="only the outage rows")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     print(f"bannertrack faults bench, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    if args.outage > 0:
+        await outage_rows(args.outage, args.workers)
+    if args.outage_only:
+        return
     with tempfile.TemporaryDirectory(prefix="bt-faults-") as tmp, postgres_admin_url() as admin:
         work = Path(tmp)
         rounds = 1 if args.quick else 3

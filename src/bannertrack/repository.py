@@ -282,9 +282,10 @@ class ReplayTarget(Protocol):
     """Where the spool's replay stores batches: exactly once, keyed (``db/replay.py``)."""
 
     async def replay_clicks(
-        self, key: str, batch: Sequence[ClickIn], in_doubt: bool
-    ) -> list[RecordedClick | None] | None:
-        """Store the batch with its key in one transaction; ``None``: stored before."""
+        self, groups: Sequence[tuple[str, Sequence[ClickIn]]], in_doubt: bool
+    ) -> list[bool]:
+        """Store spooled batches, each with its key, in one transaction; per batch, whether
+        it was stored now (False: stored before). ``in_doubt`` takes one batch."""
         ...
 
     async def replay_impressions(self, key: str, counts: Sequence[ImpressionCount]) -> bool:

@@ -169,7 +169,7 @@ async def test_a_replay_that_committed_is_never_committed_again(
     oldest = await p.spool.oldest()
     assert oldest is not None
     # The replay's transaction commits, then the "crash": the spool still holds the batch.
-    assert await p.repo.replay_clicks(oldest.key, oldest.clicks(), oldest.in_doubt) is not None
+    assert await p.repo.replay_clicks([(oldest.key, oldest.clicks())], oldest.in_doubt) == [True]
     assert await p.replay.drain(within=20)
     assert p.replay.skipped_batches == 1
     assert await count_clicks(url) == 10

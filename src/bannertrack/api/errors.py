@@ -162,3 +162,82 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: _http,
     Exception: _ours_or_unexpected,
 }
+
+
+# --- visitors' pages ---------------------------------------------------------------------
+# A person who clicked a banner (``/c/{id}``) or whose page shows a placement
+# (``/p/{id}``) is no API client: a browser that asks for HTML gets a small page, not
+# JSON. Same status and headers (Retry-After), same logging; only the body differs.
+
+_VISITOR_TITLES = {
+    404: "This link leads nowhere",
+    409: "This link cannot be followed",
+    503: "This link is not available right now",
+}
+_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>{title}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32em;"
+    "margin:4em auto;padding:0 1em;color:#222}}h1{{font-size:1.4em}}p{{color:#555}}</style>"
+    "</head><body><h1>{title}</h1><p>{hint}</p></body></html>"
+)
+
+
+def wants_html(headers: Any) -> bool:
+    """Whether raw ASGI headers say the client takes HTML (a browser navigating)."""
+    for name, value in headers:
+        if name == b"accept":
+            return b"text/html" in value
+    return False
+
+
+def visitor_page(status: int) -> bytes:
+    """The page a browser gets for an error on a visitor's request; no detail leaks."""
+    title = _VISITOR_TITLES.get(status, "Something went wrong")
+    hint = (
+        "Please try again in a moment."
+        if status >= 500
+        else "The banner you followed may have been removed."
+    )
+    return _PAGE.format(title=title, hint=hint).encode()
+
+
+def visitor_error_parts(scope: Any, exc: Exception) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, raw headers and body of an error on a visitor's request: HTML for a
+    browser, the service's JSON error for anyone else."""
+    status, code, message, extra = error_parts(exc)
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+    if wants_html(scope["headers"]):
+        body = visitor_page(status)
+        content_type = b"text/html; charset=utf-8"
+    else:
+        body = error_body(code, message)
+        content_type = b"application/json"
+    headers += [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    return status, headers, body
+
+
+def _visitor(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if not wants_html(request.scope["headers"]):
+        if isinstance(exc, HTTPException):
+            return _http(request, exc)
+        return _ours_or_unexpected(request, exc)
+    if isinstance(exc, HTTPException):
+        status, headers = exc.status_code, dict(exc.headers or {})
+    else:
+        status, _, _, headers = error_parts(exc)
+    return Response(
+        visitor_page(status),
+        status_code=status,
+        headers=headers or None,
+        media_type="text/html; charset=utf-8",
+    )
+
+
+visitor_exception_handlers: ExceptionHandlersMap = {
+    BannertrackError: _visitor,
+    HTTPException: _visitor,
+    Exception: _visitor,
+}
+"""For the routes a visitor's browser follows (``/c/{id}``, ``/p/{id}``): an HTML page
+to a browser, the JSON error to an API client."""

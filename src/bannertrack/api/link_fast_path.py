@@ -20,7 +20,7 @@ from litestar.types import ASGIApp, Receive, Send
 from litestar.types import HTTPResponseBodyEvent as Body
 from litestar.types import HTTPResponseStartEvent as Start
 
-from bannertrack.api.errors import error_body, error_parts
+from bannertrack.api.errors import visitor_error_parts
 from bannertrack.api.tracking import LINK_CACHE_CONTROL, Tracking, visit
 from bannertrack.bootstrap.web import MAX_ID
 
@@ -74,13 +74,8 @@ class LinkFastPath:
         try:
             location = await visit(tracking, scope, banner_id)
         except Exception as exc:  # every error answers as the Litestar route's would
-            status, code, message, extra = error_parts(exc)
-            body = error_body(code, message)
-            headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
-            headers += [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ]
+            # HTML to a browser, the JSON error to an API client.
+            status, headers, body = visitor_error_parts(scope, exc)
             await send(Start(type="http.response.start", status=status, headers=headers))
             await send(Body(type="http.response.body", body=body, more_body=False))
             return

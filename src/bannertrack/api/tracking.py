@@ -25,6 +25,7 @@ from litestar.datastructures import ResponseHeader, State
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import Scope
 
+from bannertrack.api.errors import visitor_exception_handlers
 from bannertrack.api.openapi import errors
 from bannertrack.bootstrap.web import BannerId
 from bannertrack.clicks.follow import follow
@@ -138,6 +139,8 @@ def tracking_routes(tracking_of: Callable[[], Tracking]) -> list[HTTPRouteHandle
         response_description="Found: the banner's target (the click is counted on GET).",
         response_headers=[_LOCATION, _CACHE_CONTROL],
         responses=errors(400, 404, 409, 503),
+        # A browser that followed the link gets a page, an API client the JSON error.
+        exception_handlers=visitor_exception_handlers,
     )
     async def track_click(
         request: Request[None, None, State], banner_id: BannerId

@@ -360,14 +360,14 @@ class CachedRepository:
                     log.exception("invalidating after a click batch failed")
 
     async def replay_clicks(
-        self, key: str, clicks: Sequence[ClickIn], in_doubt: bool
-    ) -> list[RecordedClick | None] | None:
-        """A spooled batch (``ReplayTarget``), with the invalidation of ``record_clicks``."""
+        self, groups: Sequence[tuple[str, Sequence[ClickIn]]], in_doubt: bool
+    ) -> list[bool]:
+        """Spooled batches (``ReplayTarget``), with the invalidation of ``record_clicks``."""
         if not isinstance(self.inner, ReplayTarget):
             raise TypeError("the wrapped repository cannot replay spooled batches")
-        ids = sorted({c.banner_id for c in clicks})
+        ids = sorted({c.banner_id for _, clicks in groups for c in clicks})
         try:
-            return await self.inner.replay_clicks(key, clicks, in_doubt)
+            return await self.inner.replay_clicks(groups, in_doubt)
         finally:
             try:
                 await self.invalidate(

@@ -40,6 +40,7 @@ class SpoolReplay(Lifecycle):
         state: DatabaseState,
         *,
         interval: float = 0.5,
+        max_clicks: int = 2000,
         on_replayed: Callable[[int], None] | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -47,6 +48,8 @@ class SpoolReplay(Lifecycle):
         self._target = target
         self._state = state
         self._interval = interval
+        self._max_clicks = max_clicks
+        self._limit = max_clicks  # 1 after a run failed: find the batch it refuses
         self._on_replayed = on_replayed
         self._sleep = sleep
         self._task = BackgroundTask(self._run, name="bannertrack-spool-replay")
@@ -71,40 +74,52 @@ class SpoolReplay(Lifecycle):
                 await self._sleep(self._interval)
 
     async def step(self) -> bool:
-        """Replay the oldest batch, or ping; True when a batch left the spool."""
-        batch = await self._spool.oldest()
-        if batch is None:
+        """Replay the oldest batches, or ping; True when batches left the spool.
+
+        Click batches that follow each other (none in doubt) go in one transaction, up
+        to ``max_clicks``: the spool drains faster than the writer fills it with the
+        small batches an outage forms, so it empties even under steady load.
+        """
+        run = await self._spool.oldest_run(self._limit)
+        if not run:
             if self._state.down:
                 await self._ping()
             return False
-        if self._spool.held(batch.key):
+        if self._spool.held(run[0].key):
             return False  # a live write of it is still running: its outcome decides
         try:
-            stored = await self._replay(batch)
+            stored = await self._replay(run)
         except UnavailableError as exc:
             self._state.failed(str(exc))
             return False
         except Exception as exc:
-            log.error("spooled batch %s refused by the database; set aside: %r", batch.key, exc)
-            await self._spool.reject(batch, repr(exc))
+            if len(run) > 1:  # find the batch it refuses: one at a time next
+                log.warning("replaying %d batches together failed (%r); one by one", len(run), exc)
+                self._limit = 1
+                return False
+            log.error("spooled batch %s refused by the database; set aside: %r", run[0].key, exc)
+            await self._spool.reject(run[0], repr(exc))
+            self._limit = self._max_clicks
             return True
         self._state.answered()
-        await self._spool.remove(batch.seq)
-        if stored:
+        self._limit = self._max_clicks
+        await self._spool.remove_many([b.seq for b in run])
+        for batch, fresh in zip(run, stored, strict=True):
+            if not fresh:
+                self.skipped_batches += 1
+                continue
             self.replayed_batches += 1
             if batch.kind == "clicks":
                 self.replayed_clicks += batch.items
                 if self._on_replayed is not None:
                     self._on_replayed(batch.items)
-        else:
-            self.skipped_batches += 1
         return True
 
-    async def _replay(self, batch: SpooledBatch) -> bool:
-        if batch.kind == "impressions":
-            return await self._target.replay_impressions(batch.key, batch.impressions())
-        result = await self._target.replay_clicks(batch.key, batch.clicks(), batch.in_doubt)
-        return bool(result)
+    async def _replay(self, run: list[SpooledBatch]) -> list[bool]:
+        if run[0].kind == "impressions":
+            return [await self._target.replay_impressions(run[0].key, run[0].impressions())]
+        groups = [(b.key, b.clicks()) for b in run]
+        return await self._target.replay_clicks(groups, run[0].in_doubt)
 
     async def _ping(self) -> None:
         try:

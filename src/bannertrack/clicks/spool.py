@@ -102,6 +102,7 @@ class SpooledBatch:
 class _Row:
     key: str
     kind: Kind
+    in_doubt: bool
     created: float
     items: int
     size: int
@@ -196,6 +197,43 @@ class Spool:
             return None
         return await self._run(lambda: self._read(seq))
 
+    async def oldest_run(self, max_items: int) -> list[SpooledBatch]:
+        """The oldest batch, and with it the click batches right after it that are
+        neither in doubt nor held, up to ``max_items`` clicks: replayed together."""
+        seqs: list[int] = []
+        items = 0
+        for seq, row in self._rows.items():
+            if seqs:
+                first = self._rows[seqs[0]]
+                if (
+                    first.kind != "clicks"
+                    or first.in_doubt
+                    or row.kind != "clicks"
+                    or row.in_doubt
+                    or row.key in self._limbo
+                    or items + row.items > max_items
+                ):
+                    break
+            seqs.append(seq)
+            items += row.items
+        if not seqs:
+            return []
+
+        def read() -> list[SpooledBatch]:
+            return [b for b in map(self._read, seqs) if b is not None]
+
+        return await self._run(read)
+
+    async def remove_many(self, seqs: Sequence[int]) -> None:
+        def delete() -> None:
+            db = self._conn()
+            with db:
+                db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in seqs])
+
+        await self._run(delete)
+        for seq in seqs:
+            self._forget(seq)
+
     async def remove(self, seq: int) -> None:
         await self._run(lambda: self._execute("DELETE FROM batches WHERE seq = ?", seq))
         self._forget(seq)
@@ -248,7 +286,7 @@ class Spool:
             raise UnavailableError(f"the spool cannot write: {exc}") from exc
         if not self._rows:
             log.warning("spooling %s to %s: the database cannot take them", kind, self.path)
-        self._rows[seq] = _Row(key, kind, created, items, len(payload))
+        self._rows[seq] = _Row(key, kind, in_doubt, created, items, len(payload))
         self._keys[key] = seq
         self.bytes += len(payload)
         return key
@@ -273,10 +311,11 @@ class Spool:
         db.executescript(_SCHEMA)
         os.chmod(self.path, 0o600)
         self._db = db
-        for seq, key, kind, created, items, size in db.execute(
-            "SELECT seq, key, kind, created, items, length(payload) FROM batches ORDER BY seq"
+        for seq, key, kind, in_doubt, created, items, size in db.execute(
+            "SELECT seq, key, kind, in_doubt, created, items, length(payload) FROM batches "
+            "ORDER BY seq"
         ):
-            self._rows[seq] = _Row(key, kind, created, items, size)
+            self._rows[seq] = _Row(key, kind, bool(in_doubt), created, items, size)
             self._keys[key] = seq
             self.bytes += size
 

@@ -1,8 +1,9 @@
 """The database side of a spooled batch's replay (``clicks/spool.py``): exactly once.
 
-``claim`` inserts the batch's idempotency key in the replay's own transaction: it commits
+``claim`` inserts a batch's idempotency key in the replay's own transaction: it commits
 with the batch or not at all, so a replay that committed is recognised after any crash
-and stores nothing again.
+and stores nothing again. Several spooled batches may be replayed in one transaction
+(each with its key): only those whose key is new are stored.
 
 A batch is *in doubt* when a live write of it was under way when it was spooled (the
 commit hung or the connection broke mid-commit): that write may have committed. Before
@@ -36,13 +37,14 @@ async def claim(conn: AsyncConnection, dialect: str, key: str, now: datetime) ->
     """Record ``key``; False when it was recorded before (the batch is stored)."""
     ins = insert_for(dialect, replayed_batches).values(key=key, replayed_at=now)
     result = await conn.execute(ins.on_conflict_do_nothing(index_elements=[replayed_batches.c.key]))
-    if result.rowcount != 1:
-        return False
-    # Housekeeping rides along: a key older than any spool can be is no longer needed.
+    return bool(result.rowcount == 1)
+
+
+async def forget_old(conn: AsyncConnection, now: datetime) -> None:
+    """Housekeeping that rides along: a key older than any spool can be is not needed."""
     await conn.execute(
         delete(replayed_batches).where(replayed_batches.c.replayed_at < now - KEEP_KEYS)
     )
-    return True
 
 
 async def lock_totals(conn: AsyncConnection, dialect: str, batch: Sequence[ClickIn]) -> None:

@@ -225,32 +225,38 @@ class SqlRepository(SqlReads, SqlPlacements):
         return _recorded(batch, written)
 
     async def replay_clicks(
-        self, key: str, batch: Sequence[ClickIn], in_doubt: bool
-    ) -> list[RecordedClick | None] | None:
-        """A spooled batch, exactly once: ``None`` when its key says it was stored before.
-
-        One transaction: the key, then (unless ``in_doubt`` and the batch is found
-        already stored, see ``db.replay``) the clicks with their flags and every rollup.
-        """
-        if not batch:
-            return []
+        self, groups: Sequence[tuple[str, Sequence[ClickIn]]], in_doubt: bool
+    ) -> list[bool]:
+        """Spooled batches, exactly once, in one transaction (``db.replay``): each batch's
+        key, then the clicks of those whose key was new, with their flags and every
+        rollup. An ``in_doubt`` batch (one) found stored already keeps only its key."""
+        if in_doubt and len(groups) != 1:
+            raise ValueError("an in-doubt batch is replayed alone")
+        now = self._clock()
         async with self._tx() as conn:
             await self._write_lock_first(conn)
-            if not await replay.claim(conn, self._dialect, key, self._clock()):
-                return None
+            fresh = [await replay.claim(conn, self._dialect, key, now) for key, _ in groups]
+            batch = [
+                c for (_, clicks), new in zip(groups, fresh, strict=True) if new for c in clicks
+            ]
+            if not batch:
+                return fresh
+            await replay.forget_old(conn, now)
             if in_doubt:
                 await replay.lock_totals(conn, self._dialect, batch)
                 if await replay.stored_before(conn, batch):
-                    return []
-            written = await self._write_generic(conn, batch)
-        return _recorded(batch, written)
+                    return [False]
+            await self._write_generic(conn, batch)
+        return fresh
 
     async def replay_impressions(self, key: str, counts: Sequence[ImpressionCount]) -> bool:
         """Spooled impressions, exactly once; False when their key was stored before."""
         async with self._tx() as conn:
             await self._write_lock_first(conn)
-            if not await replay.claim(conn, self._dialect, key, self._clock()):
+            now = self._clock()
+            if not await replay.claim(conn, self._dialect, key, now):
                 return False
+            await replay.forget_old(conn, now)
             await add_impressions(conn, self._dialect, counts)
         return True
 
