@@ -17,7 +17,6 @@ concurrent batches cannot deadlock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +24,7 @@ from sqlalchemy import bindparam, case, literal_column, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.breakdown_writes import fact_columns
+from bannertrack.db.click_tally import BatchCounts
 from bannertrack.db.sql import insert_for, micros
 from bannertrack.db.tables import (
     MINUTE_COUNTERS,
@@ -34,7 +34,6 @@ from bannertrack.db.tables import (
     visitor_clicks,
 )
 from bannertrack.models import ClickIn
-from bannertrack.timeutil import floor_to
 
 
 async def flag_repeats(
@@ -228,28 +227,16 @@ async def insert_clicks(
     # SQLAlchemy to keep it would insert row by row on SQLite.
     ids = sorted((await conn.execute(_click_insert(), rows)).scalars())
 
-    per_banner: dict[int, _Tally] = {}
-    minutes: dict[tuple[int, datetime], _Tally] = {}
-    for c, repeat in zip(batch, repeats, strict=True):
-        per_banner.setdefault(c.banner_id, _Tally()).add(c, repeat)
-        minutes.setdefault((c.banner_id, floor_to(c.occurred_at, 60)), _Tally()).add(c, repeat)
-    # Sorted keys: two writers always lock rollup rows in the same order (no deadlock).
+    # Counted as PostgreSQL's two statements count (click_tally), per distinct key; rows in
+    # sorted keys: two writers always lock rollup rows in the same order (no deadlock).
+    counts = BatchCounts(batch, repeats)
     totals = [
-        {"b_id": b, "lo": tally.lo, "hi": tally.hi, **tally.counts()}
-        for b, tally in sorted(per_banner.items())
+        {"b_id": b, "lo": lo, "hi": hi, "n": n, "valid": valid, "bots": bots, "repeats": rep}
+        for b, n, valid, bots, rep, lo, hi in counts.totals()
     ]
     await conn.execute(_totals_update(), totals)
-    per_minute = [
-        {
-            "banner_id": b,
-            "minute": m,
-            "clicks": tally.n,
-            "valid_clicks": tally.valid,
-            "bot_clicks": tally.bots,
-            "repeat_clicks": tally.repeats,
-        }
-        for (b, m), tally in sorted(minutes.items())
-    ]
+    columns = ("banner_id", "minute", *MINUTE_COUNTERS)
+    per_minute = [dict(zip(columns, row, strict=True)) for row in counts.minutes()]
     await conn.execute(_minute_upsert(dialect), per_minute)
     return ids
 
@@ -262,29 +249,3 @@ def _minute_upsert(dialect: str) -> Any:
         index_elements=[m.banner_id, m.minute],
         set_={name: getattr(m, name) + getattr(ins.excluded, name) for name in MINUTE_COUNTERS},
     )
-
-
-class _Tally:
-    """Counts of a group of clicks (one banner, or one banner-minute) for the rollups."""
-
-    __slots__ = ("bots", "hi", "lo", "n", "repeats", "valid")
-
-    def __init__(self) -> None:
-        self.n = self.valid = self.bots = self.repeats = 0
-        self.lo: datetime | None = None
-        self.hi: datetime | None = None
-
-    def add(self, click: ClickIn, repeat: bool) -> None:
-        self.n += 1
-        if click.bot:
-            self.bots += 1
-        elif repeat:
-            self.repeats += 1
-        else:
-            self.valid += 1
-        t = click.occurred_at
-        self.lo = t if self.lo is None or t < self.lo else self.lo
-        self.hi = t if self.hi is None or t > self.hi else self.hi
-
-    def counts(self) -> dict[str, int]:
-        return {"n": self.n, "valid": self.valid, "bots": self.bots, "repeats": self.repeats}
