@@ -31,8 +31,8 @@ that starts mid-day re-reads the table first, so restarts do not widen it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Iterable
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -51,7 +51,6 @@ from bannertrack.models import (
     NONE_VALUE,
     OTHER_VALUE,
     ClickFacts,
-    ClickIn,
 )
 
 _ALWAYS = frozenset({NONE_VALUE, OTHER_VALUE})
@@ -192,19 +191,6 @@ async def _load(conn: AsyncConnection, fold: BreakdownFold, pairs: list[tuple[in
         fold.learn(pair, admitted)
 
 
-async def add_breakdowns(
-    conn: AsyncConnection,
-    dialect: str,
-    fold: BreakdownFold,
-    batch: Sequence[ClickIn],
-    repeats: Sequence[bool],
-) -> None:
-    """Count the batch's clicks into ``click_breakdowns`` (one upsert, sorted keys)."""
-    days = [utc_day(c.occurred_at) for c in batch]
-    await learn(conn, fold, zip((c.banner_id for c in batch), days, strict=True))
-    await write_counts(conn, dialect, tally_breakdowns(fold, batch, days, repeats))
-
-
 async def learn(
     conn: AsyncConnection, fold: BreakdownFold, pairs: Iterable[tuple[int, date]]
 ) -> None:
@@ -212,32 +198,6 @@ async def learn(
     missing = fold.missing(pairs)
     if missing:
         await _load(conn, fold, missing)
-
-
-def utc_day(value: datetime) -> date:
-    """The UTC day of an aware time (not the day in its own zone), as ``BatchCounts`` has it."""
-    return (value if value.tzinfo is UTC else value.astimezone(UTC)).date()
-
-
-def tally_breakdowns(
-    fold: BreakdownFold, batch: Sequence[ClickIn], days: Sequence[date], repeats: Sequence[bool]
-) -> Tally:
-    """The batch's counts per rollup row; the fold must already know the batch's pairs.
-
-    Counted per distinct (banner, day, facts) first, then folded per dimension once per
-    such key (``fold_counts``): a batch's facts repeat heavily, so this is one dictionary
-    update per click instead of a fold look-up and an update per row.
-    """
-    per: FactCounts = {}
-    for click, day, repeat in zip(batch, days, repeats, strict=True):
-        key = (click.banner_id, day, click.facts)
-        counts = per.get(key)
-        if counts is None:
-            counts = per[key] = [0, 0]
-        counts[0] += 1
-        if not (click.bot or repeat):
-            counts[1] += 1
-    return fold_counts(fold, per)
 
 
 # (banner, day, facts) -> [clicks, valid clicks], keys in the order of their first click

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, literal_column, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.db.breakdown_writes import fact_columns
+from bannertrack.db.breakdown_writes import BreakdownFold, fact_columns, learn, write_counts
 from bannertrack.db.click_tally import BatchCounts
 from bannertrack.db.sql import insert_for, micros
 from bannertrack.db.tables import (
@@ -198,9 +198,14 @@ def _totals_update() -> Any:
 
 
 async def insert_clicks(
-    conn: AsyncConnection, dialect: str, batch: Sequence[ClickIn], repeats: Sequence[bool]
+    conn: AsyncConnection,
+    dialect: str,
+    fold: BreakdownFold,
+    batch: Sequence[ClickIn],
+    repeats: Sequence[bool],
 ) -> list[int]:
-    """Insert the raw clicks and update both rollups; returns the ids in batch order.
+    """Insert the raw clicks and add them to every rollup (totals, minutes, breakdowns);
+    returns the ids in batch order.
 
     Long on purpose: the raw insert (in batch order on both dialects) and the rollup
     updates in sorted-key lock order belong to one transaction, read best in sequence.
@@ -238,6 +243,8 @@ async def insert_clicks(
     columns = ("banner_id", "minute", *MINUTE_COUNTERS)
     per_minute = [dict(zip(columns, row, strict=True)) for row in counts.minutes()]
     await conn.execute(_minute_upsert(dialect), per_minute)
+    await learn(conn, fold, sorted(counts.pairs()))
+    await write_counts(conn, dialect, counts.breakdowns(fold))
     return ids
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bannertrack.db import replay
-from bannertrack.db.breakdown_writes import BreakdownFold, add_breakdowns
+from bannertrack.db.breakdown_writes import BreakdownFold
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
 from bannertrack.db.errors import map_db_errors
@@ -294,8 +294,7 @@ class SqlRepository(SqlReads, SqlPlacements):
         repeats: list[bool] = []
         if keep:
             repeats = await flag_repeats(conn, self._dialect, self._window_us, keep)
-            ids = await insert_clicks(conn, self._dialect, keep, repeats)
-            await add_breakdowns(conn, self._dialect, self._fold, keep, repeats)
+            ids = await insert_clicks(conn, self._dialect, self._fold, keep, repeats)
             rollup = _placement_clicks(keep, present, repeats)
             await add_placement_rollup(conn, self._dialect, rollup)
         return BatchResult(present, ids, repeats)

@@ -365,7 +365,7 @@ def _add_rollups(run: Any, counts: _Counts) -> None:
 
 
 def _add_breakdowns(run: Any, fold: BreakdownFold, counts: _Counts) -> None:
-    """``click_breakdowns``, as ``breakdown_writes.add_breakdowns`` adds them.
+    """``click_breakdowns``, as ``click_writes.insert_clicks`` adds them.
 
     Counted per (banner, UTC day, facts) in the order of each key's first click, so the
     fold admits values in the order of their first click, as it would click by click.

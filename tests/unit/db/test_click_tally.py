@@ -1,5 +1,5 @@
-"""``BatchCounts`` and ``tally_breakdowns`` count a batch per distinct key; every rollup
-must equal the per-click sums.
+"""``BatchCounts`` counts a batch per distinct key (for PostgreSQL's two statements and
+the SQLAlchemy path); every rollup must equal the per-click sums.
 
 The model below is the batch counted click by click, as the write path did before: the
 fold asked once per click and dimension, in batch order (``model_rows``: the device,
@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from bannertrack.db.breakdown_writes import BreakdownFold, Tally, tally_breakdowns
+from bannertrack.db.breakdown_writes import BreakdownFold, Tally
 from bannertrack.db.click_tally import BatchCounts
 from bannertrack.models import (
     AGENT,
@@ -120,13 +120,6 @@ def test_rollups_equal_the_per_click_sums() -> None:
         fold, model_fold = BreakdownFold(top_n=3), BreakdownFold(top_n=3)
         assert counts.breakdowns(fold) == model_breakdowns(model_fold, batch, repeats)
         assert fold.admitted() == model_fold.admitted()  # the same values admitted
-        # The SQLite path's entry point, per (banner, day, facts): the same rows.
-        fold = BreakdownFold(top_n=3)
-        days = [floor_to(c.occurred_at, 60).date() for c in batch]
-        assert tally_breakdowns(fold, batch, days, repeats) == counts.breakdowns(
-            BreakdownFold(top_n=3)
-        )
-        assert fold.admitted() == model_fold.admitted()
 
 
 def test_values_are_admitted_in_the_order_of_their_first_click() -> None:
