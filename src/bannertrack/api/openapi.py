@@ -102,6 +102,8 @@ _OPERATION_IDS = {
     "banner_traffic": "get_banner_traffic",
     "top_in_range": "get_top_in_range",
     "impression_pixel": "get_impression_pixel",
+    "placement_banners": "get_placement_banners",
+    "placement_stats": "get_placement_stats",
     "healthz": "get_health",
     "metrics": "get_metrics",
 }

@@ -9,6 +9,7 @@ sends both).
 
 from __future__ import annotations
 
+import json
 import sys
 
 from bannertrack_client import AuthenticatedClient, Client
@@ -16,6 +17,8 @@ from bannertrack_client.api.banners import create_banner, get_banner_stats, reco
 from bannertrack_client.api.breakdowns import get_banner_breakdown
 from bannertrack_client.api.cache import get_cache_stats
 from bannertrack_client.api.operations import get_health
+from bannertrack_client.api.placements import create_placement, set_placement_banners
+from bannertrack_client.api.tracking import serve_placement
 from bannertrack_client.models import (
     Banner,
     BannerCreate,
@@ -25,7 +28,13 @@ from bannertrack_client.models import (
     ClickReport,
     ClickStats,
     Health,
+    Placement,
+    PlacementBanner,
+    PlacementBanners,
+    PlacementBannersIn,
+    PlacementCreate,
     RecordedClick,
+    ServePlacementFormat,
 )
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -64,9 +73,20 @@ def main(url: str, token: str) -> None:
     pids = [worker.pid for worker in cache.workers]
     health = get_health.sync(client=anyone)
     assert isinstance(health, Health), health
+    placement = create_placement.sync(client=admin, body=PlacementCreate(name="sidebar"))
+    assert isinstance(placement, Placement), placement
+    weighted = PlacementBannersIn(banners=[PlacementBanner(banner_id=banner.id, weight=1)])
+    listed = set_placement_banners.sync(placement.id, client=admin, body=weighted)
+    assert isinstance(listed, PlacementBanners), listed
+    # The serve answers HTML or JSON under one operation, so the client hands back text.
+    served = serve_placement.sync(placement.id, client=anyone, format_=ServePlacementFormat.JSON)
+    assert isinstance(served, str), served
+    click_url = str(json.loads(served)["click_url"])
+    assert click_url.startswith(f"{url}/c/{banner.id}?"), click_url
     print(f"banner {banner.id}: valid {stats.valid_clicks} of {stats.total_clicks} ({share:.4f})")
     print(f"bots {bots}; by browser {sorted(browsers.items())}")
     print(f"cache hit ratio {ratio:.4f} over workers {pids}; health {health.status.value}")
+    print(f"placement {placement.id} served banner {banner.id}: {click_url}")
 
 
 if __name__ == "__main__":
