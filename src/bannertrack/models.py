@@ -49,6 +49,8 @@ NameStr = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 # Targeting of placements' serves (placements/rules.py checks what a type cannot).
 Device = Literal["mobile", "tablet", "desktop"]
 DEVICES: tuple[Device, ...] = ("mobile", "tablet", "desktop")
+# What a placement's serve (GET /p/{id}) answers: an iframe-ready page or JSON.
+ServeFormat = Literal["html", "json"]
 # ISO 3166-1 alpha-2, the officially assigned codes (249), as the standard lists them.
 _ASSIGNED = """
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO

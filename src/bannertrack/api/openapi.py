@@ -52,7 +52,7 @@ from bannertrack.api.errors import ERRORS, ErrorBody, error
 from bannertrack.api.examples import EXAMPLES, OPTIONAL_BODIES, REQUEST_STRUCTS
 from bannertrack.bootstrap.web import MAX_ID, MAX_OFFSET
 from bannertrack.caching.keys import Namespace
-from bannertrack.models import CountKind, Device, Dimension, Interval
+from bannertrack.models import CountKind, Device, Dimension, Interval, ServeFormat
 
 ADMIN_SCHEME = "AdminToken"
 INGEST_SCHEME = "IngestToken"
@@ -222,6 +222,7 @@ ENUMS: dict[frozenset[str], str] = {
         (CountKind, "CountKind"),
         (Namespace, "CacheNamespace"),
         (Device, "Device"),
+        (ServeFormat, "ServeFormat"),
     )
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, NamedTuple
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, delete, get, post, put, route
@@ -35,6 +35,7 @@ from bannertrack.models import (
     PlacementStats,
     PlacementUpdate,
     ServedBanner,
+    ServeFormat,
 )
 from bannertrack.placements.serve import Served, Server
 from bannertrack.public_url import PublicUrls
@@ -202,9 +203,7 @@ async def serve_placement(
     serving: Injected[Serving],
     request: Request[None, None, State],
     placement_id: PlacementId,
-    format: Annotated[
-        Literal["html", "json"], QueryParameter(description="html (default) or json")
-    ] = "html",
+    format: Annotated[ServeFormat, QueryParameter(description="html (default) or json")] = "html",
 ) -> Response[bytes]:
     answer = await serving.answer(request.scope, placement_id, format == "json")
     return Response(

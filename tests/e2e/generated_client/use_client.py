@@ -34,7 +34,7 @@ from bannertrack_client.models import (
     PlacementBannersIn,
     PlacementCreate,
     RecordedClick,
-    ServePlacementFormat,
+    ServeFormat,
 )
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -79,7 +79,7 @@ def main(url: str, token: str) -> None:
     listed = set_placement_banners.sync(placement.id, client=admin, body=weighted)
     assert isinstance(listed, PlacementBanners), listed
     # The serve answers HTML or JSON under one operation, so the client hands back text.
-    served = serve_placement.sync(placement.id, client=anyone, format_=ServePlacementFormat.JSON)
+    served = serve_placement.sync(placement.id, client=anyone, format_=ServeFormat.JSON)
     assert isinstance(served, str), served
     click_url = str(json.loads(served)["click_url"])
     assert click_url.startswith(f"{url}/c/{banner.id}?"), click_url
