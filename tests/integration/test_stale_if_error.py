@@ -123,3 +123,51 @@ async def test_a_frozen_postgres_answers_stale_within_the_wait(
     finally:
         proxy.thaw()
         await sql.close()
+
+
+async def test_a_placement_serves_from_memory_while_postgres_is_gone(
+    proxied_url: tuple[str, TcpProxy],
+) -> None:
+    """The serve's candidates are stale-if-error too; a placement never cached still 503s."""
+    import random
+
+    from bannertrack.caching.placements import CachedPlacements
+    from bannertrack.clicks.impressions import ImpressionBatcher
+    from bannertrack.clicks.privacy import VisitorHasher
+    from bannertrack.clicks.recording import Visit
+    from bannertrack.clicks.signing import ClickSigner
+    from bannertrack.models import PlacementBanner, PlacementCreate
+    from bannertrack.placements.serve import Server
+
+    url, proxy = proxied_url
+    repo, sql, clock, state = await _repos(url, stale_for=86_400)
+    placements = CachedPlacements(
+        sql, repo.cache, repo.invalidate, ttl=60, serving=repo.serving_read
+    )
+    server = Server(
+        candidates=placements.candidates,
+        impressions=ImpressionBatcher(repo),
+        hasher=VisitorHasher(),
+        signer=ClickSigner(b"s" * 32),
+        trusted_proxies=(),
+        rng=random.Random(1),
+    )
+    visit = Visit("", True, "8.8.8.8", None, "Mozilla/5.0 (X11; Linux x86_64) Firefox/120", None)
+    try:
+        banner = await repo.create_banner(BANNER)
+        held = await placements.create_placement(PlacementCreate(name="held"))
+        never = await placements.create_placement(PlacementCreate(name="never served"))
+        await placements.set_placement_banners(
+            held.id, [PlacementBanner(banner_id=banner.id, weight=1)]
+        )
+        served = await server.serve(held.id, visit)
+        assert served is not None
+        clock.now += 120  # past the TTL
+        proxy.stop()
+        again = await server.serve(held.id, visit)  # stale, not 503
+        assert again is not None and again.banner.id == banner.id and state.down
+        with pytest.raises(DatabaseUnavailableError):
+            await server.serve(never.id, visit)
+    finally:
+        proxy.start()
+        await sql.close()

@@ -252,7 +252,11 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
         placements: PlacementStore = database
         if parts is not None:
             placements = CachedPlacements(
-                database, parts.cached.cache, parts.cached.invalidate, settings.cache_ttl_placement
+                database,
+                parts.cached.cache,
+                parts.cached.invalidate,
+                settings.cache_ttl_placement,
+                serving=parts.cached.serving_read,
             )
         # The day's salt is shared through the database, sealed under a key that is not
         # in it, so every instance keys alike and a copy of the data cannot.

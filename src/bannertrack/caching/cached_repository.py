@@ -146,6 +146,10 @@ class CachedRepository:
         """
         return await read_through(self.cache, key, self._watched(load), ttl, self._stale)
 
+    async def serving_read(self, key: str, load: Callable[[], Awaitable[T]], ttl: float) -> T:
+        """``_serving`` for the cached reads beside this class (``CachedPlacements``)."""
+        return await self._serving(key, load, ttl)
+
     def _watched(self, load: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
         """``load``, telling the shared ``DatabaseState`` whether the database answered."""
         state = self.database

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from bannertrack.cache import Cache
 from bannertrack.caching import keys as cache_keys
@@ -38,24 +39,42 @@ from bannertrack.models import (
 from bannertrack.repository import PlacementStore
 
 Invalidate = Callable[[Iterable[str], Iterable[str]], Awaitable[int]]
+T = TypeVar("T")
+
+
+class ServingRead(Protocol):
+    """A read that serves a visitor (``CachedRepository.serving_read``): stale-if-error."""
+
+    async def __call__(self, key: str, load: Callable[[], Awaitable[T]], ttl: float) -> T: ...
 
 
 class CachedPlacements:
     def __init__(
-        self, inner: PlacementStore, cache: Cache, invalidate: Invalidate, ttl: float = 300.0
+        self,
+        inner: PlacementStore,
+        cache: Cache,
+        invalidate: Invalidate,
+        ttl: float = 300.0,
+        *,
+        serving: ServingRead | None = None,
     ) -> None:
         self.inner = inner
         self.cache = cache
         self._invalidate = invalidate
         self._ttl = ttl
+        # With ``serving`` (the service's), a serve is answered from the last candidates
+        # the cache held while the database cannot answer (stale-if-error, docs/caching.md).
+        self._serving = serving
 
     async def candidates(self, placement_id: int) -> Candidates | None:
-        return await read_through(
-            self.cache,
-            cache_keys.placement_key(placement_id),
-            lambda: self.inner.candidates(placement_id),
-            self._ttl,
-        )
+        key = cache_keys.placement_key(placement_id)
+
+        def load() -> Awaitable[Candidates | None]:
+            return self.inner.candidates(placement_id)
+
+        if self._serving is not None:
+            return await self._serving(key, load, self._ttl)
+        return await read_through(self.cache, key, load, self._ttl)
 
     async def _drop(self, placement_id: int) -> None:
         await self._invalidate((cache_keys.placement_key(placement_id),), ())
