@@ -115,6 +115,9 @@ def random_batches(seed: int, banner_ids: list[int]) -> list[list[ClickIn]]:
                     utm_campaign=rng.choice([None, "(none)", "x"]),
                 )
             bot = rng.random() < 0.1
+            # Some come through a placement's signed click URL (placement_minutes rollup).
+            placement = rng.choice([None, None, 1, 2])
+            signature = None if placement is None else rng.choice(["valid", "expired"])
             batch.append(
                 ClickIn(
                     banner_id=rng.choice([*banner_ids, 999]),
@@ -125,6 +128,8 @@ def random_batches(seed: int, banner_ids: list[int]) -> list[list[ClickIn]]:
                     bot=bot,
                     bot_reason="crawler:test" if bot else None,
                     facts=facts,
+                    placement_id=placement,
+                    signature=signature,
                 )
             )
         batches.append(batch)
@@ -146,6 +151,7 @@ async def test_both_paths_store_the_same_bytes_and_answer_the_same(
     assert len(written["clicks"]) > 100 and any(r[-2] for r in written["visitor_clicks"])
     other = [r for r in written["click_breakdowns"] if r[6] == "(other)"]
     assert other, "no value was folded into (other): the test lost its point"
+    assert len(written["placement_minutes"]) > 10, "no placement clicks: the test lost its point"
     banner_totals = "SELECT * FROM banner_totals ORDER BY banner_id"
     assert _query(_db_path(raw), banner_totals) == _query(_db_path(ref), banner_totals)
 
