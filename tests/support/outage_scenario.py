@@ -11,7 +11,9 @@ a recount from the raw clicks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,7 @@ class OutageFigures:
     extra: int
     unanswered_stored: int
     recount_problems: list[str]
+    order_notes: list[str]
     drained_s: float
 
     def line(self) -> str:
@@ -61,6 +64,7 @@ class OutageFigures:
             f"{self.acknowledged} stored {self.stored} lost {self.lost} doubled {self.doubled} "
             f"extra {self.extra} in-flight {self.unanswered_stored}  recount "
             f"{'equal' if not self.recount_problems else 'DIFFERS'}"
+            f"{' (' + self.order_notes[0] + ')' if self.order_notes else ''}"
             f"  drained in {self.drained_s:.1f}s"
         )
 
@@ -75,17 +79,26 @@ def _kill_tree(server: ServerProcess) -> None:
     server._log.close()  # start() opens it again
 
 
-async def _drained(url: str, within: float) -> float:
-    """Seconds until /healthz shows no spooled batch and the database answering."""
+def spooled_batches(spool_dir: Path) -> int:
+    """Batches in every spool file under ``spool_dir``: every worker's, not only the one
+    a /healthz request happens to reach."""
+    total = 0
+    for path in spool_dir.rglob("spool-*.db"):
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            total += db.execute("SELECT count(*) FROM batches").fetchone()[0]
+    return total
+
+
+async def _drained(url: str, spool_dir: Path, within: float) -> float:
+    """Seconds until no spool file holds a batch and /healthz sees the database."""
     started = time.monotonic()
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         while True:
             try:
                 body = (await client.get("/healthz")).json()
-                spool = body["checks"].get("spool", {})
-                if body["checks"]["database"]["status"] == "ok" and not spool.get("batches"):
+                if body["checks"]["database"]["status"] == "ok" and not spooled_batches(spool_dir):
                     return time.monotonic() - started
-            except (httpx.HTTPError, ValueError, KeyError):
+            except (httpx.HTTPError, ValueError, KeyError, sqlite3.Error):
                 pass
             if time.monotonic() - started > within:
                 raise TimeoutError(f"spool not drained in {within}s")
@@ -150,7 +163,7 @@ async def run_outage(
             # The same spool folder: it replays what it finds.
             await asyncio.to_thread(server.start, 60)
         await running
-        drained = await _drained(server.url, within=120)
+        drained = await _drained(server.url, work / "spool", within=180)
     finally:
         server.stop()
     during = load.window(cut, restored)
@@ -158,7 +171,8 @@ async def run_outage(
         during = [(s, st) for s, st in during if st]
     latencies = [s for s, _ in during]
     figures = exactness(load, await stored_markers(url))
-    problems = await recount(url)
+    notes: list[str] = []
+    problems = await recount(url, strict_order=workers == 1, order_notes=notes)
     return OutageFigures(
         fault=fault,
         workers=workers,
@@ -177,5 +191,6 @@ async def run_outage(
         extra=figures["extra"],
         unanswered_stored=figures["unanswered_stored"],
         recount_problems=problems,
+        order_notes=notes,
         drained_s=drained,
     )
