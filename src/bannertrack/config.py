@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         description="Password the dashboard pages ask for (HTTP Basic, any user name); "
         "empty leaves them open to read.",
     )
+    session_dir: str = Field(
+        "~/.local/state/bannertrack/sessions",
+        description="Directory of the dashboard's sign-in sessions (shared by the workers of "
+        "one host); with BANNERTRACK_REDIS_URL set they live in Redis instead.",
+    )
     host: str = Field("127.0.0.1", description="Address `bannertrack api` binds to.")
     port: int = Field(8080, description="Port `bannertrack api` listens on.")
     workers: int = Field(1, ge=1, description="Worker processes of `bannertrack api`.")

@@ -285,9 +285,10 @@ class TopBanner(msgspec.Struct, frozen=True, kw_only=True):
     clicks: int
 
 
-class TopBanners(msgspec.Struct, frozen=True, kw_only=True):
+class TopBanners(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     limit: int
     items: tuple[TopBanner, ...]
+    incomplete_before: datetime | None = None  # as in RangeTotals (range reads only)
 
 
 class SeriesPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -308,7 +309,9 @@ class BreakdownItem(msgspec.Struct, frozen=True, kw_only=True):
     clicks: int
 
 
-class Breakdown(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+class Breakdown(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename={"from_": "from"}
+):
     """Clicks of one banner (``banner_id`` null: all banners) grouped by one dimension.
 
     ``items`` are the ``limit`` values with most clicks (ties by value); ``other`` sums the
@@ -322,6 +325,7 @@ class Breakdown(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "fro
     to: datetime
     items: tuple[BreakdownItem, ...]
     other: int
+    incomplete_before: datetime | None = None  # as in RangeTotals
 
 
 class BannerPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -331,7 +335,9 @@ class BannerPage(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
 
 
-class RangeTotals(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+class RangeTotals(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename={"from_": "from"}
+):
     """Counts of one banner (or, with ``banner_id`` null, of all) within a time range.
 
     Read from the per-minute rollups: every minute that overlaps ``[from, to)`` counts
@@ -345,8 +351,11 @@ class RangeTotals(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "f
     valid_clicks: int
     bot_clicks: int
     repeat_clicks: int
-    impressions: int
+    impressions: int | None  # null when filtered by a click fact: impressions carry none
     ctr: float | None
+    # Set when the figures are filtered (counted from raw clicks) and the range starts
+    # before the oldest raw click retention keeps: clicks before it are missing.
+    incomplete_before: datetime | None = None
 
 
 class TrafficPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -356,15 +365,18 @@ class TrafficPoint(msgspec.Struct, frozen=True, kw_only=True):
     valid_clicks: int
     bot_clicks: int
     repeat_clicks: int
-    impressions: int
+    impressions: int | None  # null when filtered by a click fact
 
 
-class TrafficSeries(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+class TrafficSeries(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, rename={"from_": "from"}
+):
     banner_id: int | None
     from_: datetime
     to: datetime
     interval: Interval
     points: tuple[TrafficPoint, ...]
+    incomplete_before: datetime | None = None  # as in RangeTotals
 
 
 class BusStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -494,3 +506,26 @@ class PlacementStats(msgspec.Struct, frozen=True, kw_only=True, rename={"from_":
     valid_clicks: int
     ctr: float | None
     banners: tuple[PlacementBannerStats, ...]
+
+
+class ClickFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Which clicks a range read counts: one banner and/or values of click facts.
+
+    ``values`` holds (dimension, value) pairs, at most one per dimension, in
+    ``DIMENSIONS`` order; the value ``"(none)"`` matches clicks without one. Filtering by
+    a click fact reads raw clicks (kept ``retention_days``); by a banner alone, the rollups.
+    """
+
+    banner_id: int | None = None
+    values: tuple[tuple[Dimension, str], ...] = ()
+
+    @property
+    def on_facts(self) -> bool:
+        return bool(self.values)
+
+    @property
+    def empty(self) -> bool:
+        return self.banner_id is None and not self.values
+
+
+NO_FILTER = ClickFilter()

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from bannertrack.cache import CacheStats
+from bannertrack.explore import BannerSort, BannerStatus, BannerTable, LiveView
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -30,6 +31,7 @@ from bannertrack.models import (
     BannerWithStats,
     Breakdown,
     Candidates,
+    ClickFilter,
     ClickIn,
     ClickStats,
     CountKind,
@@ -258,6 +260,46 @@ class CacheAdmin(Protocol):
     async def invalidate_namespace(self, namespace: str) -> int:
         """Raise ``InvalidInputError`` for a namespace not in ``cache_keys.NAMESPACES``."""
         ...
+
+
+class Explorer(Protocol):
+    """What the dashboard and the filtered range API read beyond the ``Repository``:
+    range figures under a ``ClickFilter``, the banner table and the live view (uncached)."""
+
+    async def range_totals(
+        self, f: ClickFilter, start: datetime, end: datetime
+    ) -> RangeTotals | None:
+        """``None`` when the filter's banner does not exist."""
+        ...
+
+    async def traffic_series(
+        self, f: ClickFilter, start: datetime, end: datetime, interval: Interval
+    ) -> TrafficSeries | None: ...
+
+    async def top_banners(
+        self, f: ClickFilter, start: datetime, end: datetime, limit: int, count: CountKind
+    ) -> TopBanners: ...
+
+    async def breakdown(
+        self,
+        f: ClickFilter,
+        by: Dimension,
+        start: datetime,
+        end: datetime,
+        count: CountKind,
+        limit: int,
+    ) -> Breakdown | None: ...
+
+    async def banner_table(
+        self,
+        search: str,
+        status: BannerStatus | None,
+        sort: BannerSort,
+        offset: int,
+        limit: int,
+    ) -> BannerTable: ...
+
+    async def live(self, minutes: int = 30, latest: int = 12) -> LiveView: ...
 
 
 class StorageProbe(Protocol):

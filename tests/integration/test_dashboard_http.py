@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.integration.test_api import assert_error
 from tests.support.banners import make_banner
 from tests.support.waiting import wait_until
@@ -34,6 +34,22 @@ async def traffic(client: Client, banner_id: int) -> None:
         assert r.status_code == 201, r.text
     for _ in range(3):
         assert (await client.get(f"/i/{banner_id}")).status_code == 200
+
+
+def csrf_of(page: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert m, "the page has a form with a CSRF token"
+    return html.unescape(m.group(1))
+
+
+async def sign_in(client: Client) -> str:
+    """Sign in through /login; the CSRF token of the session that follows."""
+    form = (await client.get("/login")).text
+    r = await client.post(
+        "/login", data={"csrf": csrf_of(form), "token": ADMIN_TOKEN}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    return csrf_of((await client.get("/banners")).text)
 
 
 def page_range(page: str) -> dict[str, str]:
@@ -74,7 +90,7 @@ async def test_page_figures_equal_the_api(client: Client) -> None:
         assert shown[key] == str(api[key]), key
     assert float(shown["ctr"]) == pytest.approx(api["ctr"])
     assert f'href="/banners/{banner["id"]}?range=today"' in r.text  # top banners link
-    assert "data-cache-panel" in r.text
+    assert "data-cache-panel" not in r.text  # operations live on /ops now
 
     one = await client.get(f"/banners/{banner['id']}?range=30d")
     assert one.status_code == 200
@@ -119,7 +135,7 @@ async def test_range_api_errors(client: Client) -> None:
 
 async def test_static_files_and_custom_range_notice(client: Client) -> None:
     js = await client.get("/dashboard/static/dashboard.js")
-    assert js.status_code == 200 and "sessionStorage" in js.text
+    assert js.status_code == 200 and "sessionStorage" not in js.text  # no token kept
     assert (await client.get("/dashboard/static/dashboard.css")).status_code == 200
     bad = await client.get("/?range=custom&from=2026-11-05&to=2026-11-01")
     assert bad.status_code == 200 and "The start date is after the end date." in bad.text
@@ -144,7 +160,9 @@ async def test_cache_panel_fragment(client: Client) -> None:
     banner = await make_banner(client)
     for _ in range(3):
         await client.get(f"/api/v1/banners/{banner['id']}/with-stats")
-    r = await client.get("/dashboard/cache")
+    assert (await client.get("/ops/cache")).status_code == 401
+    await sign_in(client)
+    r = await client.get("/ops/cache")
     assert r.status_code == 200 and "data-cache-panel" in r.text
     size = (await client.get("/api/v1/cache/stats")).json()["size"]
     assert f'data-cache-size="{size}"' in r.text
@@ -154,6 +172,8 @@ async def test_cache_panel_fragment(client: Client) -> None:
 @pytest.mark.parametrize("settings_overrides", [{"cache_enabled": False}])
 async def test_pages_without_a_cache(client: Client) -> None:
     banner = await make_banner(client)
-    r = await client.get("/")
+    assert (await client.get("/")).status_code == 200
+    await sign_in(client)
+    r = await client.get("/ops")
     assert r.status_code == 200 and "The cache is switched off" in r.text
     assert (await client.get(f"/banners/{banner['id']}")).status_code == 200

@@ -131,7 +131,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     # the ground: values, errors, background tasks, logging, the database's known state;
     # they import nothing of ours
     frozenset({"errors", "models", "tasks", "logs", "outage"}),
-    frozenset({"config", "timeutil"}),  # settings and UTC time, over errors and values
+    # settings, UTC time and the dashboard's read values (explore), over errors and values
+    frozenset({"config", "timeutil", "explore"}),
     frozenset({"series"}),  # the rules of a time series, over timeutil
     frozenset({"cache"}),  # the general cache engine
     # the protocols, the metrics and the workers' shared figures (they name cache stats)

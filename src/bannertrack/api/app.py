@@ -32,7 +32,13 @@ from bannertrack.bootstrap import open_service
 from bannertrack.bootstrap.heap import settle_heap
 from bannertrack.bootstrap.web import SETTINGS
 from bannertrack.config import Settings, load_settings
-from bannertrack.dashboard import cache_history_lifespan, dashboard_router, template_config
+from bannertrack.dashboard import (
+    SESSION_STORE,
+    cache_history_lifespan,
+    dashboard_router,
+    session_store,
+    template_config,
+)
 from bannertrack.logs import configure_logging
 from bannertrack.metrics import TimedApp
 
@@ -66,7 +72,7 @@ def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
             banner_breakdown,
             overview_breakdown,
             range_router,
-            dashboard_router,
+            dashboard_router(),
             *tracking_routes(lambda: running.built.tracking),
             healthz,
             metrics,
@@ -74,6 +80,7 @@ def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
         ],
         lifespan=[lifespan, cache_history_lifespan(lambda: running.built.service.cache_admin)],
         template_config=template_config(),
+        stores={SESSION_STORE: session_store(settings)},
         dependencies=dependencies(running),
         state=State({SETTINGS: settings}),
         exception_handlers=exception_handlers,

@@ -4,7 +4,8 @@
     GET /api/v1/breakdown?by=...  (the same over every banner)
 
 Read from the daily ``click_breakdowns`` rollup through the cache (namespace
-``breakdown``); the range widens to whole UTC days, and the answer says which.
+``breakdown``); the range widens to whole UTC days, and the answer says which. Click
+filters (``api/filters.py``) narrow it, counted from raw clicks, uncached.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import msgspec
 from litestar import get
 from litestar.params import QueryParameter
 
 from bannertrack.api.body import iso_times
+from bannertrack.api.filters import FILTER_DEPENDENCY
 from bannertrack.api.openapi import errors
 from bannertrack.bootstrap.web import BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
-from bannertrack.models import Breakdown, CountKind, Dimension
-from bannertrack.repository import Repository
+from bannertrack.models import Breakdown, ClickFilter, CountKind, Dimension
+from bannertrack.repository import Explorer, Repository
 from bannertrack.timeutil import as_utc, utcnow
 
 DEFAULT_DAYS = 30
@@ -60,14 +63,32 @@ def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, date
     return start, end
 
 
+async def _filtered(
+    explorer: Explorer,
+    f: ClickFilter,
+    by: Dimension,
+    lo: datetime,
+    hi: datetime,
+    count: CountKind,
+    limit: int,
+) -> Breakdown:
+    found = await explorer.breakdown(f, by, lo, hi, count, limit)
+    if found is None:
+        raise NotFoundError(f"banner {f.banner_id} not found")
+    return found
+
+
 @get(
     "/api/v1/banners/{banner_id:int}/breakdown",
     tags=["breakdowns"],
     guards=[iso_times],
     responses=errors(400, 404, 503),
+    dependencies=FILTER_DEPENDENCY,
 )
 async def banner_breakdown(
     repository: Injected[Repository],
+    explorer: Injected[Explorer],
+    click_filter: Injected[ClickFilter],
     banner_id: BannerId,
     by: ByParam,
     start: FromParam = None,
@@ -77,15 +98,26 @@ async def banner_breakdown(
 ) -> Breakdown:
     """Clicks of one banner by referrer, campaign, country, device, browser or OS."""
     lo, hi = _range(start, end)
+    if click_filter.on_facts:
+        f = msgspec.structs.replace(click_filter, banner_id=banner_id)
+        return await _filtered(explorer, f, by, lo, hi, count, limit)
     found = await repository.breakdown(banner_id, by, lo, hi, count, limit)
     if found is None:
         raise NotFoundError(f"banner {banner_id} not found")
     return found
 
 
-@get("/api/v1/breakdown", tags=["breakdowns"], guards=[iso_times], responses=errors(400, 503))
+@get(
+    "/api/v1/breakdown",
+    tags=["breakdowns"],
+    guards=[iso_times],
+    responses=errors(400, 503),
+    dependencies=FILTER_DEPENDENCY,
+)
 async def overview_breakdown(
     repository: Injected[Repository],
+    explorer: Injected[Explorer],
+    click_filter: Injected[ClickFilter],
     by: ByParam,
     start: FromParam = None,
     end: ToParam = None,
@@ -94,6 +126,8 @@ async def overview_breakdown(
 ) -> Breakdown:
     """The same across all banners (``banner_id`` is null)."""
     lo, hi = _range(start, end)
+    if click_filter.on_facts:
+        return await _filtered(explorer, click_filter, by, lo, hi, count, limit)
     found = await repository.breakdown(None, by, lo, hi, count, limit)
     if found is None:  # the overview always exists; a None here is a repository bug
         raise NotFoundError("no breakdown")

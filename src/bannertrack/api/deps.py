@@ -84,6 +84,7 @@ def dependencies(running: Running) -> dict[str, Provide]:
     return {
         "repository": provide(lambda: running.built.service.repository),
         "archive": provide(lambda: running.built.service.archive),
+        "explorer": provide(lambda: running.built.service.explorer),
         "storage": provide(lambda: running.built.service.storage),
         "cache_admin": provide(lambda: running.built.service.cache_admin),
         "ingest": provide(lambda: running.built.service.ingest),

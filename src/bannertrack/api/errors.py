@@ -2,7 +2,9 @@
 
 Our own exception tree (``bannertrack.errors``) and Litestar's HTTP exceptions are mapped
 here and nowhere else: ``ERRORS`` is the one table of status -> code (OpenAPI documents
-from it too), and ``error`` the one builder of the body.
+from it too), and ``error`` the one builder of the body. A browser asking for a page gets
+the dashboard's HTML page instead (``dashboard.error_page``): a 404 with a way back, or
+the sign-in.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from bannertrack.caching.keys import Namespace
+from bannertrack.dashboard import error_page, wants_html
 from bannertrack.errors import BannertrackError, UnavailableError
 from bannertrack.logs import RateLimitedLog
 from bannertrack.models import CountKind, Dimension, Interval
@@ -133,8 +136,10 @@ def error_body(code: str, message: str) -> bytes:
     return msgspec.json.encode(error(code, message))
 
 
-def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     message = exc.detail
+    if wants_html(request) and exc.status_code < 500:
+        return error_page(request, exc.status_code, message, dict(exc.headers or {}))
     if isinstance(exc, ValidationException) and exc.extra:
         details = exc.extra if isinstance(exc.extra, list) else [exc.extra]
         parts = []
@@ -152,8 +157,10 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     return error_response(exc.status_code, code, message, dict(exc.headers or {}))
 
 
-def _ours_or_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+def _ours_or_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status, code, message, headers = error_parts(exc)
+    if wants_html(request) and status < 500:
+        return error_page(request, status, message, headers)
     return error_response(status, code, message, headers or None)
 
 

@@ -47,6 +47,7 @@ from bannertrack.clicks.signing import ClickSigner
 from bannertrack.clicks.spool import Spool
 from bannertrack.config import Settings
 from bannertrack.db.engine import DbTimeouts, create_engine
+from bannertrack.db.explorer import SqlExplorer
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.probe import WriteProbe
 from bannertrack.db.repository import SqlRepository
@@ -60,6 +61,7 @@ from bannertrack.public_url import PublicUrls
 from bannertrack.repository import (
     CacheAdmin,
     ClickArchive,
+    Explorer,
     Housekeeping,
     PlacementStore,
     Repository,
@@ -88,6 +90,7 @@ class Service:
     settings: Settings
     repository: Repository  # the cached one when the cache is on
     archive: ClickArchive
+    explorer: Explorer
     housekeeping: Housekeeping
     storage: StorageProbe
     cache_admin: CacheAdmin | None  # None when the cache is off
@@ -275,6 +278,9 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             settings=settings,
             repository=repository,
             archive=database,
+            explorer=SqlExplorer(
+                database.engine, retention_days=settings.retention_days, clock=utcnow
+            ),
             housekeeping=database,
             storage=_DatabaseProbe(
                 database, WriteProbe(database.engine, settings.health_probe_interval)

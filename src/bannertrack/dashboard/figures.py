@@ -28,8 +28,9 @@ class Figure:
     previous_text: str
 
 
-def _count(n: int) -> str:
-    return f"{n:,}"
+def _count(n: int | None) -> str:
+    # Impressions are None under a click-fact filter: impressions carry no such facts.
+    return "\u2013" if n is None else f"{n:,}"
 
 
 def _rate(r: float | None) -> str:

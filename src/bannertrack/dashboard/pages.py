@@ -6,25 +6,37 @@ script.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from bannertrack.dashboard.charts import COMPACT, FULL, WIDE, BarChart, bar_chart, bucket_label
 from bannertrack.dashboard.figures import Figure, key_figures
+from bannertrack.dashboard.filters import shown_value
 from bannertrack.dashboard.periods import PRESETS, Period
-from bannertrack.models import Banner, Dimension, RangeTotals, TopBanners, TrafficSeries
-from bannertrack.repository import Repository
+from bannertrack.models import (
+    Banner,
+    Breakdown,
+    ClickFilter,
+    Dimension,
+    RangeTotals,
+    TopBanners,
+    TrafficSeries,
+)
+from bannertrack.repository import Explorer, Repository
 
 TOP_LIMIT = 10
 BREAKDOWN_LIMIT = 8
 # The breakdown lists the pages show, in order: (dimension, card title, column heading).
 BREAKDOWNS: tuple[tuple[Dimension, str, str], ...] = (
     ("referrer", "Referrers", "Referrer"),
-    ("utm_campaign", "Campaigns", "Campaign"),
+    ("utm_source", "Sources", "utm_source"),
+    ("utm_medium", "Media", "utm_medium"),
+    ("utm_campaign", "Campaigns", "utm_campaign"),
     ("country", "Countries", "Country"),
     ("device", "Devices", "Device"),
     ("browser", "Browsers", "Browser"),
+    ("os", "Operating systems", "OS"),
 )
 
 
@@ -35,7 +47,7 @@ class Row:
     valid: int
     bot: int
     repeat: int
-    impressions: int
+    impressions: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +55,7 @@ class BreakdownList:
     by: str
     title: str
     column: str
-    items: tuple[tuple[str, int], ...]
+    items: tuple[tuple[str, str, int], ...]  # value, as shown, clicks
     other: int
 
 
@@ -57,6 +69,7 @@ class PageData:
     rows: tuple[Row, ...]
     top: TopBanners | None
     breakdowns: tuple[BreakdownList, ...]
+    incomplete_before: datetime | None = None  # filtered, and retention dropped older clicks
 
     def context(self) -> dict[str, Any]:
         return {
@@ -70,6 +83,7 @@ class PageData:
             "top": self.top,
             "top_peak": max((t.clicks for t in self.top.items), default=0) if self.top else 0,
             "breakdowns": self.breakdowns,
+            "incomplete_before": self.incomplete_before,
         }
 
 
@@ -84,6 +98,16 @@ def _rows(series: TrafficSeries) -> tuple[Row, ...]:
             impressions=p.impressions,
         )
         for p in series.points
+    )
+
+
+def _as_list(by: Dimension, title: str, column: str, found: Breakdown) -> BreakdownList:
+    return BreakdownList(
+        by=by,
+        title=title,
+        column=column,
+        items=tuple((i.value, shown_value(by, i.value), i.clicks) for i in found.items),
+        other=found.other,
     )
 
 
@@ -102,15 +126,7 @@ async def breakdown_lists(
         )
         if found is None:
             continue  # the banner was deleted meanwhile; page_data notices it too
-        lists.append(
-            BreakdownList(
-                by=by,
-                title=title,
-                column=column,
-                items=tuple((i.value, i.clicks) for i in found.items),
-                other=found.other,
-            )
-        )
+        lists.append(_as_list(by, title, column, found))
     return tuple(lists)
 
 
@@ -125,6 +141,46 @@ async def page_data(repo: Repository, banner: Banner | None, period: Period) -> 
     top = None
     if banner is None:
         top = await repo.top_banners_in_range(period.start, period.end, TOP_LIMIT, "valid")
+    return _assemble(
+        banner, period, totals, before, series, top, await breakdown_lists(repo, banner_id, period)
+    )
+
+
+async def filtered_page_data(
+    explorer: Explorer, banner: Banner | None, period: Period, f: ClickFilter
+) -> PageData | None:
+    """The same page under filters: every figure, the chart and every list narrowed.
+
+    ``f`` already names the banner of a banner page. Fact filters count raw clicks
+    (``Explorer``), so the page says when retention has dropped part of the range.
+    """
+    totals = await explorer.range_totals(f, period.start, period.end)
+    before = await explorer.range_totals(f, *period.previous)
+    series = await explorer.traffic_series(f, period.start, period.end, period.interval)
+    if totals is None or before is None or series is None:
+        return None
+    top = None
+    if banner is None:
+        top = await explorer.top_banners(f, period.start, period.end, TOP_LIMIT, "valid")
+    lists = []
+    for by, title, column in BREAKDOWNS:
+        found = await explorer.breakdown(f, by, period.start, period.end, "valid", BREAKDOWN_LIMIT)
+        if found is None:
+            return None
+        lists.append(_as_list(by, title, column, found))
+    data = _assemble(banner, period, totals, before, series, top, tuple(lists))
+    return replace(data, incomplete_before=totals.incomplete_before)
+
+
+def _assemble(
+    banner: Banner | None,
+    period: Period,
+    totals: RangeTotals,
+    before: RangeTotals,
+    series: TrafficSeries,
+    top: TopBanners | None,
+    lists: tuple[BreakdownList, ...],
+) -> PageData:
     return PageData(
         period=period,
         totals=totals,
@@ -134,5 +190,5 @@ async def page_data(repo: Repository, banner: Banner | None, period: Period) -> 
         compact_chart=bar_chart(series.points, series.interval, COMPACT),
         rows=_rows(series),
         top=top,
-        breakdowns=await breakdown_lists(repo, banner_id, period),
+        breakdowns=lists,
     )

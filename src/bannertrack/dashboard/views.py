@@ -1,127 +1,96 @@
-"""``GET /`` and ``GET /banners/{id}``: the dashboard, rendered on the server.
-
-Reads are open unless ``BANNERTRACK_DASHBOARD_TOKEN`` is set; then the page asks for it
-with HTTP Basic authentication (any user name, the token as password), which every
-browser can answer without a script, or takes it as a bearer token. Cache actions are
-not done here: the page's script calls ``/api/v1/cache/*`` with the admin token the
-user typed, so the dashboard never holds admin rights of its own.
+"""``GET /`` and ``GET /banners/{id}``: the figures, rendered on the server and filtered
+by the URL (``filters``); and the app-level parts (templates, the cache-history lifespan).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from litestar import Litestar, Request, Router, get
-from litestar.connection import ASGIConnection
-from litestar.datastructures import State
-from litestar.exceptions import NotAuthorizedException
-from litestar.handlers.base import BaseRouteHandler
-from litestar.params import QueryParameter
+from litestar import Litestar, Request, get
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
-from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from bannertrack.bootstrap.web import BannerId, Injected, settings_of
+from bannertrack.bootstrap.web import BannerId, Injected
 from bannertrack.dashboard.cache_history import CacheHistory
-from bannertrack.dashboard.cache_panel import cache_panel
-from bannertrack.dashboard.pages import page_data
+from bannertrack.dashboard.filters import LABELS, page_filter
+from bannertrack.dashboard.pages import filtered_page_data, page_data
 from bannertrack.dashboard.periods import resolve_period
+from bannertrack.dashboard.web import (
+    HEADERS,
+    HERE,
+    FromDay,
+    RangeParam,
+    ToDay,
+    page_context,
+    read_guard,
+)
 from bannertrack.errors import NotFoundError
+from bannertrack.models import Banner
 from bannertrack.public_url import PublicUrls
-from bannertrack.repository import CacheAdmin, Repository
+from bannertrack.repository import CacheAdmin, Explorer, Repository
 from bannertrack.timeutil import utcnow
 
-HERE = Path(__file__).parent
-# Everything the page loads comes from this service; no inline script or style.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
 
-RangeParam = Annotated[str | None, QueryParameter(name="range", max_length=16)]
-FromDay = Annotated[str | None, QueryParameter(name="from", max_length=10)]
-ToDay = Annotated[str | None, QueryParameter(name="to", max_length=10)]
-
-
-def _given_token(header: str) -> str:
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return ""
-        return decoded.partition(":")[2]
-    return ""
-
-
-async def read_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    expected = settings_of(connection).dashboard_token
-    if not expected:
-        return
-    given = _given_token(connection.headers.get("authorization", ""))
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise NotAuthorizedException(
-            "the dashboard needs BANNERTRACK_DASHBOARD_TOKEN (as the password)",
-            headers={"WWW-Authenticate": 'Basic realm="bannertrack dashboard", charset="UTF-8"'},
-        )
-
-
-def _history(state: State) -> CacheHistory:
-    history: CacheHistory = state.cache_history
-    return history
-
-
-def _cache_context(state: State, cache_admin: CacheAdmin | None) -> dict[str, Any]:
-    stats = cache_admin.stats() if cache_admin is not None else None
-    return {"cache": cache_panel(stats, _history(state))}
+async def _page(
+    request: Request[Any, Any, Any],
+    repository: Repository,
+    explorer: Explorer,
+    banner: Banner | None,
+    range_: str | None,
+    from_: str | None,
+    to: str | None,
+) -> dict[str, Any] | None:
+    """The context of the overview (``banner`` None) or of a banner's page, filtered by
+    the URL; ``None`` when the banner went missing meanwhile."""
+    period = resolve_period(range_, from_, to, utcnow())
+    query = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+    filters = page_filter(query, None if banner is None else banner.id)
+    f = filters.click_filter
+    if (banner is None and f.empty) or (banner is not None and not f.on_facts):
+        data = await page_data(repository, banner, period)
+    else:
+        data = await filtered_page_data(explorer, banner, period, f)
+    if data is None:
+        return None
+    path = "/" if banner is None else f"/banners/{banner.id}"
+    names = {t.banner.id: t.banner.name for t in data.top.items} if data.top else {}
+    if f.banner_id is not None and f.banner_id not in names and banner is None:
+        named = await repository.get_banner(f.banner_id)
+        if named is not None:
+            names[named.id] = named.name
+    return {
+        **data.context(),
+        **page_context(request),
+        "filters": filters,
+        "path": path,
+        "chips": filters.chips(path, names),
+        "labels": LABELS,
+    }
 
 
 @get("/", guards=[read_guard], include_in_schema=False)
 async def overview(
-    state: State,
+    request: Request[Any, Any, Any],
     repository: Injected[Repository],
-    cache_admin: Injected[CacheAdmin | None],
+    explorer: Injected[Explorer],
     range_: RangeParam = None,
     from_: FromDay = None,
     to: ToDay = None,
 ) -> Template:
-    period = resolve_period(range_, from_, to, utcnow())
-    data = await page_data(repository, None, period)
-    assert data is not None  # only a banner can go missing
-    return Template(
-        "overview.html.j2",
-        context={**data.context(), **_cache_context(state, cache_admin)},
-        headers=_HEADERS,
-    )
-
-
-@get("/dashboard/cache", guards=[read_guard], include_in_schema=False)
-async def cache_fragment(state: State, cache_admin: Injected[CacheAdmin | None]) -> Template:
-    """The cache panel alone: the page's script refreshes the panel from it (no queries)."""
-    return Template(
-        "_cache_panel.html.j2", context=_cache_context(state, cache_admin), headers=_HEADERS
-    )
+    context = await _page(request, repository, explorer, None, range_, from_, to)
+    if context is None:  # the filter's banner does not exist
+        raise NotFoundError("no such banner to filter by")
+    return Template("overview.html.j2", context=context, headers=HEADERS)
 
 
 @get("/banners/{banner_id:int}", guards=[read_guard], include_in_schema=False)
 async def banner_page(
     repository: Injected[Repository],
+    explorer: Injected[Explorer],
     public_urls: Injected[PublicUrls],
     request: Request[Any, Any, Any],
     banner_id: BannerId,
@@ -130,20 +99,21 @@ async def banner_page(
     to: ToDay = None,
 ) -> Template:
     banner = await repository.get_banner(banner_id)
-    period = resolve_period(range_, from_, to, utcnow())
-    data = None if banner is None else await page_data(repository, banner, period)
-    if banner is None or data is None:
+    context = None
+    if banner is not None:
+        context = await _page(request, repository, explorer, banner, range_, from_, to)
+    if banner is None or context is None:
         raise NotFoundError(f"banner {banner_id} not found")
     base = public_urls.base(request.scope)
     return Template(
         "banner.html.j2",
         context={
-            **data.context(),
+            **context,
             "banner": banner,
             "tracking_link": f"{base}/c/{banner.id}",
             "pixel_url": f"{base}/i/{banner.id}",
         },
-        headers=_HEADERS,
+        headers=HEADERS,
     )
 
 
@@ -175,19 +145,3 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         lstrip_blocks=True,
     )
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
-
-
-dashboard_router = Router(
-    path="/",
-    route_handlers=[
-        overview,
-        banner_page,
-        cache_fragment,
-        create_static_files_router(
-            path="/dashboard/static",
-            directories=[HERE / "static"],
-            include_in_schema=False,
-            cache_control=None,
-        ),
-    ],
-)

@@ -146,6 +146,12 @@ clicks = Table(
     Column("placement_id", IdType, nullable=True),
     Column("signature", String(16), nullable=True),
     Index("ix_clicks_banner_occurred", "banner_id", "occurred_at"),
+    # The dashboard's filtered figures (db/filtered_queries.py, migration 0009).
+    Index("ix_clicks_occurred", "occurred_at"),
+    Index("ix_clicks_country_occurred", "country", "occurred_at"),
+    Index("ix_clicks_utm_campaign_occurred", "utm_campaign", "occurred_at"),
+    Index("ix_clicks_utm_source_occurred", "utm_source", "occurred_at"),
+    Index("ix_clicks_referrer_host_occurred", "referrer_host", "occurred_at"),
     sqlite_autoincrement=True,
 )
 

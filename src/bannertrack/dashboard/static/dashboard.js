@@ -1,13 +1,12 @@
-// bannertrack dashboard: niceties on top of a page that works without this file.
+// bannertrack dashboard: niceties on top of pages that work without this file.
 // - the range form submits when a preset is picked and shows dates only for "custom";
 // - copy buttons for the snippets;
-// - cache actions with the admin token, kept in this tab's sessionStorage only;
-// - the cache panel refreshes itself while the tab is visible.
+// - the live view and the cache panel refresh themselves while the tab is visible;
+// - the banner form previews the image URL as it is typed.
+// No token or other secret is ever kept here: sign-in is a server-side session.
 "use strict";
 
 (function () {
-  const TOKEN_KEY = "bannertrack.adminToken";
-
   function setupRange(form) {
     const select = form.querySelector("[data-range-select]");
     const custom = form.querySelector("[data-custom-dates]");
@@ -42,87 +41,43 @@
     }
   }
 
-  async function refreshPanel(panel) {
-    const response = await fetch("/dashboard/cache", { headers: { Accept: "text/html" } });
-    if (!response.ok) return;
-    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    for (const part of panel.querySelectorAll("[data-refresh]")) {
-      const next = fresh.querySelector(`[data-refresh="${part.dataset.refresh}"]`);
-      if (next) part.replaceWith(document.importNode(next, true));
-    }
-  }
-
-  function describe(action, body) {
-    if (action === "clear") return `Cleared ${body.cleared} entries.`;
-    if (action === "warm") return `Warmed: ${body.loaded} entries loaded in ${body.seconds} s.`;
-    if (action === "namespace") return `Invalidated ${body.namespace}: ${body.removed} entries dropped.`;
-    return `Invalidated banner ${body.banner_id}: ${body.removed} entries dropped.`;
-  }
-
-  function keepFresh(panel) {
-    const seconds = Number(panel.dataset.interval) || 10;
+  // Replace a section with its fresh rendering from data-refresh-url, every data-interval s.
+  function keepFresh(section) {
+    const seconds = Number(section.dataset.interval) || 10;
+    const url = section.dataset.refreshUrl;
+    let current = section;
+    const refresh = async () => {
+      const response = await fetch(url, { headers: { Accept: "text/html" } });
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      const next = fresh.body.firstElementChild;
+      if (!next) return;
+      // Keep what the reader opened (a details table) open.
+      const open = [...current.querySelectorAll("details[open] summary")].map((s) => s.textContent);
+      for (const d of next.querySelectorAll("details")) {
+        if (open.includes(d.querySelector("summary").textContent)) d.open = true;
+      }
+      const imported = document.importNode(next, true);
+      current.replaceWith(imported);
+      current = imported;
+    };
     window.setInterval(() => {
-      if (document.visibilityState === "visible") refreshPanel(panel).catch(() => {});
+      if (document.visibilityState === "visible") refresh().catch(() => {});
     }, seconds * 1000);
   }
 
-  function setupCache(panel) {
-    const actions = panel.querySelector("[data-cache-actions]");
-    const tokenInput = panel.querySelector("[data-admin-token]");
-    const status = panel.querySelector("[data-cache-status]");
-    if (!actions || !tokenInput || !status) return;
-    actions.hidden = false;
-    tokenInput.value = sessionStorage.getItem(TOKEN_KEY) || "";
-    tokenInput.addEventListener("input", () => {
-      if (tokenInput.value) sessionStorage.setItem(TOKEN_KEY, tokenInput.value);
-      else sessionStorage.removeItem(TOKEN_KEY);
+  function setupPreview() {
+    const source = document.querySelector("[data-preview-source]");
+    const image = document.querySelector("[data-preview]");
+    if (!source || !image) return;
+    source.addEventListener("change", () => {
+      const url = source.value.trim();
+      if (url.startsWith("https://")) image.src = url;
     });
-    const say = (text, ok) => {
-      status.textContent = text;
-      status.className = "status " + (ok ? "ok" : "err");
-    };
-    const urls = {
-      clear: () => "/api/v1/cache/clear",
-      warm: () => "/api/v1/cache/warm",
-      namespace: () =>
-        `/api/v1/cache/namespace/${encodeURIComponent(panel.querySelector("[data-namespace-select]").value)}/invalidate`,
-      banner: () => {
-        const id = panel.querySelector("[data-banner-input]").value.trim();
-        return /^[1-9][0-9]*$/.test(id) ? `/api/v1/cache/banner/${id}/invalidate` : null;
-      },
-    };
-    for (const button of panel.querySelectorAll("[data-cache-action]")) {
-      button.addEventListener("click", async () => {
-        const action = button.dataset.cacheAction;
-        const url = urls[action]();
-        if (!url) return say("Enter a banner id (a positive whole number).", false);
-        const headers = { Accept: "application/json" };
-        if (tokenInput.value) headers.Authorization = `Bearer ${tokenInput.value}`;
-        button.disabled = true;
-        try {
-          const response = await fetch(url, { method: "POST", headers });
-          const body = await response.json().catch(() => ({}));
-          if (response.ok) {
-            say(describe(action, body), true);
-            await refreshPanel(panel);
-          } else {
-            const why = body.error ? body.error.message : response.statusText;
-            say(`Refused (${response.status}): ${why}.`, false);
-          }
-        } catch (err) {
-          say("The server did not answer.", false);
-        } finally {
-          button.disabled = false;
-        }
-      });
-    }
   }
 
   document.querySelectorAll("[data-range-form]").forEach(setupRange);
   setupCopy();
-  const panel = document.querySelector("[data-cache-panel]");
-  if (panel) {
-    setupCache(panel);
-    keepFresh(panel);
-  }
+  setupPreview();
+  document.querySelectorAll("[data-refresh-url]").forEach(keepFresh);
 })();

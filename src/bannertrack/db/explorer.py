@@ -1,0 +1,153 @@
+"""``SqlExplorer``: the ``Explorer`` door on the database (filtered ranges, banner table, live).
+
+A filter on click facts is counted from raw clicks (``filtered_queries``); a filter on a
+banner alone, or none, reads the rollups like the unfiltered range API. Nothing here is
+cached: like the series, these reads are keyed by arbitrary ranges and filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bannertrack.db import breakdown_queries, explore_queries, filtered_queries, range_queries
+from bannertrack.db.errors import map_db_errors
+from bannertrack.db.sql import banner_from_row
+from bannertrack.db.tables import banners
+from bannertrack.explore import BannerSort, BannerStatus, BannerTable, LiveView
+from bannertrack.models import (
+    Breakdown,
+    ClickFilter,
+    CountKind,
+    Dimension,
+    Interval,
+    RangeTotals,
+    TopBanner,
+    TopBanners,
+    TrafficSeries,
+)
+from bannertrack.timeutil import utcnow
+
+
+class SqlExplorer:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        retention_days: int,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+        self._keep = timedelta(days=retention_days)
+        self._clock = clock
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        with map_db_errors():
+            async with self.engine.connect() as conn:
+                yield conn
+
+    async def _missing(self, conn: AsyncConnection, f: ClickFilter) -> bool:
+        if f.banner_id is None:
+            return False
+        found = await conn.execute(banners.select().where(banners.c.id == f.banner_id))
+        return found.first() is None
+
+    def _incomplete_before(self, f: ClickFilter, start: datetime) -> datetime | None:
+        """The oldest instant raw clicks are kept from, when a fact filter reaches past it."""
+        cutoff = self._clock() - self._keep
+        return cutoff if f.on_facts and start < cutoff else None
+
+    async def range_totals(
+        self, f: ClickFilter, start: datetime, end: datetime
+    ) -> RangeTotals | None:
+        async with self._read() as conn:
+            if await self._missing(conn, f):
+                return None
+            if not f.on_facts:
+                return await range_queries.range_totals(conn, f.banner_id, start, end)
+            found = await filtered_queries.totals(conn, f, start, end)
+        return msgspec.structs.replace(found, incomplete_before=self._incomplete_before(f, start))
+
+    async def traffic_series(
+        self, f: ClickFilter, start: datetime, end: datetime, interval: Interval
+    ) -> TrafficSeries | None:
+        async with self._read() as conn:
+            if await self._missing(conn, f):
+                return None
+            if not f.on_facts:
+                return await range_queries.traffic_series(
+                    conn, self._dialect, f.banner_id, start, end, interval
+                )
+            found = await filtered_queries.traffic(conn, self._dialect, f, start, end, interval)
+        return msgspec.structs.replace(found, incomplete_before=self._incomplete_before(f, start))
+
+    async def top_banners(
+        self, f: ClickFilter, start: datetime, end: datetime, limit: int, count: CountKind
+    ) -> TopBanners:
+        async with self._read() as conn:
+            if f.banner_id is None and not f.on_facts:
+                return await range_queries.top_banners_in_range(conn, start, end, limit, count)
+            if f.banner_id is not None and not f.on_facts:
+                return await self._one_banner(conn, f.banner_id, start, end, limit, count)
+            found = await filtered_queries.top_banners(conn, f, start, end, limit, count)
+        return msgspec.structs.replace(found, incomplete_before=self._incomplete_before(f, start))
+
+    async def _one_banner(
+        self,
+        conn: AsyncConnection,
+        banner_id: int,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        count: CountKind,
+    ) -> TopBanners:
+        """The top list filtered by one banner: that banner, if it has clicks."""
+        row = (await conn.execute(banners.select().where(banners.c.id == banner_id))).first()
+        totals = await range_queries.range_totals(conn, banner_id, start, end)
+        n = totals.valid_clicks if count == "valid" else totals.total_clicks
+        items = () if row is None or n == 0 else (TopBanner(banner=banner_from_row(row), clicks=n),)
+        return TopBanners(limit=limit, items=items)
+
+    async def breakdown(
+        self,
+        f: ClickFilter,
+        by: Dimension,
+        start: datetime,
+        end: datetime,
+        count: CountKind,
+        limit: int,
+    ) -> Breakdown | None:
+        async with self._read() as conn:
+            if await self._missing(conn, f):
+                return None
+            if not f.on_facts:
+                return await breakdown_queries.breakdown(
+                    conn, f.banner_id, by, start, end, count, limit
+                )
+            found = await filtered_queries.breakdown(conn, f, by, start, end, count, limit)
+        return msgspec.structs.replace(
+            found, incomplete_before=self._incomplete_before(f, found.from_)
+        )
+
+    async def banner_table(
+        self,
+        search: str,
+        status: BannerStatus | None,
+        sort: BannerSort,
+        offset: int,
+        limit: int,
+    ) -> BannerTable:
+        async with self._read() as conn:
+            return await explore_queries.banner_table(
+                conn, search, status, sort, offset, limit, self._clock()
+            )
+
+    async def live(self, minutes: int = 30, latest: int = 12) -> LiveView:
+        async with self._read() as conn:
+            return await explore_queries.live(conn, self._clock(), minutes, latest)

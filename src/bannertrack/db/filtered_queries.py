@@ -1,0 +1,203 @@
+"""Range figures filtered by click facts, counted exactly from the raw ``clicks`` rows.
+
+The rollups cannot answer "clicks from DE via the newsletter": they count each dimension
+on its own. So a filter on a click fact (country, utm_*, referrer host, device, browser,
+OS) reads the raw clicks of ``[start, end)``, which retention keeps for
+``retention_days``; the caller says whether the range reaches further back. The indexes
+of migration 0008 (``(occurred_at)`` and ``(dimension, occurred_at)`` for the facts a
+marketer filters by most) keep a filtered overview of a month of a million clicks within
+docs/benchmarks.md's "Dashboard filters" figures.
+
+Impressions carry no click facts, so a filtered range states none (``None``) unless it
+filters by a banner alone, which ``SqlExplorer`` answers from the rollups instead.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, and_, cast, func, not_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from bannertrack.db.breakdown_queries import day_bounds
+from bannertrack.db.sql import banner_from_row
+from bannertrack.db.tables import banners, clicks
+from bannertrack.models import (
+    NONE_VALUE,
+    Breakdown,
+    BreakdownItem,
+    ClickFilter,
+    CountKind,
+    Dimension,
+    Interval,
+    RangeTotals,
+    TopBanner,
+    TopBanners,
+    TrafficPoint,
+    TrafficSeries,
+)
+from bannertrack.timeutil import INTERVAL_SECONDS, floor_to, from_epoch
+
+# The column of ``clicks`` behind each dimension.
+COLUMN: dict[Dimension, str] = {
+    "referrer": "referrer_host",
+    "utm_source": "utm_source",
+    "utm_medium": "utm_medium",
+    "utm_campaign": "utm_campaign",
+    "country": "country",
+    "device": "device",
+    "browser": "browser",
+    "os": "os",
+}
+
+
+def _valid() -> ColumnElement[bool]:
+    return and_(not_(clicks.c.bot), not_(clicks.c.repeat))
+
+
+def conditions(f: ClickFilter, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    c = clicks.c
+    where: list[ColumnElement[bool]] = [c.occurred_at >= start, c.occurred_at < end]
+    if f.banner_id is not None:
+        where.append(c.banner_id == f.banner_id)
+    for by, value in f.values:
+        column = c[COLUMN[by]]
+        where.append(column.is_(None) if value == NONE_VALUE else column == value)
+    return where
+
+
+def _bucket(dialect: str, col: Any, width: int) -> ColumnElement[Any]:
+    # floor, not a cast: a cast to an integer rounds 59.9 s up into the next bucket.
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", col) / width), BigInteger)
+    return cast(func.strftime("%s", col), Integer) // width
+
+
+async def totals(
+    conn: AsyncConnection, f: ClickFilter, start: datetime, end: datetime
+) -> RangeTotals:
+    c = clicks.c
+    row = (
+        await conn.execute(
+            select(
+                func.count(),
+                func.count().filter(_valid()),
+                func.count().filter(c.bot),
+                func.count().filter(c.repeat),
+            ).where(*conditions(f, start, end))
+        )
+    ).one()
+    total, valid, bot, repeat = (int(v or 0) for v in row)
+    return RangeTotals(
+        banner_id=f.banner_id,
+        from_=start,
+        to=end,
+        total_clicks=total,
+        valid_clicks=valid,
+        bot_clicks=bot,
+        repeat_clicks=repeat,
+        impressions=None,
+        ctr=None,
+    )
+
+
+async def traffic(
+    conn: AsyncConnection,
+    dialect: str,
+    f: ClickFilter,
+    start: datetime,
+    end: datetime,
+    interval: Interval,
+) -> TrafficSeries:
+    """The buckets of ``range_queries.traffic_series`` (the same arithmetic), from raw clicks."""
+    width = INTERVAL_SECONDS[interval]
+    first = floor_to(start, width)
+    last = max(first, floor_to(end - timedelta(microseconds=1), width))
+    c = clicks.c
+    bucket = _bucket(dialect, c.occurred_at, width)
+    rows = await conn.execute(
+        select(
+            bucket,
+            func.count().filter(_valid()),
+            func.count().filter(c.bot),
+            func.count().filter(c.repeat),
+        )
+        .where(*conditions(f, start, end))
+        .group_by(bucket)
+    )
+    counts = {int(b) * width: (int(v), int(bt), int(r)) for b, v, bt, r in rows}
+    points = []
+    for s in range(int(first.timestamp()), int(last.timestamp()) + 1, width):
+        valid, bot, repeat = counts.get(s, (0, 0, 0))
+        points.append(
+            TrafficPoint(
+                ts=from_epoch(s),
+                valid_clicks=valid,
+                bot_clicks=bot,
+                repeat_clicks=repeat,
+                impressions=None,
+            )
+        )
+    return TrafficSeries(
+        banner_id=f.banner_id, from_=start, to=end, interval=interval, points=tuple(points)
+    )
+
+
+async def top_banners(
+    conn: AsyncConnection,
+    f: ClickFilter,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    count: CountKind,
+) -> TopBanners:
+    c = clicks.c
+    counted = (func.count().filter(_valid()) if count == "valid" else func.count()).label("n")
+    per_banner = (
+        select(c.banner_id, counted)
+        .where(*conditions(f, start, end))
+        .group_by(c.banner_id)
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(banners, per_banner.c.n)
+        .join(per_banner, per_banner.c.banner_id == banners.c.id)
+        .where(per_banner.c.n > 0)
+        .order_by(per_banner.c.n.desc(), banners.c.id)
+        .limit(limit)
+    )
+    items = tuple(TopBanner(banner=banner_from_row(r), clicks=int(r.n)) for r in rows)
+    return TopBanners(limit=limit, items=items)
+
+
+async def breakdown(
+    conn: AsyncConnection,
+    f: ClickFilter,
+    by: Dimension,
+    start: datetime,
+    end: datetime,
+    count: CountKind,
+    limit: int,
+) -> Breakdown:
+    """Like the rollup's breakdown: whole UTC days, top ``limit`` by clicks, ties by value."""
+    first, stop = day_bounds(start, end)
+    lo, hi = (datetime.combine(d, time(), tzinfo=UTC) for d in (first, stop))
+    c = clicks.c
+    column = c[COLUMN[by]]
+    counted = func.count().filter(_valid()) if count == "valid" else func.count()
+    rows = await conn.execute(
+        select(column, counted).where(*conditions(f, lo, hi)).group_by(column)
+    )
+    found = [(NONE_VALUE if v is None else str(v), int(n)) for v, n in rows if n]
+    found.sort(key=lambda r: (-r[1], r[0]))
+    items = tuple(BreakdownItem(value=v, clicks=n) for v, n in found[:limit])
+    return Breakdown(
+        banner_id=f.banner_id,
+        by=by,
+        from_=lo,
+        to=hi,
+        items=items,
+        other=sum(n for _, n in found[limit:]),
+    )
