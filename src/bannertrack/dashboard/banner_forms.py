@@ -22,6 +22,7 @@ from msgspec import inspect as mi
 from bannertrack.clicks.links import to_uri
 from bannertrack.errors import InvalidInputError
 from bannertrack.models import Banner, BannerCreate, BannerUpdate
+from bannertrack.placements.rules import checked
 
 Kind = Literal["text", "url", "checkbox", "number", "datetime", "list"]
 T = TypeVar("T", BannerCreate, BannerUpdate)
@@ -132,9 +133,7 @@ def _payload(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
         if field.kind == "checkbox":
             payload[field.name] = bool(raw)
         elif text == "" and not field.required:
-            if field.kind == "list":
-                payload[field.name] = []
-            elif field.nullable:
+            if field.nullable:
                 payload[field.name] = None
             # else: left out, the struct's default applies
         elif field.kind == "number":
@@ -169,20 +168,24 @@ def parse(form: Mapping[str, str], struct: type[T]) -> tuple[T | None, dict[str,
     except msgspec.ValidationError as exc:
         found = _PATH.search(str(exc))
         return None, {found.group(1) if found else "": str(exc).split(" - at ")[0]}
+    # What the API does with a decoded body (api/banners.py): the schedule and targeting
+    # checked and normalised, the URLs checked and made URIs.
     try:
+        data = checked(data)
         changes = {
             name: to_uri(value, name)
             for name in ("image_url", "target_url")
             if isinstance(value := getattr(data, name), str)
         }
     except InvalidInputError as exc:
-        named = next((n for n in ("image_url", "target_url") if str(exc).startswith(n)), "")
-        return None, {named: str(exc)}
+        return None, domain_error(exc)
     return msgspec.structs.replace(data, **changes), {}
 
 
 def domain_error(exc: InvalidInputError) -> dict[str, str]:
     """A message of the repository (say, an end before the start) beside its field."""
     message = str(exc)
-    named = next((f.name for f in form_fields() if message.startswith(f.name)), "")
+    # The longest name first: "ends_at" is no prefix of another, but be sure.
+    names = sorted((f.name for f in form_fields()), key=len, reverse=True)
+    named = next((n for n in names if message.startswith(n)), "")
     return {named: message}

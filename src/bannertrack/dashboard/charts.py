@@ -2,7 +2,7 @@
 
 Each bucket is one bar: valid clicks at the bottom, the clicks set apart (bots and
 repeats) stacked on top, so the height is every recorded click and the colours say
-which part counts. The axis goes up to a round number so the gridlines read well.
+which part counts. The axis goes up in round steps (``axis``) so the gridlines read well.
 """
 
 from __future__ import annotations
@@ -63,6 +63,17 @@ def nice_ceiling(value: int) -> int:
     return 10 * power  # pragma: no cover - the loop always returns
 
 
+def axis(peak: int) -> tuple[int, int]:
+    """The y axis's top and step: a 1-2-5 step giving 3 to 6 ticks, whole numbers only.
+
+    Rounding the top alone gave small counts two ticks (0 and 1, or 0 and 5); a step
+    first keeps 0, 1, 2, 3 for a peak of 3.
+    """
+    step = nice_ceiling(math.ceil(peak / 5)) if peak > 5 else 1
+    top = max(step * math.ceil(peak / step), 2 * step)
+    return top, step
+
+
 def bucket_label(point: TrafficPoint, interval: Interval) -> str:
     if interval == "day":
         return point.ts.strftime("%a %d %b")
@@ -80,7 +91,7 @@ def bar_chart(
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     baseline = TOP + plot_h
     peak = max((p.valid_clicks + p.bot_clicks + p.repeat_clicks for p in points), default=0)
-    top = nice_ceiling(peak)
+    top, step = axis(peak)
     slot = plot_w / max(len(points), 1)
     gap = min(slot * 0.2, 6.0)
     bars = []
@@ -102,9 +113,8 @@ def bar_chart(
             )
         )
     y_ticks = tuple(
-        Tick(pos=round(baseline - plot_h * f, 2), label=f"{round(top * f):,}")
-        for f in (0.0, 0.25, 0.5, 0.75, 1.0)
-        if top * f == int(top * f)
+        Tick(pos=round(baseline - plot_h * v / top, 2), label=f"{v:,}")
+        for v in range(0, top + 1, step)
     )
     every = max(1, math.ceil(len(points) / max_x_labels))
     x_ticks = tuple(

@@ -4,9 +4,9 @@ The rollups cannot answer "clicks from DE via the newsletter": they count each d
 on its own. So a filter on a click fact (country, utm_*, referrer host, device, browser,
 OS) reads the raw clicks of ``[start, end)``, which retention keeps for
 ``retention_days``; the caller says whether the range reaches further back. The indexes
-of migration 0008 (``(occurred_at)`` and ``(dimension, occurred_at)`` for the facts a
-marketer filters by most) keep a filtered overview of a month of a million clicks within
-docs/benchmarks.md's "Dashboard filters" figures.
+of migration 0009 (``(occurred_at)``, and ``(country, occurred_at)`` and
+``(utm_campaign, occurred_at)`` for the facts a marketer filters by most) serve these
+reads; docs/benchmarks.md's "Dashboard filters" has their figures on a million clicks.
 
 Impressions carry no click facts, so a filtered range states none (``None``) unless it
 filters by a banner alone, which ``SqlExplorer`` answers from the rollups instead.

@@ -150,8 +150,6 @@ clicks = Table(
     Index("ix_clicks_occurred", "occurred_at"),
     Index("ix_clicks_country_occurred", "country", "occurred_at"),
     Index("ix_clicks_utm_campaign_occurred", "utm_campaign", "occurred_at"),
-    Index("ix_clicks_utm_source_occurred", "utm_source", "occurred_at"),
-    Index("ix_clicks_referrer_host_occurred", "referrer_host", "occurred_at"),
     sqlite_autoincrement=True,
 )
 

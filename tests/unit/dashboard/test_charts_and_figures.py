@@ -20,6 +20,23 @@ def test_nice_ceiling(value: int, ceiling: int) -> None:
     assert nice_ceiling(value) == ceiling
 
 
+@pytest.mark.parametrize(
+    ("peak", "ticks"),
+    [
+        (0, [0, 1, 2]),
+        (1, [0, 1, 2]),
+        (3, [0, 1, 2, 3]),
+        (5, [0, 1, 2, 3, 4, 5]),
+        (7, [0, 2, 4, 6, 8]),
+        (100, [0, 20, 40, 60, 80, 100]),
+        (1499, [0, 500, 1000, 1500]),
+    ],
+)
+def test_small_counts_get_whole_ticks(peak: int, ticks: list[int]) -> None:
+    chart = bar_chart((point(0, peak),), "day")
+    assert [int(t.label.replace(",", "")) for t in chart.y_ticks] == ticks
+
+
 def point(day: int, valid: int, bot: int = 0, repeat: int = 0) -> TrafficPoint:
     return TrafficPoint(
         ts=T0 + timedelta(days=day),
