@@ -52,9 +52,7 @@ def test_the_form_has_every_field_of_the_struct() -> None:
 def test_a_form_is_checked_like_an_api_body() -> None:
     data, errors = parse({**GOOD, "active": "on"}, BannerCreate)
     assert errors == {} and data is not None and data.active and not data.forward_query
-    assert parse({**GOOD, "name": ""}, BannerCreate)[1] == {
-        "name": "Expected `str` of length >= 1"
-    }
+    assert parse({**GOOD, "name": ""}, BannerCreate)[1] == {"name": "Expected `str` of length >= 1"}
     assert "image_url" in parse({**GOOD, "image_url": "ftp://a.example/x"}, BannerCreate)[1]
     update, errors = parse(GOOD, BannerUpdate)
     assert errors == {} and update is not None and update.name == "Sale"
