@@ -168,7 +168,9 @@ async def test_a_generated_client_reads_as_written(doc: dict[str, Any]) -> None:
     )
     for name, schema in schemas.items():
         if name not in REQUESTS and "properties" in schema:
-            assert set(schema.get("required", [])) == set(schema["properties"]), name
+            # incomplete_before is sent only by a filtered range read (omit_defaults).
+            expected = set(schema["properties"]) - {"incomplete_before"}
+            assert set(schema.get("required", [])) == expected, name
     ops = {
         (method, path): op["operationId"]
         for path, item in doc["paths"].items()

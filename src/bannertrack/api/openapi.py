@@ -209,9 +209,13 @@ def finish(openapi: OpenAPI) -> None:
     requests = {struct.__name__ for struct in REQUEST_STRUCTS}
     for name, schema in schemas.items():
         if name not in requests and schema.properties:
-            schema.required = sorted(schema.properties)  # msgspec sends every field
+            # msgspec sends every field, but those of ``omit_defaults`` structs left at
+            # their default: ``incomplete_before`` only comes with a filtered range.
+            schema.required = sorted(p for p in schema.properties if p not in OMITTED_AT_DEFAULT)
     _share_enums(openapi, schemas)
 
+
+OMITTED_AT_DEFAULT = frozenset({"incomplete_before"})
 
 # Each set of choices the API takes or answers, by the component that names it.
 ENUMS: dict[frozenset[str], str] = {
