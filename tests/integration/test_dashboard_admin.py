@@ -17,8 +17,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN, ADMIN_TOKEN
-from tests.integration.test_api import make_banner
 from tests.integration.test_dashboard_http import csrf_of, figures, page_range, sign_in
+from tests.support.banners import make_banner
 
 from bannertrack.timeutil import utcnow
 
