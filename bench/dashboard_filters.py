@@ -11,7 +11,7 @@ breakdowns, 12 queries) under several filters, ``--rounds`` times each; every st
 is timed at the driver (SQLAlchemy's cursor events). Printed per database and filter:
 p50 / p95 / max of a statement, and the p95 of the whole overview.
 
-Part 2, writes (``--writes``): the click path's cost of migration 0009's indexes, on
+Part 2, writes (``--writes``): the click path's cost of migration 0010's indexes, on
 SQLite and PostgreSQL: two databases, one at head and one with its three indexes
 dropped, the same click batches (256 clicks, the link benchmark's visitors and agents)
 written alternately to each through ``SqlRepository.record_clicks`` (the ingest's own
@@ -312,7 +312,7 @@ async def main(args: argparse.Namespace) -> None:
                     await engine.dispose()
             if args.writes:
                 print("\nClick batches of 256 (median ms per batch), same run, alternating:")
-                print("| database | with 0009's indexes | without | ratio |")
+                print("| database | with 0010's indexes | without | ratio |")
                 print("|---|---|---|---|")
                 for name, _url in targets:
                     if name == "SQLite":

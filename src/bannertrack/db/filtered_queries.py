@@ -4,7 +4,7 @@ The rollups cannot answer "clicks from DE via the newsletter": they count each d
 on its own. So a filter on a click fact (country, utm_*, referrer host, device, browser,
 OS) reads the raw clicks of ``[start, end)``, which retention keeps for
 ``retention_days``; the caller says whether the range reaches further back. The indexes
-of migration 0009 (``(occurred_at)``, and ``(country, occurred_at)`` and
+of migration 0010 (``(occurred_at)``, and ``(country, occurred_at)`` and
 ``(utm_campaign, occurred_at)`` for the facts a marketer filters by most) serve these
 reads; docs/benchmarks.md's "Dashboard filters" has their figures on a million clicks.
 

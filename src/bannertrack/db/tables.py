@@ -146,7 +146,7 @@ clicks = Table(
     Column("placement_id", IdType, nullable=True),
     Column("signature", String(16), nullable=True),
     Index("ix_clicks_banner_occurred", "banner_id", "occurred_at"),
-    # The dashboard's filtered figures (db/filtered_queries.py, migration 0009).
+    # The dashboard's filtered figures (db/filtered_queries.py, migration 0010).
     Index("ix_clicks_occurred", "occurred_at"),
     Index("ix_clicks_country_occurred", "country", "occurred_at"),
     Index("ix_clicks_utm_campaign_occurred", "utm_campaign", "occurred_at"),

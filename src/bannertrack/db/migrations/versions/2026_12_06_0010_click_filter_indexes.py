@@ -8,8 +8,8 @@ B-tree each click updates, so only these: docs/benchmarks.md ("Dashboard filters
 their read figures, their cost to a click batch (all five tried: +37 %; these: a few per
 cent) and what the other facts' filters take without an index of their own.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
