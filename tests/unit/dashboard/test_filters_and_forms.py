@@ -67,7 +67,7 @@ def test_schedule_and_targeting_messages_sit_beside_their_field() -> None:
     assert parse({**GOOD, "cap_per_day": "many"}, BannerCreate)[1] == {
         "cap_per_day": "a whole number"
     }
-    data, errors = parse({**GOOD, "countries": "de, at"}, BannerCreate)
+    data, errors = parse({**GOOD, "countries": "DE, AT"}, BannerCreate)
     assert errors == {} and data is not None and data.countries == ("AT", "DE")
     data, _ = parse({**GOOD, "countries": ""}, BannerCreate)
     assert data is not None and data.countries is None
