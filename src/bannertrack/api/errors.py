@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from bannertrack.caching.keys import Namespace
-from bannertrack.dashboard import error_page, wants_html
+from bannertrack.dashboard import error_page, wants_page
 from bannertrack.errors import BannertrackError, UnavailableError
 from bannertrack.logs import RateLimitedLog
 from bannertrack.models import CountKind, Dimension, Interval
@@ -138,7 +138,7 @@ def error_body(code: str, message: str) -> bytes:
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     message = exc.detail
-    if wants_html(request) and exc.status_code < 500:
+    if wants_page(request) and exc.status_code < 500:
         return error_page(request, exc.status_code, message, dict(exc.headers or {}))
     if isinstance(exc, ValidationException) and exc.extra:
         details = exc.extra if isinstance(exc.extra, list) else [exc.extra]
@@ -159,7 +159,7 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 
 def _ours_or_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status, code, message, headers = error_parts(exc)
-    if wants_html(request) and status < 500:
+    if wants_page(request) and status < 500:
         return error_page(request, status, message, headers)
     return error_response(status, code, message, headers or None)
 

@@ -7,7 +7,7 @@ small script from ``static/`` adds what needs the browser (copy buttons, the ran
 refreshing the live view and the cache panel). Nothing is built or fetched from elsewhere.
 """
 
-from bannertrack.dashboard.errors import error_page, wants_html
+from bannertrack.dashboard.errors import error_page, wants_page
 from bannertrack.dashboard.routes import dashboard_router
 from bannertrack.dashboard.session import SESSION_STORE, session_store
 from bannertrack.dashboard.views import cache_history_lifespan, template_config
@@ -19,5 +19,5 @@ __all__ = [
     "error_page",
     "session_store",
     "template_config",
-    "wants_html",
+    "wants_page",
 ]

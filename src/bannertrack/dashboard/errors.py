@@ -25,7 +25,7 @@ TITLES = {
 }
 
 
-def wants_html(request: Request[Any, Any, Any]) -> bool:
+def wants_page(request: Request[Any, Any, Any]) -> bool:
     path = request.url.path
     if path.startswith(_NOT_PAGES):
         return False
