@@ -157,9 +157,6 @@ def inline_enums(node: Any, where: str = "") -> list[str]:
     return []
 
 
-REQUESTS = {struct.__name__ for struct in REQUEST_STRUCTS}  # bodies sent, not answered
-
-
 async def test_a_generated_client_reads_as_written(doc: dict[str, Any]) -> None:
     """What a client generator needs: every response field required, method-like
     operation ids, one component per set of choices, typed bodies everywhere."""
