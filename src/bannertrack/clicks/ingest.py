@@ -42,6 +42,9 @@ written to the instance's disk and acknowledged once durable there (``SpooledCli
   to the spool: no wait, and the replay (``clicks/replay.py``) stores them in the order
   they were taken;
 - a full spool (or a disk that fails) answers 503 as without one.
+
+Over 300 lines on purpose: the writer's loop, its linger, its failure rules and the
+spool's hand-over are one state machine over one queue.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ without a spool). All SQLite work runs on one thread of its own, never on the ev
 ``hold(key, task)`` parks a live write that was still running when its batch was spooled:
 the replay leaves that batch alone until the write has ended; a write that committed
 removes the batch (it is in the database), one that failed leaves it in doubt.
+
+Long on purpose (about 380 lines): the file, its lock, its in-memory index of what it
+holds and the thread that touches it are one thing; split, each half would reach into the
+other's state.
 """
 
 from __future__ import annotations
