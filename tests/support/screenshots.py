@@ -1,8 +1,9 @@
 """Capture the README's dashboard screenshots: ``python -m tests.support.screenshots [DIR]``.
 
 Starts a server on a throwaway SQLite database with the demo data, reads through the API
-for a while so the cache panel has something to show, and saves the overview and a
-banner page at desktop width and at 375 px (default DIR: docs/screenshots).
+for a while so the cache panel has something to show, signs in, and saves every page
+(overview, filtered overview, a banner, the banner list and form, live, operations,
+sign-in, a 404) at desktop width and at 375 px (default DIR: docs/screenshots).
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ import httpx
 from tests.support.browser import chromium
 from tests.support.server import ServerProcess
 
-SHOTS = (
-    ("overview.png", "/?range=7d", 1280),
-    ("banner.png", "/banners/1?range=30d", 1280),
-    ("overview-375.png", "/?range=7d", 375),
-    ("banner-375.png", "/banners/1?range=30d", 375),
+PAGES = (
+    ("overview", "/?range=7d"),
+    ("filtered", "/?range=30d&country=DE&utm_campaign=black-friday"),
+    ("banner", "/banners/1?range=30d"),
+    ("banners", "/banners"),
+    ("banner-form", "/banners/1/edit"),
+    ("live", "/live"),
+    ("ops", "/ops"),
+    ("login", "/login"),
+    ("not-found", "/no-such-page"),
 )
+WIDTHS = ((1280, ""), (375, "-375"))
+ADMIN_TOKEN = "screenshot-admin-token"
 
 
 def cache_traffic(url: str, seconds: float) -> None:
@@ -45,6 +53,10 @@ def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{Path(tmp) / 'demo.db'}"
         env = {**os.environ, "BANNERTRACK_DATABASE_URL": db}
+        server_env = {
+            "BANNERTRACK_ADMIN_TOKEN": ADMIN_TOKEN,
+            "BANNERTRACK_SESSION_DIR": str(Path(tmp) / "sessions"),
+        }
         subprocess.run(
             [
                 sys.executable,
@@ -63,14 +75,26 @@ def main(out: Path) -> None:
             env=env,
             check=True,
         )
-        with ServerProcess(db, Path(tmp) / "server.log") as server, chromium() as browser:
+        with (
+            ServerProcess(db, Path(tmp) / "server.log", env=server_env) as server,
+            chromium() as browser,
+        ):
             cache_traffic(server.url, 35.0)  # a few 10-second samples for the hit-rate line
-            for name, path, width in SHOTS:
-                page = browser.new_page(viewport={"width": width, "height": 900})
-                page.goto(server.url + path)
-                page.screenshot(path=str(out / name), full_page=True)
-                page.close()
-                print(out / name)
+            for width, suffix in WIDTHS:
+                context = browser.new_context(viewport={"width": width, "height": 900})
+                page = context.new_page()
+                page.goto(server.url + "/login")
+                page.screenshot(path=str(out / f"login{suffix}.png"), full_page=True)
+                page.fill("#token", ADMIN_TOKEN)
+                with page.expect_navigation():
+                    page.click("form[data-login-form] button[type=submit]")
+                for name, path in PAGES:
+                    if name == "login":
+                        continue
+                    page.goto(server.url + path)
+                    page.screenshot(path=str(out / f"{name}{suffix}.png"), full_page=True)
+                    print(out / f"{name}{suffix}.png")
+                context.close()
 
 
 if __name__ == "__main__":
