@@ -32,6 +32,8 @@ the bot/repeat/valid split against the flags of the stored clicks).
 
     .venv/bin/python bench/click_path.py            # 3 runs of 4 s per pair, ~7 minutes
     .venv/bin/python bench/click_path.py --quick    # 1 run of 2 s, a subset, ~2 minutes
+    .venv/bin/python bench/click_path.py --click-id --only '1 worker' --runs 3 --duration 3
+                                       # the link with a click id against without (issue 28)
 
 Linux only (/proc). ``wrk`` must be on PATH.
 """
@@ -211,13 +213,14 @@ def rollup_errors(c: dict[str, int]) -> list[str]:
     return errors
 
 
-def create_banners(url: str) -> None:
+def create_banners(url: str, click_id_param: str | None = None) -> None:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
         for i in range(N_BANNERS):
             body = {
                 "name": f"bench {i}",
                 "image_url": f"https://ads.example/{i}.png",
                 "target_url": f"https://shop.example/{i}",
+                "click_id_param": click_id_param,
             }
             r = c.post("/api/v1/banners", json=body)
             r.raise_for_status()
@@ -379,6 +382,9 @@ LOADS = {"link": "/c/%d", "stats": "/api/v1/banners/%d/stats"}
 
 
 BASELINE = " [baseline]"
+# A server whose banners have a click_id_param: every click gets a random id in its
+# Location and its row (issue 28), measured beside the same server without.
+CLICK_ID = " [click id]"
 BARE = "bare Litestar (granian)"
 BARE_ASGI = "bare ASGI (granian)"
 
@@ -388,6 +394,7 @@ def plan(
     baseline: bool = False,
     only: list[str] | None = None,
     connections: tuple[int, ...] = (4, 64, 256),
+    click_id: bool = False,
 ) -> list[tuple[str, str, int]]:
     """(target name, load, connections) pairs; the bare handler is measured before each.
 
@@ -396,9 +403,17 @@ def plan(
     same servers of this tree in every round, first every other round
     (``in_round_order``). ``only`` keeps the targets whose name contains one of its
     strings (``--only sqlite``). ``connections`` are the link's loads; the cached read is
-    measured at 64 connections when 64 is one of them.
+    measured at 64 connections when 64 is one of them. ``click_id``: each one-worker link
+    row gets a twin whose banners have a ``click_id_param``, measured next to it.
     """
     pairs = _plan(quick, baseline, connections)
+    if click_id:
+        with_id = []
+        for name, load, conns in pairs:
+            with_id.append((name, load, conns))
+            if load == "link" and "1 worker" in name and not name.endswith(BASELINE):
+                with_id.append((name + CLICK_ID, load, conns))
+        pairs = with_id
     if only:
         pairs = [p for p in pairs if any(o in p[0] for o in only)]
     return pairs
@@ -433,12 +448,14 @@ def _plan(quick: bool, baseline: bool, connections: tuple[int, ...]) -> list[tup
 
 
 def in_round_order(pairs: list[tuple[str, str, int]], round_no: int) -> list[tuple[str, str, int]]:
-    """Every other round a baseline row goes first, so its order does not favour a side."""
+    """Every other round a baseline (or click id) row goes first, so its order does not
+    favour a side."""
     if round_no % 2 == 0:
         return pairs
     out = list(pairs)
     for i in range(len(out) - 1):
-        if out[i + 1][0] == out[i][0] + BASELINE and out[i + 1][1:] == out[i][1:]:
+        twin = out[i + 1][0] in (out[i][0] + BASELINE, out[i][0] + CLICK_ID)
+        if twin and out[i + 1][1:] == out[i][1:]:
             out[i], out[i + 1] = out[i + 1], out[i]
     return out
 
@@ -505,20 +522,31 @@ def goals(rows: list[Row]) -> list[str]:
                 out.append(
                     f"{base}: {load} c{conns}, 2 workers / 1 = {two / one:.2f} (goal >= 1.3)"
                 )
-    return out + against_baseline(rows)
+    return out + against_baseline(rows) + against_baseline(rows, CLICK_ID)
 
 
-def against_baseline(rows: list[Row]) -> list[str]:
-    """This tree / the baseline tree per row: the median of the per-round ratios."""
+def against_baseline(rows: list[Row], suffix: str = BASELINE) -> list[str]:
+    """This tree / the baseline tree per row: the median of the per-round ratios. With
+    ``suffix=CLICK_ID``: the link with a click id / without, goal >= 0.95."""
     by_key = {(r.target, r.load, r.connections): r for r in rows}
     out = []
     for (target, load, conns), base in by_key.items():
-        if not target.endswith(BASELINE):
+        if not target.endswith(suffix):
             continue
-        ours = by_key.get((target.removesuffix(BASELINE), load, conns))
+        ours = by_key.get((target.removesuffix(suffix), load, conns))
         if ours is None or not ours.samples or not base.samples:
             continue
         pairs = zip(ours.samples, base.samples, strict=False)  # a round may be cut short
+        if suffix == CLICK_ID:  # the twin with the click id is the numerator
+            ratios = [b.rate / a.rate for a, b in pairs if a.rate]
+            if ratios:
+                out.append(
+                    f"{target.removesuffix(suffix)}: {load} c{conns}, click id set / unset = "
+                    f"{statistics.median(ratios):.3f} (goal >= 0.95; per round: "
+                    + ", ".join(f"{x:.3f}" for x in ratios)
+                    + ")"
+                )
+            continue
         ratios = [a.rate / b.rate for a, b in pairs if b.rate]
         if ratios:
             out.append(
@@ -553,7 +581,7 @@ async def start_targets(
             env["BANNERTRACK_REDIS_PREFIX"] = f"{slug}:"
         server = bannertrack_server(url, env, bench.work / f"{slug}.log").start()
         stack.callback(server.stop)
-        create_banners(server.url)
+        create_banners(server.url, "bt_click" if name.endswith(CLICK_ID) else None)
         targets[name] = Target(name, server, url, workers)
         if bench.pg_root is None and url.startswith("postgresql"):
             bench.pg_root = await postmaster_pid(url)
@@ -562,7 +590,9 @@ async def start_targets(
 
 async def main_async(args: argparse.Namespace, work: Path) -> int:
     started = time.monotonic()
-    pairs = plan(args.quick, args.baseline is not None, args.only, tuple(args.connections))
+    pairs = plan(
+        args.quick, args.baseline is not None, args.only, tuple(args.connections), args.click_id
+    )
     names = {n for n, _, _ in pairs}
     bench = Bench(args, work)
     rows = {p: Row(*p) for p in pairs}
@@ -674,6 +704,12 @@ def main() -> None:
         type=int,
         metavar="N",
         help="the link's connection counts (repeatable; default 4, 64 and 256)",
+    )
+    parser.add_argument(
+        "--click-id",
+        action="store_true",
+        help="measure each one-worker link row also with banners that have a click_id_param "
+        "(a random click id per click, issue 28), in the same rounds",
     )
     args = parser.parse_args()
     args.connections = args.connections or [4, 64, 256]

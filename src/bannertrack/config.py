@@ -16,7 +16,7 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bannertrack.errors import InvalidInputError
@@ -228,6 +228,12 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         395, ge=1, description="Days raw clicks are kept; rollups (all counts) stay forever."
     )
+    conversion_window_days: int = Field(
+        30,
+        ge=1,
+        description="Days after a click within which a reported conversion is credited to it "
+        "(at most BANNERTRACK_RETENTION_DAYS: the click must still be kept).",
+    )
     retention_interval: float = Field(
         3600.0, gt=0, description="Seconds between background runs of the retention cleanup."
     )
@@ -338,6 +344,16 @@ class Settings(BaseSettings):
     @classmethod
     def _public_url(cls, value: str) -> str:
         return check_public_url(value)
+
+    @model_validator(mode="after")
+    def _window_within_retention(self) -> Settings:
+        # A click past retention is deleted with its id, and a conversion could no longer
+        # find it: a window longer than retention would promise what cannot be kept.
+        if self.conversion_window_days > self.retention_days:
+            raise ValueError(
+                "BANNERTRACK_CONVERSION_WINDOW_DAYS must not exceed BANNERTRACK_RETENTION_DAYS"
+            )
+        return self
 
 
 def load_settings(**overrides: object) -> Settings:

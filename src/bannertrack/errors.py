@@ -4,6 +4,7 @@
     ├── NotFoundError            the thing asked for does not exist          → 404
     ├── InvalidInputError        well-formed request, impossible values      → 400
     ├── ConflictError            valid, but not possible in this state       → 409
+    ├── OutsideWindowError       a conversion too long after its click       → 422
     └── UnavailableError         a dependency cannot answer right now        → 503 + Retry-After
         ├── DatabaseUnavailableError
         └── OverloadedError      the write queue is full (backpressure)
@@ -35,6 +36,13 @@ class ConflictError(BannertrackError):
 
     code = "conflict"
     status = 409
+
+
+class OutsideWindowError(BannertrackError):
+    """A conversion reported for a click outside the attribution window."""
+
+    code = "outside_window"
+    status = 422
 
 
 class UnavailableError(BannertrackError):

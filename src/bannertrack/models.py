@@ -11,6 +11,7 @@ than a split by topic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal, NamedTuple
 
@@ -19,6 +20,9 @@ import msgspec
 Interval = Literal["minute", "hour", "day"]
 # What a ranking or a series counts: every recorded click, or only the valid ones.
 CountKind = Literal["total", "valid"]
+# What a breakdown counts: clicks (every one, or the valid ones), or the conversions
+# attributed to clicks, grouped by the converting click's facts.
+BreakdownCount = Literal["total", "valid", "conversions"]
 # What a breakdown groups clicks by (docs/counting.md says how each is derived). The
 # first eight are facts of the click (DIMENSIONS, in click_breakdowns); "placement" is
 # the placement whose signed click URL brought it (read from placement_minutes).
@@ -77,6 +81,10 @@ AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 Countries = Annotated[tuple[CountryCode, ...], msgspec.Meta(max_length=249)]
 Devices = Annotated[tuple[Device, ...], msgspec.Meta(max_length=3)]
 CapPerDay = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+# The query parameter a banner's link adds its click id under (``null``: no click id).
+ClickIdParam = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+]
 
 
 class Banner(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +108,8 @@ class Banner(msgspec.Struct, frozen=True, kw_only=True):
     countries: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
     cap_per_day: int | None = None
+    # The query parameter the link adds a fresh click id under; None: no click id.
+    click_id_param: str | None = None
 
 
 class BannerCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -113,6 +123,7 @@ class BannerCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     countries: Countries | None = None
     devices: Devices | None = None
     cap_per_day: CapPerDay | None = None
+    click_id_param: ClickIdParam | None = None
 
 
 class BannerUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -128,6 +139,7 @@ class BannerUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     countries: Countries | msgspec.UnsetType | None = msgspec.UNSET
     devices: Devices | msgspec.UnsetType | None = msgspec.UNSET
     cap_per_day: CapPerDay | msgspec.UnsetType | None = msgspec.UNSET
+    click_id_param: ClickIdParam | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ClickFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,6 +198,8 @@ class ClickIn(msgspec.Struct, frozen=True, kw_only=True):
     # "expired", "missing"); both None for a plain link.
     placement_id: int | None = None
     signature: str | None = None
+    # The random id the link put in the Location (the banner's ``click_id_param``).
+    click_id: str | None = None
 
 
 class RecordedClick(msgspec.Struct, frozen=True, kw_only=True):
@@ -260,6 +274,15 @@ class ClickStats(msgspec.Struct, frozen=True, kw_only=True):
     repeat_clicks: int = 0
     impressions: int = 0
     ctr: float | None = None
+    # Conversions attributed to the banner's clicks; rate = conversions / valid clicks,
+    # null before the first valid click; revenue: a decimal string per ISO 4217 currency.
+    conversions: int = 0
+    conversion_rate: float | None = None
+    revenue: Mapping[str, str] = msgspec.field(default_factory=dict)
+
+
+def conversion_rate(conversions: int, valid_clicks: int) -> float | None:
+    return conversions / valid_clicks if valid_clicks > 0 else None
 
 
 def click_through_rate(valid_clicks: int, impressions: int) -> float | None:
@@ -306,7 +329,7 @@ class Series(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}
 
 class BreakdownItem(msgspec.Struct, frozen=True, kw_only=True):
     value: str
-    clicks: int
+    clicks: int  # what the breakdown counts: clicks, or conversions with count=conversions
 
 
 class Breakdown(
@@ -353,6 +376,11 @@ class RangeTotals(
     repeat_clicks: int
     impressions: int | None  # null when filtered by a click fact: impressions carry none
     ctr: float | None
+    # Conversions credited to the range's clicks, null when filtered by a click fact (the
+    # conversion rollups are not kept per fact combination), as impressions.
+    conversions: int | None
+    conversion_rate: float | None
+    revenue: Mapping[str, str] | None
     # Set when the figures are filtered (counted from raw clicks) and the range starts
     # before the oldest raw click retention keeps: clicks before it are missing.
     incomplete_before: datetime | None = None

@@ -18,10 +18,16 @@ absence is an error.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from bannertrack.cache import CacheStats
+from bannertrack.conversions.values import (
+    ConversionIn,
+    ConversionTotals,
+    ExportedConversion,
+    Recorded,
+)
 from bannertrack.explore import BannerSort, BannerStatus, BannerTable, LiveView
 from bannertrack.models import (
     Banner,
@@ -30,6 +36,7 @@ from bannertrack.models import (
     BannerUpdate,
     BannerWithStats,
     Breakdown,
+    BreakdownCount,
     Candidates,
     ClickFilter,
     ClickIn,
@@ -104,14 +111,31 @@ class Repository(Protocol):
         by: Dimension,
         start: datetime,
         end: datetime,
-        count: CountKind = "total",
+        count: BreakdownCount = "total",
         limit: int = 10,
     ) -> Breakdown | None:
-        """Clicks of a banner (``None``: of all banners) by one dimension, per whole UTC day.
+        """Clicks of a banner (``None``: of all banners) by one dimension, per whole UTC day;
+        with ``count="conversions"`` the conversions, by the converting click's facts.
 
         ``None`` when the banner does not exist. The range widens to whole days; the
         answer's ``from``/``to`` say which.
         """
+        ...
+
+    async def record_conversion(self, data: ConversionIn, window: timedelta) -> Recorded:
+        """Store a conversion and its rollups in one transaction, once per (click id, goal).
+
+        A second report of the same pair answers the first (``created`` false) and counts
+        nothing, also when two race. Raises ``NotFoundError`` for an unknown click id and
+        ``OutsideWindowError`` when the click is outside ``window`` (``conversions.rules``).
+        """
+        ...
+
+    async def conversion_totals(
+        self, banner_id: int | None, placement_id: int | None, start: datetime, end: datetime
+    ) -> ConversionTotals | None:
+        """Conversions in ``[start, end)`` (whole minutes) of a banner and/or placement, in
+        all and per goal; ``None`` if the banner is missing."""
         ...
 
     async def range_totals(
@@ -163,7 +187,8 @@ class NotifyingClicks(Protocol):
 
 
 class ClickArchive(Protocol):
-    """Raw clicks for export: what the CSV endpoint and ``export.csv_chunks`` read."""
+    """Raw clicks and conversions for export: what the CSV endpoints and
+    ``export.csv_chunks`` read."""
 
     async def get_banner(self, banner_id: int) -> Banner | None: ...
 
@@ -180,6 +205,17 @@ class ClickArchive(Protocol):
 
     async def clicks_in_range(self, banner_id: int, start: datetime, end: datetime) -> int:
         """An upper bound of the clicks in ``[start, end)``, cheap to read."""
+        ...
+
+    async def export_conversions(
+        self,
+        banner_id: int,
+        start: datetime,
+        end: datetime,
+        after: tuple[datetime, int] | None,
+        limit: int,
+    ) -> Sequence[ExportedConversion]:
+        """Conversions in ``[start, end)`` ordered by (occurred_at, id), after ``after``."""
         ...
 
 

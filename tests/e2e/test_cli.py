@@ -207,3 +207,32 @@ def test_demo_shows_the_counting_features_and_never_loads_twice(tmp_path: Path) 
     # Every banner was deleted and the new set is numbered from 1 again (the README's ids).
     assert after == [1, 2, 3, 4, 5] and sorted(ids) == after
     assert "created banners 1..5" in reset.output
+
+
+def test_export_conversions(server: ServerProcess, tmp_path: Path) -> None:
+    import httpx
+
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=server.url, headers=admin) as c:
+        banner = c.post(
+            "/api/v1/banners",
+            json={
+                "name": "converting",
+                "image_url": "https://cdn.example.com/c.png",
+                "target_url": "https://shop.example.com/c",
+                "click_id_param": "bt_click",
+            },
+        ).json()
+        location = c.get(f"/c/{banner['id']}", follow_redirects=False).headers["location"]
+        click_id = location.split("bt_click=")[1]
+        body = {"click_id": click_id, "goal": "sale", "value": "19.90", "currency": "EUR"}
+        assert c.post("/api/v1/conversions", json=body).status_code == 201
+    out = tmp_path / "conversions.csv"
+    code, _, err = run(
+        "export", "--url", server.url, "--banner", str(banner["id"]), "--conversions",
+        "-o", str(out),
+    )  # fmt: skip
+    assert code == 0 and "wrote 1 conversions" in err
+    lines = out.read_text().splitlines()
+    assert lines[0] == "occurred_at,goal,value,currency,click_id,placement_id"
+    assert lines[1].split(",")[1:] == ["sale", "19.90", "EUR", click_id, ""]

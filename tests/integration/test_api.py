@@ -41,7 +41,10 @@ async def test_banner_lifecycle(client: Client) -> None:
         "countries",
         "devices",
         "cap_per_day",
+        # the query parameter its link adds a click id under (none by default)
+        "click_id_param",
     }
+    assert b["click_id_param"] is None
     assert (b["starts_at"], b["ends_at"], b["countries"], b["devices"], b["cap_per_day"]) == (
         None,
         None,

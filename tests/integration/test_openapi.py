@@ -24,6 +24,7 @@ ADMIN_OPERATIONS = {
     ("put", "/api/v1/banners/{banner_id}"),
     ("delete", "/api/v1/banners/{banner_id}"),
     ("get", "/api/v1/banners/{banner_id}/clicks.csv"),
+    ("get", "/api/v1/banners/{banner_id}/conversions.csv"),
     ("post", "/api/v1/cache/clear"),
     ("post", "/api/v1/cache/warm"),
     ("post", "/api/v1/cache/banner/{banner_id}/invalidate"),
@@ -32,6 +33,10 @@ ADMIN_OPERATIONS = {
     ("put", "/api/v1/placements/{placement_id}"),
     ("delete", "/api/v1/placements/{placement_id}"),
     ("put", "/api/v1/placements/{placement_id}/banners"),
+}
+INGEST_OPERATIONS = {
+    ("post", "/api/v1/banners/{banner_id}/clicks"),
+    ("post", "/api/v1/conversions"),
 }
 METHODS = ("get", "put", "post", "delete", "head")
 
@@ -74,7 +79,7 @@ async def test_admin_operations_need_the_bearer_scheme(doc: dict[str, Any]) -> N
         if (method, path) in ADMIN_OPERATIONS:
             assert op["security"] == [{"AdminToken": []}], (method, path)
             assert {"401", "403"} <= set(op["responses"]), (method, path)
-        elif (method, path) == ("post", "/api/v1/banners/{banner_id}/clicks"):
+        elif (method, path) in INGEST_OPERATIONS:
             assert op["security"] == [{"IngestToken": []}, {"AdminToken": []}]
         else:
             assert "security" not in op, (method, path)

@@ -179,6 +179,8 @@ async def test_series_of_missing_banner(repo: SqlRepository) -> None:
 
 
 async def test_delete_cascades_to_clicks_and_rollups(repo: SqlRepository) -> None:
+    from bannertrack.conversions.values import ConversionIn
+
     keep = await repo.create_banner(new_banner(1))
     gone = await repo.create_banner(new_banner(2))
     await repo.record_clicks(
@@ -188,12 +190,18 @@ async def test_delete_cascades_to_clicks_and_rollups(repo: SqlRepository) -> Non
                 occurred_at=NOW,
                 visitor=f"v{i}",
                 facts=ClickFacts(country="DE", device="mobile"),
+                click_id=f"{i:022d}",
             )
             for i, b in enumerate((keep, gone, gone))
         ]
     )
     await repo.record_impressions([ImpressionCount(banner_id=gone.id, minute=NOW, count=2)])
     await _in_a_placement(repo, keep.id, gone.id)
+    for i in range(2):  # a conversion of each banner: its rows in the conversion tables
+        sale = ConversionIn(
+            click_id=f"{i:022d}", goal="sale", value_micros=1, currency="EUR", occurred_at=NOW
+        )
+        await repo.record_conversion(sale, timedelta(days=30))
     before = await _rows_per_table(repo, gone.id)
     assert all(before.values()), before  # the banner has rows in every table
     assert await repo.delete_banner(gone.id)

@@ -133,7 +133,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "models", "tasks", "logs", "outage"}),
     # settings, UTC time and the dashboard's read values (explore), over errors and values
     frozenset({"config", "timeutil", "explore"}),
-    frozenset({"series"}),  # the rules of a time series, over timeutil
+    # the rules of a time series; conversions' values, rules and CSV (over timeutil)
+    frozenset({"series", "conversions"}),
     frozenset({"cache"}),  # the general cache engine
     # the protocols, the metrics and the workers' shared figures (they name cache stats)
     frozenset({"repository", "metrics", "workers"}),

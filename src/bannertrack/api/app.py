@@ -15,6 +15,7 @@ from bannertrack.api.banners import BannerController
 from bannertrack.api.body import BannertrackRequest
 from bannertrack.api.breakdowns import banner_breakdown, overview_breakdown
 from bannertrack.api.cache_admin import CacheController
+from bannertrack.api.conversions import conversion_totals, export_conversions, report_conversion
 from bannertrack.api.deps import Running, dependencies
 from bannertrack.api.errors import exception_handlers
 from bannertrack.api.health import healthz, metrics
@@ -69,6 +70,9 @@ def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
             PlacementController,
             serve_placement,
             CacheController,
+            report_conversion,
+            conversion_totals,
+            export_conversions,
             banner_breakdown,
             overview_breakdown,
             range_router,

@@ -1,6 +1,6 @@
 """Breakdowns: where clicks came from, per banner and across all banners.
 
-    GET /api/v1/banners/{id}/breakdown?by=&from=&to=&count=total|valid&limit=N
+    GET /api/v1/banners/{id}/breakdown?by=&from=&to=&count=total|valid|conversions&limit=N
     GET /api/v1/breakdown?by=...  (the same over every banner)
 
 Read from the daily ``click_breakdowns`` rollup through the cache (namespace
@@ -22,7 +22,7 @@ from bannertrack.api.filters import FILTER_DEPENDENCY
 from bannertrack.api.openapi import errors
 from bannertrack.bootstrap.web import BannerId, Injected
 from bannertrack.errors import InvalidInputError, NotFoundError
-from bannertrack.models import Breakdown, ClickFilter, CountKind, Dimension
+from bannertrack.models import Breakdown, BreakdownCount, ClickFilter, Dimension
 from bannertrack.repository import Explorer, Repository
 from bannertrack.timeutil import as_utc, utcnow
 
@@ -45,8 +45,11 @@ FromParam = Annotated[
 ]
 ToParam = Annotated[datetime | None, QueryParameter(name="to", description="End (default: now)")]
 CountParam = Annotated[
-    CountKind,
-    QueryParameter(description="total: every recorded click; valid: neither bot nor repeat"),
+    BreakdownCount,
+    QueryParameter(
+        description="total: every recorded click; valid: neither bot nor repeat; "
+        "conversions: the conversions credited to clicks, by the converting click's facts"
+    ),
 ]
 LimitParam = Annotated[int, QueryParameter(ge=1, le=100, description="Values listed")]
 
@@ -69,9 +72,14 @@ async def _filtered(
     by: Dimension,
     lo: datetime,
     hi: datetime,
-    count: CountKind,
+    count: BreakdownCount,
     limit: int,
 ) -> Breakdown:
+    if count == "conversions":
+        raise InvalidInputError(
+            "count=conversions cannot be combined with click filters: conversions are "
+            "kept per banner, placement and day, not per combination of click facts"
+        )
     found = await explorer.breakdown(f, by, lo, hi, count, limit)
     if found is None:
         raise NotFoundError(f"banner {f.banner_id} not found")

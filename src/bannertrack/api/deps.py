@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from litestar.di import Provide
@@ -20,6 +21,7 @@ from bannertrack.api.placements import Serving
 from bannertrack.api.tracking import Tracking
 from bannertrack.bootstrap import Service
 from bannertrack.clicks.recording import ClickRecorder
+from bannertrack.conversions.recording import ConversionRecorder
 from bannertrack.errors import UnavailableError
 from bannertrack.metrics import Metrics
 
@@ -30,6 +32,7 @@ class _Built:
     clicks: ClickRecorder
     tracking: Tracking
     serving: Serving
+    conversions: ConversionRecorder
 
 
 class Running:
@@ -53,7 +56,11 @@ class Running:
             signer=service.signer,
         )
         serving = Serving(service.server, service.public_urls)
-        self._built = _Built(service, clicks, tracking, serving)
+        conversions = ConversionRecorder(
+            store=service.repository,
+            window=timedelta(days=service.settings.conversion_window_days),
+        )
+        self._built = _Built(service, clicks, tracking, serving, conversions)
 
     def stop(self) -> None:
         self._built = None
@@ -96,4 +103,5 @@ def dependencies(running: Running) -> dict[str, Provide]:
         "workers": provide(lambda: running.built.service.workers),
         "placements": provide(lambda: running.built.service.placements),
         "serving": provide(lambda: running.built.serving),
+        "conversions": provide(lambda: running.built.conversions),
     }

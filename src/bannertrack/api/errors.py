@@ -22,7 +22,7 @@ from bannertrack.caching.keys import Namespace
 from bannertrack.dashboard import error_page, wants_page
 from bannertrack.errors import BannertrackError, UnavailableError
 from bannertrack.logs import RateLimitedLog
-from bannertrack.models import CountKind, Dimension, Interval
+from bannertrack.models import BreakdownCount, CountKind, Dimension, Interval
 
 log = logging.getLogger("bannertrack.api")
 # An outage fails every request alike: one warning per interval and kind, with a count.
@@ -67,7 +67,11 @@ ERRORS: dict[int, ErrorStatus] = {
         "Refused: the server has no token configured for this operation.",
         "admin endpoints are disabled: set BANNERTRACK_ADMIN_TOKEN on the server",
     ),
-    404: ErrorStatus("not_found", "No such banner (or no such path).", "banner 7 not found"),
+    404: ErrorStatus(
+        "not_found",
+        "No such banner, or no click with this click_id (or no such path).",
+        "banner 7 not found",
+    ),
     405: ErrorStatus(
         "method_not_allowed", "The path does not take this method.", "Method Not Allowed"
     ),
@@ -84,6 +88,12 @@ ERRORS: dict[int, ErrorStatus] = {
     ),
     415: ErrorStatus(
         "unsupported_media_type", "The body is not of a type the route takes.", "Unsupported"
+    ),
+    422: ErrorStatus(
+        "outside_window",
+        "The conversion cannot be credited to its click: the click is older than "
+        "BANNERTRACK_CONVERSION_WINDOW_DAYS before it, or the conversion is dated before it.",
+        "the click is older than the conversion window (30 days) allows",
     ),
     429: ErrorStatus("too_many_requests", "Too many requests; retry later.", "Too Many Requests"),
     503: ErrorStatus(
@@ -136,6 +146,10 @@ def error_body(code: str, message: str) -> bytes:
     return msgspec.json.encode(error(code, message))
 
 
+# The breakdowns' count also takes "conversions" (the others count clicks only).
+BREAKDOWN_COUNTS: tuple[str, ...] = get_args(BreakdownCount)
+
+
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     message = exc.detail
     if wants_page(request) and exc.status_code < 500:
@@ -148,7 +162,10 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
                 where = d.get("key") or d.get("source") or ""
                 said = str(d.get("message", ""))
                 if said.startswith("Invalid enum value") and where in CHOICES:
-                    said += f" (one of: {', '.join(CHOICES[where])})"
+                    choices = CHOICES[where]
+                    if where == "count" and request.url.path.endswith("/breakdown"):
+                        choices = BREAKDOWN_COUNTS
+                    said += f" (one of: {', '.join(choices)})"
                 parts.append(f"{where}: {said}".strip(": "))
         if parts:
             message = f"{exc.detail}: " + "; ".join(parts)

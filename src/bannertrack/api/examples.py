@@ -8,10 +8,17 @@ not a reader's client.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import msgspec
 
 from bannertrack.clicks.recording import ClickReport
+from bannertrack.conversions.values import (
+    Conversion,
+    ConversionReport,
+    ConversionTotals,
+    GoalTotals,
+)
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -75,7 +82,11 @@ _STATS = ClickStats(
     repeat_clicks=79,
     impressions=48210,
     ctr=1311 / 48210,
+    conversions=37,
+    conversion_rate=37 / 1311,
+    revenue={"EUR": "1842.60"},
 )
+_CLICK_ID = "q3Lx0v6mT1aZk9W2bYc8Rg"
 
 _MODELS: tuple[msgspec.Struct, ...] = (
     _BANNER,
@@ -148,6 +159,34 @@ _MODELS: tuple[msgspec.Struct, ...] = (
         repeat_clicks=19,
         impressions=11804,
         ctr=331 / 11804,
+        conversions=9,
+        conversion_rate=9 / 331,
+        revenue={"EUR": "438.20", "USD": "59.00"},
+    ),
+    ConversionReport(
+        click_id=_CLICK_ID, goal="sale", value=Decimal("19.90"), currency="EUR", occurred_at=_NOW
+    ),
+    Conversion(
+        id=5120,
+        click_id=_CLICK_ID,
+        goal="sale",
+        banner_id=7,
+        placement_id=None,
+        value="19.90",
+        currency="EUR",
+        occurred_at=_NOW,
+    ),
+    ConversionTotals(
+        banner_id=7,
+        placement_id=None,
+        from_=_DAY,
+        to=_NOW,
+        conversions=12,
+        revenue={"EUR": "238.80"},
+        goals=(
+            GoalTotals(goal="sale", conversions=12 - 7, revenue={"EUR": "238.80"}),
+            GoalTotals(goal="signup", conversions=7),
+        ),
     ),
     TrafficSeries(
         banner_id=None,
@@ -178,6 +217,7 @@ REQUEST_STRUCTS: tuple[type[msgspec.Struct], ...] = (
     PlacementUpdate,
     PlacementBannersIn,
     PlacementBanner,
+    ConversionReport,
 )
 """Request bodies: those that refuse unknown fields say so in the document."""
 

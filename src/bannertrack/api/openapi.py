@@ -52,7 +52,14 @@ from bannertrack.api.errors import ERRORS, ErrorBody, error
 from bannertrack.api.examples import EXAMPLES, OPTIONAL_BODIES, REQUEST_STRUCTS
 from bannertrack.bootstrap.web import MAX_ID, MAX_OFFSET
 from bannertrack.caching.keys import Namespace
-from bannertrack.models import CountKind, Device, Dimension, Interval, ServeFormat
+from bannertrack.models import (
+    BreakdownCount,
+    CountKind,
+    Device,
+    Dimension,
+    Interval,
+    ServeFormat,
+)
 
 ADMIN_SCHEME = "AdminToken"
 INGEST_SCHEME = "IngestToken"
@@ -97,6 +104,7 @@ _OPERATION_IDS = {
     "banner_breakdown": "get_banner_breakdown",
     "overview_breakdown": "get_breakdown",
     "all_totals": "get_totals",
+    "conversion_totals": "get_conversion_totals",
     "banner_totals": "get_banner_totals",
     "all_traffic": "get_traffic",
     "banner_traffic": "get_banner_traffic",
@@ -143,7 +151,7 @@ def openapi_config(version: str) -> OpenAPIConfig:
                     type="http",
                     scheme="bearer",
                     description="BANNERTRACK_INGEST_TOKEN (or the admin token): "
-                    "server-to-server click reports.",
+                    "server-to-server click and conversion reports.",
                 ),
             }
         ),
@@ -224,6 +232,7 @@ ENUMS: dict[frozenset[str], str] = {
         (Dimension, "BreakdownDimension"),
         (Interval, "Interval"),
         (CountKind, "CountKind"),
+        (BreakdownCount, "BreakdownCount"),
         (Namespace, "CacheNamespace"),
         (Device, "Device"),
         (ServeFormat, "ServeFormat"),
@@ -301,7 +310,39 @@ def _ip(prop: Schema) -> None:
     )
 
 
+def _amount(prop: Schema) -> None:
+    prop.one_of = [
+        Schema(type=OpenAPIType.NUMBER, minimum=0, exclusive_maximum=10**12),
+        Schema(type=OpenAPIType.STRING, pattern=r"^[0-9]{1,12}(\.[0-9]{1,6})?$"),
+        Schema(type=OpenAPIType.NULL),
+    ]
+    prop.description = (
+        "A decimal >= 0 and < 10^12 with at most 6 decimal places, as a JSON number or a "
+        "decimal string; read exactly, never through a binary float. With currency."
+    )
+
+
+def _text(pattern: str, description: str) -> Callable[[Schema], None]:
+    def refine(prop: Schema) -> None:
+        for branch in [prop, *(prop.one_of or [])]:
+            if isinstance(branch, Schema) and branch.type == OpenAPIType.STRING:
+                branch.pattern = pattern
+        prop.description = description
+
+    return refine
+
+
 _FIELDS: dict[tuple[str, str], Callable[[Schema], None]] = {
+    ("ConversionReport", "value"): _amount,
+    ("ConversionReport", "click_id"): _text(
+        r"^[A-Za-z0-9_-]{16,64}$", "The click id the tracking link added to the Location."
+    ),
+    ("ConversionReport", "goal"): _text(
+        r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$", "A short name of the goal: signup, sale, ..."
+    ),
+    ("ConversionReport", "currency"): _text(
+        r"^[A-Z]{3}$", "An ISO 4217 code (active currencies). With value."
+    ),
     **{
         (model, url): _url
         for model in ("BannerCreate", "BannerUpdate")

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from bannertrack.cache import Cache, CacheStats
@@ -57,7 +57,13 @@ from bannertrack.caching.keys import PLACEMENT_PREFIX, TOP_BANNERS_PREFIX
 from bannertrack.caching.policy import CachePolicy
 from bannertrack.caching.read_through import read_through, serving
 from bannertrack.caching.warming import warm_cache
-from bannertrack.errors import InvalidInputError, UnavailableError
+from bannertrack.conversions.values import ConversionIn, ConversionTotals, Recorded
+from bannertrack.errors import (
+    InvalidInputError,
+    NotFoundError,
+    OutsideWindowError,
+    UnavailableError,
+)
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -65,6 +71,7 @@ from bannertrack.models import (
     BannerUpdate,
     BannerWithStats,
     Breakdown,
+    BreakdownCount,
     ClickIn,
     ClickStats,
     CountKind,
@@ -96,6 +103,11 @@ class NotifyCarrier(Protocol):
 
 
 DAY = 86_400
+# What a conversion changes, as whole namespaces: when its banner is not known.
+_CONVERTED_PREFIXES = tuple(
+    cache_keys.prefix(n)
+    for n in (cache_keys.CLICK_STATS, cache_keys.BANNER_STATS, cache_keys.BREAKDOWN)
+)
 
 
 class CachedRepository:
@@ -229,7 +241,7 @@ class CachedRepository:
         by: Dimension,
         start: datetime,
         end: datetime,
-        count: CountKind = "total",
+        count: BreakdownCount = "total",
         limit: int = 10,
     ) -> Breakdown | None:
         # The rollup is per day: whole-day bounds give the same answer and a shared key.
@@ -270,6 +282,11 @@ class CachedRepository:
         self, start: datetime, end: datetime, limit: int, count: CountKind = "total"
     ) -> TopBanners:
         return await self.inner.top_banners_in_range(start, end, limit, count)
+
+    async def conversion_totals(
+        self, banner_id: int | None, placement_id: int | None, start: datetime, end: datetime
+    ) -> ConversionTotals | None:
+        return await self.inner.conversion_totals(banner_id, placement_id, start, end)
 
     # writes --------------------------------------------------------------------------
 
@@ -333,6 +350,25 @@ class CachedRepository:
     async def record_impressions(self, counts: Sequence[ImpressionCount]) -> None:
         # No invalidation: impressions reach ClickStats through the ImpressionView.
         await self.inner.record_impressions(counts)
+
+    async def record_conversion(self, data: ConversionIn, window: timedelta) -> Recorded:
+        """Invalidated like a click on the conversion's banner: its stats and breakdowns
+        (top lists count clicks only). A repeated report counted nothing and drops
+        nothing; a write that failed half-way (its commit's outcome unknown, and with it
+        the banner) drops every figure a conversion can change."""
+        try:
+            recorded = await self.inner.record_conversion(data, window)
+        except (NotFoundError, OutsideWindowError):
+            raise  # refused before anything was written
+        except Exception:
+            await self.invalidate(prefixes=_CONVERTED_PREFIXES)
+            raise
+        if recorded.created:
+            banner_id = recorded.conversion.banner_id
+            await self.invalidate(
+                cache_keys.clicked_keys(banner_id), cache_keys.breakdown_prefixes([banner_id])
+            )
+        return recorded
 
     async def record_clicks(self, clicks: Sequence[ClickIn]) -> list[RecordedClick | None]:
         # One invalidation per batch, after its commit, before any click is acknowledged.

@@ -12,7 +12,8 @@ namespace and key here and nowhere else.
     top_banners:{limit}        count=total (the key of DESIGN.md)
     top_banners:{limit}:{count}  any other count; under the same prefix
     breakdown:{id|all}:{by}:{count}:{limit}:{from day}:{to day}
-                               breakdown_prefix(id) per banner, breakdown_prefixes
+                               breakdown_prefix(id) per banner, breakdown_prefixes;
+                               count=conversions too (a conversion drops them as a click)
     placement:{id}             a placement's serve candidates: placement_key; every
                                banner write drops PLACEMENT_PREFIX (a banner may sit in
                                any placement), a placement's own writes its key
@@ -24,7 +25,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Final, Literal, NamedTuple, get_args
 
-from bannertrack.models import CountKind, Dimension
+from bannertrack.models import BreakdownCount, CountKind, Dimension
 
 BANNER: Final = "banner"
 CLICK_STATS: Final = "click_stats"
@@ -108,7 +109,7 @@ def breakdown_prefix(banner_id: int | None) -> str:
 def breakdown_key(
     banner_id: int | None,
     by: Dimension,
-    count: CountKind,
+    count: BreakdownCount,
     limit: int,
     first: datetime,
     stop: datetime,

@@ -1,4 +1,5 @@
-"""``bannertrack export``: download a banner's raw clicks as CSV from a running server."""
+"""``bannertrack export``: download a banner's raw clicks (or its conversions) as CSV from
+a running server."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ from bannertrack.cli.remote import Remote, err
     help="End instant, excluded; default: now.",
 )
 @click.option(
+    "--conversions",
+    is_flag=True,
+    help="The banner's conversions instead of its clicks "
+    "(occurred_at, goal, value, currency, click_id, placement_id).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -46,21 +53,24 @@ def export(
     banner_id: int,
     start: datetime | None,
     end: datetime | None,
+    conversions: bool,
     output: Path | None,
 ) -> None:
     """Write the raw clicks of a banner as CSV (needs BANNERTRACK_ADMIN_TOKEN).
 
-    Columns: occurred_at, visitor, user_agent, referrer, bot, bot_reason, repeat. The
-    server streams the rows; nothing is held in memory here either.
+    Columns: occurred_at, visitor, user_agent, referrer, bot, bot_reason, repeat. With
+    --conversions, the banner's conversions instead. The server streams the rows; nothing
+    is held in memory here either.
     """
     params = {k: v.isoformat() for k, v in (("from", start), ("to", end)) if v is not None}
-    path = f"/api/v1/banners/{banner_id}/clicks.csv"
+    what = "conversions" if conversions else "clicks"
+    path = f"/api/v1/banners/{banner_id}/{what}.csv"
     partial = output.with_name(output.name + ".part") if output is not None else None
     with Remote(url) as remote, remote.stream(path, params=params) as response:
         estimate = int(response.headers.get("x-clicks-estimate", "0")) or None
         sink: IO[bytes] = partial.open("wb") if partial is not None else sys.stdout.buffer
         try:
-            rows = _copy(response.iter_bytes(), sink, estimate, quiet=output is None)
+            rows = _copy(response.iter_bytes(), sink, estimate, what, quiet=output is None)
         except BrokenPipeError:
             if partial is not None:
                 raise
@@ -78,16 +88,18 @@ def export(
             sink.close()
             partial.replace(output)
     if output is not None:
-        click.echo(f"wrote {rows} clicks to {output}", err=True)
+        click.echo(f"wrote {rows} {what} to {output}", err=True)
 
 
-def _copy(chunks: Iterator[bytes], sink: IO[bytes], estimate: int | None, *, quiet: bool) -> int:
+def _copy(
+    chunks: Iterator[bytes], sink: IO[bytes], estimate: int | None, what: str, *, quiet: bool
+) -> int:
     """Write the CSV through with a progress bar on stderr; returns the rows written."""
     rows = 0
     header = True
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=err, transient=quiet) as progress:
-        task = progress.add_task("exporting clicks", total=estimate)
+        task = progress.add_task(f"exporting {what}", total=estimate)
         for chunk in chunks:
             sink.write(chunk)
             lines = chunk.count(b"\n")

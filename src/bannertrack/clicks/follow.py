@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from bannertrack.clicks.links import UnusableTargetError, redirect_location
+from bannertrack.clicks.links import (
+    UnusableTargetError,
+    new_click_id,
+    redirect_location,
+    with_click_id,
+)
 from bannertrack.clicks.recording import ClickRecorder, Visit
 from bannertrack.clicks.signing import ClickSigner, Signed
 from bannertrack.errors import NotFoundError
@@ -44,6 +49,10 @@ async def follow(
     the click carries the verdict and the placement it vouches for, and the three are
     not forwarded to the target.
 
+    A banner with a ``click_id_param`` gets a fresh click id in the Location, stored
+    with the click (bots and repeats too: a conversion may follow a repeat). A HEAD or a
+    prefetch counts no click, so its Location carries no id.
+
     Raises ``NotFoundError`` (no such banner, or deleted before the click was written),
     ``UnusableTargetError`` (409), or the click writer's ``UnavailableError`` (503).
     """
@@ -58,7 +67,13 @@ async def follow(
     )
     location = _location(banner, signed.rest)
     if visit.counts:
-        recorded = await clicks.record_visit(visit, banner_id, signed.placement_id, signed.verdict)
+        click_id = None
+        if banner.click_id_param is not None:  # one attribute test when there is none
+            click_id = new_click_id()
+            location = with_click_id(location, banner.click_id_param, click_id)
+        recorded = await clicks.record_visit(
+            visit, banner_id, signed.placement_id, signed.verdict, click_id
+        )
         if recorded is None:  # deleted between the lookup and the write
             raise NotFoundError(f"banner {banner_id} not found")
     return location

@@ -77,13 +77,15 @@ class ClickRecorder:
         banner_id: int,
         placement_id: int | None = None,
         signature: str | None = None,
+        click_id: str | None = None,
     ) -> RecordedClick | SpooledClick | None:
         """A tracking-link click, committed (or spooled); ``None`` when the banner is gone.
 
         ``signature`` is the verdict on a placement's signed click URL (``None``: a plain
         link); any but "valid" sets the click apart as ``signature_<verdict>``, and
-        ``placement_id`` is the placement the signature vouches for."""
-        click = await click_from_visit(self, visit, banner_id)
+        ``placement_id`` is the placement the signature vouches for. ``click_id``: the id
+        the link put in the Location (the banner's click_id_param)."""
+        click = await click_from_visit(self, visit, banner_id, click_id)
         if signature is not None:
             click = signed_click(click, placement_id, signature)
         return await self._record(click)
@@ -103,7 +105,9 @@ class ClickRecorder:
         return recorded
 
 
-async def click_from_visit(ctx: ClickRecorder, visit: Visit, banner_id: int) -> ClickIn:
+async def click_from_visit(
+    ctx: ClickRecorder, visit: Visit, banner_id: int, click_id: str | None = None
+) -> ClickIn:
     """A tracking-link click: the visitor's own request is the evidence."""
     ip = client_address(visit.peer, visit.forwarded_for, ctx.trusted_proxies)
     # Header text no column can hold (NUL) is dropped here, before the click joins a batch.
@@ -112,7 +116,9 @@ async def click_from_visit(ctx: ClickRecorder, visit: Visit, banner_id: int) -> 
     referrer = storable(visit.referrer)
     referrer = referrer[:_MAX_REFERRER] if referrer else None
     verdict = classify(user_agent)
-    return await _click(ctx, banner_id, ip, user_agent, referrer, verdict, visit.query_string)
+    return await _click(
+        ctx, banner_id, ip, user_agent, referrer, verdict, visit.query_string, click_id
+    )
 
 
 async def click_from_report(
@@ -143,6 +149,7 @@ async def _click(
     referrer: str | None,
     verdict: Verdict,
     query_string: str,
+    click_id: str | None = None,
 ) -> ClickIn:
     return ClickIn(
         banner_id=banner_id,
@@ -153,6 +160,7 @@ async def _click(
         bot=verdict.bot,
         bot_reason=verdict.reason,
         facts=derive(ip, user_agent, referrer, query_string),
+        click_id=click_id,
     )
 
 

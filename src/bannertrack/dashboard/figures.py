@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from bannertrack.models import RangeTotals
@@ -85,4 +87,57 @@ def key_figures(now: RangeTotals, before: RangeTotals) -> tuple[Figure, ...]:
             previous_text=_rate(before.ctr),
         )
     )
+    figures += _conversion_figures(now, before)
     return tuple(figures)
+
+
+def _money(revenue: Mapping[str, str] | None) -> str:
+    if not revenue:
+        return "\u2013"
+    return ", ".join(f"{amount} {currency}" for currency, amount in revenue.items())
+
+
+def _conversion_figures(now: RangeTotals, before: RangeTotals) -> list[Figure]:
+    """Conversions, their rate (per valid click) and revenue, beside clicks and CTR."""
+    revenue_change = None
+    if (
+        now.revenue
+        and before.revenue
+        and len(now.revenue) == 1
+        and set(now.revenue) == set(before.revenue)
+    ):
+        (currency,) = now.revenue  # one currency both times: its change means something
+        revenue_change = change(
+            float(Decimal(now.revenue[currency])),
+            float(Decimal(before.revenue[currency])),
+            more_is_better=True,
+        )
+    return [
+        Figure(
+            key="conversions",
+            label="Conversions",
+            value=now.conversions,
+            text=_count(now.conversions),
+            tone="valid",
+            change=change(now.conversions, before.conversions, more_is_better=True),
+            previous_text=_count(before.conversions),
+        ),
+        Figure(
+            key="conversion_rate",
+            label="Conversion rate",
+            value=now.conversion_rate,
+            text=_rate(now.conversion_rate),
+            tone="valid",
+            change=change(now.conversion_rate, before.conversion_rate, more_is_better=True),
+            previous_text=_rate(before.conversion_rate),
+        ),
+        Figure(
+            key="revenue",
+            label="Revenue",
+            value=None,  # a sum per currency, not one number
+            text=_money(now.revenue),
+            tone="neutral",
+            change=revenue_change or Change("\u2013", "flat", None),
+            previous_text=_money(before.revenue),
+        ),
+    ]

@@ -49,7 +49,7 @@ async def _placement_clicks(
     column = pm.clicks if count == "total" else pm.valid_clicks
     query = (
         select(pm.placement_id, func.sum(column))
-        .where(pm.minute >= _midnight(first), pm.minute < _midnight(stop))
+        .where(pm.minute >= midnight(first), pm.minute < midnight(stop))
         .group_by(pm.placement_id)
     )
     if banner_id is not None:
@@ -57,7 +57,7 @@ async def _placement_clicks(
     return {str(p): int(n) for p, n in await conn.execute(query) if n}
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
@@ -110,8 +110,8 @@ async def breakdown(
     return Breakdown(
         banner_id=banner_id,
         by=by,
-        from_=_midnight(first),
-        to=_midnight(stop),
+        from_=midnight(first),
+        to=midnight(stop),
         items=items,
         other=other,
     )

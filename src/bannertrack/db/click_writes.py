@@ -223,6 +223,7 @@ async def insert_clicks(
             **fact_columns(c.facts),
             "placement_id": c.placement_id,
             "signature": c.signature,
+            "click_id": c.click_id,
         }
         for c, repeat in zip(batch, repeats, strict=True)
     ]

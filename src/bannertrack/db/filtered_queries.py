@@ -100,6 +100,9 @@ async def totals(
         repeat_clicks=repeat,
         impressions=None,
         ctr=None,
+        conversions=None,
+        conversion_rate=None,
+        revenue=None,
     )
 
 

@@ -185,6 +185,7 @@ async def write_in_one(
         t_us,
         *_fact_arrays(batch),
         fact_keys,
+        [c.click_id for c in batch],
         *_columns(rows, len(_ONE_BREAKDOWN_COLUMNS)),
         *_columns(pairs, 2),
         *(notify or ()),
@@ -251,6 +252,7 @@ def _click_arrays(batch: Sequence[ClickIn], repeats: list[bool]) -> list[list[An
         *(list(map(get, facts)) for get in _GET_FACT),
         [c.placement_id for c in batch],
         [c.signature for c in batch],
+        [c.click_id for c in batch],
     ]
 
 
@@ -347,7 +349,7 @@ def _lock_and_upsert_sql(window: int, notify: bool = False) -> str:
 @lru_cache(maxsize=1)
 def _write_sql() -> str:
     """Statement 3: the raw clicks (RETURNING id) and the three rollup upserts."""
-    first = 1 + len(_CLICK_COLUMNS) + 1 + len(_FACT_COLUMNS) + len(_PLACEMENT_COLUMNS)
+    first = 1 + len(_CLICK_COLUMNS) + 1 + len(_FACT_COLUMNS) + len(_PLACEMENT_COLUMNS) + 1
     totals = insert_sql(banner_totals, _TOTALS_COLUMNS, _TOTALS_TAIL, first=first)
     first += len(_TOTALS_COLUMNS)
     minutes = insert_sql(click_minutes, _MINUTE_COLUMNS, MINUTE_TAIL, first=first)
@@ -365,7 +367,7 @@ def _one_sql(window: int, notify: bool = False) -> str:
     (``_lock_and_upsert``)."""
     n = 5
     arrays = []
-    for name in (*_ONE_CLICK_COLUMNS, "t_us", *_FACT_COLUMNS, "fact_key"):
+    for name in (*_ONE_CLICK_COLUMNS, "t_us", *_FACT_COLUMNS, "fact_key", "click_id"):
         kind = "BIGINT" if name == "t_us" else "INT" if name == "fact_key" else None
         arrays.append(f"${n}::{kind}[]" if kind else array_param(clicks, name, n))
         n += 1
@@ -376,7 +378,7 @@ def _one_sql(window: int, notify: bool = False) -> str:
         n += 1
     pair_arrays = f"${n}::INT[], ${n + 1}::INT[]"
     n += 2
-    names = ", ".join((*_ONE_CLICK_COLUMNS, "t_us", *_FACT_COLUMNS, "fact_key"))
+    names = ", ".join((*_ONE_CLICK_COLUMNS, "t_us", *_FACT_COLUMNS, "fact_key", "click_id"))
     valid = "count(*) FILTER (WHERE NOT bot AND NOT repeat)"
     per_kind = f"{valid}, count(*) FILTER (WHERE bot), count(*) FILTER (WHERE repeat)"
     quoted = ", ".join(f'"{c}"' for c in CLICK_VALUES)

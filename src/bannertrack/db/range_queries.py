@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bannertrack.db.conversion_queries import range_conversions
 from bannertrack.db.sql import banner_from_row
 from bannertrack.db.stats_queries import epoch_bucket
 from bannertrack.db.tables import banners, click_minutes, impression_minutes
@@ -27,6 +28,7 @@ from bannertrack.models import (
     TrafficPoint,
     TrafficSeries,
     click_through_rate,
+    conversion_rate,
 )
 from bannertrack.timeutil import INTERVAL_SECONDS, floor_to, from_epoch
 
@@ -71,6 +73,7 @@ async def range_totals(
         )
     ).scalar_one()
     total, valid, bot, repeat = (int(v) for v in clicks_row)
+    converted = await range_conversions(conn, banner_id, None, start, end)
     return RangeTotals(
         banner_id=banner_id,
         from_=start,
@@ -81,6 +84,9 @@ async def range_totals(
         repeat_clicks=repeat,
         impressions=int(shown),
         ctr=click_through_rate(valid, int(shown)),
+        conversions=converted.conversions,
+        conversion_rate=conversion_rate(converted.conversions, valid),
+        revenue=converted.revenue,
     )
 
 

@@ -12,7 +12,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.db import breakdown_queries, range_queries, stats_queries
+from bannertrack.conversions.values import ConversionTotals
+from bannertrack.db import breakdown_queries, conversion_queries, range_queries, stats_queries
 from bannertrack.db.maintenance import SqlMaintenance
 from bannertrack.db.sql import banner_from_row
 from bannertrack.db.tables import banners
@@ -20,6 +21,7 @@ from bannertrack.models import (
     Banner,
     BannerWithStats,
     Breakdown,
+    BreakdownCount,
     ClickStats,
     CountKind,
     Dimension,
@@ -79,13 +81,29 @@ class SqlReads(SqlMaintenance):
         by: Dimension,
         start: datetime,
         end: datetime,
-        count: CountKind = "total",
+        count: BreakdownCount = "total",
         limit: int = 10,
     ) -> Breakdown | None:
         async with self._read() as conn:
             if banner_id is not None and await self._get_banner(conn, banner_id) is None:
                 return None
+            if count == "conversions":
+                return await conversion_queries.conversion_breakdown(
+                    conn, banner_id, by, start, end, limit
+                )
             return await breakdown_queries.breakdown(conn, banner_id, by, start, end, count, limit)
+
+    # conversions ---------------------------------------------------------------------
+
+    async def conversion_totals(
+        self, banner_id: int | None, placement_id: int | None, start: datetime, end: datetime
+    ) -> ConversionTotals | None:
+        async with self._read() as conn:
+            if banner_id is not None and await self._get_banner(conn, banner_id) is None:
+                return None
+            return await conversion_queries.range_conversions(
+                conn, banner_id, placement_id, start, end
+            )
 
     # ranges (the dashboard) -----------------------------------------------------------
 

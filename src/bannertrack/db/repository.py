@@ -15,8 +15,10 @@ above (impressions: ``impression_writes``); what grows goes to those modules.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from msgspec import UNSET
@@ -27,7 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bannertrack.db import replay
+from bannertrack.conversions.values import ConversionIn, ExportedConversion, Recorded
+from bannertrack.db import conversion_queries, conversion_writes, replay
 from bannertrack.db.breakdown_writes import BreakdownFold
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
@@ -88,6 +91,8 @@ class SqlRepository(SqlReads, SqlPlacements):
         self._sqlite_clicks = (
             SqliteClickWriter.for_engine(engine, self._fold) if sqlite_writer else None
         )
+        # SQLite: this process's conversion reports take the write lock one at a time.
+        self._sqlite_conversions = asyncio.Lock()
 
     @classmethod
     def from_url(
@@ -129,6 +134,7 @@ class SqlRepository(SqlReads, SqlPlacements):
                         target_url=data.target_url,
                         active=data.active,
                         forward_query=data.forward_query,
+                        click_id_param=data.click_id_param,
                         created_at=now,
                         updated_at=now,
                         starts_at=data.starts_at,
@@ -298,6 +304,41 @@ class SqlRepository(SqlReads, SqlPlacements):
             rollup = _placement_clicks(keep, present, repeats)
             await add_placement_rollup(conn, self._dialect, rollup)
         return BatchResult(present, ids, repeats)
+
+    # conversions ---------------------------------------------------------------------
+
+    async def record_conversion(self, data: ConversionIn, window: timedelta) -> Recorded:
+        """The conversion and its rollups in one transaction (``conversion_writes``).
+
+        A retry of a stored (click id, goal) is answered from a plain read, without a write
+        transaction. On SQLite the write lock is taken first (a deferred transaction that
+        read before another report committed could not write after it), and this process's
+        reports queue for it here: waiting on SQLite's busy handler instead sleeps in steps
+        of up to 100 ms, which cut conversions per second several times (bench/conversions.py).
+        """
+        async with self._read() as conn:
+            first = await conversion_writes.stored(conn, data)
+        if first is not None:
+            return Recorded(conversion=first, created=False)
+        async with self._conversion_turn(), self._tx() as conn:
+            await self._write_lock_first(conn)
+            return await conversion_writes.record_conversion(conn, self._dialect, data, window)
+
+    def _conversion_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
+        if self._dialect != "sqlite":
+            return contextlib.nullcontext()
+        return self._sqlite_conversions
+
+    async def export_conversions(
+        self,
+        banner_id: int,
+        start: datetime,
+        end: datetime,
+        after: tuple[datetime, int] | None,
+        limit: int,
+    ) -> list[ExportedConversion]:
+        async with self._read() as conn:
+            return await conversion_queries.export_page(conn, banner_id, start, end, after, limit)
 
     # impressions ---------------------------------------------------------------------
 

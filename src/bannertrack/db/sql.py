@@ -53,4 +53,5 @@ def banner_from_row(row: Row[Any]) -> Banner:
         countries=codes_of(row.countries),
         devices=codes_of(row.devices),
         cap_per_day=row.cap_per_day,
+        click_id_param=row.click_id_param,
     )

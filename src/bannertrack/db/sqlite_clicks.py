@@ -270,6 +270,7 @@ def _click_row(c: ClickIn, time: str, repeat: bool) -> tuple[Any, ...]:
         *facts,
         c.placement_id,
         c.signature,
+        c.click_id,
     )
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, cast, func, literal, select
+from sqlalchemy import BigInteger, Integer, cast, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from bannertrack.db.conversion_queries import currency_figures, per_currency
 from bannertrack.db.sql import banner_from_row
 from bannertrack.db.tables import banner_totals, banners, click_minutes, clicks
 from bannertrack.models import (
@@ -24,6 +25,7 @@ from bannertrack.models import (
     TopBanner,
     TopBanners,
     click_through_rate,
+    conversion_rate,
 )
 from bannertrack.timeutil import INTERVAL_SECONDS, ceil_to, floor_to, from_epoch
 
@@ -56,7 +58,10 @@ async def click_stats(conn: AsyncConnection, banner_id: int, now: datetime) -> C
         )
 
     t = banner_totals.c
-    row = (
+    # The banner's conversions per currency, joined in: one row per currency (one row of
+    # NULLs before the first conversion), so the conversions share the clicks' snapshot.
+    converted_by = per_currency(banner_id)
+    rows = (
         await conn.execute(
             select(
                 t.total_clicks,
@@ -68,11 +73,16 @@ async def click_stats(conn: AsyncConnection, banner_id: int, now: datetime) -> C
                 t.bot_clicks,
                 t.repeat_clicks,
                 t.impressions,
-            ).where(t.banner_id == banner_id)
+                *converted_by.c,
+            )
+            .select_from(banner_totals.outerjoin(converted_by, true()))
+            .where(t.banner_id == banner_id)
         )
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         return None
+    row = rows[0]
+    converted, revenue = currency_figures(rows, first=9)
     return ClickStats(
         banner_id=banner_id,
         total_clicks=int(row[0]),
@@ -85,6 +95,9 @@ async def click_stats(conn: AsyncConnection, banner_id: int, now: datetime) -> C
         repeat_clicks=int(row[7]),
         impressions=int(row[8]),
         ctr=click_through_rate(int(row[5]), int(row[8])),
+        conversions=converted,
+        conversion_rate=conversion_rate(converted, int(row[5])),
+        revenue=revenue,
     )
 
 

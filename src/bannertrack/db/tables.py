@@ -57,6 +57,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.engine import Dialect
@@ -113,6 +114,8 @@ banners = Table(
     Column("countries", String(1024), nullable=True),
     Column("devices", String(32), nullable=True),
     Column("cap_per_day", Integer, nullable=True),
+    # The query parameter the link adds a fresh click id under; NULL: no click id.
+    Column("click_id_param", String(40), nullable=True),
     # Without AUTOINCREMENT SQLite reuses the id of a deleted last row, and a cached
     # "banner 7 does not exist" could then shadow a new banner 7.
     sqlite_autoincrement=True,
@@ -145,12 +148,23 @@ clicks = Table(
     # tampered, expired or missing (clicks/signing.py); NULL without ``p``.
     Column("placement_id", IdType, nullable=True),
     Column("signature", String(16), nullable=True),
+    # The random id the link added to the Location (conversions name the click by it).
+    Column("click_id", String(64), nullable=True),
     Index("ix_clicks_banner_occurred", "banner_id", "occurred_at"),
     # The dashboard's filtered figures (db/filtered_queries.py, migration 0010).
     Index("ix_clicks_occurred", "occurred_at"),
     Index("ix_clicks_country_occurred", "country", "occurred_at"),
     Index("ix_clicks_utm_campaign_occurred", "utm_campaign", "occurred_at"),
     sqlite_autoincrement=True,
+)
+# Partial: a click without an id (the banner has no click_id_param) adds no index entry,
+# so the link of such a banner pays nothing for it.
+Index(
+    "ux_clicks_click_id",
+    clicks.c.click_id,
+    unique=True,
+    sqlite_where=clicks.c.click_id.isnot(None),
+    postgresql_where=clicks.c.click_id.isnot(None),
 )
 
 # The columns a new click row fills, in table order (every one but the id).
@@ -294,6 +308,65 @@ placement_minutes = Table(
     Column("valid_clicks", BigInteger, nullable=False, server_default="0"),
     Index("ix_placement_minutes_banner", "banner_id"),
     sqlite_with_rowid=False,
+)
+
+# Conversions (bannertrack.conversions): one row per (click id, goal), the unique
+# constraint that makes a report idempotent even when two identical ones race. Amounts
+# are integer millionths (value_micros), exact on both databases; the rollups below are
+# written in the conversion's own transaction and kept forever, like the click rollups.
+conversions = Table(
+    "conversions",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("click_id", String(64), nullable=False),
+    Column("goal", String(40), nullable=False),
+    Column("banner_id", IdType, ForeignKey("banners.id", ondelete="CASCADE"), nullable=False),
+    Column("placement_id", IdType, nullable=True),
+    Column("value_micros", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("click_at", UtcDateTime, nullable=False),
+    UniqueConstraint("click_id", "goal", name="uq_conversions_click_goal"),
+    Index("ix_conversions_banner_occurred", "banner_id", "occurred_at"),
+    sqlite_autoincrement=True,
+)
+
+# Per banner, goal and currency ('' for a conversion without value): ClickStats.
+conversion_totals = Table(
+    "conversion_totals",
+    metadata,
+    Column("banner_id", IdType, ForeignKey("banners.id", ondelete="CASCADE"), primary_key=True),
+    Column("goal", String(40), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("conversions", BigInteger, nullable=False),
+    Column("revenue_micros", BigInteger, nullable=False),
+)
+
+# Per banner, UTC minute, placement (0: none), goal and currency: ranges and placements.
+conversion_minutes = Table(
+    "conversion_minutes",
+    metadata,
+    Column("banner_id", IdType, ForeignKey("banners.id", ondelete="CASCADE"), primary_key=True),
+    Column("minute", UtcDateTime, primary_key=True),
+    Column("placement_id", IdType, primary_key=True),
+    Column("goal", String(40), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("conversions", BigInteger, nullable=False),
+    Column("revenue_micros", BigInteger, nullable=False),
+    Index("ix_conversion_minutes_minute", "minute"),
+)
+
+# Conversions per banner, UTC day and the converting click's facts (a conversion adds to
+# one row per dimension, "(none)" where its click has no value), for count=conversions.
+conversion_breakdowns = Table(
+    "conversion_breakdowns",
+    metadata,
+    Column("banner_id", IdType, ForeignKey("banners.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("dimension", String(16), primary_key=True),
+    Column("value", String(100), primary_key=True),
+    Column("conversions", BigInteger, nullable=False),
+    Index("ix_conversion_breakdowns_dimension_day", "dimension", "day"),
 )
 
 # The tables a click batch inserts rows into, without a foreign key to ``banners``: a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from bannertrack.dashboard.charts import COMPACT, bar_chart, nice_ceiling
@@ -79,6 +80,9 @@ def totals(valid: int, bot: int, impressions: int) -> RangeTotals:
         repeat_clicks=0,
         impressions=impressions,
         ctr=valid / impressions if impressions else None,
+        conversions=0,
+        conversion_rate=None,
+        revenue={},
     )
 
 
@@ -101,8 +105,30 @@ def test_key_figures_carry_the_api_fields() -> None:
         "repeat_clicks",
         "impressions",
         "ctr",
+        "conversions",
+        "conversion_rate",
+        "revenue",
     ]
     assert figures["valid_clicks"].text == "1,234" and figures["valid_clicks"].value == 1234
     assert figures["bot_clicks"].change is not None and figures["bot_clicks"].change.good is True
     assert figures["ctr"].text == "2.47 %"
     assert figures["ctr"].previous_text == "\u2013"
+
+
+def test_conversion_figures_sit_beside_clicks_and_ctr() -> None:
+    now = msgspec.structs.replace(
+        totals(200, 0, 1000), conversions=5, conversion_rate=5 / 200, revenue={"EUR": "99.50"}
+    )
+    before = msgspec.structs.replace(
+        totals(100, 0, 1000), conversions=2, conversion_rate=2 / 100, revenue={"EUR": "39.80"}
+    )
+    figures = {f.key: f for f in key_figures(now, before)}
+    assert figures["conversions"].text == "5" and figures["conversions"].previous_text == "2"
+    assert figures["conversion_rate"].text == "2.50 %"
+    assert figures["revenue"].text == "99.50 EUR"
+    change_of_revenue = figures["revenue"].change
+    assert change_of_revenue is not None and change_of_revenue.text == "+150.0 %"
+    two = msgspec.structs.replace(now, revenue={"EUR": "1.00", "USD": "2.00"})
+    mixed = {f.key: f for f in key_figures(two, before)}["revenue"]
+    assert mixed.text == "1.00 EUR, 2.00 USD"
+    assert mixed.change is not None and mixed.change.text == "\u2013"

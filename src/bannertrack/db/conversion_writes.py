@@ -1,0 +1,211 @@
+"""A conversion and its rollups, in one transaction; idempotent per (click id, goal).
+
+The steps, in the caller's transaction (on SQLite it holds the write lock first, so two
+reports are serialised whole):
+
+1. the click, by its id (``NotFoundError`` if no click has it, or retention deleted it);
+2. a conversion of the same (click id, goal) already stored answers as the first did
+   (nothing counted), even when the window has closed since;
+3. the window rule (``conversions.rules``);
+4. ``INSERT ... ON CONFLICT (click_id, goal) DO NOTHING RETURNING id``: of two identical
+   reports racing past step 2, the unique constraint lets one insert; the other's insert
+   waits for it (PostgreSQL: on the index entry; SQLite: the write lock) and inserts
+   nothing, and that report then reads the winner's row and answers it;
+5. only the report that inserted adds to ``conversion_totals``, ``conversion_minutes``
+   and ``conversion_breakdowns``: counts are exact, whatever the retries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bannertrack.conversions.rules import check_window
+from bannertrack.conversions.values import Conversion, ConversionIn, Recorded, amount_text
+from bannertrack.db.sql import insert_for
+from bannertrack.db.tables import (
+    clicks,
+    conversion_breakdowns,
+    conversion_minutes,
+    conversion_totals,
+    conversions,
+)
+from bannertrack.errors import NotFoundError
+from bannertrack.models import DIMENSIONS, NONE_VALUE, ClickFacts
+from bannertrack.timeutil import floor_to
+
+NO_PLACEMENT = 0  # conversion_minutes.placement_id of a click from no placement
+NO_CURRENCY = ""  # the rollups' currency of a conversion without a value
+_FACTS = ClickFacts.__struct_fields__
+
+
+async def record_conversion(
+    conn: AsyncConnection, dialect: str, data: ConversionIn, window: timedelta
+) -> Recorded:
+    """Steps 1-5 of the module docstring; the caller commits."""
+    c = clicks.c
+    click = (
+        await conn.execute(
+            select(c.banner_id, c.occurred_at, c.placement_id, *(c[f] for f in _FACTS)).where(
+                c.click_id == data.click_id
+            )
+        )
+    ).first()
+    if click is None:
+        raise NotFoundError("no click has this click_id (unknown, or past retention)")
+    first = await stored(conn, data)
+    if first is not None:
+        return Recorded(conversion=first, created=False)
+    check_window(click.occurred_at, data.occurred_at, window)
+    placement_id = _placement_of(click)
+    inserted = (
+        await conn.execute(
+            _insert(dialect),
+            {
+                "click_id": data.click_id,
+                "goal": data.goal,
+                "banner_id": click.banner_id,
+                "placement_id": placement_id,
+                "value_micros": data.value_micros,
+                "currency": data.currency,
+                "occurred_at": data.occurred_at,
+                "click_at": click.occurred_at,
+            },
+        )
+    ).scalar()
+    if inserted is None:  # an identical report won the race: answer with its row
+        first = await stored(conn, data)
+        assert first is not None, "the conflicting row is committed before our insert returns"
+        return Recorded(conversion=first, created=False)
+    await _add_rollups(conn, dialect, data, click, placement_id)
+    return Recorded(
+        conversion=_conversion(inserted, data, click.banner_id, placement_id), created=True
+    )
+
+
+def _placement_of(click: Row[Any]) -> int | None:
+    # The placement whose signed click URL brought the click (NULL: a plain link, or a
+    # signature that did not vouch for it: placements/signing.py).
+    return None if click.placement_id is None else int(click.placement_id)
+
+
+async def stored(conn: AsyncConnection, data: ConversionIn) -> Conversion | None:
+    """The conversion of ``data``'s (click id, goal), if one is stored."""
+    v = conversions.c
+    row = (
+        await conn.execute(
+            select(
+                v.id, v.banner_id, v.placement_id, v.value_micros, v.currency, v.occurred_at
+            ).where(v.click_id == data.click_id, v.goal == data.goal)
+        )
+    ).first()
+    if row is None:
+        return None
+    return Conversion(
+        id=int(row.id),
+        click_id=data.click_id,
+        goal=data.goal,
+        banner_id=int(row.banner_id),
+        placement_id=None if row.placement_id is None else int(row.placement_id),
+        value=None if row.value_micros is None else amount_text(row.value_micros, row.currency),
+        currency=row.currency,
+        occurred_at=row.occurred_at,
+    )
+
+
+def _conversion(
+    conversion_id: int, data: ConversionIn, banner_id: int, placement_id: int | None
+) -> Conversion:
+    value = None
+    if data.value_micros is not None and data.currency is not None:
+        value = amount_text(data.value_micros, data.currency)
+    return Conversion(
+        id=int(conversion_id),
+        click_id=data.click_id,
+        goal=data.goal,
+        banner_id=int(banner_id),
+        placement_id=placement_id,
+        value=value,
+        currency=data.currency,
+        occurred_at=data.occurred_at,
+    )
+
+
+@lru_cache(maxsize=2)
+def _insert(dialect: str) -> Any:
+    v = conversions.c
+    return (
+        insert_for(dialect, conversions)
+        .on_conflict_do_nothing(index_elements=[v.click_id, v.goal])
+        .returning(v.id)
+    )
+
+
+async def _add_rollups(
+    conn: AsyncConnection,
+    dialect: str,
+    data: ConversionIn,
+    click: Row[Any],
+    placement_id: int | None,
+) -> None:
+    """One row each in the totals and the minutes, and one per dimension in the
+    breakdowns (the converting click's facts, "(none)" where it has no value)."""
+    banner_id = int(click.banner_id)
+    currency = data.currency or NO_CURRENCY
+    revenue = data.value_micros or 0
+    await conn.execute(
+        _add(dialect, "totals"),
+        {
+            "banner_id": banner_id,
+            "goal": data.goal,
+            "currency": currency,
+            "conversions": 1,
+            "revenue_micros": revenue,
+        },
+    )
+    await conn.execute(
+        _add(dialect, "minutes"),
+        {
+            "banner_id": banner_id,
+            "minute": floor_to(data.occurred_at, 60),
+            "placement_id": NO_PLACEMENT if placement_id is None else placement_id,
+            "goal": data.goal,
+            "currency": currency,
+            "conversions": 1,
+            "revenue_micros": revenue,
+        },
+    )
+    facts = ClickFacts(**{f: click._mapping[f] for f in _FACTS})
+    day: date = data.occurred_at.astimezone(UTC).date()
+    rows = [
+        {
+            "banner_id": banner_id,
+            "day": day,
+            "dimension": by,
+            "value": facts.value(by) or NONE_VALUE,
+            "conversions": 1,
+        }
+        for by in sorted(DIMENSIONS)  # the lock order: by key
+    ]
+    await conn.execute(_add(dialect, "breakdowns"), rows)
+
+
+_ROLLUPS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "totals": (conversion_totals, ("conversions", "revenue_micros")),
+    "minutes": (conversion_minutes, ("conversions", "revenue_micros")),
+    "breakdowns": (conversion_breakdowns, ("conversions",)),
+}
+
+
+@lru_cache(maxsize=8)
+def _add(dialect: str, which: str) -> Any:
+    table, counted = _ROLLUPS[which]
+    ins = insert_for(dialect, table)
+    return ins.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={name: table.c[name] + ins.excluded[name] for name in counted},
+    )

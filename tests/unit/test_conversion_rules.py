@@ -1,0 +1,134 @@
+"""The conversion rules without a database: reports, amounts, the window, the click id."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bannertrack.clicks.links import new_click_id, with_click_id
+from bannertrack.config import Settings
+from bannertrack.conversions.currencies import MINOR_UNITS
+from bannertrack.conversions.rules import check_window
+from bannertrack.conversions.validation import checked
+from bannertrack.conversions.values import ConversionReport, amount_text, revenue_text
+from bannertrack.errors import InvalidInputError, OutsideWindowError
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+ID = "A" * 22
+
+
+def report(**kw: object) -> ConversionReport:
+    return ConversionReport(**{"click_id": ID, "goal": "sale", **kw})  # type: ignore[arg-type]
+
+
+def test_a_value_becomes_exact_millionths() -> None:
+    got = checked(report(value=Decimal("19.90"), currency="EUR"), NOW)
+    assert (got.value_micros, got.currency, got.occurred_at) == (19_900_000, "EUR", NOW)
+    assert checked(report(value=Decimal("0.000001"), currency="USD"), NOW).value_micros == 1
+    assert checked(report(), NOW).value_micros is None
+
+
+@pytest.mark.parametrize(
+    "value", ["-1", "NaN", "sNaN", "Infinity", "-Infinity", "1E+12", "0.0000001", "1E-7"]
+)
+def test_values_refused(value: str) -> None:
+    with pytest.raises(InvalidInputError, match=r"^value"):
+        checked(report(value=Decimal(value), currency="EUR"), NOW)
+
+
+def test_goal_click_id_currency_and_time_rules() -> None:
+    for bad in ({"goal": ""}, {"goal": "x" * 41}, {"goal": "-x"}, {"goal": "a b"}):
+        with pytest.raises(InvalidInputError, match=r"^goal"):
+            checked(report(**bad), NOW)
+    for click_id in ("", "A" * 15, "A" * 65, "A" * 21 + "=", "A" * 21 + "/"):
+        with pytest.raises(InvalidInputError, match=r"^click_id"):
+            checked(report(click_id=click_id), NOW)
+    with pytest.raises(InvalidInputError, match="both or neither"):
+        checked(report(currency="EUR"), NOW)
+    for currency in ("EURO", "eur", "XAU", "XXX"):
+        with pytest.raises(InvalidInputError, match=r"^currency"):
+            checked(report(value=Decimal(1), currency=currency), NOW)
+    with pytest.raises(InvalidInputError, match=r"^occurred_at"):
+        checked(report(occurred_at=NOW + timedelta(minutes=6)), NOW)
+    assert checked(report(occurred_at=NOW + timedelta(minutes=4)), NOW).occurred_at > NOW
+
+
+def test_the_currency_list_holds_the_common_codes_with_their_minor_units() -> None:
+    assert len(MINOR_UNITS) > 150
+    assert {c: MINOR_UNITS[c] for c in ("EUR", "USD", "JPY", "BHD", "CLF")} == {
+        "EUR": 2, "USD": 2, "JPY": 0, "BHD": 3, "CLF": 4,
+    }  # fmt: skip
+    assert all(re.fullmatch(r"[A-Z]{3}", c) for c in MINOR_UNITS)
+
+
+def test_amounts_show_the_minor_units_and_never_round() -> None:
+    assert amount_text(19_900_000, "EUR") == "19.90"
+    assert amount_text(1_500_000_000, "JPY") == "1500"
+    assert amount_text(1_500_500_000, "JPY") == "1500.5"
+    assert amount_text(5_000, "BHD") == "0.005"
+    assert amount_text(1_999_999, "USD") == "1.999999"
+    assert amount_text(0, "EUR") == "0.00"
+    assert revenue_text([("USD", 1), ("EUR", 100_000), ("", 7), ("EUR", 200_000)]) == {
+        "EUR": "0.30",
+        "USD": "0.000001",
+    }
+
+
+@given(st.lists(st.decimals(min_value=0, max_value=10**6, places=6), max_size=20))
+def test_revenue_is_the_exact_decimal_sum(values: list[Decimal]) -> None:
+    micros = [checked(report(value=v, currency="EUR"), NOW).value_micros or 0 for v in values]
+    shown = revenue_text([("EUR", m) for m in micros]).get("EUR", "0")
+    assert Decimal(shown) == sum(values, Decimal(0))
+
+
+def test_the_window() -> None:
+    click = NOW - timedelta(days=30)
+    check_window(click, NOW, timedelta(days=30))
+    with pytest.raises(OutsideWindowError, match="30 days"):
+        check_window(click - timedelta(seconds=1), NOW, timedelta(days=30))
+    with pytest.raises(OutsideWindowError, match="before its click"):
+        check_window(NOW, NOW - timedelta(seconds=1), timedelta(days=30))
+
+
+def test_the_window_never_outlasts_retention() -> None:
+    with pytest.raises(ValueError, match="CONVERSION_WINDOW_DAYS"):
+        Settings(conversion_window_days=31, retention_days=30)
+    assert Settings(conversion_window_days=30, retention_days=30).conversion_window_days == 30
+
+
+def test_click_ids_are_random_url_safe_and_128_bits() -> None:
+    ids = {new_click_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", i) for i in ids)  # 22 x 6 bits >= 128
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("https://a.example/", "https://a.example/?bt=ID"),
+        ("https://a.example/p?x=1", "https://a.example/p?x=1&bt=ID"),
+        ("https://a.example/p?bt=old&x=1", "https://a.example/p?x=1&bt=ID"),
+        ("https://a.example/p?x=1&bt%5Fx=2&b%74=old", "https://a.example/p?x=1&bt%5Fx=2&bt=ID"),
+        ("https://a.example/p?x=1#top", "https://a.example/p?x=1&bt=ID#top"),
+        ("https://a.example/p?", "https://a.example/p?bt=ID"),
+        ("https://a.example/p#", "https://a.example/p?bt=ID#"),
+    ],
+)
+def test_with_click_id(location: str, expected: str) -> None:
+    assert with_click_id(location, "bt", "ID") == expected
+
+
+@given(st.lists(st.tuples(st.sampled_from(["bt", "x", "b t", "bt2"]), st.text(max_size=5))))
+def test_with_click_id_leaves_exactly_one_id(pairs: list[tuple[str, str]]) -> None:
+    from urllib.parse import urlencode
+
+    location = "https://a.example/p?" + urlencode(pairs)
+    out = parse_qsl(urlsplit(with_click_id(location, "bt", "ID")).query, keep_blank_values=True)
+    assert [v for k, v in out if k == "bt"] == ["ID"]
+    assert [p for p in out if p[0] != "bt"] == [p for p in pairs if p[0] != "bt"]
