@@ -29,6 +29,15 @@ CHROME = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chro
 EVER = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    # PostgreSQL's outage spool acknowledges a click batch not committed within
+    # BANNERTRACK_SPOOL_AFTER (0.2 s) from local disk, and a conversion for that click is
+    # 404 until the replay stores it (docs/counting.md). On a loaded test machine a slow
+    # commit does that now and then; these tests are about conversions, so the link waits.
+    return {"spool_after": 30.0}
+
+
 async def click(client: Client, banner_id: int, query: str = "", **headers: str) -> str:
     r = await client.get(
         f"/c/{banner_id}{query}", headers={**CHROME, **headers}, follow_redirects=False
@@ -260,7 +269,7 @@ async def test_unknown_click_is_404_and_old_or_earlier_is_422(
     assert stats["conversions"] == 1
 
 
-@pytest.mark.parametrize("settings_overrides", [{"conversion_window_days": 7}])
+@pytest.mark.parametrize("settings_overrides", [{"conversion_window_days": 7, "spool_after": 30.0}])
 async def test_the_window_is_a_setting(client: Client, database_url: str) -> None:
     b = await make_banner(client, click_id_param=PARAM)
     repo = SqlRepository.from_url(database_url)
