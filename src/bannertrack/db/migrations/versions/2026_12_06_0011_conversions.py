@@ -9,8 +9,8 @@ index, so clicks without an id add no entry). ``conversions`` holds one row per
 Adding two nullable columns is a catalogue change on both databases; the new tables
 start empty. Downgrade drops all of it.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
