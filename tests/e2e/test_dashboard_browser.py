@@ -241,6 +241,10 @@ def test_banner_page_on_a_phone_is_readable_and_keyboard_reachable(
     page.screenshot(path=str(tmp_path / "banner-375.png"), full_page=True)
     page.goto(f"{server.url}/?range=7d")  # the overview, with its wide tables, fits too
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    for path in ("/banners", "/live"):  # their tables scroll inside their cards
+        page.goto(f"{server.url}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+    page.goto(f"{server.url}/?range=7d")
     expect(page.locator('[data-figure="valid_clicks"] .figure-value')).to_be_in_viewport()
     assert console.errors == []
     context.close()

@@ -6,7 +6,7 @@ is derived: paused when not active; with a schedule (``starts_at``/``ends_at``, 
 table has them) scheduled before its start and ended after its end; else active.
 
 The live view reads ``click_minutes`` for clicks per minute and the newest raw clicks
-(by id, the primary key, newest first) for their referrers.
+(newest first, by ``ix_clicks_occurred``) for their referrers.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ async def live(conn: AsyncConnection, now: datetime, minutes: int, latest: int) 
     newest = await conn.execute(
         select(c.id, c.banner_id, c.occurred_at, c.referrer_host, c.country, c.bot, c.repeat)
         .where(c.occurred_at >= since)
-        .order_by(c.id.desc())
+        .order_by(c.occurred_at.desc(), c.id.desc())
         .limit(latest)
     )
     recent = tuple(
