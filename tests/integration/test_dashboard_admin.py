@@ -236,7 +236,7 @@ async def test_filters_narrow_page_and_api_alike(client: Client) -> None:
     )
 
 
-@pytest.mark.parametrize("settings_overrides", [{"retention_days": 1}])
+@pytest.mark.parametrize("settings_overrides", [{"retention_days": 1, "conversion_window_days": 1}])
 async def test_a_range_before_retention_says_so(client: Client) -> None:
     end = utcnow()
     span = {"from": (end - timedelta(days=5)).isoformat(), "to": end.isoformat()}
