@@ -1,4 +1,4 @@
-"""Per-click cost of the breakdown derivation (click_facts.derive), cold and cached.
+"""Per-click cost of the breakdown derivation (clicks.facts.derive), cold and cached.
 
     .venv/bin/python bench/click_facts.py
 

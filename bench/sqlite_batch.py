@@ -3,7 +3,7 @@
 No HTTP, no event loop: ``sqlite_clicks.write_batch`` called directly on a migrated SQLite
 file (WAL, synchronous=FULL: the engine's pragmas), 20 banners, 1,000 visitors with the
 link benchmark's user agents and addresses (``click_path.py``), facts from
-``click_facts.derive``. Two databases, batches written alternately to each: one the
+``clicks.facts.derive``. Two databases, batches written alternately to each: one the
 service's way, one without breakdowns (no facts on the clicks and no ``click_breakdowns``
 rows, what the baseline tree of docs/benchmarks.md switches off). Printed per batch size:
 the median thread CPU time per batch of each (``thread_time``: SQLite's work included,

@@ -1,12 +1,12 @@
-"""``CachedRepository``: the cache policy of DESIGN.md in front of any ``Repository``.
+"""``CachedRepository``: the cache policy (docs/caching.md) in front of any ``Repository``.
 
-Keys and what each holds are defined in ``cache_keys``; their TTLs are the fields of
-``CachePolicy`` (``cache_policy``). Banner lists, time-range series and the dashboard's
+Keys and what each holds are defined in ``caching/keys.py``; their TTLs are the fields of
+``CachePolicy`` (``caching/policy.py``). Banner lists, time-range series and the dashboard's
 range figures are not cached: they read bounded rollup rows, and a range ending "now"
 changes with every click.
 
 Impressions arrive all the time (every page view), so they never invalidate anything:
-the click counts of a ClickStats keep the invalidation of DESIGN.md, and its impression
+the click counts of a ClickStats keep the invalidation of docs/caching.md, and its impression
 count is laid over it at read time from an ``ImpressionView`` that one query per
 refresh keeps current for every banner whose stats this instance serves. An impression
 therefore shows in ClickStats at most flush interval + refresh after its pixel was
@@ -291,7 +291,7 @@ class CachedRepository:
     # writes --------------------------------------------------------------------------
 
     async def invalidate(self, keys: Iterable[str] = (), prefixes: Iterable[str] = ()) -> int:
-        """Drop keys and prefixes here and on every other instance (``cache_invalidation``)."""
+        """Drop keys and prefixes here and on every other instance (``caching/invalidation.py``)."""
         return await self._invalidation(keys, prefixes)
 
     # cache administration (the CacheAdmin protocol) -----------------------------------
@@ -320,7 +320,7 @@ class CachedRepository:
     async def warm(
         self, top_limits: Sequence[int] = (5, 10, 20, 50, 100), concurrency: int = 16
     ) -> int:
-        """Load active banners, their stats and the common top lists (``cache_warming``)."""
+        """Load active banners, their stats and the common top lists (``caching/warming.py``)."""
         return await warm_cache(self, top_limits, concurrency)
 
     async def create_banner(self, data: BannerCreate) -> Banner:

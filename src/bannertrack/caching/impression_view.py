@@ -3,7 +3,7 @@
 Impressions arrive with every page view. Invalidating cached stats for each of them, or
 even for each flush, would keep emptying the stats cache on every instance (and over
 the bus, for every instance's flushes). Instead, the click parts of ClickStats keep
-DESIGN.md's invalidation and the impression count is laid over them at read time from
+docs/caching.md's invalidation and the impression count is laid over them at read time from
 this view:
 
 - a banner's total is fetched once, the first time its stats are read here (or seeded

@@ -9,7 +9,7 @@ namespace and key here and nowhere else.
     banner:{id}                banner_keys, updated_keys
     click_stats:{id}           banner_keys, clicked_keys
     banner_stats:{id}          banner_keys, updated_keys, clicked_keys
-    top_banners:{limit}        count=total (the key of DESIGN.md)
+    top_banners:{limit}        count=total (the original key, docs/caching.md)
     top_banners:{limit}:{count}  any other count; under the same prefix
     breakdown:{id|all}:{by}:{count}:{limit}:{from day}:{to day}
                                breakdown_prefix(id) per banner, breakdown_prefixes;
@@ -81,7 +81,7 @@ def banner_stats_key(banner_id: int) -> str:
 
 
 def top_banners_key(limit: int, count: CountKind = "total") -> str:
-    # count=total keeps the key of DESIGN.md; other counts stay under the same prefix.
+    # count=total keeps the original key; other counts stay under the same prefix.
     base = f"{TOP_BANNERS}:{limit}"
     return base if count == "total" else f"{base}:{count}"
 

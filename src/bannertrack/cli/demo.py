@@ -8,7 +8,7 @@ visitors click the same banner again within the hour (flagged ``repeat`` by the
 repository, as in production), and every banner has impressions, so CTR means
 something. Referrers, utm campaigns, countries (public addresses of a dozen countries)
 and phone/desktop browsers come in realistic shares, their facts derived by
-``click_facts.derive`` like the tracking link's, so breakdowns show real data. Banners
+``clicks.facts.derive`` like the tracking link's, so breakdowns show real data. Banners
 are created at the start of the period and no click predates its
 banner. Clicks are written through ``Repository.record_clicks``, the same path the
 service uses, so rollups and raw clicks agree.

@@ -7,7 +7,7 @@ Both arrive as plain values (``Visit``, ``ClickReport`` and a query string): the
 layer (``api/``) reads them off the request, and nothing here knows of Litestar or ASGI.
 The address is reduced to a visitor key and a country in this module and is not passed
 on, returned or logged (no prefix of it is kept); the user agent decides the bot flag
-and, with the referrer and the query, the breakdown facts (``click_facts``) here too.
+and, with the referrer and the query, the breakdown facts (``clicks/facts.py``) here too.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ clicks = Table(
     Column("bot", Boolean, nullable=False, server_default=false()),
     Column("bot_reason", String(64), nullable=True),
     Column("repeat", Boolean, nullable=False, server_default=false()),
-    # Where the click came from (click_facts.py); NULL when not known.
+    # Where the click came from (clicks/facts.py); NULL when not known.
     Column("country", String(2), nullable=True),
     Column("device", String(16), nullable=True),
     Column("browser", String(100), nullable=True),
