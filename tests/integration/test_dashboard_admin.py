@@ -223,6 +223,9 @@ async def test_filters_narrow_page_and_api_alike(client: Client) -> None:
         ).json()
         for item in found["items"]:
             assert f'data-item="{item["value"]}"' in filtered
+    by_placement = await client.get("/api/v1/breakdown", params={**both, "by": "placement"})
+    assert by_placement.status_code == 200  # link clicks have no placement: "(none)"
+    assert by_placement.json()["items"] == [{"value": "(none)", "clicks": 4}]
     top = (await client.get("/api/v1/top", params={**both, "count": "valid"})).json()
     assert {t["banner"]["id"] for t in top["items"]} <= {banner["id"], other["id"]}
     # The chip's link is the same view without that filter.

@@ -50,6 +50,7 @@ COLUMN: dict[Dimension, str] = {
     "device": "device",
     "browser": "browser",
     "os": "os",
+    "placement": "placement_id",  # by=placement groups by it; values are its id as text
 }
 
 
