@@ -360,3 +360,10 @@ async def test_a_wrong_count_names_the_breakdowns_choices(client: Client) -> Non
     assert "one of: total, valid, conversions" in r.json()["error"]["message"]
     r = await client.get("/api/v1/banners/top", params={"count": "conversions"})
     assert r.status_code == 400 and "one of: total, valid)" in r.json()["error"]["message"]
+
+
+async def test_filtered_breakdowns_refuse_what_they_cannot_count(client: Client) -> None:
+    """Click filters count raw clicks by their facts: not conversions, not placements."""
+    for params in ({"by": "country", "count": "conversions"}, {"by": "placement"}):
+        r = await client.get("/api/v1/breakdown", params={**params, "country": "DE"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_input", r.text
