@@ -75,8 +75,6 @@ async def _filtered(
     count: BreakdownCount,
     limit: int,
 ) -> Breakdown:
-    if by == "placement":  # filtered breakdowns group raw clicks by their facts only
-        raise InvalidInputError("by=placement cannot be combined with click filters")
     if count == "conversions":
         raise InvalidInputError(
             "count=conversions cannot be combined with click filters: conversions are "
