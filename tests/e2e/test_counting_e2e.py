@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 from tests.conftest import ADMIN, ADMIN_TOKEN, INGEST, INGEST_TOKEN
 from tests.support.banners import make_banner_sync
+from tests.support.metrics import metric
 from tests.support.server import ServerProcess, free_port
 from tests.support.services import PostgresFactory, _asyncpg_dsn, _in_thread
 from tests.support.waiting import wait_until_sync
@@ -152,7 +153,7 @@ def check_mix(urls: list[str]) -> None:
         assert httpx.get(f"{urls[0]}/{kind}/987654", timeout=10).status_code == 404
     metrics = httpx.get(f"{urls[0]}/metrics", timeout=10).text
     for endpoint in ("click", "impression"):
-        assert f'unknown_banner_requests_total{{endpoint="{endpoint}"}} 1.0' in metrics
+        assert metric(metrics, "bannertrack_unknown_banner_requests_total", endpoint=endpoint) == 1
     valid_top = httpx.get(
         f"{urls[-1]}/api/v1/banners/top", params={"count": "valid"}, timeout=10
     ).json()
