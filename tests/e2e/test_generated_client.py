@@ -5,9 +5,10 @@ a running server's ``/schema/openapi.json``; ``mypy --strict`` checks
 ``generated_client/use_client.py`` against it, and the program then runs against the
 same server: it creates a banner, reports clicks, reads the stats and computes
 ``valid_clicks / total_clicks``, a breakdown by ``BreakdownDimension``, the cache stats'
-``hit_ratio``, ``/healthz``, and a placement served as JSON whose click URL is this
-server's (``PublicUrls``). A negative control: the same schema with ClickStats'
-``required`` list emptied (as it was before) must fail mypy on that division.
+``hit_ratio``, ``/healthz``, a placement served as JSON whose click URL is this
+server's (``PublicUrls``), and a conversion of a click whose id the link added. A
+negative control: the same schema with ClickStats' ``required`` list emptied (as it was
+before) must fail mypy on that division.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def test_a_generated_client_type_checks_and_works(tmp_path: Path) -> None:
     assert "valid 2 of 3 (0.6667)" in run.stdout, run.stdout
     assert "bots 1" in run.stdout and "Firefox" in run.stdout, run.stdout
     assert f"{srv.url}/c/" in run.stdout, run.stdout
+    assert "conversions 1 (signup of click" in run.stdout, run.stdout
 
     # The control: ClickStats' fields "maybe unset" again, and the division is refused.
     stats = schema["components"]["schemas"]["ClickStats"]

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import sys
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 from bannertrack_client import AuthenticatedClient, Client
 from bannertrack_client.api.banners import create_banner, get_banner_stats, record_click
 from bannertrack_client.api.breakdowns import get_banner_breakdown
 from bannertrack_client.api.cache import get_cache_stats
+from bannertrack_client.api.conversions import report_conversion
 from bannertrack_client.api.operations import get_health
 from bannertrack_client.api.placements import create_placement, set_placement_banners
 from bannertrack_client.api.tracking import serve_placement
@@ -27,6 +30,8 @@ from bannertrack_client.models import (
     CacheStatsBody,
     ClickReport,
     ClickStats,
+    Conversion,
+    ConversionReport,
     Health,
     Placement,
     PlacementBanner,
@@ -52,6 +57,7 @@ def main(url: str, token: str) -> None:
         name="typed client",
         image_url="https://cdn.example.com/typed.png",
         target_url="https://shop.example.com/typed",
+        click_id_param="bt_click",
     )
     banner = create_banner.sync(client=admin, body=new)
     assert isinstance(banner, Banner), banner
@@ -83,10 +89,23 @@ def main(url: str, token: str) -> None:
     assert isinstance(served, str), served
     click_url = str(json.loads(served)["click_url"])
     assert click_url.startswith(f"{url}/c/{banner.id}?"), click_url
+    # A visitor follows the link (the click id rides on the redirect), then the shop's
+    # server reports the sign-up that click brought.
+    location = httpx.get(f"{url}/c/{banner.id}", headers={"User-Agent": BROWSER}).headers[
+        "location"
+    ]
+    click_id = parse_qs(urlsplit(location).query)["bt_click"][0]
+    report = ConversionReport(click_id=click_id, goal="signup")
+    conversion = report_conversion.sync(client=admin, body=report)
+    assert isinstance(conversion, Conversion), conversion
+    after = get_banner_stats.sync(banner.id, client=anyone)
+    assert isinstance(after, ClickStats), after
+    converted: int = after.conversions
     print(f"banner {banner.id}: valid {stats.valid_clicks} of {stats.total_clicks} ({share:.4f})")
     print(f"bots {bots}; by browser {sorted(browsers.items())}")
     print(f"cache hit ratio {ratio:.4f} over workers {pids}; health {health.status.value}")
     print(f"placement {placement.id} served banner {banner.id}: {click_url}")
+    print(f"conversions {converted} ({conversion.goal} of click {conversion.click_id})")
 
 
 if __name__ == "__main__":
