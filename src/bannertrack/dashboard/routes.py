@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
-from bannertrack.dashboard import banner_admin, live, ops, signin, views
+from bannertrack.dashboard import banner_admin, live, ops, placement_admin, signin, views
 from bannertrack.dashboard.session import session_config
 from bannertrack.dashboard.web import HERE
 
@@ -24,6 +24,14 @@ def dashboard_router() -> Router:
             banner_admin.update_banner,
             banner_admin.set_status,
             banner_admin.delete_banner,
+            placement_admin.placement_list,
+            placement_admin.placement_page,
+            placement_admin.new_placement_form,
+            placement_admin.create_placement,
+            placement_admin.edit_placement_form,
+            placement_admin.update_placement,
+            placement_admin.delete_placement,
+            placement_admin.set_weights,
             signin.login_page,
             signin.login,
             signin.logout,

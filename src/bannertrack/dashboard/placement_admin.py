@@ -1,0 +1,324 @@
+"""``/placements``: every placement; one placement's banners, the share each weight gives
+and the snippets that embed it; create, edit and delete; link banners with weights.
+
+The forms post here with the session's CSRF token and call the ``PlacementStore`` the
+placement API calls (the cached one, so a serve sees the change as it would after the
+API's), with the API's checks and messages (``placement_forms``). A refused form is shown
+again with each message beside its field and the status 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, QueryParameter
+from litestar.response import Redirect, Template
+
+from bannertrack.bootstrap.web import MAX_OFFSET, Injected, PlacementId
+from bannertrack.dashboard.placement_forms import (
+    parse_placement,
+    parse_weights,
+    placement_values,
+    weights_error,
+)
+from bannertrack.dashboard.session import admin_session_guard
+from bannertrack.dashboard.web import HEADERS, checked_form, page_context, read_guard
+from bannertrack.errors import InvalidInputError, NotFoundError
+from bannertrack.models import Banner, Placement, PlacementBanner, PlacementCreate, PlacementUpdate
+from bannertrack.public_url import PublicUrls
+from bannertrack.repository import PlacementStore, Repository
+from bannertrack.timeutil import utcnow
+
+PAGE_SIZE = 50
+CHOICES = 500  # banners offered in the "link a banner" list (newest first); any id works
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+PageParam = Annotated[int, QueryParameter(name="page", ge=1, le=MAX_OFFSET // PAGE_SIZE)]
+Done = Annotated[str | None, QueryParameter(name="done", max_length=200)]
+
+
+# The JSON serve rendered with the site's own markup; 204 (no banner eligible) shows nothing.
+_FETCH = """<div id="bt-placement-{id}"></div>
+<script>
+fetch("{url}")
+  .then((r) => (r.status === 200 ? r.json() : null))
+  .then((b) => {
+    if (!b) return;
+    const a = Object.assign(document.createElement("a"), { href: b.click_url });
+    const img = document.createElement("img");
+    Object.assign(img, { src: b.image_url, alt: "Advertisement" });
+    if (b.width) img.width = b.width;
+    if (b.height) img.height = b.height;
+    a.append(img);
+    document.getElementById("bt-placement-{id}").append(a);
+  });
+</script>"""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """A linked banner as the page shows it: its weight and the share that weight gives."""
+
+    banner_id: int
+    banner: Banner | None  # None: deleted meanwhile
+    status: str
+    weight: int
+    share: float  # weight / sum of the linked banners' weights, 0..1
+
+
+def banner_status(banner: Banner | None, now: datetime) -> str:
+    if banner is None:
+        return "missing"
+    if not banner.active:
+        return "paused"
+    if banner.starts_at is not None and banner.starts_at > now:
+        return "scheduled"
+    if banner.ends_at is not None and banner.ends_at <= now:
+        return "ended"
+    return "active"
+
+
+def shares(links: tuple[PlacementBanner, ...]) -> list[float]:
+    """Each weight over the sum of all the linked banners' weights."""
+    total = sum(link.weight for link in links)
+    return [link.weight / total if total else 0.0 for link in links]
+
+
+def snippets(base: str, placement: Placement) -> dict[str, str]:
+    """What a site pastes: the iframe, the JSON address, and a fetch that renders it."""
+    serve = f"{base}/p/{placement.id}"
+    size = "".join(
+        f' {name}="{value}"'
+        for name, value in (("width", placement.width), ("height", placement.height))
+        if value is not None
+    )
+    title = escape(placement.name, quote=True)
+    iframe = (
+        f'<iframe src="{serve}"{size} title="{title}" scrolling="no" '
+        f'style="border:0;overflow:hidden" loading="lazy"></iframe>'
+    )
+    json_url = f"{serve}?format=json"
+    fetch = _FETCH.replace("{id}", str(placement.id)).replace("{url}", json_url)
+    return {"iframe": iframe, "json_url": json_url, "fetch": fetch}
+
+
+@get("/placements", guards=[read_guard], include_in_schema=False)
+async def placement_list(
+    request: Request[Any, Any, Any],
+    placements: Injected[PlacementStore],
+    page: PageParam = 1,
+    done: Done = None,
+) -> Template:
+    found = await placements.list_placements((page - 1) * PAGE_SIZE, PAGE_SIZE)
+    return Template(
+        "placements.html.j2",
+        context={
+            **page_context(request),
+            "items": found.items,
+            "total": found.total,
+            "page": page,
+            "pages": max(1, -(-found.total // PAGE_SIZE)),
+            "done": done,
+        },
+        headers=HEADERS,
+    )
+
+
+async def _placement(placements: PlacementStore, placement_id: int) -> Placement:
+    found = await placements.get_placement(placement_id)
+    if found is None:
+        raise NotFoundError(f"placement {placement_id} not found")
+    return found
+
+
+async def _detail(
+    request: Request[Any, Any, Any],
+    repository: Repository,
+    placements: PlacementStore,
+    public_urls: PublicUrls,
+    placement: Placement,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    done: str | None = None,
+) -> Template:
+    listed = await placements.placement_banners(placement.id)
+    if listed is None:
+        raise NotFoundError(f"placement {placement.id} not found")
+    now = utcnow()
+    rows = []
+    for link, share in zip(listed.banners, shares(listed.banners), strict=True):
+        banner = await repository.get_banner(link.banner_id)
+        rows.append(LinkRow(link.banner_id, banner, banner_status(banner, now), link.weight, share))
+    linked = {row.banner_id for row in rows}
+    choices = []
+    if page_context(request)["signed_in"]:
+        newest = await repository.list_banners(0, CHOICES)
+        choices = sorted(
+            (b for b in newest.items if b.id not in linked), key=lambda b: b.id, reverse=True
+        )
+    return Template(
+        "placement.html.j2",
+        context={
+            **page_context(request),
+            "placement": placement,
+            "rows": rows,
+            "choices": choices,
+            "values": values or {},
+            "errors": errors or {},
+            "snippets": snippets(public_urls.base(request.scope), placement),
+            "done": done,
+        },
+        headers=HEADERS,
+        status_code=400 if errors else 200,
+    )
+
+
+@get("/placements/{placement_id:int}", guards=[read_guard], include_in_schema=False)
+async def placement_page(
+    request: Request[Any, Any, Any],
+    repository: Injected[Repository],
+    placements: Injected[PlacementStore],
+    public_urls: Injected[PublicUrls],
+    placement_id: PlacementId,
+    done: Done = None,
+) -> Template:
+    placement = await _placement(placements, placement_id)
+    return await _detail(request, repository, placements, public_urls, placement, done=done)
+
+
+@post(
+    "/placements/{placement_id:int}/banners",
+    guards=[admin_session_guard],
+    include_in_schema=False,
+    status_code=303,
+)
+async def set_weights(
+    request: Request[Any, Any, Any],
+    repository: Injected[Repository],
+    placements: Injected[PlacementStore],
+    public_urls: Injected[PublicUrls],
+    placement_id: PlacementId,
+    data: Form,
+) -> Template | Redirect:
+    checked_form(request, data)
+    placement = await _placement(placements, placement_id)
+    listed = await placements.placement_banners(placement_id)
+    if listed is None:
+        raise NotFoundError(f"placement {placement_id} not found")
+    parsed, errors = parse_weights(data, listed.banners)
+    if parsed is not None:
+        try:
+            saved = await placements.set_placement_banners(placement_id, parsed.links)
+        except InvalidInputError as exc:
+            errors = weights_error(str(exc))
+        else:
+            if saved is None:
+                raise NotFoundError(f"placement {placement_id} not found")
+            done = f"Saved: {len(saved.banners)} banner{'' if len(saved.banners) == 1 else 's'}."
+            return Redirect(
+                f"/placements/{placement_id}", query_params={"done": done}, status_code=303
+            )
+    return await _detail(
+        request, repository, placements, public_urls, placement, values=data, errors=errors
+    )
+
+
+def _form_page(
+    request: Request[Any, Any, Any],
+    placement: Placement | None,
+    values: dict[str, str],
+    errors: dict[str, str],
+) -> Template:
+    return Template(
+        "placement_form.html.j2",
+        context={
+            **page_context(request),
+            "placement": placement,
+            "values": values,
+            "errors": errors,
+        },
+        headers=HEADERS,
+        status_code=400 if errors else 200,
+    )
+
+
+@get("/placements/new", guards=[admin_session_guard], include_in_schema=False)
+async def new_placement_form(request: Request[Any, Any, Any]) -> Template:
+    return _form_page(request, None, placement_values(None), {})
+
+
+@post("/placements/new", guards=[admin_session_guard], include_in_schema=False, status_code=303)
+async def create_placement(
+    request: Request[Any, Any, Any], placements: Injected[PlacementStore], data: Form
+) -> Template | Redirect:
+    checked_form(request, data)
+    parsed, errors = parse_placement(data, PlacementCreate)
+    if parsed is not None:
+        made = await placements.create_placement(parsed)
+        done = f"Created placement {made.id}, {made.name}. Link banners to it below."
+        return Redirect(f"/placements/{made.id}", query_params={"done": done}, status_code=303)
+    return _form_page(request, None, data, errors)
+
+
+@get("/placements/{placement_id:int}/edit", guards=[admin_session_guard], include_in_schema=False)
+async def edit_placement_form(
+    request: Request[Any, Any, Any], placements: Injected[PlacementStore], placement_id: PlacementId
+) -> Template:
+    placement = await _placement(placements, placement_id)
+    return _form_page(request, placement, placement_values(placement), {})
+
+
+@post(
+    "/placements/{placement_id:int}/edit",
+    guards=[admin_session_guard],
+    include_in_schema=False,
+    status_code=303,
+)
+async def update_placement(
+    request: Request[Any, Any, Any],
+    placements: Injected[PlacementStore],
+    placement_id: PlacementId,
+    data: Form,
+) -> Template | Redirect:
+    checked_form(request, data)
+    placement = await _placement(placements, placement_id)
+    parsed, errors = parse_placement(data, PlacementUpdate)
+    if parsed is not None:
+        updated = await placements.update_placement(placement_id, parsed)
+        if updated is None:
+            raise NotFoundError(f"placement {placement_id} not found")
+        done = f"Saved placement {updated.id}, {updated.name}."
+        return Redirect(f"/placements/{updated.id}", query_params={"done": done}, status_code=303)
+    return _form_page(request, placement, data, errors)
+
+
+@post(
+    "/placements/{placement_id:int}/delete",
+    guards=[admin_session_guard],
+    include_in_schema=False,
+    status_code=303,
+)
+async def delete_placement(
+    request: Request[Any, Any, Any],
+    placements: Injected[PlacementStore],
+    placement_id: PlacementId,
+    data: Form,
+) -> Template | Redirect:
+    checked_form(request, data)
+    placement = await _placement(placements, placement_id)
+    if data.get("confirm") != "yes":
+        return _form_page(
+            request,
+            placement,
+            placement_values(placement),
+            {"confirm": "Tick the box to confirm: the placement and its counts are deleted."},
+        )
+    if not await placements.delete_placement(placement_id):
+        raise NotFoundError(f"placement {placement_id} not found")
+    done = f"Deleted placement {placement_id}, {placement.name}."
+    return Redirect("/placements", query_params={"done": done}, status_code=303)
