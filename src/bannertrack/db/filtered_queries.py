@@ -6,7 +6,8 @@ OS) reads the raw clicks of ``[start, end)``, which retention keeps for
 ``retention_days``; the caller says whether the range reaches further back. The indexes
 of migration 0010 (``(occurred_at)``, and ``(country, occurred_at)`` and
 ``(utm_campaign, occurred_at)`` for the facts a marketer filters by most) serve these
-reads; docs/benchmarks.md's "Dashboard filters" has their figures on a million clicks.
+reads; docs/benchmarks.md's "Dashboard filters" has their figures on 100,000 clicks (a run
+on a million did not finish its reads within an hour).
 
 Impressions carry no click facts, so a filtered range states none (``None``) unless it
 filters by a banner alone, which ``SqlExplorer`` answers from the rollups instead.

@@ -5,7 +5,7 @@ The click batch (``db.pg_clicks``) builds its statements from ``insert_sql``.
 Why not SQLAlchemy's executemany here: its "insertmanyvalues" renders one bind parameter
 per value per row, runs Python bind processing for each, and produces a new SQL text for
 every batch size, which asyncpg then prepares anew. On the click path that per-row work
-was the largest single cost of a batch (profile in docs/benchmarks.md). Here each statement
+was the largest single cost of a batch (docs/benchmarks.md, history: 1f2044b). Here each statement
 takes one array per column (``unnest``): the text is the same for every batch size, so
 asyncpg prepares it once per connection, and the rows travel as binary arrays encoded in
 C. The statements run on the connection, and in the transaction, of the caller's
