@@ -7,7 +7,7 @@ observed as they happen.
 
 With ``--workers N`` each worker process has its own registry; ``merged_exposition``
 answers a scrape with every worker's series, each labelled with its ``pid`` (the other
-workers' from their latest snapshot, ``bannertrack.workers``), so a query sums them
+workers' from their latest snapshot, ``bannertrack.bootstrap.workers``), so a query sums them
 with ``sum without (pid) (...)``.
 """
 

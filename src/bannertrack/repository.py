@@ -28,7 +28,6 @@ from bannertrack.conversions.values import (
     ExportedConversion,
     Recorded,
 )
-from bannertrack.explore import BannerSort, BannerStatus, BannerTable, LiveView
 from bannertrack.models import (
     Banner,
     BannerCreate,
@@ -60,6 +59,7 @@ from bannertrack.models import (
     TopBanners,
     TrafficSeries,
 )
+from bannertrack.models.explore import BannerSort, BannerStatus, BannerTable, LiveView
 
 
 class Repository(Protocol):

@@ -131,17 +131,18 @@ LAYERS: tuple[frozenset[str], ...] = (
     # the ground: values, errors, background tasks, logging, the database's known state;
     # they import nothing of ours
     frozenset({"errors", "models", "tasks", "logs", "outage"}),
-    # settings, UTC time and the dashboard's read values (explore), over errors and values
-    frozenset({"config", "timeutil", "explore"}),
+    # settings and UTC time, over errors and values
+    frozenset({"config", "timeutil"}),
     # the rules of a time series; conversions' values, rules and CSV (over timeutil)
     frozenset({"series", "conversions"}),
     frozenset({"cache"}),  # the general cache engine
-    # the protocols, the metrics and the workers' shared figures (they name cache stats)
-    frozenset({"repository", "metrics", "workers"}),
+    # the protocols and the metrics (they name cache stats)
+    frozenset({"repository", "metrics"}),
     frozenset({"clicks", "caching", "db"}),  # a click's path, the caching layer, the database
-    frozenset({"public_url"}),  # how the service names itself (over clicks.privacy)
     frozenset({"placements"}),  # the serve's choice, caps and signed click URLs
-    frozenset({"bootstrap"}),  # the one place the service is assembled
+    # the one place the service is assembled; with how it names itself (public_url, over
+    # clicks.privacy) and the workers' shared figures (workers)
+    frozenset({"bootstrap"}),
     frozenset({"dashboard"}),
     frozenset({"api"}),  # the web surface; mounts the dashboard
     frozenset({"cli"}),

@@ -14,10 +14,10 @@ from bannertrack.api.auth import admin_guard
 from bannertrack.api.cache_stats import CacheStatsBody, stats_body
 from bannertrack.api.openapi import ADMIN, errors
 from bannertrack.bootstrap.web import BannerId, Injected
+from bannertrack.bootstrap.workers import WorkerBoard
 from bannertrack.caching.keys import Namespace
 from bannertrack.errors import ConflictError
 from bannertrack.repository import CacheAdmin
-from bannertrack.workers import WorkerBoard
 
 
 class Cleared(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,7 +4,7 @@ The top-level figures are the original design's fields (``hits`` .. ``size``,
 ``hit_rate`` as a string such as ``"89.29%"``), now summed over the server's workers,
 beside a numeric ``hit_ratio`` (0..1). ``workers`` lists each worker by pid with its own
 figures and their age: the answering worker's are live (age 0), the others' come from
-their latest snapshot (``bannertrack.workers``).
+their latest snapshot (``bannertrack.bootstrap.workers``).
 """
 
 from __future__ import annotations

@@ -11,13 +11,13 @@ from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bannertrack.bootstrap.web import Injected
+from bannertrack.bootstrap.workers import WorkerBoard
 from bannertrack.caching.bus import Bus
 from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.errors import UnavailableError
 from bannertrack.metrics import Metrics, merged_exposition
 from bannertrack.models import BusStats, SpoolStats
 from bannertrack.repository import StorageProbe
-from bannertrack.workers import WorkerBoard
 
 SpoolStatsOf = Callable[[], SpoolStats | None]
 

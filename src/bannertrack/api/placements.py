@@ -24,6 +24,7 @@ from bannertrack.api.body import iso_times, strict_body
 from bannertrack.api.openapi import ADMIN, errors
 from bannertrack.api.ranges import checked_range
 from bannertrack.api.tracking import visit_of
+from bannertrack.bootstrap.public_url import PublicUrls
 from bannertrack.bootstrap.web import MAX_OFFSET, Injected, PlacementId
 from bannertrack.errors import NotFoundError
 from bannertrack.models import (
@@ -38,7 +39,6 @@ from bannertrack.models import (
     ServeFormat,
 )
 from bannertrack.placements.serve import Served, Server
-from bannertrack.public_url import PublicUrls
 from bannertrack.repository import PlacementStore
 
 _CSP = "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'"

@@ -34,6 +34,8 @@ from bannertrack.bootstrap._cache import (
     open_cache,
 )
 from bannertrack.bootstrap._spool import open_spool, spool_stats
+from bannertrack.bootstrap.public_url import PublicUrls
+from bannertrack.bootstrap.workers import WorkerBoard, WorkerFigures
 from bannertrack.caching.bus import Bus
 from bannertrack.caching.placements import CachedPlacements
 from bannertrack.clicks import bots
@@ -57,7 +59,6 @@ from bannertrack.models import SpoolStats
 from bannertrack.outage import DatabaseState
 from bannertrack.placements.caps import DailyCaps
 from bannertrack.placements.serve import Server
-from bannertrack.public_url import PublicUrls
 from bannertrack.repository import (
     CacheAdmin,
     ClickArchive,
@@ -68,7 +69,6 @@ from bannertrack.repository import (
     StorageProbe,
 )
 from bannertrack.timeutil import utcnow
-from bannertrack.workers import WorkerBoard, WorkerFigures
 
 log = logging.getLogger("bannertrack")
 

@@ -97,7 +97,7 @@ def api(host: str | None, port: int | None, workers: int | None, no_cache: bool)
         os.environ["BANNERTRACK_AUTO_MIGRATE"] = "false"
     raise_fd_limit()
     with workers_dir(settings.workers_dir) as shared:
-        # The workers find each other's figures there (bannertrack.workers).
+        # The workers find each other's figures there (bannertrack.bootstrap.workers).
         os.environ["BANNERTRACK_WORKERS_DIR"] = shared
         _serve(settings, loop)
 

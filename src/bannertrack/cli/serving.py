@@ -62,7 +62,7 @@ def event_loop(choice: str) -> Loops:
 
 @contextlib.contextmanager
 def workers_dir(configured: str) -> Iterator[str]:
-    """The directory the workers share their figures in (``bannertrack.workers``).
+    """The directory the workers share their figures in (``bannertrack.bootstrap.workers``).
 
     The configured one is made if missing and left in place; without one, a private
     directory (mode 0700) is made for this run and removed when the server stops.

@@ -21,8 +21,8 @@ from bannertrack.dashboard.banner_forms import domain_error, form_fields, parse,
 from bannertrack.dashboard.session import admin_session_guard
 from bannertrack.dashboard.web import HEADERS, checked_form, page_context, read_guard
 from bannertrack.errors import InvalidInputError, NotFoundError
-from bannertrack.explore import BANNER_SORTS, BANNER_STATUSES, BannerSort, BannerStatus
 from bannertrack.models import Banner, BannerCreate, BannerUpdate
+from bannertrack.models.explore import BANNER_SORTS, BANNER_STATUSES, BannerSort, BannerStatus
 from bannertrack.repository import Explorer, Repository
 
 PAGE_SIZE = 25

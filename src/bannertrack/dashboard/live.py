@@ -19,7 +19,7 @@ from bannertrack.bootstrap.web import Injected
 from bannertrack.dashboard.charts import nice_ceiling
 from bannertrack.dashboard.filters import country_name
 from bannertrack.dashboard.web import HEADERS, page_context, read_guard
-from bannertrack.explore import LiveView
+from bannertrack.models.explore import LiveView
 from bannertrack.repository import Explorer
 
 MINUTES = 30

@@ -14,6 +14,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template import TemplateConfig
 
+from bannertrack.bootstrap.public_url import PublicUrls
 from bannertrack.bootstrap.web import BannerId, Injected
 from bannertrack.dashboard.cache_history import CacheHistory
 from bannertrack.dashboard.filters import LABELS, page_filter
@@ -30,7 +31,6 @@ from bannertrack.dashboard.web import (
 )
 from bannertrack.errors import NotFoundError
 from bannertrack.models import Banner
-from bannertrack.public_url import PublicUrls
 from bannertrack.repository import CacheAdmin, Explorer, Repository
 from bannertrack.timeutil import utcnow
 

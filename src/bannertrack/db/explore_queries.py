@@ -20,7 +20,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bannertrack.db.sql import banner_from_row
 from bannertrack.db.tables import banner_totals, banners, click_minutes, clicks
-from bannertrack.explore import (
+from bannertrack.models import click_through_rate
+from bannertrack.models.explore import (
     BannerRow,
     BannerSort,
     BannerStatus,
@@ -29,7 +30,6 @@ from bannertrack.explore import (
     LiveMinute,
     LiveView,
 )
-from bannertrack.models import click_through_rate
 from bannertrack.timeutil import floor_to
 
 

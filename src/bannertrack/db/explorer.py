@@ -18,7 +18,6 @@ from bannertrack.db import breakdown_queries, explore_queries, filtered_queries,
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.sql import banner_from_row
 from bannertrack.db.tables import banners
-from bannertrack.explore import BannerSort, BannerStatus, BannerTable, LiveView
 from bannertrack.models import (
     Breakdown,
     ClickFilter,
@@ -30,6 +29,7 @@ from bannertrack.models import (
     TopBanners,
     TrafficSeries,
 )
+from bannertrack.models.explore import BannerSort, BannerStatus, BannerTable, LiveView
 from bannertrack.timeutil import utcnow
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from bannertrack.bootstrap.public_url import PublicUrls, check_public_url
 from bannertrack.clicks.privacy import parse_networks
 from bannertrack.config import load_settings
 from bannertrack.errors import InvalidInputError
-from bannertrack.public_url import PublicUrls, check_public_url
 
 PROXIES = parse_networks("10.0.0.0/8, ::1")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 
-from bannertrack.workers import STALE_AFTER, WorkerBoard, WorkerFigures
+from bannertrack.bootstrap.workers import STALE_AFTER, WorkerBoard, WorkerFigures
 
 NOW = 1_000_000.0
 

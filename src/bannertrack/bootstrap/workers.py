@@ -36,7 +36,7 @@ import msgspec
 from bannertrack.cache import CacheStats
 from bannertrack.tasks import BackgroundTask, every
 
-log = logging.getLogger("bannertrack.workers")
+log = logging.getLogger("bannertrack.bootstrap.workers")
 
 STALE_AFTER = 5  # intervals without a snapshot before a worker no longer counts
 
