@@ -19,6 +19,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 
+from bannertrack.bootstrap.public_url import PublicUrls
 from bannertrack.bootstrap.web import MAX_OFFSET, Injected, PlacementId
 from bannertrack.dashboard.placement_forms import (
     parse_placement,
@@ -30,7 +31,6 @@ from bannertrack.dashboard.session import admin_session_guard
 from bannertrack.dashboard.web import HEADERS, checked_form, page_context, read_guard
 from bannertrack.errors import InvalidInputError, NotFoundError
 from bannertrack.models import Banner, Placement, PlacementBanner, PlacementCreate, PlacementUpdate
-from bannertrack.public_url import PublicUrls
 from bannertrack.repository import PlacementStore, Repository
 from bannertrack.timeutil import utcnow
 
