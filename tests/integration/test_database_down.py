@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -16,6 +17,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN_TOKEN
+from tests.integration.test_dashboard_http import sign_in
 from tests.support.banners import make_banner
 from tests.support.proxy import TcpProxy
 
@@ -48,6 +50,12 @@ async def test_database_down_serves_cache_and_answers_503_on_miss(
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     cached = (await client.get(f"/api/v1/banners/{banner_id}/with-stats")).json()
+    await sign_in(client)  # /ops shows the spool (a file session: no database needed)
+    ops = (await client.get("/ops")).text
+    if spooling:
+        assert 'data-spool-state="healthy" data-spool-clicks="0"' in ops
+    else:
+        assert "The outage spool is turned off" in ops
 
     proxy.stop()
     r = await client.get(f"/api/v1/banners/{banner_id}/with-stats")
@@ -65,6 +73,9 @@ async def test_database_down_serves_cache_and_answers_503_on_miss(
         assert r.status_code == 200 and r.json()["status"] == "degraded"
         assert checks["database"]["status"] == "degraded"
         assert checks["spool"]["status"] == "degraded" and checks["spool"]["clicks"] == 1
+        ops = await client.get("/ops")
+        assert ops.status_code == 200
+        assert 'data-spool-state="spooling" data-spool-clicks="1"' in ops.text
     else:
         # The negative control: the click cannot be stored and is refused, not dropped.
         assert r.status_code == 503
@@ -81,3 +92,12 @@ async def test_database_down_serves_cache_and_answers_503_on_miss(
     while (await client.get(f"/api/v1/banners/{banner_id}/stats")).json()["total_clicks"] != want:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
+    if spooling:
+        ops = (await client.get("/ops")).text
+        row = re.search(r'<tr data-spool-worker="\d+" data-spool-state="(\w+)".*?</tr>', ops, re.S)
+        assert row and row.group(1) == "healthy", ops
+        assert re.search(r"<time datetime=\"[^\"]+\"[^>]*>[\d.]+ s ago</time>", row.group(0))
+        health = (await client.get("/healthz")).json()["checks"]["spool"]
+        # At least the click taken while down (the next may have followed it through).
+        assert health["last_replay_at"] is not None and health["replayed_clicks"] >= 1
+        assert f">{health['replayed_clicks']} clicks<" in row.group(0)

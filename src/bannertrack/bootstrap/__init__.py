@@ -207,13 +207,16 @@ async def _start_workers(
     )
 
 
-def _figures_of(cached: CacheAdmin | None, metrics: Metrics) -> Callable[[], WorkerFigures]:
+def _figures_of(
+    cached: CacheAdmin | None, metrics: Metrics, spool: Callable[[], SpoolStats | None]
+) -> Callable[[], WorkerFigures]:
     def figures() -> WorkerFigures:
         return WorkerFigures(
             pid=os.getpid(),
             written_at=time.time(),
             cache=cached.stats() if cached is not None else None,
             exposition=metrics.exposition().decode(),
+            spool=spool(),
         )
 
     return figures
@@ -250,7 +253,10 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
         if settings.workers_dir:
             # Entered last, so it stops first: no snapshot of a worker that is stopping.
             workers = await stack.enter_async_context(
-                WorkerBoard(Path(settings.workers_dir), _figures_of(cached, metrics))
+                WorkerBoard(
+                    Path(settings.workers_dir),
+                    _figures_of(cached, metrics, lambda: spool_stats(spool, replay, state)),
+                )
             )
         placements: PlacementStore = database
         if parts is not None:

@@ -12,6 +12,7 @@ side, never replay one database's clicks into another.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -53,6 +54,11 @@ def spool_stats(
         replayed_clicks=replay.replayed_clicks if replay is not None else 0,
         rejected_batches=spool.rejected,
         database_down=state.down,
+        last_replay_at=(
+            datetime.fromtimestamp(replay.last_replay_at, UTC)
+            if replay is not None and replay.last_replay_at is not None
+            else None
+        ),
     )
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import msgspec
 
 from bannertrack.cache import CacheStats
+from bannertrack.models import SpoolStats
 from bannertrack.tasks import BackgroundTask, every
 
 log = logging.getLogger("bannertrack.bootstrap.workers")
@@ -48,6 +49,7 @@ class WorkerFigures(msgspec.Struct, frozen=True):
     written_at: float
     cache: CacheStats | None  # None when the cache is off
     exposition: str  # its Prometheus text, without the pid label
+    spool: SpoolStats | None = None  # its outage spool; None without one
 
 
 class WorkerBoard:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from bannertrack.clicks.spool import Spool, SpooledBatch
@@ -56,6 +57,7 @@ class SpoolReplay(Lifecycle):
         self.replayed_clicks = 0
         self.replayed_batches = 0
         self.skipped_batches = 0  # found stored already (a crash after a commit)
+        self.last_replay_at: float | None = None  # Unix time batches last left the spool
 
     async def start(self) -> None:
         await self._task.start()
@@ -104,6 +106,7 @@ class SpoolReplay(Lifecycle):
         self._state.answered()
         self._limit = self._max_clicks
         await self._spool.remove_many([b.seq for b in run])
+        self.last_replay_at = time.time()
         for batch, fresh in zip(run, stored, strict=True):
             if not fresh:
                 self.skipped_batches += 1

@@ -1,4 +1,5 @@
-"""``/ops``: the cache panel and the health of this worker, for a signed-in admin.
+"""``/ops``: the cache panel, the health of this worker and every worker's outage spool
+(``spool_panel``), for a signed-in admin.
 
 The cache actions are forms posting to ``/ops/cache/*`` with the session's CSRF token;
 they call the same ``CacheAdmin`` the ``/api/v1/cache/*`` endpoints call, so the admin
@@ -8,6 +9,7 @@ no queries) while the tab is visible.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -22,9 +24,12 @@ from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.dashboard.cache_history import CacheHistory
 from bannertrack.dashboard.cache_panel import cache_panel
 from bannertrack.dashboard.session import admin_session_guard
+from bannertrack.dashboard.spool_panel import SpoolStatsOf, spool_rows
 from bannertrack.dashboard.web import HEADERS, checked_form, page_context
 from bannertrack.errors import InvalidInputError, UnavailableError
 from bannertrack.repository import CacheAdmin, StorageProbe
+from bannertrack.timeutil import utcnow
+from bannertrack.workers import WorkerBoard
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 Done = Annotated[str | None, QueryParameter(name="done", max_length=200)]
@@ -41,16 +46,19 @@ def cache_context(state: State, cache_admin: CacheAdmin | None) -> dict[str, Any
 
 
 async def _health(
-    storage: StorageProbe, ingest: ClickIngest, bus: Bus | None
+    storage: StorageProbe, ingest: ClickIngest, bus: Bus | None, known_down: bool
 ) -> list[tuple[str, str, str]]:
     """(part, status, detail) rows, the same checks ``/healthz`` runs."""
     rows = []
-    try:
-        await storage.ping()
-        write_error = await storage.write_error()
-        db = ("down", write_error) if write_error else ("ok", f"{storage.dialect} answers")
-    except UnavailableError as exc:
-        db = ("down", str(exc))
+    if known_down:  # as /healthz: no ping to wait for while the spool takes the clicks
+        db = ("degraded", "unavailable; clicks go to the outage spool")
+    else:
+        try:
+            await storage.ping()
+            write_error = await storage.write_error()
+            db = ("down", write_error) if write_error else ("ok", f"{storage.dialect} answers")
+        except UnavailableError as exc:
+            db = ("down", str(exc))
     rows.append(("Database", *db))
     rows.append(
         (
@@ -76,14 +84,28 @@ async def ops_page(
     storage: Injected[StorageProbe],
     ingest: Injected[ClickIngest],
     bus: Injected[Bus | None],
+    spool_stats: Injected[SpoolStatsOf],
+    workers: Injected[WorkerBoard | None],
     done: Done = None,
 ) -> Template:
+    own = spool_stats()
+    others = await workers.others() if workers is not None else []
+    pid = workers.pid if workers is not None else os.getpid()
     return Template(
         "ops.html.j2",
         context={
             **page_context(request),
             **cache_context(state, cache_admin),
-            "health": await _health(storage, ingest, bus),
+            "health": await _health(storage, ingest, bus, own is not None and own.database_down),
+            "spool_rows": spool_rows(pid, own, others, utcnow()),
+            "spool_off": (
+                ""
+                if own is not None
+                else "On SQLite there is no spool: the database is this host's own file."
+                if storage.dialect == "sqlite"
+                else "The outage spool is turned off (BANNERTRACK_SPOOL_ENABLED): "
+                "clicks get 503 while the database is down."
+            ),
             "done": done,
         },
         headers=HEADERS,

@@ -236,6 +236,7 @@ class SpoolStats(msgspec.Struct, frozen=True, kw_only=True):
     replayed_clicks: int  # replayed into the database since start
     rejected_batches: int
     database_down: bool
+    last_replay_at: datetime | None  # when batches last left the spool for the database
 
 
 class ImpressionCount(msgspec.Struct, frozen=True, kw_only=True):
