@@ -12,8 +12,8 @@ side, never replay one database's clicks into another.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url

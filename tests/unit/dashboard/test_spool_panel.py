@@ -8,10 +8,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from bannertrack.workers import WorkerBoard, WorkerFigures
 
 from bannertrack.dashboard.spool_panel import ago, spool_rows, spool_state
 from bannertrack.models import SpoolStats
-from bannertrack.workers import WorkerBoard, WorkerFigures
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
