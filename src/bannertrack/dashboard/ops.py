@@ -19,6 +19,7 @@ from litestar.params import Body, PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 
 from bannertrack.bootstrap.web import Injected
+from bannertrack.bootstrap.workers import WorkerBoard
 from bannertrack.caching.bus import Bus
 from bannertrack.clicks.ingest import ClickIngest
 from bannertrack.dashboard.cache_history import CacheHistory
@@ -29,7 +30,6 @@ from bannertrack.dashboard.web import HEADERS, checked_form, page_context
 from bannertrack.errors import InvalidInputError, UnavailableError
 from bannertrack.repository import CacheAdmin, StorageProbe
 from bannertrack.timeutil import utcnow
-from bannertrack.workers import WorkerBoard
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 Done = Annotated[str | None, QueryParameter(name="done", max_length=200)]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from bannertrack.bootstrap.workers import WorkerFigures
 from bannertrack.models import SpoolStats
-from bannertrack.workers import WorkerFigures
 
 SpoolState = Literal["healthy", "spooling", "replaying"]
 SpoolStatsOf = Callable[[], SpoolStats | None]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from bannertrack.workers import WorkerBoard, WorkerFigures
 
+from bannertrack.bootstrap.workers import WorkerBoard, WorkerFigures
 from bannertrack.dashboard.spool_panel import ago, spool_rows, spool_state
 from bannertrack.models import SpoolStats
 
