@@ -20,15 +20,19 @@ written into a URL; the server's own address stands in for it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from bannertrack.clicks.privacy import IPNetwork, parse_address
+from bannertrack.clicks.privacy import IPNetwork, is_trusted_peer
 from bannertrack.config import HOST_PATTERN as _HOST
 from bannertrack.config import PUBLIC_SCHEMES as _SCHEMES
 from bannertrack.config import check_public_url as check_public_url  # checked with the settings
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+_WANTED = frozenset({b"host", b"x-forwarded-proto", b"x-forwarded-host"})
+_MAX_MEMO = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +41,39 @@ class PublicUrls:
 
     public_url: str  # checked by ``check_public_url``; "" to derive from each request
     trusted_proxies: tuple[IPNetwork, ...]
+    # The base for the request facts it depends on: every placement serve writes one,
+    # and the same few hosts come back all day. The key holds no visitor's address, only
+    # whether the peer is a trusted proxy; bounded, as a client chooses its Host header.
+    _memo: dict[tuple[object, ...], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def base(self, scope: Mapping[str, Any]) -> str:
         """``scheme://host[:port]`` for the request of an ASGI ``scope``."""
         if self.public_url:
             return self.public_url
-        headers = _headers(scope, (b"host", b"x-forwarded-proto", b"x-forwarded-host"))
+        headers = _headers(scope, _WANTED)
+        forwarded = b"x-forwarded-proto" in headers or b"x-forwarded-host" in headers
+        key = (
+            scope.get("scheme"),
+            scope.get("server"),
+            headers.get(b"host"),
+            headers.get(b"x-forwarded-proto"),
+            headers.get(b"x-forwarded-host"),
+            forwarded and self._from_trusted_proxy(scope),
+        )
+        found = self._memo.get(key)
+        if found is None:
+            found = self._base(scope, headers, bool(key[-1]))
+            if len(self._memo) >= _MAX_MEMO:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+    def _base(self, scope: Mapping[str, Any], headers: dict[bytes, str], proxied: bool) -> str:
         scheme = str(scope.get("scheme") or "http")
         host = _valid_host(headers.get(b"host"))
-        if self._from_trusted_proxy(scope):
+        if proxied:
             forwarded = _first(headers.get(b"x-forwarded-proto")).lower()
             if forwarded in _SCHEMES:
                 scheme = forwarded
@@ -62,8 +90,9 @@ class PublicUrls:
         if not self.trusted_proxies:
             return False
         client = scope.get("client")
-        peer = parse_address(str(client[0])) if client else None
-        return peer is not None and any(peer in net for net in self.trusted_proxies)
+        if not client:
+            return False
+        return is_trusted_peer(str(client[0]), self.trusted_proxies)
 
 
 def _headers(scope: Mapping[str, Any], wanted: Iterable[bytes]) -> dict[bytes, str]:

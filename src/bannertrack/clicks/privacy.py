@@ -128,16 +128,82 @@ def client_address(
     proxy's own address would make every such client one visitor, and "no address" only
     costs the visitor key (docs/counting.md: never a repeat).
     """
-    trusted = tuple(trusted)
-    if not trusted or not forwarded_for or not _is_trusted(peer, trusted):
+    if not forwarded_for:
         return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    trusted = tuple(trusted)
+    if not trusted:
+        return peer
+    nets = _networks(trusted)
+    if not nets.has_peer(peer):
+        return peer
+    hops = [h for h in (part.strip() for part in forwarded_for.split(",")) if h]
     for hop in reversed(hops):
-        ip = forwarded_address(hop)
-        if ip is None or not any(ip in net for net in trusted):
-            return None if ip is None else str(ip)
+        try:
+            # A plain dotted quad, the usual hop: compared as an integer. inet_pton takes
+            # only canonical quads (no leading zeros, four parts), so the hop is already
+            # the text ``str`` would write (test_privacy checks against ipaddress).
+            number = int.from_bytes(socket.inet_pton(socket.AF_INET, hop), "big")
+        except (OSError, ValueError):
+            ip = forwarded_address(hop)
+            if ip is None:
+                return None
+            if not nets.contains(ip):
+                return str(ip)
+            continue
+        if not nets.contains_v4(number):
+            return hop
     first = forwarded_address(hops[0]) if hops else None
     return str(first) if first is not None else peer
+
+
+class _Networks:
+    """Trusted networks made quick to ask: IPv4 ones as (mask, network) integers, and
+    the peers already found to be trusted proxies (at most 64; only proxies, never a
+    visitor's address: a peer that is not trusted is parsed again each time)."""
+
+    __slots__ = ("nets", "peers", "v4")
+
+    def __init__(self, nets: tuple[IPNetwork, ...]) -> None:
+        self.nets = nets  # held: its id keys ``_NETWORKS`` and is never reused meanwhile
+        self.v4 = tuple((int(n.netmask), int(n.network_address)) for n in nets if n.version == 4)
+        self.peers: set[str] = set()
+
+    def contains_v4(self, number: int) -> bool:
+        return any(number & mask == net for mask, net in self.v4)
+
+    def contains(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(ip in net for net in self.nets)
+
+    def has_peer(self, address: str | None) -> bool:
+        if address is None:
+            return False
+        if address in self.peers:
+            return True
+        ip = _parse(address)
+        if ip is None or not self.contains(ip):
+            return False
+        if len(self.peers) >= 64:
+            self.peers.clear()
+        self.peers.add(address)
+        return True
+
+
+_NETWORKS: dict[int, _Networks] = {}
+
+
+def _networks(trusted: tuple[IPNetwork, ...]) -> _Networks:
+    found = _NETWORKS.get(id(trusted))
+    if found is None or found.nets is not trusted:
+        if len(_NETWORKS) >= 64:  # tests build many settings; a service has one
+            _NETWORKS.clear()
+        found = _NETWORKS[id(trusted)] = _Networks(trusted)
+    return found
+
+
+def is_trusted_peer(address: str | None, trusted: tuple[IPNetwork, ...]) -> bool:
+    """Whether ``address`` (a peer) lies in one of the ``trusted`` networks; a yes is
+    remembered, as a request behind a proxy asks it of the same few addresses all day."""
+    return bool(trusted) and _networks(trusted).has_peer(address)
 
 
 def forwarded_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -161,8 +227,3 @@ def _is_port(text: str) -> bool:
 def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """A plain IPv4 or IPv6 address (no port, no brackets), or None."""
     return _parse(text)
-
-
-def _is_trusted(address: str | None, trusted: tuple[IPNetwork, ...]) -> bool:
-    ip = _parse(address)
-    return ip is not None and any(ip in net for net in trusted)

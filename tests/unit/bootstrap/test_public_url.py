@@ -70,6 +70,22 @@ def test_the_base_url(peer: str, headers: dict[str, str], expected: str) -> None
     assert PublicUrls("", PROXIES).base(scope(peer, **headers)) == expected
 
 
+def test_one_instance_answers_every_case_in_turn() -> None:
+    """The base is remembered per request facts: the same headers from an untrusted
+    client after a trusted proxy (and the other way round) still get their own answer."""
+    urls = PublicUrls("", PROXIES)
+    cases = [
+        ("10.1.2.3", FORWARDED, "https://ads.example"),
+        ("203.0.113.5", FORWARDED, "http://app:8080"),
+        ("203.0.113.5", {}, "http://127.0.0.1:8080"),
+        ("203.0.113.5", {"host": "a b/c"}, "http://127.0.0.1:8080"),
+    ]
+    for _ in range(2):
+        for peer, headers, expected in cases:
+            assert urls.base(scope(peer, **headers)) == expected
+    assert urls.base(scope(server=("10.0.0.9", 9000))) == "http://10.0.0.9:9000"
+
+
 def test_without_trusted_proxies_no_forwarded_header_counts() -> None:
     assert PublicUrls("", ()).base(scope("10.0.0.1", **FORWARDED)) == "http://app:8080"
 

@@ -33,12 +33,14 @@ async def test_sums_per_banner_minute_and_writes_once_per_flush() -> None:
     batcher.add(2)
     now[0] = T0 + timedelta(seconds=2)  # the next minute
     batcher.add(1)
-    assert await batcher.flush() == 7 and await batcher.flush() == 0
+    now[0] = T0  # a clock stepped back: the remembered minute is not reused
+    batcher.add(2)
+    assert await batcher.flush() == 8 and await batcher.flush() == 0
     minute = T0.replace(second=0)
     assert [(c.banner_id, c.minute, c.count) for c in sink.writes[0]] == [
         (1, minute, 5),
         (1, minute + timedelta(minutes=1), 1),
-        (2, minute, 1),
+        (2, minute, 2),
     ]
     assert len(sink.writes) == 1
 

@@ -99,3 +99,47 @@ def test_the_fast_ipv4_parse_agrees_with_ipaddress() -> None:
     generated = [".".join(rng.choices(parts, k=rng.choice([3, 4, 5]))) for _ in range(5000)]
     for text in fixed + generated:
         assert parse_address(text) == reference(text), repr(text)
+
+
+def _reference_client_address(peer: str | None, xff: str | None, trusted: tuple) -> str | None:  # type: ignore[type-arg]
+    """The walk written plainly with ``ipaddress`` (what ``client_address`` did before its
+    IPv4 shortcut and its memory of proxy peers)."""
+    if not trusted or not xff:
+        return peer
+    ip = parse_address(peer) if peer else None
+    if ip is None or not any(ip in net for net in trusted):
+        return peer
+    hops = [h.strip() for h in xff.split(",") if h.strip()]
+    for hop in reversed(hops):
+        got = forwarded_address(hop)
+        if got is None or not any(got in net for net in trusted):
+            return None if got is None else str(got)
+    first = forwarded_address(hops[0]) if hops else None
+    return str(first) if first is not None else peer
+
+
+def test_client_address_agrees_with_the_plain_walk() -> None:
+    import random
+
+    rng = random.Random(20261206)
+    hops = ["10.0.0.2", "10.1.2.3", "198.51.100.1", "01.2.3.4", "1.2.3", "10.0.0.2:80"]
+    hops += ["198.51.100.1:8080", "[2001:db8::1]:1", "2001:db8:ffff::9", "::ffff:10.0.0.9"]
+    hops += ["unknown", "", " 203.0.113.7 ", "256.1.1.1", "1.2.3.4\x00", "0.0.0.0"]
+    peers = ["10.0.0.1", "10.255.0.1", "203.0.113.5", "2001:db8:ffff::1", "garbage", None]
+    for _ in range(3000):
+        xff = ",".join(rng.choices(hops, k=rng.choice([1, 1, 2, 3])))
+        peer = rng.choice(peers)
+        expected = _reference_client_address(peer, xff, PROXIES)
+        assert client_address(peer, xff, PROXIES) == expected, (peer, xff)
+
+
+def test_only_proxy_peers_are_remembered() -> None:
+    """The memory that makes the trusted-peer check quick holds proxies, never a
+    visitor's address (the module's promise: an address lives only in its request)."""
+    from bannertrack.clicks import privacy
+
+    nets = parse_networks("10.0.0.0/8")
+    assert client_address("203.0.113.5", "198.51.100.1", nets) == "203.0.113.5"
+    assert client_address("10.0.0.1", "198.51.100.1", nets) == "198.51.100.1"
+    remembered = privacy._NETWORKS[id(nets)].peers
+    assert remembered == {"10.0.0.1"}
