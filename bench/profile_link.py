@@ -9,6 +9,11 @@ samples under them.
 
     .venv/bin/python bench/profile_link.py sqlite 256
     .venv/bin/python bench/profile_link.py postgresql 64 --tree /tmp/other-checkout
+    .venv/bin/python bench/profile_link.py sqlite 64 --click-id --all-threads
+
+``--click-id`` gives the banners a ``click_id_param`` (a random click id per click, issue
+28). ``--all-threads`` samples every thread that is running, not only the GIL holder: the
+SQLite writer thread does its work with the GIL released.
 
 Needs ``wrk`` on PATH and ``py-spy`` (``pip install py-spy``; it reads another process's
 memory, so it may need root or ``kernel.yama.ptrace_scope=0``). Linux only.
@@ -50,7 +55,7 @@ def summarise(raw: Path, top: int, match: list[str]) -> None:
         for text in match:
             if text in stack:
                 matched[text] += n
-    print(f"{total} samples holding the GIL")
+    print(f"{total} samples")
     for text in match:
         print(f"{100 * matched[text] / total:5.1f}% of samples have {text!r} on the stack")
     for title, counter in (("own samples", own), ("samples under the frame", under)):
@@ -59,11 +64,20 @@ def summarise(raw: Path, top: int, match: list[str]) -> None:
             print(f"{100 * n / total:5.1f}% {frame}")
 
 
-def profile(url: str, conns: int, tree: Path, work: Path, top: int, match: list[str]) -> None:
+def profile(
+    url: str,
+    conns: int,
+    tree: Path,
+    work: Path,
+    top: int,
+    match: list[str],
+    click_id: bool = False,
+    all_threads: bool = False,
+) -> None:
     env = {"BANNERTRACK_TRUSTED_PROXIES": "127.0.0.1", "PYTHONPATH": str(tree / "src")}
     server = bannertrack_server(url, env, work / "server.log").start()
     try:
-        click_path.create_banners(server.url)
+        click_path.create_banners(server.url, "bt_click" if click_id else None)
         assert server.proc is not None
         script = work / "link.lua"
         script.write_text(click_path.WRK_SCRIPT)
@@ -77,7 +91,7 @@ def profile(url: str, conns: int, tree: Path, work: Path, top: int, match: list[
         raw = work / "raw.txt"
         subprocess.run(
             ["py-spy", "record", "-p", worker.decode(), "-d", "10", "-r", "200", "-f", "raw",
-             "-o", str(raw), "--nonblocking", "--gil"],
+             "-o", str(raw), "--nonblocking", *([] if all_threads else ["--gil"])],
             check=True, capture_output=True,
         )  # fmt: skip
         out, _ = wrk.communicate()
@@ -99,7 +113,12 @@ def main() -> None:
         "--match", action="append", default=[], metavar="TEXT",
         help="also print the share of samples with TEXT on the stack (repeatable)",
     )  # fmt: skip
+    parser.add_argument("--click-id", action="store_true", help="banners with a click_id_param")
+    parser.add_argument(
+        "--all-threads", action="store_true", help="sample every running thread, not the GIL's"
+    )
     args = parser.parse_args()
+    extra = (args.click_id, args.all_threads)
     for tool in ("wrk", "py-spy"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not on PATH")
@@ -107,11 +126,11 @@ def main() -> None:
         work = Path(tmp)
         if args.database == "sqlite":
             url = f"sqlite:///{work / 'link.db'}"
-            profile(url, args.connections, args.tree, work, args.top, args.match)
+            profile(url, args.connections, args.tree, work, args.top, args.match, *extra)
             return
         with postgres_admin_url() as admin:
             url = asyncio.run(create_postgres_database(admin))
-            profile(url, args.connections, args.tree, work, args.top, args.match)
+            profile(url, args.connections, args.tree, work, args.top, args.match, *extra)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bannertrack.clicks.links import new_click_id, with_click_id
+from bannertrack.clicks.links import with_click_id
 from bannertrack.config import Settings
+from bannertrack.conversions.click_ids import click_time, new_click_id
 from bannertrack.conversions.currencies import MINOR_UNITS
 from bannertrack.conversions.rules import check_window
 from bannertrack.conversions.validation import checked
@@ -103,9 +104,30 @@ def test_the_window_never_outlasts_retention() -> None:
 
 
 def test_click_ids_are_random_url_safe_and_128_bits() -> None:
-    ids = {new_click_id() for _ in range(1000)}
+    ids = {new_click_id(NOW) for _ in range(1000)}  # one instant: only the random part varies
     assert len(ids) == 1000
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", i) for i in ids)  # 22 x 6 bits >= 128
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", i) for i in ids)
+    # 64 bits of time fill 10 characters and 4 bits of the 11th; the 128 random bits the rest.
+    assert len({i[11:] for i in ids}) == 1000 and len({i[:10] for i in ids}) == 1
+
+
+@given(st.datetimes(timezones=st.just(UTC), min_value=datetime(1970, 1, 1)))
+def test_a_click_id_holds_its_clicks_time_to_the_microsecond(at: datetime) -> None:
+    assert click_time(new_click_id(at)) == at
+
+
+@pytest.mark.parametrize(
+    "click_id",
+    [
+        "q3Lx0v6mT1aZk9W2bYc8Rg",  # a legacy id (22 characters): looked up by id alone
+        "A" * 31,
+        "A" * 33,
+        "_" * 32,  # a time past datetime's range
+        "é" * 32,
+    ],
+)
+def test_ids_not_of_the_timed_form_have_no_time(click_id: str) -> None:
+    assert click_time(click_id) is None
 
 
 @pytest.mark.parametrize(

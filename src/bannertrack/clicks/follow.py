@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from bannertrack.clicks.links import (
-    UnusableTargetError,
-    new_click_id,
-    redirect_location,
-    with_click_id,
-)
+from bannertrack.clicks.links import UnusableTargetError, redirect_location, with_click_id
 from bannertrack.clicks.recording import ClickRecorder, Visit
 from bannertrack.clicks.signing import ClickSigner, Signed
+from bannertrack.conversions.click_ids import new_click_id
 from bannertrack.errors import NotFoundError
 from bannertrack.models import Banner
 from bannertrack.repository import Repository
+from bannertrack.timeutil import utcnow
 
 log = logging.getLogger("bannertrack.api")
 
@@ -50,8 +47,9 @@ async def follow(
     not forwarded to the target.
 
     A banner with a ``click_id_param`` gets a fresh click id in the Location, stored
-    with the click (bots and repeats too: a conversion may follow a repeat). A HEAD or a
-    prefetch counts no click, so its Location carries no id.
+    with the click (bots and repeats too: a conversion may follow a repeat); the id
+    holds the click's time (``conversions/click_ids.py``), so the click is timed here. A
+    HEAD or a prefetch counts no click, so its Location carries no id.
 
     Raises ``NotFoundError`` (no such banner, or deleted before the click was written),
     ``UnusableTargetError`` (409), or the click writer's ``UnavailableError`` (503).
@@ -67,12 +65,13 @@ async def follow(
     )
     location = _location(banner, signed.rest)
     if visit.counts:
-        click_id = None
+        click_id = at = None
         if banner.click_id_param is not None:  # one attribute test when there is none
-            click_id = new_click_id()
+            at = utcnow()
+            click_id = new_click_id(at)
             location = with_click_id(location, banner.click_id_param, click_id)
         recorded = await clicks.record_visit(
-            visit, banner_id, signed.placement_id, signed.verdict, click_id
+            visit, banner_id, signed.placement_id, signed.verdict, click_id, at
         )
         if recorded is None:  # deleted between the lookup and the write
             raise NotFoundError(f"banner {banner_id} not found")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import secrets
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import idna
@@ -163,22 +162,14 @@ def redirect_location(banner: Banner, query_string: str) -> str:
     return f"{target}{sep}{urlencode(extra)}"
 
 
-# 16 random bytes (128 bits) from the OS's CSPRNG, as 22 characters of URL-safe base64.
-CLICK_ID_BYTES = 16
-
-
-def new_click_id() -> str:
-    """A fresh click id: random, never derived from the visitor's address or agent."""
-    return secrets.token_urlsafe(CLICK_ID_BYTES)
-
-
 def with_click_id(location: str, param: str, click_id: str) -> str:
     """``location`` with ``param=click_id`` as its last query parameter.
 
     Any ``param`` already there (from the target, or forwarded from the request: a
     visitor could send one) is dropped, so the only click id a site receives is the one
     stored with the click. It goes before a fragment, not into it. ``param`` and
-    ``click_id`` are URL-safe by construction (``ClickIdParam``, ``new_click_id``).
+    ``click_id`` are URL-safe by construction (``ClickIdParam``,
+    ``conversions.click_ids.new_click_id``).
     """
     base, hash_, fragment = location.partition("#")
     path, _q, query = base.partition("?")

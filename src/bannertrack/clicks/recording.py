@@ -13,6 +13,7 @@ and, with the referrer and the query, the breakdown facts (``clicks/facts.py``) 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -78,14 +79,16 @@ class ClickRecorder:
         placement_id: int | None = None,
         signature: str | None = None,
         click_id: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> RecordedClick | SpooledClick | None:
         """A tracking-link click, committed (or spooled); ``None`` when the banner is gone.
 
         ``signature`` is the verdict on a placement's signed click URL (``None``: a plain
         link); any but "valid" sets the click apart as ``signature_<verdict>``, and
         ``placement_id`` is the placement the signature vouches for. ``click_id``: the id
-        the link put in the Location (the banner's click_id_param)."""
-        click = await click_from_visit(self, visit, banner_id, click_id)
+        the link put in the Location (the banner's click_id_param), and ``occurred_at``
+        the time it holds (``None``: now)."""
+        click = await click_from_visit(self, visit, banner_id, click_id, occurred_at)
         if signature is not None:
             click = signed_click(click, placement_id, signature)
         return await self._record(click)
@@ -106,7 +109,11 @@ class ClickRecorder:
 
 
 async def click_from_visit(
-    ctx: ClickRecorder, visit: Visit, banner_id: int, click_id: str | None = None
+    ctx: ClickRecorder,
+    visit: Visit,
+    banner_id: int,
+    click_id: str | None = None,
+    occurred_at: datetime | None = None,
 ) -> ClickIn:
     """A tracking-link click: the visitor's own request is the evidence."""
     ip = client_address(visit.peer, visit.forwarded_for, ctx.trusted_proxies)
@@ -117,7 +124,7 @@ async def click_from_visit(
     referrer = referrer[:_MAX_REFERRER] if referrer else None
     verdict = classify(user_agent)
     return await _click(
-        ctx, banner_id, ip, user_agent, referrer, verdict, visit.query_string, click_id
+        ctx, banner_id, ip, user_agent, referrer, verdict, visit.query_string, click_id, occurred_at
     )
 
 
@@ -150,10 +157,11 @@ async def _click(
     verdict: Verdict,
     query_string: str,
     click_id: str | None = None,
+    occurred_at: datetime | None = None,
 ) -> ClickIn:
     return ClickIn(
         banner_id=banner_id,
-        occurred_at=utcnow(),
+        occurred_at=utcnow() if occurred_at is None else occurred_at,
         user_agent=user_agent,
         referrer=referrer,
         visitor=await ctx.hasher.visitor(ip, user_agent),

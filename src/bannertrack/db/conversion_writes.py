@@ -3,7 +3,8 @@
 The steps, in the caller's transaction (on SQLite it holds the write lock first, so two
 reports are serialised whole):
 
-1. the click, by its id (``NotFoundError`` if no click has it, or retention deleted it);
+1. the click, by its id (``NotFoundError`` if no click has it, or retention deleted it):
+   by the time the id holds and the id (``click_by_id``);
 2. a conversion of the same (click id, goal) already stored answers as the first did
    (nothing counted), even when the window has closed since;
 3. the window rule (``conversions.rules``);
@@ -21,13 +22,15 @@ from datetime import UTC, date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bannertrack.conversions.click_ids import click_time
 from bannertrack.conversions.rules import check_window
 from bannertrack.conversions.values import Conversion, ConversionIn, Recorded, amount_text
 from bannertrack.db.sql import insert_for
 from bannertrack.db.tables import (
+    LEGACY_CLICK_ID,
     clicks,
     conversion_breakdowns,
     conversion_minutes,
@@ -47,14 +50,7 @@ async def record_conversion(
     conn: AsyncConnection, dialect: str, data: ConversionIn, window: timedelta
 ) -> Recorded:
     """Steps 1-5 of the module docstring; the caller commits."""
-    c = clicks.c
-    click = (
-        await conn.execute(
-            select(c.banner_id, c.occurred_at, c.placement_id, *(c[f] for f in _FACTS)).where(
-                c.click_id == data.click_id
-            )
-        )
-    ).first()
+    click = (await conn.execute(click_by_id(data.click_id))).first()
     if click is None:
         raise NotFoundError("no click has this click_id (unknown, or past retention)")
     first = await stored(conn, data)
@@ -85,6 +81,19 @@ async def record_conversion(
     return Recorded(
         conversion=_conversion(inserted, data, click.banner_id, placement_id), created=True
     )
+
+
+def click_by_id(click_id: str) -> Select[Any]:
+    """The click an id names: by its time through ``ix_clicks_occurred``, or a legacy id
+    through the partial index that holds only those (``conversions/click_ids.py``)."""
+    c = clicks.c
+    query = select(c.banner_id, c.occurred_at, c.placement_id, *(c[f] for f in _FACTS))
+    at = click_time(click_id)
+    if at is not None:
+        return query.where(c.occurred_at == at, c.click_id == click_id)
+    # The partial index's own predicate, as literal text: both databases use a partial
+    # index only for a query that states its condition.
+    return query.where(c.click_id == click_id, LEGACY_CLICK_ID)
 
 
 def _placement_of(click: Row[Any]) -> int | None:

@@ -59,6 +59,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -157,14 +158,16 @@ clicks = Table(
     Index("ix_clicks_utm_campaign_occurred", "utm_campaign", "occurred_at"),
     sqlite_autoincrement=True,
 )
-# Partial: a click without an id (the banner has no click_id_param) adds no index entry,
-# so the link of such a banner pays nothing for it.
+# A click id holds its click's time (conversions/click_ids.py): a conversion finds the
+# click through ix_clicks_occurred, and a click adds no entry for its id. Only the ids
+# stored before that form (22 characters, migration 0012) are indexed by id, here.
+LEGACY_CLICK_ID = text("length(click_id) = 22")
 Index(
-    "ux_clicks_click_id",
+    "ux_clicks_legacy_click_id",
     clicks.c.click_id,
     unique=True,
-    sqlite_where=clicks.c.click_id.isnot(None),
-    postgresql_where=clicks.c.click_id.isnot(None),
+    sqlite_where=LEGACY_CLICK_ID,
+    postgresql_where=LEGACY_CLICK_ID,
 )
 
 # The columns a new click row fills, in table order (every one but the id).

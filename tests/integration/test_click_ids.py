@@ -1,0 +1,73 @@
+"""A conversion finds its click by id through an index, and a click id adds no entry.
+
+A timed click id (``conversions/click_ids.py``) is found by ``occurred_at`` through
+``ix_clicks_occurred``; a legacy one (22 characters, stored before migration 0012) through
+``ux_clicks_legacy_click_id``, which holds nothing else. Both plans are read from the
+database itself: a lookup that fell back to reading every click would pass every other
+test and only show as a slow conversion on a big table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from bannertrack.conversions.click_ids import new_click_id
+from bannertrack.conversions.values import ConversionIn
+from bannertrack.db.conversion_writes import click_by_id
+from bannertrack.db.repository import SqlRepository
+from bannertrack.errors import NotFoundError
+from bannertrack.models import BannerCreate, ClickIn
+
+WINDOW = timedelta(days=30)
+LEGACY = "q3Lx0v6mT1aZk9W2bYc8Rg"
+
+
+async def _plan(repo: SqlRepository, click_id: str) -> str:
+    query = click_by_id(click_id)
+    sql = str(query.compile(repo.engine, compile_kwargs={"literal_binds": True}))
+    async with repo.engine.connect() as conn:
+        if repo.dialect == "sqlite":
+            rows = await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+            return "\n".join(str(r[-1]) for r in rows)
+        # A few rows make any table scan cheapest; refuse scans to see what can be used.
+        await conn.execute(text("SET enable_seqscan = off"))
+        rows = await conn.execute(text(f"EXPLAIN {sql}"))
+        return "\n".join(str(r[0]) for r in rows)
+
+
+async def _convert(repo: SqlRepository, click_id: str, at: datetime) -> int:
+    data = ConversionIn(
+        click_id=click_id, goal="sale", value_micros=None, currency=None, occurred_at=at
+    )
+    return (await repo.record_conversion(data, WINDOW)).conversion.banner_id
+
+
+async def test_timed_and_legacy_ids_are_found_through_an_index(sql_repo: SqlRepository) -> None:
+    banner = await sql_repo.create_banner(
+        BannerCreate(
+            name="b",
+            image_url="https://cdn.example.com/b.png",
+            target_url="https://shop.example.com/",
+            click_id_param="bt_click",
+        )
+    )
+    now = datetime.now(UTC)
+    timed = new_click_id(now)
+    await sql_repo.record_clicks(
+        [
+            ClickIn(banner_id=banner.id, occurred_at=now, click_id=timed),
+            ClickIn(banner_id=banner.id, occurred_at=now, click_id=LEGACY),
+            ClickIn(banner_id=banner.id, occurred_at=now),  # no id: nothing to find
+        ]
+    )
+    assert "ix_clicks_occurred" in await _plan(sql_repo, timed)
+    assert "ux_clicks_legacy_click_id" in await _plan(sql_repo, LEGACY)
+    assert await _convert(sql_repo, timed, now) == banner.id
+    assert await _convert(sql_repo, LEGACY, now) == banner.id
+    # The random part alone names nothing: the time must be the click's, to the microsecond.
+    other_time = new_click_id(now + timedelta(microseconds=1))[:11] + timed[11:]
+    with pytest.raises(NotFoundError):
+        await _convert(sql_repo, other_time, now)
