@@ -2,7 +2,8 @@
 
 The login form carries a CSRF token too (of a session made for it), so no other site can
 sign a browser in to an account of its choosing. A wrong token answers 401 with the form
-again; ``next`` returns to the page that asked, only ever a path on this site.
+again; ``next`` returns to the page that asked, only ever a path on this site. Wrong
+tokens from one client are braked (``login_throttle``): past a few, 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 
-from bannertrack.bootstrap.web import settings_of
+from bannertrack.bootstrap.web import Injected, settings_of
+from bannertrack.clicks.privacy import IPNetwork, VisitorHasher
+from bannertrack.dashboard.login_throttle import client_key, throttle_of
 from bannertrack.dashboard.session import csrf_token, sign_in, sign_out, token_matches
 from bannertrack.dashboard.web import HEADERS, checked_form, page_context
 
@@ -29,7 +32,13 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _form(request: Request[Any, Any, Any], next_: str, error: str | None, status: int) -> Template:
+def _form(
+    request: Request[Any, Any, Any],
+    next_: str,
+    error: str | None,
+    status: int,
+    headers: dict[str, str] | None = None,
+) -> Template:
     return Template(
         "login.html.j2",
         context={
@@ -39,7 +48,7 @@ def _form(request: Request[Any, Any, Any], next_: str, error: str | None, status
             "error": error,
             "configured": bool(settings_of(request).admin_token),
         },
-        headers=HEADERS,
+        headers={**HEADERS, **(headers or {})},
         status_code=status,
     )
 
@@ -50,14 +59,27 @@ async def login_page(request: Request[Any, Any, Any], next_: NextParam = None) -
 
 
 @post("/login", include_in_schema=False, status_code=303)
-async def login(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+async def login(
+    request: Request[Any, Any, Any],
+    hasher: Injected[VisitorHasher],
+    trusted_proxies: Injected[tuple[IPNetwork, ...]],
+    data: Form,
+) -> Template | Redirect:
     checked_form(request, data)
     next_ = safe_next(data.get("next"))
     expected = settings_of(request).admin_token
     if not expected:
         return _form(request, next_, "Sign-in is off: set BANNERTRACK_ADMIN_TOKEN.", 403)
+    throttle = throttle_of(request)
+    key = await client_key(request, hasher, trusted_proxies)
+    wait = throttle.retry_after(key)
+    if wait is not None:  # refused whatever the token: a guesser learns nothing
+        message = f"Too many wrong tokens from here: try again in {wait} s."
+        return _form(request, next_, message, 429, {"Retry-After": str(wait)})
     if not token_matches(data.get("token", ""), expected):
+        throttle.failed(key)
         return _form(request, next_, "That is not the admin token.", 401)
+    throttle.succeeded(key)
     sign_in(request)
     return Redirect(next_, status_code=303)
 
