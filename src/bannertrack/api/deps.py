@@ -100,7 +100,6 @@ def dependencies(running: Running) -> dict[str, Provide]:
         "metrics": provide(lambda: running.built.service.metrics),
         "clicks": provide(lambda: running.built.clicks),
         "public_urls": provide(lambda: running.built.service.public_urls),
-        "hasher": provide(lambda: running.built.service.hasher),
         "trusted_proxies": provide(lambda: running.built.service.trusted_proxies),
         "workers": provide(lambda: running.built.service.workers),
         "placements": provide(lambda: running.built.service.placements),

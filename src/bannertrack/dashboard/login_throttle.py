@@ -6,11 +6,13 @@ every ``LEAK_SECONDS`` (one guess per 30 s, 2,880 a day, against a token of 32 r
 bytes or more). A full bucket refuses every attempt, the right token included, so a
 guesser learns nothing while refused. A correct sign-in empties the client's bucket.
 
-The client is the visitor key (``clicks.privacy``): a keyed hash of the client's address
-(behind trusted proxies, the one they vouch for) under the day's salt, never the address
-itself. The user agent is left out of it, because the client chooses that and could
-reset its bucket with each attempt. A request without a usable address shares one
-bucket with every other such request.
+The client is a visitor key (``clicks.privacy.VisitorHasher``): a keyed hash of the
+client's address (behind trusted proxies, the one they vouch for) under a daily salt,
+never the address itself. The salt is this process's own random one, not the shared
+salt in the database: the buckets are per process anyway, and signing in must work
+while the database is down. The user agent is left out, because the client chooses it
+and could reset its bucket with each attempt. A request without a usable address shares
+one bucket with every other such request.
 
 Memory is bounded: at most ``MAX_CLIENTS`` buckets, the least recently touched dropped
 first (an attacker with that many addresses can empty a bucket early; each of its
@@ -51,6 +53,7 @@ class LoginThrottle:
         self._max = max_clients
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # level, at
+        self.hasher = VisitorHasher()  # a private daily salt: no database read
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -97,9 +100,9 @@ def throttle_of(connection: ASGIConnection[Any, Any, Any, Any]) -> LoginThrottle
 
 async def client_key(
     connection: ASGIConnection[Any, Any, Any, Any],
-    hasher: VisitorHasher,
+    throttle: LoginThrottle,
     trusted: tuple[IPNetwork, ...],
 ) -> str:
     peer = connection.client.host if connection.client else None
     address = client_address(peer, connection.headers.get("x-forwarded-for"), trusted)
-    return await hasher.visitor(address, None) or _NO_ADDRESS
+    return await throttle.hasher.visitor(address, None) or _NO_ADDRESS

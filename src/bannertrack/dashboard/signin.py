@@ -16,7 +16,7 @@ from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 
 from bannertrack.bootstrap.web import Injected, settings_of
-from bannertrack.clicks.privacy import IPNetwork, VisitorHasher
+from bannertrack.clicks.privacy import IPNetwork
 from bannertrack.dashboard.login_throttle import client_key, throttle_of
 from bannertrack.dashboard.session import csrf_token, sign_in, sign_out, token_matches
 from bannertrack.dashboard.web import HEADERS, checked_form, page_context
@@ -61,7 +61,6 @@ async def login_page(request: Request[Any, Any, Any], next_: NextParam = None) -
 @post("/login", include_in_schema=False, status_code=303)
 async def login(
     request: Request[Any, Any, Any],
-    hasher: Injected[VisitorHasher],
     trusted_proxies: Injected[tuple[IPNetwork, ...]],
     data: Form,
 ) -> Template | Redirect:
@@ -71,7 +70,7 @@ async def login(
     if not expected:
         return _form(request, next_, "Sign-in is off: set BANNERTRACK_ADMIN_TOKEN.", 403)
     throttle = throttle_of(request)
-    key = await client_key(request, hasher, trusted_proxies)
+    key = await client_key(request, throttle, trusted_proxies)
     wait = throttle.retry_after(key)
     if wait is not None:  # refused whatever the token: a guesser learns nothing
         message = f"Too many wrong tokens from here: try again in {wait} s."
