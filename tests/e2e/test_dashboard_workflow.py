@@ -6,6 +6,9 @@ chart's table and every list equal the filtered JSON API; remove a chip; watch a
 arrive in the live view; sign out and see the forms refused; a forged form without the
 CSRF token is refused. Every page is checked with axe-core (no serious or critical
 violation), and the banner form is filled and sent with the keyboard alone.
+
+A placement is made with the keyboard alone, two banners linked with weights, and the
+shares and snippets checked; /ops shows the outage spool's state.
 """
 
 from __future__ import annotations
@@ -305,3 +308,51 @@ def test_the_banner_form_by_keyboard_alone(server: ServerProcess, page: Page) ->
     expect(page.locator("#e-image_url")).to_contain_text("absolute http(s) URL")
     assert "e-image_url" in (page.locator("#f-image_url").get_attribute("aria-describedby") or "")
     assert_accessible(page)
+
+
+def test_a_placement_with_weighted_banners(server: ServerProcess, page: Page) -> None:
+    first, second = server.banner_ids  # type: ignore[attr-defined]
+    sign_in(page, server.url)
+    page.goto(f"{server.url}/placements")
+    assert_accessible(page)
+    page.click("text=New placement")
+    # The form by keyboard alone: Tab to each field, type, Enter sends it.
+    page.locator("body").focus()
+    typed = {"f-name": "Sidebar", "f-width": "300", "f-height": "250"}
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.id")
+        if focused in typed:
+            page.keyboard.type(typed.pop(focused))
+        if not typed:
+            break
+    assert typed == {}, f"not reached by Tab: {typed}"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("[data-done]")).to_contain_text("Created placement")
+    placement_id = page.url.split("?")[0].rsplit("/", 1)[1]
+    for banner, weight in ((first, "300"), (second, "100")):
+        page.select_option("#f-add_banner", str(banner))
+        page.fill("#f-add_weight", weight)
+        with page.expect_navigation():
+            page.click("[data-save-weights]")
+    rows = page.locator("tr[data-link]")
+    expect(rows).to_have_count(2)
+    shown = {
+        rows.nth(i).get_attribute("data-link"): rows.nth(i)
+        .locator("[data-share-text]")
+        .inner_text()
+        for i in range(2)
+    }
+    assert shown == {str(first): "75.0 %", str(second): "25.0 %"}
+    serve = f"{server.url}/p/{placement_id}"
+    iframe = page.locator('[data-snippet="iframe"]').input_value()
+    assert iframe.startswith(f'<iframe src="{serve}" width="300" height="250" title="Sidebar"')
+    assert page.locator('[data-snippet="json"]').input_value() == f"{serve}?format=json"
+    assert f'fetch("{serve}?format=json")' in page.locator('[data-snippet="fetch"]').input_value()
+    assert_accessible(page)
+    served = httpx.get(f"{serve}?format=json", timeout=10)
+    assert served.status_code == 200 and served.json()["banner_id"] in (first, second)
+    # Operations: the spool's state (on SQLite there is none, and the page says why).
+    page.goto(f"{server.url}/ops")
+    expect(page.locator("[data-spool-off]")).to_contain_text("On SQLite there is no spool")
