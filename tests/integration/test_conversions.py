@@ -354,6 +354,74 @@ async def test_a_conversion_counts_for_its_clicks_placement(
     ]
 
 
+async def test_placement_stats_count_the_placements_conversions(
+    client: Client, database_url: str
+) -> None:
+    """Per banner and overall, exact per currency; a banner converting in the range from a
+    click before it is listed with its conversions and no rate; a retry adds nothing."""
+    a = await make_banner(client, 1, click_id_param=PARAM)
+    b = await make_banner(client, 2, click_id_param=PARAM)
+    r = await client.post("/api/v1/placements", json={"name": "top"}, headers=ADMIN)
+    placement = int(r.json()["id"])
+    now = datetime.now(UTC).replace(second=30)
+    earlier = now - timedelta(hours=2)
+    repo = SqlRepository.from_url(database_url)
+    try:
+        await repo.record_clicks(
+            [
+                ClickIn(
+                    banner_id=a["id"], occurred_at=now, click_id="A" * 22, placement_id=placement
+                ),
+                ClickIn(
+                    banner_id=a["id"], occurred_at=now, click_id="B" * 22, placement_id=placement
+                ),
+                ClickIn(banner_id=a["id"], occurred_at=now, click_id="C" * 22),  # no placement
+                ClickIn(
+                    banner_id=b["id"],
+                    occurred_at=earlier,
+                    click_id="D" * 22,
+                    placement_id=placement,
+                ),
+            ]
+        )
+    finally:
+        await repo.close()
+    at = now.isoformat()
+    for body, status in [
+        ({"click_id": "A" * 22, "goal": "sale", "value": "19.90", "currency": "EUR"}, 201),
+        ({"click_id": "A" * 22, "goal": "sale", "value": "19.90", "currency": "EUR"}, 200),
+        ({"click_id": "A" * 22, "goal": "signup"}, 201),
+        ({"click_id": "B" * 22, "goal": "sale", "value": 5, "currency": "USD"}, 201),
+        ({"click_id": "C" * 22, "goal": "sale", "value": "3", "currency": "EUR"}, 201),
+        ({"click_id": "D" * 22, "goal": "sale", "value": "1.005", "currency": "EUR"}, 201),
+    ]:
+        assert (await report(client, occurred_at=at, **body)).status_code == status, body
+
+    async def stats(start: datetime, end: datetime) -> Any:
+        params = {"from": start.isoformat(), "to": end.isoformat()}
+        r = await client.get(f"/api/v1/placements/{placement}/stats", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    hour = timedelta(hours=1)
+    ever = await stats(earlier - hour, now + hour)
+    assert (ever["valid_clicks"], ever["conversions"]) == (3, 4)
+    assert ever["conversion_rate"] == pytest.approx(4 / 3)
+    assert ever["revenue"] == {"EUR": "20.905", "USD": "5.00"}
+    per = {x["banner_id"]: x for x in ever["banners"]}
+    assert (per[a["id"]]["conversions"], per[a["id"]]["conversion_rate"]) == (3, 1.5)
+    assert per[a["id"]]["revenue"] == {"EUR": "19.90", "USD": "5.00"}
+    assert (per[b["id"]]["conversions"], per[b["id"]]["revenue"]) == (1, {"EUR": "1.005"})
+    # The last hour holds every conversion, but b's click is older: no valid click, no rate.
+    recent = await stats(now - hour, now + hour)
+    per = {x["banner_id"]: x for x in recent["banners"]}
+    assert (per[b["id"]]["clicks"], per[b["id"]]["conversions"]) == (0, 1)
+    assert per[b["id"]]["conversion_rate"] is None and recent["conversions"] == 4
+    before = await stats(earlier - hour, now - hour)  # b's click, no conversion yet
+    assert (before["clicks"], before["conversions"], before["conversion_rate"]) == (1, 0, 0.0)
+    assert before["revenue"] == {} and before["banners"][0]["revenue"] == {}
+
+
 async def test_a_wrong_count_names_the_breakdowns_choices(client: Client) -> None:
     r = await client.get("/api/v1/breakdown", params={"by": "country", "count": "sales"})
     assert r.status_code == 400

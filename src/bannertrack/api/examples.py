@@ -113,12 +113,22 @@ _MODELS: tuple[msgspec.Struct, ...] = (
         ctr=140 / 12000,
         banners=(
             PlacementBannerStats(
-                banner_id=7, impressions=9000, clicks=121, valid_clicks=105, ctr=105 / 9000
+                banner_id=7,
+                impressions=9000,
+                clicks=121,
+                valid_clicks=105,
+                ctr=105 / 9000,
+                conversions=4,
+                conversion_rate=4 / 105,
+                revenue={"EUR": "79.60"},
             ),
             PlacementBannerStats(
                 banner_id=9, impressions=3000, clicks=40, valid_clicks=35, ctr=35 / 3000
             ),
         ),
+        conversions=4,
+        conversion_rate=4 / 140,
+        revenue={"EUR": "79.60"},
     ),
     ClickReport(
         ip="203.0.113.9",

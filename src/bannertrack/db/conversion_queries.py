@@ -107,6 +107,29 @@ async def range_conversions(
     )
 
 
+async def placement_conversions(
+    conn: AsyncConnection, placement_id: int, start: datetime, end: datetime
+) -> dict[int, tuple[int, list[tuple[str, int]]]]:
+    """Per banner, the conversions credited to ``placement_id`` whose minute overlaps
+    ``[start, end)`` and their revenue as (currency, millionths) pairs."""
+    m = conversion_minutes.c
+    rows = await conn.execute(
+        _in_range(
+            select(m.banner_id, m.currency, func.sum(m.conversions), func.sum(m.revenue_micros)),
+            None,
+            placement_id,
+            floor_to(start, 60),
+            end,
+        ).group_by(m.banner_id, m.currency)
+    )
+    counts: dict[int, int] = {}
+    revenue: dict[int, list[tuple[str, int]]] = {}
+    for banner_id, currency, n, micros in rows:
+        counts[banner_id] = counts.get(banner_id, 0) + int(n)
+        revenue.setdefault(banner_id, []).append((currency, int(micros)))
+    return {int(b): (n, revenue[b]) for b, n in counts.items()}
+
+
 async def conversion_breakdown(
     conn: AsyncConnection,
     banner_id: int | None,

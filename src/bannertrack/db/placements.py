@@ -18,6 +18,8 @@ from msgspec import UNSET
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bannertrack.conversions.values import revenue_text
+from bannertrack.db.conversion_queries import placement_conversions
 from bannertrack.db.maintenance import SqlMaintenance
 from bannertrack.db.sql import banner_from_row, insert_for
 from bannertrack.db.tables import banners, placement_banners, placement_minutes, placements
@@ -34,6 +36,7 @@ from bannertrack.models import (
     PlacementStats,
     PlacementUpdate,
     click_through_rate,
+    conversion_rate,
 )
 from bannertrack.timeutil import floor_to
 
@@ -272,18 +275,27 @@ class SqlPlacements(SqlMaintenance):
                 .group_by(pm.banner_id)
                 .order_by(pm.banner_id)
             )
-            per = [
+            shown = {int(b): (int(i), int(c), int(v)) for b, i, c, v in rows}
+            converted = await placement_conversions(conn, placement_id, start, end)
+        per = []
+        for banner_id in sorted(shown.keys() | converted.keys()):
+            i, c, v = shown.get(banner_id, (0, 0, 0))
+            n, revenue = converted.get(banner_id, (0, []))
+            per.append(
                 PlacementBannerStats(
-                    banner_id=int(b),
-                    impressions=int(i),
-                    clicks=int(c),
-                    valid_clicks=int(v),
-                    ctr=click_through_rate(int(v), int(i)),
+                    banner_id=banner_id,
+                    impressions=i,
+                    clicks=c,
+                    valid_clicks=v,
+                    ctr=click_through_rate(v, i),
+                    conversions=n,
+                    conversion_rate=conversion_rate(n, v),
+                    revenue=revenue_text(revenue),
                 )
-                for b, i, c, v in rows
-            ]
+            )
         impressions = sum(b.impressions for b in per)
         valid = sum(b.valid_clicks for b in per)
+        conversions = sum(b.conversions for b in per)
         return PlacementStats(
             placement_id=placement_id,
             from_=start,
@@ -293,4 +305,7 @@ class SqlPlacements(SqlMaintenance):
             valid_clicks=valid,
             ctr=click_through_rate(valid, impressions),
             banners=tuple(per),
+            conversions=conversions,
+            conversion_rate=conversion_rate(conversions, valid),
+            revenue=revenue_text(r for _, revenue in converted.values() for r in revenue),
         )

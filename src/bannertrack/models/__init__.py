@@ -521,11 +521,17 @@ class PlacementBannerStats(msgspec.Struct, frozen=True, kw_only=True):
     clicks: int
     valid_clicks: int
     ctr: float | None
+    # As in ClickStats: conversions credited to the placement (its click's), rate =
+    # conversions / valid clicks (null without one), revenue per ISO 4217 currency.
+    conversions: int = 0
+    conversion_rate: float | None = None
+    revenue: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 class PlacementStats(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
     """A placement's counts within ``[from, to)`` (whole minutes, as range totals), from
-    the ``placement_minutes`` rollup; ``banners`` by banner id, those with any count."""
+    the ``placement_minutes`` and ``conversion_minutes`` rollups; ``banners`` by banner
+    id, those with any count."""
 
     placement_id: int
     from_: datetime
@@ -535,6 +541,9 @@ class PlacementStats(msgspec.Struct, frozen=True, kw_only=True, rename={"from_":
     valid_clicks: int
     ctr: float | None
     banners: tuple[PlacementBannerStats, ...]
+    conversions: int = 0
+    conversion_rate: float | None = None
+    revenue: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 class ClickFilter(msgspec.Struct, frozen=True, kw_only=True):
