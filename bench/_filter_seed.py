@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bannertrack.db.engine import create_engine
+from bannertrack.db.engine import DbTimeouts, create_engine
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.tables import CLICK_VALUES, clicks
 
@@ -38,6 +38,7 @@ SEED_NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DAYS = 30
 BANNERS = 50
 CACHE = Path("/tmp/bt-filters-cache")
+SLOW = DbTimeouts(statement=1800.0)  # building indexes on a million rows
 
 COUNTRIES = (
     "DE", "US", "FR", "GB", "NL", "AT", "CH", "PL", "IT", "ES", "SE", "BE", "DK", "CZ",
@@ -226,7 +227,7 @@ async def sqlite_seed(n: int, head: str) -> tuple[Path, float]:
     t0 = time.perf_counter()
     work = path.with_suffix(".part")
     work.unlink(missing_ok=True)
-    engine = create_engine(f"sqlite:///{work}")
+    engine = create_engine(f"sqlite:///{work}", timeouts=SLOW)
     try:
         await _schema(engine)
         at = CLICK_VALUES.index("occurred_at")
@@ -268,7 +269,7 @@ async def postgres_seed(admin_url: str, n: int, head: str) -> tuple[str, float]:
         await conn.close()
     t0 = time.perf_counter()
     work = admin.set(database=f"{name}_part").render_as_string(hide_password=False)
-    engine = create_engine(work)
+    engine = create_engine(work, timeouts=SLOW)
     try:
         await _schema(engine)
         copy = await asyncpg.connect(

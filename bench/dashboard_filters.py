@@ -48,8 +48,13 @@ from bench._servers import create_postgres_database, drop_postgres_database  # n
 from sqlalchemy import event, func, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bannertrack.dashboard.pages import filtered_page_data  # noqa: E402
-from bannertrack.dashboard.periods import resolve_period  # noqa: E402
+from bannertrack.dashboard.pages import (  # noqa: E402
+    BREAKDOWN_LIMIT,
+    BREAKDOWNS,
+    TOP_LIMIT,
+    filtered_page_data,
+)
+from bannertrack.dashboard.periods import Period, resolve_period  # noqa: E402
 from bannertrack.db.engine import DbTimeouts, create_engine  # noqa: E402
 from bannertrack.db.explorer import SqlExplorer  # noqa: E402
 from bannertrack.db.filtered_queries import conditions  # noqa: E402
@@ -153,14 +158,34 @@ async def matching(engine: AsyncEngine, f: ClickFilter, start: datetime, end: da
         )
 
 
-async def reads(engine: AsyncEngine, rounds: int) -> list[tuple[str, ...]]:
+async def per_figure(explorer: SqlExplorer, period: Period, f: ClickFilter) -> object:
+    """The overview as the page read it before ``Explorer.overview``: one read per figure."""
+    totals = await explorer.range_totals(f, period.start, period.end)
+    await explorer.range_totals(f, *period.previous)
+    await explorer.traffic_series(f, period.start, period.end, period.interval)
+    await explorer.top_banners(f, period.start, period.end, TOP_LIMIT, "valid")
+    for by, _, _ in BREAKDOWNS:
+        await explorer.breakdown(f, by, period.start, period.end, "valid", BREAKDOWN_LIMIT)
+    return totals
+
+
+async def reads(
+    engine: AsyncEngine, rounds: int, *, old: bool = False, warm: bool = True
+) -> list[tuple[str, ...]]:
     explorer = SqlExplorer(engine, retention_days=395, clock=lambda: SEED_NOW)
     period = resolve_period("30d", None, None, SEED_NOW)
     cpu = DbCpu(engine)
     await cpu.start()
     rows = []
+
+    async def page(f: ClickFilter) -> object:
+        if old:
+            return await per_figure(explorer, period, f)
+        return await filtered_page_data(explorer, None, period, f)
+
     for label, f in FILTERS:
-        await filtered_page_data(explorer, None, period, f)  # warm the caches once
+        if warm:
+            await page(f)  # warm the caches once
         overview: list[float] = []
         spent: list[float] = []
         statements: list[float] = []
@@ -168,7 +193,7 @@ async def reads(engine: AsyncEngine, rounds: int) -> list[tuple[str, ...]]:
         for _ in range(rounds):
             with statement_timer(engine) as times:
                 c0, t0 = cpu.now(), time.perf_counter()
-                data = await filtered_page_data(explorer, None, period, f)
+                data = await page(f)
                 overview.append(time.perf_counter() - t0)
                 spent.append(cpu.now() - c0)
             assert data is not None
@@ -292,8 +317,15 @@ async def main(args: argparse.Namespace) -> None:
                     f"{name}, {args.clicks:,} clicks, filtered overview of 30 days, "
                     f"{args.rounds} rounds"
                 )
-                print(f"\n{title}", flush=True)
-                _table(title, await reads(engine, args.rounds))
+                if args.per_figure:
+                    print(f"\n{title}, one read per figure (before)", flush=True)
+                    _table(
+                        f"{title}, one read per figure (before)",
+                        await reads(engine, args.per_figure, old=True, warm=False),
+                    )
+                if args.rounds:
+                    print(f"\n{title}", flush=True)
+                    _table(title, await reads(engine, args.rounds))
             finally:
                 await engine.dispose()
         if args.writes:
@@ -324,6 +356,13 @@ if __name__ == "__main__":
     parser.add_argument("--clicks", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument(
+        "--per-figure",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="also time the page's old reads, one per figure, ROUNDS times without warm-up",
+    )
     parser.add_argument("--writes", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--only", action="append", choices=("sqlite", "postgresql"))
     asyncio.run(main(parser.parse_args()))

@@ -59,7 +59,13 @@ from bannertrack.models import (
     TopBanners,
     TrafficSeries,
 )
-from bannertrack.models.explore import BannerSort, BannerStatus, BannerTable, LiveView
+from bannertrack.models.explore import (
+    BannerSort,
+    BannerStatus,
+    BannerTable,
+    FilteredOverview,
+    LiveView,
+)
 
 
 class Repository(Protocol):
@@ -325,6 +331,21 @@ class Explorer(Protocol):
         count: CountKind,
         limit: int,
     ) -> Breakdown | None: ...
+
+    async def overview(
+        self,
+        f: ClickFilter,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        dims: Sequence[Dimension],
+        top_limit: int | None,
+        limit: int,
+        count: CountKind,
+    ) -> FilteredOverview | None:
+        """What ``range_totals``, ``traffic_series``, ``top_banners`` (unless ``top_limit``
+        is None) and ``breakdown`` per dimension return under a fact filter, in one read."""
+        ...
 
     async def banner_table(
         self,

@@ -152,8 +152,35 @@ async def filtered_page_data(
     """The same page under filters: every figure, the chart and every list narrowed.
 
     ``f`` already names the banner of a banner page. Fact filters count raw clicks
-    (``Explorer``), so the page says when retention has dropped part of the range.
+    (``Explorer``), so the page says when retention has dropped part of the range: all
+    but the previous range's totals in one pass (``Explorer.overview``).
     """
+    if not f.on_facts:  # a banner alone: the rollups, figure by figure
+        return await _banner_filtered(explorer, banner, period, f)
+    before = await explorer.range_totals(f, *period.previous)
+    found = await explorer.overview(
+        f,
+        period.start,
+        period.end,
+        period.interval,
+        [by for by, _, _ in BREAKDOWNS],
+        TOP_LIMIT if banner is None else None,
+        BREAKDOWN_LIMIT,
+        "valid",
+    )
+    if before is None or found is None:
+        return None
+    lists = tuple(
+        _as_list(by, title, column, b)
+        for (by, title, column), b in zip(BREAKDOWNS, found.breakdowns, strict=True)
+    )
+    data = _assemble(banner, period, found.totals, before, found.series, found.top, lists)
+    return replace(data, incomplete_before=found.totals.incomplete_before)
+
+
+async def _banner_filtered(
+    explorer: Explorer, banner: Banner | None, period: Period, f: ClickFilter
+) -> PageData | None:
     totals = await explorer.range_totals(f, period.start, period.end)
     before = await explorer.range_totals(f, *period.previous)
     series = await explorer.traffic_series(f, period.start, period.end, period.interval)

@@ -7,14 +7,20 @@ cached: like the series, these reads are keyed by arbitrary ranges and filters.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bannertrack.db import breakdown_queries, explore_queries, filtered_queries, range_queries
+from bannertrack.db import (
+    breakdown_queries,
+    explore_queries,
+    filtered_overview,
+    filtered_queries,
+    range_queries,
+)
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.sql import banner_from_row
 from bannertrack.db.tables import banners
@@ -29,7 +35,13 @@ from bannertrack.models import (
     TopBanners,
     TrafficSeries,
 )
-from bannertrack.models.explore import BannerSort, BannerStatus, BannerTable, LiveView
+from bannertrack.models.explore import (
+    BannerSort,
+    BannerStatus,
+    BannerTable,
+    FilteredOverview,
+    LiveView,
+)
 from bannertrack.timeutil import utcnow
 
 
@@ -133,6 +145,38 @@ class SqlExplorer:
             found = await filtered_queries.breakdown(conn, f, by, start, end, count, limit)
         return msgspec.structs.replace(
             found, incomplete_before=self._incomplete_before(f, found.from_)
+        )
+
+    async def overview(
+        self,
+        f: ClickFilter,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        dims: Sequence[Dimension],
+        top_limit: int | None,
+        limit: int,
+        count: CountKind,
+    ) -> FilteredOverview | None:
+        """A fact filter's totals, series, top banners and breakdowns in one pass."""
+        if not f.on_facts:
+            raise ValueError("overview() reads raw clicks: a fact filter only")
+        async with self._read() as conn:
+            if await self._missing(conn, f):
+                return None
+            found = await filtered_overview.overview(
+                conn, self._dialect, f, start, end, interval, dims, top_limit, limit, count
+            )
+        cut = self._incomplete_before(f, start)
+        replace = msgspec.structs.replace
+        return FilteredOverview(
+            totals=replace(found.totals, incomplete_before=cut),
+            series=replace(found.series, incomplete_before=cut),
+            top=None if found.top is None else replace(found.top, incomplete_before=cut),
+            breakdowns=tuple(
+                replace(b, incomplete_before=self._incomplete_before(f, b.from_))
+                for b in found.breakdowns
+            ),
         )
 
     async def banner_table(

@@ -55,7 +55,7 @@ COLUMN: dict[Dimension, str] = {
 }
 
 
-def _valid() -> ColumnElement[bool]:
+def valid_only() -> ColumnElement[bool]:
     return and_(not_(clicks.c.bot), not_(clicks.c.repeat))
 
 
@@ -70,7 +70,7 @@ def conditions(f: ClickFilter, start: datetime, end: datetime) -> list[ColumnEle
     return where
 
 
-def _bucket(dialect: str, col: Any, width: int) -> ColumnElement[Any]:
+def bucket_of(dialect: str, col: Any, width: int) -> ColumnElement[Any]:
     # floor, not a cast: a cast to an integer rounds 59.9 s up into the next bucket.
     if dialect == "postgresql":
         return cast(func.floor(func.extract("epoch", col) / width), BigInteger)
@@ -85,13 +85,21 @@ async def totals(
         await conn.execute(
             select(
                 func.count(),
-                func.count().filter(_valid()),
+                func.count().filter(valid_only()),
                 func.count().filter(c.bot),
                 func.count().filter(c.repeat),
             ).where(*conditions(f, start, end))
         )
     ).one()
     total, valid, bot, repeat = (int(v or 0) for v in row)
+    return totals_of(f, start, end, (total, valid, bot, repeat))
+
+
+def totals_of(
+    f: ClickFilter, start: datetime, end: datetime, counts: tuple[int, int, int, int]
+) -> RangeTotals:
+    """The range's (all, valid, bot, repeat) clicks; impressions unknown under facts."""
+    total, valid, bot, repeat = counts
     return RangeTotals(
         banner_id=f.banner_id,
         from_=start,
@@ -118,14 +126,12 @@ async def traffic(
 ) -> TrafficSeries:
     """The buckets of ``range_queries.traffic_series`` (the same arithmetic), from raw clicks."""
     width = INTERVAL_SECONDS[interval]
-    first = floor_to(start, width)
-    last = max(first, floor_to(end - timedelta(microseconds=1), width))
     c = clicks.c
-    bucket = _bucket(dialect, c.occurred_at, width)
+    bucket = bucket_of(dialect, c.occurred_at, width)
     rows = await conn.execute(
         select(
             bucket,
-            func.count().filter(_valid()),
+            func.count().filter(valid_only()),
             func.count().filter(c.bot),
             func.count().filter(c.repeat),
         )
@@ -133,6 +139,20 @@ async def traffic(
         .group_by(bucket)
     )
     counts = {int(b) * width: (int(v), int(bt), int(r)) for b, v, bt, r in rows}
+    return series_of(f, start, end, interval, counts)
+
+
+def series_of(
+    f: ClickFilter,
+    start: datetime,
+    end: datetime,
+    interval: Interval,
+    counts: dict[int, tuple[int, int, int]],
+) -> TrafficSeries:
+    """Every bucket of ``[start, end)``, from (valid, bot, repeat) by bucket start (epoch s)."""
+    width = INTERVAL_SECONDS[interval]
+    first = floor_to(start, width)
+    last = max(first, floor_to(end - timedelta(microseconds=1), width))
     points = []
     for s in range(int(first.timestamp()), int(last.timestamp()) + 1, width):
         valid, bot, repeat = counts.get(s, (0, 0, 0))
@@ -159,7 +179,7 @@ async def top_banners(
     count: CountKind,
 ) -> TopBanners:
     c = clicks.c
-    counted = (func.count().filter(_valid()) if count == "valid" else func.count()).label("n")
+    counted = (func.count().filter(valid_only()) if count == "valid" else func.count()).label("n")
     per_banner = (
         select(c.banner_id, counted)
         .where(*conditions(f, start, end))
@@ -191,12 +211,19 @@ async def breakdown(
     lo, hi = (datetime.combine(d, time(), tzinfo=UTC) for d in (first, stop))
     c = clicks.c
     column = c[COLUMN[by]]
-    counted = func.count().filter(_valid()) if count == "valid" else func.count()
+    counted = func.count().filter(valid_only()) if count == "valid" else func.count()
     rows = await conn.execute(
         select(column, counted).where(*conditions(f, lo, hi)).group_by(column)
     )
-    found = [(NONE_VALUE if v is None else str(v), int(n)) for v, n in rows if n]
-    found.sort(key=lambda r: (-r[1], r[0]))
+    found = {NONE_VALUE if v is None else str(v): int(n) for v, n in rows}
+    return breakdown_of(f, by, lo, hi, found, limit)
+
+
+def breakdown_of(
+    f: ClickFilter, by: Dimension, lo: datetime, hi: datetime, counted: dict[str, int], limit: int
+) -> Breakdown:
+    """The top ``limit`` values by clicks (ties by value) and the rest as ``other``."""
+    found = sorted(((v, n) for v, n in counted.items() if n), key=lambda r: (-r[1], r[0]))
     items = tuple(BreakdownItem(value=v, clicks=n) for v, n in found[:limit])
     return Breakdown(
         banner_id=f.banner_id,

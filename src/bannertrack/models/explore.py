@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from bannertrack.models import Banner
+from bannertrack.models import Banner, Breakdown, RangeTotals, TopBanners, TrafficSeries
 
 BannerSort = Literal["clicks", "ctr", "name", "created"]
 BANNER_SORTS: tuple[BannerSort, ...] = ("clicks", "ctr", "name", "created")
@@ -59,3 +59,16 @@ class LiveView(msgspec.Struct, frozen=True, kw_only=True):
     now: datetime
     minutes: tuple[LiveMinute, ...]
     latest: tuple[LiveClick, ...]
+
+
+class FilteredOverview(msgspec.Struct, frozen=True, kw_only=True):
+    """A range's page under a click-fact filter, read in one pass (``Explorer.overview``).
+
+    Each part equals what ``Explorer``'s per-figure call would return for the same filter
+    and range; ``breakdowns`` in the order asked for, each over whole UTC days.
+    """
+
+    totals: RangeTotals
+    series: TrafficSeries
+    top: TopBanners | None  # None when not asked for (a banner's own page)
+    breakdowns: tuple[Breakdown, ...]
