@@ -11,7 +11,8 @@ from typing import Literal
 
 import msgspec
 
-from bannertrack.models import Banner, Breakdown, RangeTotals, TopBanners, TrafficSeries
+from bannertrack.models.banners import Banner
+from bannertrack.models.stats import Breakdown, RangeTotals, TopBanners, TrafficSeries
 
 BannerSort = Literal["clicks", "ctr", "name", "created"]
 BANNER_SORTS: tuple[BannerSort, ...] = ("clicks", "ctr", "name", "created")
