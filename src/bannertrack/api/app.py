@@ -22,12 +22,13 @@ from bannertrack.api.health import healthz, metrics
 from bannertrack.api.ids import canonical_ids
 from bannertrack.api.limits import BodyDeadline
 from bannertrack.api.link_fast_path import LinkFastPath
-from bannertrack.api.openapi import finish as finish_openapi
 from bannertrack.api.openapi import openapi_config
 from bannertrack.api.openapi import static_files as openapi_static_files
+from bannertrack.api.openapi_finish import finish as finish_openapi
 from bannertrack.api.placements import PlacementController, serve_placement
 from bannertrack.api.ranges import range_router
 from bannertrack.api.serve_fast_path import ServeFastPath
+from bannertrack.api.timing import TimedApp
 from bannertrack.api.tracking import tracking_routes
 from bannertrack.bootstrap import open_service
 from bannertrack.bootstrap.heap import settle_heap
@@ -41,7 +42,6 @@ from bannertrack.dashboard import (
     template_config,
 )
 from bannertrack.logs import configure_logging
-from bannertrack.metrics import TimedApp
 
 
 def create_app(settings: Settings, *, settle: bool = False) -> BodyDeadline:
