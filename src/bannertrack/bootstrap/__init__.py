@@ -12,7 +12,8 @@
 
 Each consumer gets the narrow protocol it needs (``bannertrack.repository``), never the
 concrete classes: nothing outside this package and ``db/`` names ``SqlRepository``. The
-cache stack and its topology check are in ``_cache.py``.
+database and its health probe are in ``_database.py``, the cache stack and its topology
+check in ``_cache.py``, the spool in ``_spool.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from bannertrack.bootstrap._cache import (
@@ -33,6 +33,7 @@ from bannertrack.bootstrap._cache import (
     check_topology,
     open_cache,
 )
+from bannertrack.bootstrap._database import DatabaseProbe, open_database
 from bannertrack.bootstrap._spool import open_spool, spool_stats
 from bannertrack.bootstrap.public_url import PublicUrls
 from bannertrack.bootstrap.workers import WorkerBoard, WorkerFigures
@@ -48,11 +49,8 @@ from bannertrack.clicks.salt_key import load_salt_key, sealed_salt_loader
 from bannertrack.clicks.signing import ClickSigner
 from bannertrack.clicks.spool import Spool
 from bannertrack.config import Settings
-from bannertrack.db.engine import DbTimeouts, create_engine
 from bannertrack.db.explorer import SqlExplorer
-from bannertrack.db.migrate import upgrade
 from bannertrack.db.probe import WriteProbe
-from bannertrack.db.repository import SqlRepository
 from bannertrack.logs import set_fault_interval
 from bannertrack.metrics import Metrics
 from bannertrack.models import SpoolStats
@@ -112,54 +110,6 @@ class Service:
 
     def spool_stats(self) -> SpoolStats | None:
         return spool_stats(self.spool, self.replay, self.database_state)
-
-
-@dataclass(frozen=True, slots=True)
-class _DatabaseProbe:
-    """The ``StorageProbe`` of ``/healthz``: a read, and a rate-limited write."""
-
-    database: SqlRepository
-    writes: WriteProbe
-
-    @property
-    def dialect(self) -> str:
-        return self.database.dialect
-
-    async def ping(self) -> None:
-        await self.database.ping()
-
-    async def write_error(self) -> str | None:
-        return await self.writes.check()
-
-
-@asynccontextmanager
-async def open_database(
-    settings: Settings,
-    *,
-    migrate: bool | None = None,
-    clock: Callable[[], datetime] = utcnow,
-) -> AsyncIterator[SqlRepository]:
-    """The database adapter, migrated first when ``migrate`` (default: auto_migrate).
-
-    ``clock`` dates what it writes: the demo loader dates its banners in the past.
-    """
-    timeouts = DbTimeouts(
-        statement=settings.db_timeout,
-        connect=settings.db_connect_timeout,
-        pool=settings.db_pool_timeout,
-    )
-    database = SqlRepository(
-        create_engine(settings.database_url, pool_size=settings.db_pool_size, timeouts=timeouts),
-        clock=clock,
-        dedup_window=settings.dedup_window,
-        breakdown_top_n=settings.breakdown_top_n,
-    )
-    try:
-        if settings.auto_migrate if migrate is None else migrate:
-            await upgrade(database.engine)
-        yield database
-    finally:
-        await database.close()
 
 
 async def _start_workers(
@@ -288,7 +238,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
                 database.engine, retention_days=settings.retention_days, clock=utcnow
             ),
             housekeeping=database,
-            storage=_DatabaseProbe(
+            storage=DatabaseProbe(
                 database, WriteProbe(database.engine, settings.health_probe_interval)
             ),
             cache_admin=cached,
