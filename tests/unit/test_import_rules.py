@@ -209,6 +209,13 @@ def test_every_part_of_the_package_has_a_floor() -> None:
     assert len(parts) >= 15  # guards the tests below against an empty walk
 
 
+def test_at_most_ten_loose_modules_at_the_top() -> None:
+    # A newcomer sees the architecture in the folders; a new module goes in the folder its
+    # name announces (issue 25).
+    loose = [p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")]
+    assert 3 <= len(loose) <= 10, sorted(loose)
+
+
 def test_no_part_imports_one_beside_or_above_it() -> None:
     assert layer_violations(package_sources()) == []
 
