@@ -34,6 +34,8 @@ the bot/repeat/valid split against the flags of the stored clicks).
     .venv/bin/python bench/click_path.py --quick    # 1 run of 2 s, a subset, ~2 minutes
     .venv/bin/python bench/click_path.py --click-id --only '1 worker' --runs 3 --duration 3
                                        # the link with a click id against without (issue 28)
+    .venv/bin/python bench/click_path.py --spool-off --only 'postgresql, 1' --runs 3 --duration 3
+                                       # the link with the outage spool against without (26)
 
 Linux only (/proc). ``wrk`` must be on PATH.
 """
@@ -386,6 +388,9 @@ BASELINE = " [baseline]"
 # A server whose banners have a click_id_param: every click gets a random id in its
 # Location and its row (issue 28), measured beside the same server without.
 CLICK_ID = " [click id]"
+# The same PostgreSQL server with BANNERTRACK_SPOOL_ENABLED=false: what the outage spool
+# (issue 26) costs a healthy database, measured beside it.
+SPOOL_OFF = " [spool off]"
 BARE = "bare Litestar (granian)"
 BARE_ASGI = "bare ASGI (granian)"
 
@@ -396,6 +401,7 @@ def plan(
     only: list[str] | None = None,
     connections: tuple[int, ...] = (4, 64, 256),
     click_id: bool = False,
+    spool_off: bool = False,
 ) -> list[tuple[str, str, int]]:
     """(target name, load, connections) pairs; the bare handler is measured before each.
 
@@ -406,6 +412,7 @@ def plan(
     strings (``--only sqlite``). ``connections`` are the link's loads; the cached read is
     measured at 64 connections when 64 is one of them. ``click_id``: each one-worker link
     row gets a twin whose banners have a ``click_id_param``, measured next to it.
+    ``spool_off``: each one-worker PostgreSQL link row gets a twin without the spool.
     """
     pairs = _plan(quick, baseline, connections)
     if click_id:
@@ -415,6 +422,13 @@ def plan(
             if load == "link" and "1 worker" in name and not name.endswith(BASELINE):
                 with_id.append((name + CLICK_ID, load, conns))
         pairs = with_id
+    if spool_off:
+        with_off = []
+        for name, load, conns in pairs:
+            with_off.append((name, load, conns))
+            if load == "link" and name == "postgresql, 1 worker":
+                with_off.append((name + SPOOL_OFF, load, conns))
+        pairs = with_off
     if only:
         pairs = [p for p in pairs if any(o in p[0] for o in only)]
     return pairs
@@ -455,7 +469,7 @@ def in_round_order(pairs: list[tuple[str, str, int]], round_no: int) -> list[tup
         return pairs
     out = list(pairs)
     for i in range(len(out) - 1):
-        twin = out[i + 1][0] in (out[i][0] + BASELINE, out[i][0] + CLICK_ID)
+        twin = out[i + 1][0] in (out[i][0] + s for s in (BASELINE, CLICK_ID, SPOOL_OFF))
         if twin and out[i + 1][1:] == out[i][1:]:
             out[i], out[i + 1] = out[i + 1], out[i]
     return out
@@ -523,7 +537,8 @@ def goals(rows: list[Row]) -> list[str]:
                 out.append(
                     f"{base}: {load} c{conns}, 2 workers / 1 = {two / one:.2f} (goal >= 1.3)"
                 )
-    return out + against_baseline(rows) + against_baseline(rows, CLICK_ID)
+    out += against_baseline(rows) + against_baseline(rows, CLICK_ID)
+    return out + against_baseline(rows, SPOOL_OFF)
 
 
 def against_baseline(rows: list[Row], suffix: str = BASELINE) -> list[str]:
@@ -538,6 +553,9 @@ def against_baseline(rows: list[Row], suffix: str = BASELINE) -> list[str]:
         if ours is None or not ours.samples or not base.samples:
             continue
         pairs = zip(ours.samples, base.samples, strict=False)  # a round may be cut short
+        if suffix == SPOOL_OFF:
+            out.append(spool_cost(target.removesuffix(suffix), load, conns, list(pairs)))
+            continue
         if suffix == CLICK_ID:  # the twin with the click id is the numerator
             ratios = [b.rate / a.rate for a, b in pairs if a.rate]
             if ratios:
@@ -559,6 +577,25 @@ def against_baseline(rows: list[Row], suffix: str = BASELINE) -> list[str]:
     return out
 
 
+def spool_cost(target: str, load: str, conns: int, pairs: list[tuple[Sample, Sample]]) -> str:
+    """Spool on / off: req/s per round, and the server's CPU per click on each side."""
+    ratios = [on.rate / off.rate for on, off in pairs if off.rate]
+    cpu_on = [on.cpu_per_click_ms for on, _ in pairs if on.cpu_per_click_ms is not None]
+    cpu_off = [off.cpu_per_click_ms for _, off in pairs if off.cpu_per_click_ms is not None]
+    cpu = (
+        f"; server CPU per click {statistics.median(cpu_on):.3f} ms on, "
+        f"{statistics.median(cpu_off):.3f} ms off"
+        if cpu_on and cpu_off
+        else ""
+    )
+    return (
+        f"{target}: {load} c{conns}, spool on / off = "
+        f"{statistics.median(ratios) if ratios else float('nan'):.3f} (per round: "
+        + ", ".join(f"{x:.3f}" for x in ratios)
+        + f"){cpu}"
+    )
+
+
 async def start_targets(
     stack: contextlib.AsyncExitStack, bench: Bench, names: set[str], pg_admin: str, redis_url: str
 ) -> dict[str, Target]:
@@ -577,6 +614,8 @@ async def start_targets(
         else:
             url = await create_postgres_database(pg_admin)
             stack.push_async_callback(drop_postgres_database, pg_admin, url)
+        if name.endswith(SPOOL_OFF):
+            env["BANNERTRACK_SPOOL_ENABLED"] = "false"
         if "redis" in name:
             env["BANNERTRACK_REDIS_URL"] = redis_url
             env["BANNERTRACK_REDIS_PREFIX"] = f"{slug}:"
@@ -592,7 +631,12 @@ async def start_targets(
 async def main_async(args: argparse.Namespace, work: Path) -> int:
     started = time.monotonic()
     pairs = plan(
-        args.quick, args.baseline is not None, args.only, tuple(args.connections), args.click_id
+        args.quick,
+        args.baseline is not None,
+        args.only,
+        tuple(args.connections),
+        args.click_id,
+        args.spool_off,
     )
     names = {n for n, _, _ in pairs}
     bench = Bench(args, work)
@@ -711,6 +755,12 @@ def main() -> None:
         action="store_true",
         help="measure each one-worker link row also with banners that have a click_id_param "
         "(a random click id per click, issue 28), in the same rounds",
+    )
+    parser.add_argument(
+        "--spool-off",
+        action="store_true",
+        help="measure the one-worker PostgreSQL link also with BANNERTRACK_SPOOL_ENABLED=false "
+        "(what the outage spool costs a healthy database, issue 26), in the same rounds",
     )
     args = parser.parse_args()
     args.connections = args.connections or [4, 64, 256]
