@@ -315,7 +315,9 @@ def test_a_placement_with_weighted_banners(server: ServerProcess, page: Page) ->
     sign_in(page, server.url)
     page.goto(f"{server.url}/placements")
     assert_accessible(page)
-    page.click("text=New placement")
+    with page.expect_navigation():
+        page.click("text=New placement")
+    assert_accessible(page)
     # The form by keyboard alone: Tab to each field, type, Enter sends it.
     page.locator("body").focus()
     typed = {"f-name": "Sidebar", "f-width": "300", "f-height": "250"}

@@ -78,6 +78,7 @@ async def test_create_link_weigh_edit_and_delete(client: Client) -> None:
     shown = (await client.get(page)).text
     assert shares(shown) == {first["id"]: (300, "75.0"), second["id"]: (100, "25.0")}
     assert "75.0 %" in shown and "25.0 %" in shown
+    assert 'data-banner-count="2"' in (await client.get("/placements")).text
     stored = (await client.get(f"/api/v1/placements/{placement_id}/banners")).json()["banners"]
     assert stored == [
         {"banner_id": first["id"], "weight": 300},

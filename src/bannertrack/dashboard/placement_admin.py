@@ -114,11 +114,16 @@ async def placement_list(
     done: Done = None,
 ) -> Template:
     found = await placements.list_placements((page - 1) * PAGE_SIZE, PAGE_SIZE)
+    counts = {}
+    for placement in found.items:  # a page holds at most PAGE_SIZE: as many small reads
+        linked = await placements.placement_banners(placement.id)
+        counts[placement.id] = len(linked.banners) if linked is not None else 0
     return Template(
         "placements.html.j2",
         context={
             **page_context(request),
             "items": found.items,
+            "counts": counts,
             "total": found.total,
             "page": page,
             "pages": max(1, -(-found.total // PAGE_SIZE)),
