@@ -14,10 +14,20 @@ reports are serialised whole):
    nothing, and that report then reads the winner's row and answers it;
 5. only the report that inserted adds to ``conversion_totals``, ``conversion_minutes``
    and ``conversion_breakdowns``: counts are exact, whatever the retries.
+
+``record_conversions`` does this for a batch of reports in one transaction (group commit,
+``db/conversion_batches.py``): steps 1-4 report by report in (click id, goal) order, then
+step 5 once, the batch's rollup rows summed per key and written in key order. Every
+transaction so takes its row locks in one global order (conversions by key, then each
+rollup by key), so two batches on PostgreSQL wait for each other but never deadlock. Two
+identical reports in one batch are adjacent in that order: the second one's step 2 reads
+the first one's row, uncommitted but its own transaction's, and answers it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, date, timedelta
 from functools import lru_cache
 from typing import Any
@@ -37,7 +47,7 @@ from bannertrack.db.tables import (
     conversion_totals,
     conversions,
 )
-from bannertrack.errors import NotFoundError
+from bannertrack.errors import NotFoundError, OutsideWindowError
 from bannertrack.models import DIMENSIONS, NONE_VALUE, ClickFacts
 from bannertrack.timeutil import floor_to
 
@@ -46,10 +56,48 @@ NO_CURRENCY = ""  # the rollups' currency of a conversion without a value
 _FACTS = ClickFacts.__struct_fields__
 
 
+# What one report in a batch comes to: recorded (201 or 200), or refused before it wrote.
+Outcome = Recorded | NotFoundError | OutsideWindowError
+_Created = tuple[ConversionIn, Row[Any], int | None]  # the report, its click, its placement
+
+
 async def record_conversion(
     conn: AsyncConnection, dialect: str, data: ConversionIn, window: timedelta
 ) -> Recorded:
-    """Steps 1-5 of the module docstring; the caller commits."""
+    """Steps 1-5 of the module docstring for one report; the caller commits."""
+    outcome = (await record_conversions(conn, dialect, [(data, window)]))[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def record_conversions(
+    conn: AsyncConnection, dialect: str, batch: Sequence[tuple[ConversionIn, timedelta]]
+) -> list[Outcome]:
+    """Steps 1-5 for each (report, window) of ``batch``, outcomes in its order; the caller
+    commits. A refused report (``NotFoundError``, ``OutsideWindowError``) wrote nothing,
+    so the others go on in the same transaction."""
+    outcomes: dict[int, Outcome] = {}
+    created: list[_Created] = []
+    for i in sorted(range(len(batch)), key=lambda i: (batch[i][0].click_id, batch[i][0].goal)):
+        data, window = batch[i]
+        try:
+            outcomes[i] = await _insert(conn, dialect, data, window, created)
+        except (NotFoundError, OutsideWindowError) as exc:
+            outcomes[i] = exc
+    if created:
+        await _add_rollups(conn, dialect, created)
+    return [outcomes[i] for i in range(len(batch))]
+
+
+async def _insert(
+    conn: AsyncConnection,
+    dialect: str,
+    data: ConversionIn,
+    window: timedelta,
+    created: list[_Created],
+) -> Recorded:
+    """Steps 1-4; a report that inserted joins ``created`` (its rollups are step 5)."""
     click = (await conn.execute(click_by_id(data.click_id))).first()
     if click is None:
         raise NotFoundError("no click has this click_id (unknown, or past retention)")
@@ -60,7 +108,7 @@ async def record_conversion(
     placement_id = _placement_of(click)
     inserted = (
         await conn.execute(
-            _insert(dialect),
+            _insert_sql(dialect),
             {
                 "click_id": data.click_id,
                 "goal": data.goal,
@@ -77,7 +125,7 @@ async def record_conversion(
         first = await stored(conn, data)
         assert first is not None, "the conflicting row is committed before our insert returns"
         return Recorded(conversion=first, created=False)
-    await _add_rollups(conn, dialect, data, click, placement_id)
+    created.append((data, click, placement_id))
     return Recorded(
         conversion=_conversion(inserted, data, click.banner_id, placement_id), created=True
     )
@@ -145,7 +193,7 @@ def _conversion(
 
 
 @lru_cache(maxsize=2)
-def _insert(dialect: str) -> Any:
+def _insert_sql(dialect: str) -> Any:
     v = conversions.c
     return (
         insert_for(dialect, conversions)
@@ -154,55 +202,61 @@ def _insert(dialect: str) -> Any:
     )
 
 
-async def _add_rollups(
-    conn: AsyncConnection,
-    dialect: str,
-    data: ConversionIn,
-    click: Row[Any],
-    placement_id: int | None,
-) -> None:
-    """One row each in the totals and the minutes, and one per dimension in the
-    breakdowns (the converting click's facts, "(none)" where it has no value)."""
-    banner_id = int(click.banner_id)
-    currency = data.currency or NO_CURRENCY
-    revenue = data.value_micros or 0
+async def _add_rollups(conn: AsyncConnection, dialect: str, created: list[_Created]) -> None:
+    """Per inserted report one count in the totals and the minutes, and one per dimension
+    in the breakdowns (its click's facts, "(none)" where it has no value); summed per
+    rollup key over the batch and written in key order (the lock order)."""
+    totals: Counter[tuple[Any, ...]] = Counter()
+    totals_revenue: Counter[tuple[Any, ...]] = Counter()
+    minutes: Counter[tuple[Any, ...]] = Counter()
+    minutes_revenue: Counter[tuple[Any, ...]] = Counter()
+    breakdowns: Counter[tuple[Any, ...]] = Counter()
+    for data, click, placement_id in created:
+        banner_id = int(click.banner_id)
+        currency = data.currency or NO_CURRENCY
+        revenue = data.value_micros or 0
+        total = (banner_id, data.goal, currency)
+        totals[total] += 1
+        totals_revenue[total] += revenue
+        minute = (
+            banner_id,
+            floor_to(data.occurred_at, 60),
+            NO_PLACEMENT if placement_id is None else placement_id,
+            data.goal,
+            currency,
+        )
+        minutes[minute] += 1
+        minutes_revenue[minute] += revenue
+        facts = ClickFacts(**{f: click._mapping[f] for f in _FACTS})
+        day: date = data.occurred_at.astimezone(UTC).date()
+        for by in DIMENSIONS:
+            breakdowns[(banner_id, day, by, facts.value(by) or NONE_VALUE)] += 1
     await conn.execute(
         _add(dialect, "totals"),
-        {
-            "banner_id": banner_id,
-            "goal": data.goal,
-            "currency": currency,
-            "conversions": 1,
-            "revenue_micros": revenue,
-        },
+        [
+            dict(zip(_TOTAL_KEY, k, strict=True), conversions=n, revenue_micros=totals_revenue[k])
+            for k, n in sorted(totals.items())
+        ],
     )
     await conn.execute(
         _add(dialect, "minutes"),
-        {
-            "banner_id": banner_id,
-            "minute": floor_to(data.occurred_at, 60),
-            "placement_id": NO_PLACEMENT if placement_id is None else placement_id,
-            "goal": data.goal,
-            "currency": currency,
-            "conversions": 1,
-            "revenue_micros": revenue,
-        },
+        [
+            dict(zip(_MINUTE_KEY, k, strict=True), conversions=n, revenue_micros=minutes_revenue[k])
+            for k, n in sorted(minutes.items())
+        ],
     )
-    facts = ClickFacts(**{f: click._mapping[f] for f in _FACTS})
-    day: date = data.occurred_at.astimezone(UTC).date()
-    rows = [
-        {
-            "banner_id": banner_id,
-            "day": day,
-            "dimension": by,
-            "value": facts.value(by) or NONE_VALUE,
-            "conversions": 1,
-        }
-        for by in sorted(DIMENSIONS)  # the lock order: by key
-    ]
-    await conn.execute(_add(dialect, "breakdowns"), rows)
+    await conn.execute(
+        _add(dialect, "breakdowns"),
+        [
+            dict(zip(_BREAKDOWN_KEY, k, strict=True), conversions=n)
+            for k, n in sorted(breakdowns.items())
+        ],
+    )
 
 
+_TOTAL_KEY = ("banner_id", "goal", "currency")
+_MINUTE_KEY = ("banner_id", "minute", "placement_id", "goal", "currency")
+_BREAKDOWN_KEY = ("banner_id", "day", "dimension", "value")
 _ROLLUPS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "totals": (conversion_totals, ("conversions", "revenue_micros")),
     "minutes": (conversion_minutes, ("conversions", "revenue_micros")),

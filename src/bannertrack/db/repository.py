@@ -33,6 +33,7 @@ from bannertrack.conversions.values import ConversionIn, ExportedConversion, Rec
 from bannertrack.db import conversion_queries, conversion_writes, replay
 from bannertrack.db.breakdown_writes import BreakdownFold
 from bannertrack.db.click_writes import flag_repeats, insert_clicks
+from bannertrack.db.conversion_batches import ConversionBatches
 from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.impression_writes import add_impressions
@@ -93,6 +94,7 @@ class SqlRepository(SqlReads, SqlPlacements):
         )
         # SQLite: this process's conversion reports take the write lock one at a time.
         self._sqlite_conversions = asyncio.Lock()
+        self._conversions = ConversionBatches(self._write_conversions, self._write_conversion)
 
     @classmethod
     def from_url(
@@ -308,21 +310,33 @@ class SqlRepository(SqlReads, SqlPlacements):
     # conversions ---------------------------------------------------------------------
 
     async def record_conversion(self, data: ConversionIn, window: timedelta) -> Recorded:
-        """The conversion and its rollups in one transaction (``conversion_writes``).
+        """The conversion and its rollups, committed with the reports that wait meanwhile
+        (``db/conversion_batches.py``, ``conversion_writes``).
 
         A retry of a stored (click id, goal) is answered from a plain read, without a write
         transaction. On SQLite the write lock is taken first (a deferred transaction that
         read before another report committed could not write after it), and this process's
-        reports queue for it here: waiting on SQLite's busy handler instead sleeps in steps
+        batches queue for it here: waiting on SQLite's busy handler instead sleeps in steps
         of up to 100 ms, which cut conversions per second several times (bench/conversions.py).
         """
         async with self._read() as conn:
             first = await conversion_writes.stored(conn, data)
         if first is not None:
             return Recorded(conversion=first, created=False)
+        return await self._conversions.record(data, window)
+
+    async def _write_conversions(
+        self, batch: Sequence[tuple[ConversionIn, timedelta]]
+    ) -> list[conversion_writes.Outcome]:
+        """A batch of new reports in one transaction (``db/conversion_batches.py``)."""
         async with self._conversion_turn(), self._tx() as conn:
             await self._write_lock_first(conn)
-            return await conversion_writes.record_conversion(conn, self._dialect, data, window)
+            return await conversion_writes.record_conversions(conn, self._dialect, batch)
+
+    async def _write_conversion(self, item: tuple[ConversionIn, timedelta]) -> Recorded:
+        async with self._conversion_turn(), self._tx() as conn:
+            await self._write_lock_first(conn)
+            return await conversion_writes.record_conversion(conn, self._dialect, *item)
 
     def _conversion_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
         if self._dialect != "sqlite":
