@@ -45,7 +45,9 @@ def env(redis_url: str | None, **extra: str) -> dict[str, str]:
         "BANNERTRACK_AUTO_MIGRATE": "false",
         "BANNERTRACK_REDIS_URL": redis_url or "",
         "BANNERTRACK_REDIS_PREFIX": f"s{uuid.uuid4().hex[:8]}:",
-        "BANNERTRACK_BUS_HEARTBEAT": "0.2",
+        # The proxy's cut resets the connections, so an outage is seen at once; a short
+        # heartbeat would only declare spurious ones on a busy machine (3 missed = lost).
+        "BANNERTRACK_BUS_HEARTBEAT": "1.0",
         "BANNERTRACK_BUS_BACKOFF_MAX": "0.2",
         "BANNERTRACK_LOG_LEVEL": "WARNING",
     }
@@ -128,6 +130,9 @@ def test_redis_outage_never_fails_a_request_and_recovery_clears(
             assert r.status_code == 200  # degraded is reported, never "not ready"
             return dict(r.json()["checks"]["bus"])
 
+        # Counted from here: a start on a busy machine may itself have begun degraded.
+        outages = {name: bus(c)["outages"] for name, c in (("a", a), ("b", b))}
+        recoveries = {name: bus(c)["recoveries"] for name, c in (("a", a), ("b", b))}
         proxy.stop()
         until(lambda: bus(a)["status"] == bus(b)["status"] == "degraded")
         assert a.get("/healthz").json()["status"] == "degraded"
@@ -143,12 +148,14 @@ def test_redis_outage_never_fails_a_request_and_recovery_clears(
         # Without the bus, B is stale at most the degraded TTL (0.5 s here).
         until(lambda: b.get(path).json()["name"] == "down9", timeout=2.0)
         outage = bus(a)
-        assert outage["connected"] is False and outage["outages"] == 1
+        assert outage["connected"] is False and outage["outages"] == outages["a"] + 1
         assert outage["publishes_skipped"] >= 10
 
         proxy.start()
         until(lambda: bus(a)["connected"] and bus(b)["connected"])
-        assert bus(a)["recoveries"] == bus(b)["recoveries"] == 1
+        assert bus(a)["recoveries"] == recoveries["a"] + 1
+        assert bus(b)["recoveries"] == recoveries["b"] + 1
+        assert bus(b)["outages"] == outages["b"] + 1
         # Every instance dropped its L1 on recovery (nothing read since).
         assert b.get("/api/v1/cache/stats").json()["size"] == 0
         # And the bus carries writes again.
@@ -190,6 +197,6 @@ def test_several_workers_on_sqlite_without_redis_are_refused(tmp_path: Path) -> 
     )
     try:
         with pytest.raises(RuntimeError, match="need BANNERTRACK_REDIS_URL"):
-            server.start(timeout=20)
+            server.start()
     finally:
         server.stop()  # closes the log of the process that exited

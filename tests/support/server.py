@@ -48,7 +48,9 @@ class ServerProcess:
         self._wrapper = wrapper
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 90.0) -> ServerProcess:
+        """Returns once /healthz answers 200 (a deadline, not a wait: a quiet machine
+        starts in about a second; two busy cores shared by many took over 30 s)."""
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [*self._wrapper, sys.executable, "-m", "bannertrack", "api", *self._args],
