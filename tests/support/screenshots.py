@@ -2,8 +2,8 @@
 
 Starts a server on a throwaway SQLite database with the demo data, reads through the API
 for a while so the cache panel has something to show, signs in, and saves every page
-(overview, filtered overview, a banner, the banner list and form, the placement list and
-a placement, live, operations, sign-in, a 404) at desktop width and at 375 px (default
+(overview, filtered overview, a banner, the banner list and form, the placement list, a
+placement and its form, live, operations, sign-in, a 404) at desktop width and at 375 px (default
 DIR: docs/screenshots).
 
 Then ``ops-outage`` (alone with ``--outage-only``): two workers on a throwaway PostgreSQL
@@ -42,6 +42,7 @@ PAGES = (
     ("banner-form", "/banners/1/edit"),
     ("placements", "/placements"),
     ("placement", "/placements/2"),
+    ("placement-form", "/placements/2/edit"),
     ("live", "/live"),
     ("ops", "/ops"),
     ("login", "/login"),
