@@ -12,7 +12,11 @@ drift hits all alike; the table gives medians.
 
 Printed per row: req/s, ``x link`` (the serve's req/s over the link's, same server, load
 and round; goal >= 0.8), ``x bare`` (over the bare handler's serve), p99 (goal <= 15 ms at
-c64), and CPU per request of the server's process tree (from /proc; PostgreSQL's too).
+c64), the mean latency wrk's closed loop implies (connections / req/s: Little's law; p99
+can be no lower) and p99 over it (the spread: the machine's scheduling as much as the
+server's), and CPU per request of the server's process tree (from /proc; PostgreSQL's
+too). A framework-less ASGI app under granian (``bare ASGI``, answering the link's empty
+302) is measured too: the floor of granian, the socket and wrk on this machine.
 Every serve must answer 200: one that does not is a problem and fails the run.
 
     .venv/bin/python bench/placement_serve.py --runs 3 --duration 3
@@ -129,9 +133,9 @@ class Bench:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| server | load | conns | req/s | x link | x bare | p99 ms | server CPU ms/req "
-        "| PG CPU ms/req |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | load | conns | req/s | x link | x bare | p99 ms | mean ms (c/rate) "
+        "| p99 / mean | server CPU ms/req | PG CPU ms/req |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def med(xs: list[float]) -> str:
@@ -140,11 +144,14 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         s = r.samples
         db = [x.db_cpu_ms for x in s if x.db_cpu_ms is not None]
+        rate = statistics.median(x.rate for x in s)
+        p99 = statistics.median(x.p99_ms for x in s)
+        mean = r.connections / rate * 1000 if rate else float("nan")
         lines.append(
             f"| {r.target} | {r.load} | {r.connections} "
-            f"| {statistics.median(x.rate for x in s):,.0f} "
+            f"| {rate:,.0f} "
             f"| {med(r.ratios.get('link', []))} | {med(r.ratios.get('bare', []))} "
-            f"| {statistics.median(x.p99_ms for x in s):.1f} "
+            f"| {p99:.1f} | {mean:.1f} | {p99 / mean:.1f} "
             f"| {statistics.median(x.cpu_ms for x in s):.3f} "
             f"| {f'{statistics.median(db):.3f}' if db else '-'} |"
         )
@@ -162,6 +169,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
         pg_admin = stack.enter_context(postgres_admin_url())
         bare = bare_server(work / "bare.log").start()
         astack.callback(bare.stop)
+        bare_asgi = bare_server(work / "bare-asgi.log", asgi=True).start()
+        astack.callback(bare_asgi.stop)
         servers: dict[str, Server] = {}
         env = {"BANNERTRACK_TRUSTED_PROXIES": "127.0.0.1", "PYTHONPATH": str(ROOT / "src")}
         for name in names:
@@ -188,6 +197,9 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
                 break
             print(f"round {round_no + 1}", file=sys.stderr)
             for conns in args.connections:
+                asgi_s = bench.measure("bare ASGI (302)", bare_asgi, SERVE, conns, False)
+                rows.setdefault(("bare ASGI (granian), 302", "floor", conns), Row(
+                    "bare ASGI (granian), 302", "floor", conns)).samples.append(asgi_s)  # fmt: skip
                 bare_s = bench.measure("bare Litestar", bare, SERVE, conns, False)
                 rows.setdefault(("bare Litestar (granian)", "serve", conns), Row(
                     "bare Litestar (granian)", "serve", conns)).samples.append(bare_s)  # fmt: skip
