@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from bannertrack.conversions.click_ids import new_click_id
 from bannertrack.conversions.values import ConversionIn
-from bannertrack.db.conversion_writes import click_by_id
+from bannertrack.db.conversion_writes import click_queries
 from bannertrack.db.repository import SqlRepository
 from bannertrack.errors import NotFoundError
 from bannertrack.models import BannerCreate, ClickIn
@@ -25,8 +25,8 @@ WINDOW = timedelta(days=30)
 LEGACY = "q3Lx0v6mT1aZk9W2bYc8Rg"
 
 
-async def _plan(repo: SqlRepository, click_id: str) -> str:
-    query = click_by_id(click_id)
+async def _plan(repo: SqlRepository, *click_ids: str) -> str:
+    (query,) = click_queries(click_ids)
     sql = str(query.compile(repo.engine, compile_kwargs={"literal_binds": True}))
     async with repo.engine.connect() as conn:
         if repo.dialect == "sqlite":
@@ -64,6 +64,7 @@ async def test_timed_and_legacy_ids_are_found_through_an_index(sql_repo: SqlRepo
         ]
     )
     assert "ix_clicks_occurred" in await _plan(sql_repo, timed)
+    assert "ix_clicks_occurred" in await _plan(sql_repo, timed, new_click_id(now))  # a batch's
     assert "ux_clicks_legacy_click_id" in await _plan(sql_repo, LEGACY)
     assert await _convert(sql_repo, timed, now) == banner.id
     assert await _convert(sql_repo, LEGACY, now) == banner.id

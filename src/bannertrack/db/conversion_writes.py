@@ -4,7 +4,7 @@ The steps, in the caller's transaction (on SQLite it holds the write lock first,
 reports are serialised whole):
 
 1. the click, by its id (``NotFoundError`` if no click has it, or retention deleted it):
-   by the time the id holds and the id (``click_by_id``);
+   by the time the id holds and the id (``click_queries``);
 2. a conversion of the same (click id, goal) already stored answers as the first did
    (nothing counted), even when the window has closed since;
 3. the window rule (``conversions.rules``);
@@ -27,7 +27,7 @@ the first one's row, uncommitted but its own transaction's, and answers it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, timedelta
 from functools import lru_cache
 from typing import Any
@@ -75,14 +75,20 @@ async def record_conversions(
     conn: AsyncConnection, dialect: str, batch: Sequence[tuple[ConversionIn, timedelta]]
 ) -> list[Outcome]:
     """Steps 1-5 for each (report, window) of ``batch``, outcomes in its order; the caller
-    commits. A refused report (``NotFoundError``, ``OutsideWindowError``) wrote nothing,
-    so the others go on in the same transaction."""
+    commits. Steps 1 and 2 read the whole batch's clicks and stored conversions in a
+    statement each (the insert's conflict still decides a race with another transaction).
+    A refused report (``NotFoundError``, ``OutsideWindowError``) wrote nothing, so the
+    others go on in the same transaction."""
+    found = await _clicks(conn, {data.click_id for data, _ in batch})
+    firsts = await _stored(conn, {data.click_id for data, _ in batch})
     outcomes: dict[int, Outcome] = {}
     created: list[_Created] = []
     for i in sorted(range(len(batch)), key=lambda i: (batch[i][0].click_id, batch[i][0].goal)):
         data, window = batch[i]
         try:
-            outcomes[i] = await _insert(conn, dialect, data, window, created)
+            outcomes[i] = await _insert(
+                conn, dialect, data, window, found.get(data.click_id), firsts, created
+            )
         except (NotFoundError, OutsideWindowError) as exc:
             outcomes[i] = exc
     if created:
@@ -95,13 +101,17 @@ async def _insert(
     dialect: str,
     data: ConversionIn,
     window: timedelta,
+    click: Row[Any] | None,
+    firsts: dict[tuple[str, str], Conversion],
     created: list[_Created],
 ) -> Recorded:
-    """Steps 1-4; a report that inserted joins ``created`` (its rollups are step 5)."""
-    click = (await conn.execute(click_by_id(data.click_id))).first()
+    """Steps 1-4 for ``data`` and its ``click``; ``firsts`` holds the (click id, goal)
+    pairs stored (this batch's inserts join it, so a second identical report finds the
+    first); a report that inserted joins ``created`` (its rollups are step 5)."""
     if click is None:
         raise NotFoundError("no click has this click_id (unknown, or past retention)")
-    first = await stored(conn, data)
+    pair = (data.click_id, data.goal)
+    first = firsts.get(pair)
     if first is not None:
         return Recorded(conversion=first, created=False)
     check_window(click.occurred_at, data.occurred_at, window)
@@ -124,24 +134,50 @@ async def _insert(
     if inserted is None:  # an identical report won the race: answer with its row
         first = await stored(conn, data)
         assert first is not None, "the conflicting row is committed before our insert returns"
+        firsts[pair] = first
         return Recorded(conversion=first, created=False)
     created.append((data, click, placement_id))
-    return Recorded(
-        conversion=_conversion(inserted, data, click.banner_id, placement_id), created=True
-    )
+    firsts[pair] = _conversion(inserted, data, click.banner_id, placement_id)
+    return Recorded(conversion=firsts[pair], created=True)
 
 
-def click_by_id(click_id: str) -> Select[Any]:
-    """The click an id names: by its time through ``ix_clicks_occurred``, or a legacy id
-    through the partial index that holds only those (``conversions/click_ids.py``)."""
+def click_queries(click_ids: Collection[str]) -> list[Select[Any]]:
+    """What finds the clicks ids name: timed ids by their times through
+    ``ix_clicks_occurred`` (and the ids), legacy ids through the partial index that holds
+    only those (``conversions/click_ids.py``); a statement for each kind present."""
     c = clicks.c
-    query = select(c.banner_id, c.occurred_at, c.placement_id, *(c[f] for f in _FACTS))
-    at = click_time(click_id)
-    if at is not None:
-        return query.where(c.occurred_at == at, c.click_id == click_id)
-    # The partial index's own predicate, as literal text: both databases use a partial
-    # index only for a query that states its condition.
-    return query.where(c.click_id == click_id, LEGACY_CLICK_ID)
+    query = select(c.click_id, c.banner_id, c.occurred_at, c.placement_id, *(c[f] for f in _FACTS))
+    timed = {i: t for i in click_ids if (t := click_time(i)) is not None}
+    legacy = sorted(set(click_ids) - timed.keys())
+    queries = []
+    if timed:
+        times = sorted(set(timed.values()))
+        queries.append(query.where(c.occurred_at.in_(times), c.click_id.in_(sorted(timed))))
+    if legacy:
+        # The partial index's own predicate, as literal text: both databases use a
+        # partial index only for a query that states its condition.
+        queries.append(query.where(c.click_id.in_(legacy), LEGACY_CLICK_ID))
+    return queries
+
+
+async def _clicks(conn: AsyncConnection, click_ids: Collection[str]) -> dict[str, Row[Any]]:
+    rows = [row for q in click_queries(click_ids) for row in await conn.execute(q)]
+    # The times and the ids are matched as sets: a row counts only at its own id's time.
+    return {r.click_id: r for r in rows if click_time(r.click_id) in (None, r.occurred_at)}
+
+
+async def _stored(
+    conn: AsyncConnection, click_ids: Collection[str]
+) -> dict[tuple[str, str], Conversion]:
+    """The conversions stored of these clicks, by (click id, goal)."""
+    v = conversions.c
+    rows = await conn.execute(
+        select(
+            v.id, v.click_id, v.goal, v.banner_id, v.placement_id, v.value_micros, v.currency,
+            v.occurred_at,
+        ).where(v.click_id.in_(sorted(click_ids)))
+    )  # fmt: skip
+    return {(r.click_id, r.goal): _stored_conversion(r) for r in rows}
 
 
 def _placement_of(click: Row[Any]) -> int | None:
@@ -156,16 +192,19 @@ async def stored(conn: AsyncConnection, data: ConversionIn) -> Conversion | None
     row = (
         await conn.execute(
             select(
-                v.id, v.banner_id, v.placement_id, v.value_micros, v.currency, v.occurred_at
+                v.id, v.click_id, v.goal, v.banner_id, v.placement_id, v.value_micros,
+                v.currency, v.occurred_at,
             ).where(v.click_id == data.click_id, v.goal == data.goal)
         )
-    ).first()
-    if row is None:
-        return None
+    ).first()  # fmt: skip
+    return None if row is None else _stored_conversion(row)
+
+
+def _stored_conversion(row: Any) -> Conversion:  # a Row of the columns selected above
     return Conversion(
         id=int(row.id),
-        click_id=data.click_id,
-        goal=data.goal,
+        click_id=row.click_id,
+        goal=row.goal,
         banner_id=int(row.banner_id),
         placement_id=None if row.placement_id is None else int(row.placement_id),
         value=None if row.value_micros is None else amount_text(row.value_micros, row.currency),
