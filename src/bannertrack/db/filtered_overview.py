@@ -71,7 +71,15 @@ async def _whole_table(conn: AsyncConnection, f: ClickFilter, lo: datetime, hi: 
     c = clicks.c
     if f.banner_id is not None:
         return False  # one banner's clicks: its index is narrow enough
-    ends = (await conn.execute(select(func.min(c.id), func.max(c.id)))).one()
+    # Two scalar subqueries: SQLite answers min() or max() of the key from the B-tree's
+    # ends, but scans the whole table for both in one SELECT (1.2 s on a million rows).
+    ends = (
+        await conn.execute(
+            select(
+                select(func.min(c.id)).scalar_subquery(), select(func.max(c.id)).scalar_subquery()
+            )
+        )
+    ).one()
     if ends[0] is None:
         return False
     first = await conn.scalar(
