@@ -33,7 +33,7 @@ from bannertrack.db.engine import DbTimeouts, create_engine
 from bannertrack.db.migrate import upgrade
 from bannertrack.db.tables import CLICK_VALUES, clicks
 
-VERSION = 1
+VERSION = 2  # 2: clicks in time order, as the service inserts them (ids grow with time)
 SEED_NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DAYS = 30
 BANNERS = 50
@@ -114,7 +114,7 @@ def rows(n: int, seed: int = 29) -> Iterator[tuple[Any, ...]]:
     }
     cum = {k: _cumulative(w) for k, (_, w) in picks.items()}
     span = DAYS * 86_400
-    for _ in range(n):
+    for i in range(n):
         banner = _pick(rng, picks["banner"][0], cum["banner"])
         country = _pick(rng, picks["country"][0], cum["country"]) if rng.random() < 0.96 else None
         device, browser, os = _pick(rng, picks["client"][0], cum["client"])
@@ -122,7 +122,10 @@ def rows(n: int, seed: int = 29) -> Iterator[tuple[Any, ...]]:
         bot = rng.random() < 0.03
         values = {
             "banner_id": banner,
-            "occurred_at": SEED_NOW - timedelta(microseconds=int(rng.random() * span * 1e6)),
+            # In time order with jitter, uniform over the span: the service's ids grow with
+            # time, and the SQLite pass estimates a range's rows from its ids.
+            "occurred_at": SEED_NOW
+            - timedelta(microseconds=int((n - i - rng.random()) * span * 1e6 / n)),
             "user_agent": AGENT,
             "referrer": None if host is None else f"https://{host}/articles/{rng.randint(1, 999)}",
             "visitor": f"{rng.getrandbits(128):032x}",
