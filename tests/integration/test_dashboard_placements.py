@@ -7,8 +7,10 @@ The forms call the store the placement API calls, so what they save is read back
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+import time
 
 import pytest
 from litestar import Litestar
@@ -94,6 +96,13 @@ async def test_create_link_weigh_edit_and_delete(client: Client) -> None:
     assert f'value="http://testserver.local/p/{placement_id}?format=json"' in shown
     served = await client.get(f"/p/{placement_id}?format=json")
     assert served.status_code == 200 and served.json()["banner_id"] in (first["id"], second["id"])
+    # The serve's impression reaches the page's "served" column (impressions are batched).
+    deadline = time.monotonic() + 10
+    while 'data-served-total="1"' not in (shown := (await client.get(page)).text):
+        assert time.monotonic() < deadline, "the serve's impression never showed"
+        await asyncio.sleep(0.05)
+    row = re.search(rf'data-link="{served.json()["banner_id"]}".*?</tr>', shown, re.S)
+    assert row and 'data-served="1"' in row.group(0) and "(100.0 %)" in row.group(0)
 
     # The API's messages beside the field: a weight out of range, an unknown banner.
     out_of_range = await client.post(

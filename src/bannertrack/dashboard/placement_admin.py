@@ -10,7 +10,7 @@ again with each message beside its field and the status 400.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from typing import Annotated, Any
 
@@ -35,6 +35,7 @@ from bannertrack.repository import PlacementStore, Repository
 from bannertrack.timeutil import utcnow
 
 PAGE_SIZE = 50
+SERVED_DAYS = 7  # the weights' outcome shown beside them, from the placement's rollup
 CHOICES = 500  # banners offered in the "link a banner" list (newest first); any id works
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PageParam = Annotated[int, QueryParameter(name="page", ge=1, le=MAX_OFFSET // PAGE_SIZE)]
@@ -68,6 +69,8 @@ class LinkRow:
     status: str
     weight: int
     share: float  # weight / sum of the linked banners' weights, 0..1
+    served: int  # impressions the placement served of it in the last SERVED_DAYS
+    served_share: float | None  # of all the placement's impressions then; None: none
 
 
 def banner_status(banner: Banner | None, now: datetime) -> str:
@@ -155,10 +158,24 @@ async def _detail(
     if listed is None:
         raise NotFoundError(f"placement {placement.id} not found")
     now = utcnow()
+    stats = await placements.placement_stats(placement.id, now - timedelta(days=SERVED_DAYS), now)
+    served = {b.banner_id: b.impressions for b in stats.banners} if stats is not None else {}
+    total_served = stats.impressions if stats is not None else 0
     rows = []
     for link, share in zip(listed.banners, shares(listed.banners), strict=True):
         banner = await repository.get_banner(link.banner_id)
-        rows.append(LinkRow(link.banner_id, banner, banner_status(banner, now), link.weight, share))
+        n = served.get(link.banner_id, 0)
+        rows.append(
+            LinkRow(
+                banner_id=link.banner_id,
+                banner=banner,
+                status=banner_status(banner, now),
+                weight=link.weight,
+                share=share,
+                served=n,
+                served_share=n / total_served if total_served else None,
+            )
+        )
     linked = {row.banner_id for row in rows}
     choices = []
     if page_context(request)["signed_in"]:
@@ -172,6 +189,8 @@ async def _detail(
             **page_context(request),
             "placement": placement,
             "rows": rows,
+            "stats": stats,
+            "served_days": SERVED_DAYS,
             "choices": choices,
             "values": values or {},
             "errors": errors or {},
