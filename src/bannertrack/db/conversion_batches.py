@@ -68,12 +68,18 @@ class ConversionBatches:
         self._queue.append(pending)
         try:
             while not answer.done():
-                async with self._turn:
-                    if answer.done():  # an earlier report's turn wrote it
-                        break
-                    batch = self._queue[: self._max_batch]
-                    del self._queue[: self._max_batch]
-                    await asyncio.shield(self._write(batch))
+                await self._turn.acquire()
+                if answer.done():  # an earlier report's turn wrote it
+                    self._turn.release()
+                    break
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                # The batch, not this report, holds the turn until it is answered: if this
+                # report's client goes away meanwhile, the batch still finishes, and the
+                # reports in it wait for their answers instead of taking the next turn.
+                write = asyncio.ensure_future(self._write(batch))
+                write.add_done_callback(lambda _: self._turn.release())
+                await asyncio.shield(write)
         except asyncio.CancelledError:
             with contextlib.suppress(ValueError):
                 self._queue.remove(pending)  # not taken yet: never written
@@ -90,6 +96,10 @@ class ConversionBatches:
         except Exception as exc:
             alone = len(items) > 1
             outcomes = [await self._alone(item) for item in items] if alone else [exc]
+        except BaseException:  # cancelled (the loop is closing): no report waits forever
+            for _, _, answer in batch:
+                answer.cancel()
+            raise
         for (_, _, answer), outcome in zip(batch, outcomes, strict=True):
             if answer.done():  # its client went away
                 continue

@@ -45,16 +45,25 @@ def recorded(data: ConversionIn) -> Recorded:
 class Store:
     """Writes batches; each waits for ``release`` so the test decides when it commits."""
 
+    def open(self) -> None:
+        self.release.set()
+        for gate in self.gates:
+            gate.set()
+
     def __init__(self, fail_batches: BaseException | None = None) -> None:
         self.batches: list[list[str]] = []
         self.alone: list[str] = []
         self.finished: list[int] = []
-        self.release = asyncio.Event()
+        self.release = asyncio.Event()  # set: every batch commits at once
+        self.gates: list[asyncio.Event] = []  # else each batch waits for its own
         self.fail_batches = fail_batches
 
     async def write_batch(self, batch: Sequence[Item]) -> list[Outcome]:
         self.batches.append([d.click_id for d, _ in batch])
-        await self.release.wait()
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        if not self.release.is_set():
+            await gate.wait()
         self.finished.append(len(self.batches))
         if self.fail_batches is not None:
             raise self.fail_batches
@@ -85,7 +94,7 @@ async def test_reports_that_wait_while_a_batch_commits_form_the_next_batch() -> 
     await _until(lambda: store.batches == [[f"{1:022d}"]])
     later = [asyncio.create_task(batches.record(report(n), WINDOW)) for n in range(2, 7)]
     await _until(lambda: batches.queued == 5)
-    store.release.set()
+    store.open()
     answers = await asyncio.gather(first, *later)
     assert [a.conversion.id for a in answers] == [1, 2, 3, 4, 5, 6]
     # One alone (nothing waited), then the five that waited, at most three a batch.
@@ -136,7 +145,7 @@ async def test_a_report_cancelled_while_waiting_is_never_written() -> None:
     kept = asyncio.create_task(batches.record(report(33), WINDOW))
     await _until(lambda: batches.queued == 2)
     gone.cancel()
-    store.release.set()
+    store.open()
     assert (await first).created and (await kept).created
     with pytest.raises(asyncio.CancelledError):
         await gone
@@ -150,7 +159,25 @@ async def test_a_batch_being_written_is_finished_when_its_writer_goes_away() -> 
     await _until(lambda: len(store.batches) == 1)
     leader.cancel()
     follower = asyncio.create_task(batches.record(report(42), WINDOW))
-    store.release.set()
+    store.open()
     assert (await follower).created
     await _until(lambda: len(store.finished) == 2)  # the first batch ran to its end too
     assert store.batches == [[f"{41:022d}"], [f"{42:022d}"]]
+
+
+async def test_reports_in_a_batch_whose_writer_went_away_wait_for_its_answers() -> None:
+    store = Store()
+    batches = ConversionBatches(store.write_batch, store.write_one)
+    first = asyncio.create_task(batches.record(report(51), WINDOW))
+    await _until(lambda: len(store.batches) == 1)
+    leader = asyncio.create_task(batches.record(report(52), WINDOW))
+    member = asyncio.create_task(batches.record(report(53), WINDOW))
+    await _until(lambda: batches.queued == 2)
+    store.gates[0].set()  # the first batch commits; 52's turn writes 52 and 53
+    await _until(lambda: len(store.batches) == 2)
+    leader.cancel()  # its client goes away while its batch is written
+    await _until(lambda: leader.done())
+    assert not member.done() and store.batches[1] == [f"{52:022d}", f"{53:022d}"]
+    store.gates[1].set()
+    assert (await first).created and (await member).created
+    assert len(store.batches) == 2  # 53 waited for its batch, it did not write another
