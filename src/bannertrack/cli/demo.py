@@ -159,15 +159,15 @@ async def create_banners(repo: Repository, count: int, rng: random.Random) -> li
 _PLACEMENTS = (("Home, top", 728, 90), ("Sidebar", 300, 250), ("Article footer", 468, 60))
 _THROUGH_PLACEMENT = 0.7  # people's clicks that came through a placement's click URL
 
-Placed = dict[int, tuple[int, ...]]
-"""Banner id -> the placements that serve it."""
+Placed = dict[int, tuple[tuple[Banner, ...], tuple[int, ...]]]
+"""Placement id -> its banners and their weights, in the same order."""
 
 
 async def create_placements(
     store: PlacementStore, banners: list[Banner], rng: random.Random
 ) -> Placed:
     """Three placements, each serving about half of the active banners by random weights."""
-    placed: dict[int, list[int]] = {}
+    placed: Placed = {}
     active = [b for b in banners if b.active]
     for name, width, height in _PLACEMENTS:
         placement = await store.create_placement(
@@ -176,9 +176,9 @@ async def create_placements(
         chosen = rng.sample(active, max(1, len(active) // 2)) if active else []
         weights = [PlacementBanner(banner_id=b.id, weight=rng.randint(1, 10)) for b in chosen]
         await store.set_placement_banners(placement.id, weights)
-        for b in chosen:
-            placed.setdefault(b.id, []).append(placement.id)
-    return {b: tuple(p) for b, p in placed.items()}
+        if chosen:
+            placed[placement.id] = (tuple(chosen), tuple(w.weight for w in weights))
+    return placed
 
 
 @dataclass(slots=True)
@@ -254,17 +254,21 @@ async def generate_clicks(
 
     agents, sources, networks = _picker(_AGENTS), _picker(_SOURCES), _picker(_NETWORKS)
 
+    spots = sorted((placed or {}).items())
     while tally.clicks < total:
-        banner = rng.choices(banners, cum_weights=cum_weights)[0]
+        bot = rng.random() < _BOT_SHARE
+        placement: int | None = None
+        if spots and not bot and rng.random() < _THROUGH_PLACEMENT:
+            # Through a placement, the banner is the one its weighted pick served, so the
+            # placement's served views and clicks follow its weights as a real serve's do.
+            placement, (served, weights) = rng.choice(spots)
+            banner = rng.choices(served, weights=weights)[0]
+        else:
+            banner = rng.choices(banners, cum_weights=cum_weights)[0]
         when = _instant(rng, banner.created_at, now)
         ip = f"{networks(rng)[0]}.{rng.randrange(1, 255)}"
-        bot = rng.random() < _BOT_SHARE
         agent = rng.choice(_BOT_AGENTS) if bot else agents(rng)[0]
         source = sources(rng)
-        placement = None
-        through = (placed or {}).get(banner.id)
-        if through and not bot and rng.random() < _THROUGH_PLACEMENT:
-            placement = rng.choice(through)
         batch.append(await _click(hasher, tally, banner, when, ip, agent, source, placement))
         again = when + timedelta(minutes=rng.uniform(1, 40))
         if not bot and tally.clicks < total and again <= now and rng.random() < _REPEAT_SHARE:
