@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import PostgresFactory
 
 from bannertrack.db.breakdown_writes import BreakdownFold
-from bannertrack.db.click_writes import visitor_groups
+from bannertrack.db.click_plan import visitor_groups
 from bannertrack.db.pg_clicks import write_clicks, write_in_two
 from bannertrack.db.repository import SqlRepository
 from bannertrack.models import BannerCreate, ClickFacts, ClickIn

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bannertrack.db.click_writes import repeat_step
+from bannertrack.db.click_plan import repeat_step
 from bannertrack.db.engine import create_engine
 from bannertrack.db.sql import micros
 from bannertrack.db.tables import banner_totals, click_breakdowns, click_minutes, clicks

@@ -1,50 +1,163 @@
-"""A click batch counted for its rollups in one pass, per distinct key, not per click (pure).
+"""A click batch's plan, written once for every writer (pure: no I/O, no SQL execution).
 
-Every click adds to three rollups: its banner's totals, its (banner, minute) and, for each
-of the 8 breakdown dimensions, its (banner, day, dimension, value). Counting the
-breakdowns click by click was 8 fold look-ups and 8 dictionary updates per click. Here the
-batch is first counted by (banner, minute, facts, kind): the facts of a banner's clicks
-are a few values repeated many times (one struct per agent, country and referrer), so a
-batch of hundreds of clicks has a few dozen such keys, and the per-dimension work is done
-once per key.
+Every writer (``sqlite_clicks`` on a SQLite file, ``click_writes`` through SQLAlchemy,
+``pg_clicks`` on PostgreSQL) writes a batch in the same steps; the decisions are made
+here and the writers only read what the plan needs and render its rows in their SQL:
 
-The fold (``BreakdownFold``) admits values first come, first served. Keys are kept in the
-order of their first click, so the values reach the fold in the order of their first
-click, as they did when it was asked click by click: the same values are admitted.
+1. check banners: the writer reads which banners exist; clicks of the others are dropped;
+2. flag repeats: from each (banner, visitor)'s window as it was before the batch
+   (``visitor_groups`` names the keys, the writer reads or locks their rows),
+   ``plan_repeats`` gives each click's flag and each visitor row's new state;
+3. insert the raw clicks with their flags;
+4. count per key: ``BatchCounts``, one dictionary update per click, the rest per key;
+5. fold breakdowns: ``BatchCounts.breakdowns`` once the fold knows the batch's
+   (banner, day) pairs (``pairs``; the writer reads those new to it);
+6. upsert the rollups in key order (the lock order: two writers never deadlock):
+   ``totals``, ``minutes``, the breakdown rows sorted, ``placements``.
+
+The repeat rule is ``repeat_step``. PostgreSQL's one-statement batch applies it in SQL
+(one round trip: the flags are known only in the statement), from ``window_sql`` and
+``repeat_sql`` below, the rule's one SQL rendering; a test evaluates both against
+``repeat_step``, and ``tests/integration/test_pg_one_statement.py`` compares that
+statement's tables with the plan's.
+
+Counting. A batch is counted by (banner, minute, facts, kind, placement): the facts of a
+banner's clicks are a few values repeated many times (one struct per agent, country and
+referrer), so a batch of hundreds of clicks has a few dozen keys, and the per-dimension
+work is done once per key. The fold (``BreakdownFold``) admits values first come, first
+served; keys are kept in the order of their first click, so the values reach the fold
+in the order of their first click, as they did when it was asked click by click.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from bannertrack.db.breakdown_writes import BreakdownFold, FactCounts, Tally, fold_counts
+from bannertrack.db.sql import micros
 from bannertrack.models import ClickFacts, ClickIn
 from bannertrack.timeutil import floor_to
 
 # What a click counts as: every click is exactly one of these.
 VALID, REPEAT, BOT = 0, 1, 2
 
-Key = tuple[int, datetime, ClickFacts | None, int]  # banner, UTC minute, facts, kind
+VisitorKey = tuple[int, str]  # banner, visitor
+# banner, UTC minute, facts, kind, placement
+Key = tuple[int, datetime, ClickFacts | None, int, int | None]
 _K = TypeVar("_K", bound=Hashable)
 
 
+# -- the repeat rule -------------------------------------------------------------------
+
+
+def repeat_step(window: int, state: int | None, t: int) -> tuple[bool, int]:
+    """The repeat rule for one click at ``t`` (microseconds): (is it a repeat, new state).
+
+    ``state`` is the start of the visitor's current window on the banner (the row's
+    ``counted_us``; ``None``: no row yet). A click less than ``window`` from it is a
+    repeat; a valid click at least a window later opens a new window.
+    """
+    if state is None:
+        return False, t
+    if abs(t - state) < window:
+        return True, state
+    return False, t if t >= state + window else state
+
+
+def repeat_sql(window: int, t: str, state: str) -> str:
+    """``repeat_step``'s flag in SQL (``state`` not NULL): ``t`` and ``state`` are SQL
+    expressions of microseconds."""
+    return f"abs({t} - {state}) < {int(window)}"
+
+
+def window_sql(window: int, t: str, state: str) -> str:
+    """``repeat_step``'s new state in SQL (``state`` not NULL)."""
+    return f"CASE WHEN {t} >= {state} + {int(window)} THEN {t} ELSE {state} END"
+
+
+def visitor_groups(batch: Sequence[ClickIn]) -> dict[VisitorKey, list[int]]:
+    """The clicks that can be repeats, by (banner, visitor): their indexes in batch order.
+
+    Bots are never repeats (their flag says enough) and do not open a window; clicks
+    without a visitor key (no address) cannot be repeats.
+    """
+    groups: dict[VisitorKey, list[int]] = {}
+    for i, c in enumerate(batch):
+        if not c.bot and c.visitor is not None:
+            groups.setdefault((c.banner_id, c.visitor), []).append(i)
+    return groups
+
+
+class VisitorRow(NamedTuple):
+    """One ``visitor_clicks`` row as the batch leaves it."""
+
+    banner_id: int
+    visitor: str
+    counted_us: int  # the window's start after the batch
+    prev_us: int | None  # before it (``None``: a new row)
+    first_us: int  # after the batch's first click: what one upsert with the rule leaves
+
+
+def plan_repeats(
+    window: int,
+    batch: Sequence[ClickIn],
+    groups: Mapping[VisitorKey, list[int]],
+    before: Mapping[VisitorKey, int | None],
+) -> tuple[list[bool], list[VisitorRow]]:
+    """Each click's repeat flag, and the visitor rows in key order (the lock order).
+
+    ``before``: each key's ``counted_us`` before the batch (``None``: no row). Keys of
+    ``groups`` missing from ``before`` are skipped: not flagged, no row (the writer
+    found their banner gone).
+    """
+    flags = [False] * len(batch)
+    rows = []
+    for key in sorted(groups):
+        if key not in before:
+            continue
+        old = state = before[key]
+        first: int | None = None
+        for i in groups[key]:
+            flags[i], state = repeat_step(window, state, micros(batch[i].occurred_at))
+            if first is None:
+                first = state
+        assert state is not None and first is not None  # every group has a click
+        rows.append(VisitorRow(key[0], key[1], state, old, first))
+    return flags, rows
+
+
+# -- counting ----------------------------------------------------------------------------
+
+
 class BatchCounts:
-    """The clicks of a batch by (banner, minute, facts, kind), and each banner's time span."""
+    """The clicks of a batch by (banner, minute, facts, kind, placement), numbered in the
+    order of their first click, each click's key number, and each banner's time span.
 
-    __slots__ = ("counts", "spans")
+    ``repeats=None``: the flags are not known here (PostgreSQL's one statement takes the
+    repeats off in SQL); every click that is not a bot then counts as valid.
+    """
 
-    def __init__(self, batch: Sequence[ClickIn], repeats: Sequence[bool]) -> None:
-        counts: dict[Key, int] = {}
+    __slots__ = ("counts", "numbers", "spans")
+
+    def __init__(self, batch: Sequence[ClickIn], repeats: Sequence[bool] | None) -> None:
+        counts: dict[Key, list[int]] = {}  # key -> [number, clicks]
+        numbers: list[int] = []
         spans: dict[int, list[datetime]] = {}  # banner -> [first, last]
-        for click, repeat in zip(batch, repeats, strict=True):
+        flags = repeats if repeats is not None else [False] * len(batch)
+        for click, repeat in zip(batch, flags, strict=True):
             t = click.occurred_at
             b = click.banner_id
             # UTC minute: replace() is floor_to(t, 60) for a UTC time, and much cheaper.
             minute = t.replace(second=0, microsecond=0) if t.tzinfo is UTC else floor_to(t, 60)
-            key = (b, minute, click.facts, BOT if click.bot else REPEAT if repeat else VALID)
-            counts[key] = counts.get(key, 0) + 1
+            kind = BOT if click.bot else REPEAT if repeat else VALID
+            key = (b, minute, click.facts, kind, click.placement_id)
+            got = counts.get(key)
+            if got is None:
+                got = counts[key] = [len(counts), 0]
+            got[1] += 1
+            numbers.append(got[0])
             span = spans.get(b)
             if span is None:
                 spans[b] = [t, t]
@@ -53,16 +166,17 @@ class BatchCounts:
             elif t > span[1]:
                 span[1] = t
         self.counts = counts
+        self.numbers = numbers
         self.spans = spans
 
     def pairs(self) -> set[tuple[int, date]]:
         """The (banner, UTC day) pairs of the batch."""
-        return {(b, minute.date()) for b, minute, _, _ in self.counts}
+        return {(key[0], key[1].date()) for key in self.counts}
 
     def totals(self) -> list[tuple[int, int, int, int, int, datetime, datetime]]:
         """(banner, clicks, valid, bots, repeats, first, last), by banner (the lock order)."""
         per: dict[int, list[int]] = {}
-        for (b, _, _, kind), n in self.counts.items():
+        for (b, _, _, kind, _), (_, n) in self.counts.items():
             _add(per, b, kind, n)
         out = []
         for b, c in sorted(per.items()):
@@ -73,17 +187,18 @@ class BatchCounts:
     def minutes(self) -> list[tuple[int, datetime, int, int, int, int]]:
         """(banner, minute, clicks, valid, bots, repeats), by (banner, minute)."""
         per: dict[tuple[int, datetime], list[int]] = {}
-        for (b, minute, _, kind), n in self.counts.items():
+        for (b, minute, _, kind, _), (_, n) in self.counts.items():
             _add(per, (b, minute), kind, n)
         return [
             (b, m, n[0] + n[1] + n[2], n[VALID], n[BOT], n[REPEAT])
             for (b, m), n in sorted(per.items())
         ]
 
-    def breakdowns(self, fold: BreakdownFold) -> Tally:
-        """(banner, day, dimension, value) -> [clicks, valid]; the fold must know the pairs."""
+    def fact_counts(self) -> FactCounts:
+        """(banner, UTC day, facts) -> [clicks, valid], in the order of each key's first
+        click (the order the fold must be asked in)."""
         per: FactCounts = {}
-        for (b, minute, facts, kind), n in self.counts.items():
+        for (b, minute, facts, kind, _), (_, n) in self.counts.items():
             key = (b, minute.date(), facts)
             counts = per.get(key)
             if counts is None:
@@ -91,7 +206,25 @@ class BatchCounts:
             counts[0] += n
             if kind == VALID:
                 counts[1] += n
-        return fold_counts(fold, per)
+        return per
+
+    def breakdowns(self, fold: BreakdownFold) -> Tally:
+        """(banner, day, dimension, value) -> [clicks, valid]; the fold must know the pairs."""
+        return fold_counts(fold, self.fact_counts())
+
+    def placements(self) -> list[tuple[int, int, datetime, int, int]]:
+        """(placement, banner, minute, clicks, valid) of the placement clicks, by key."""
+        per: dict[tuple[int, int, datetime], list[int]] = {}
+        for (b, minute, _, kind, p), (_, n) in self.counts.items():
+            if p is None:
+                continue
+            got = per.get((p, b, minute))
+            if got is None:
+                got = per[(p, b, minute)] = [0, 0]
+            got[0] += n
+            if kind == VALID:
+                got[1] += n
+        return [(p, b, m, n, valid) for (p, b, m), (n, valid) in sorted(per.items())]
 
 
 def _add(per: dict[_K, list[int]], key: _K, kind: int, n: int) -> None:

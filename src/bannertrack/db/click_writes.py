@@ -1,17 +1,17 @@
-"""The click write path: repeat flags, raw clicks and both rollups, in the caller's transaction.
+"""The click batch through SQLAlchemy's statements, in the caller's transaction.
 
-These run the batch through SQLAlchemy's statements, which work on either dialect; the
-repository uses them for in-memory SQLite databases and text with NUL. A SQLite file's
-batch is ``db.sqlite_clicks`` and PostgreSQL's ``db.pg_clicks``, both built on the pure
-parts here (``visitor_groups``, ``repeat_step``, ``replay_repeats``), the SQL rule of
-``visitor_tail_pg`` and the minute upsert's ``MINUTE_TAIL`` (the same text on both).
+These work on either dialect; the repository uses them for in-memory SQLite databases,
+text with NUL and the spool's replays. A SQLite file's batch is ``db.sqlite_clicks`` and
+PostgreSQL's ``db.pg_clicks``. All three render the one plan of ``db.click_plan``
+(repeat flags, counts per key, rollup rows in key order); the SQL texts shared with
+them are the visitor upsert's ``visitor_tail`` and the minute upsert's ``MINUTE_TAIL``.
 
 Repeat detection is one upsert per (banner, visitor) of the batch on ``visitor_clicks``,
-handing back the time of the visitor's last valid click as it was before this batch. The
-upsert takes the row's lock, so two instances writing clicks of one visitor at once are
-serialised by the database, and the second sees the first's click. Rows are always
-locked in the same order (visitor rows by key, then rollup rows by banner id), so
-concurrent batches cannot deadlock.
+handing back the window (``counted_us``) as it was before this batch. The upsert takes
+the row's lock, so two instances writing clicks of one visitor at once are serialised
+by the database, and the second sees the first's click. Rows are always locked in the
+same order (visitor rows by key, then rollup rows by key), so concurrent batches cannot
+deadlock.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from sqlalchemy import bindparam, case, literal_column, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.breakdown_writes import BreakdownFold, fact_columns, learn, write_counts
-from bannertrack.db.click_tally import BatchCounts
+from bannertrack.db.click_plan import (
+    BatchCounts,
+    VisitorRow,
+    plan_repeats,
+    visitor_groups,
+    window_sql,
+)
+from bannertrack.db.placements import Rollup, add_placement_rollup
 from bannertrack.db.sql import insert_for, micros
 from bannertrack.db.tables import (
     MINUTE_COUNTERS,
@@ -39,12 +46,12 @@ from bannertrack.models import ClickIn
 async def flag_repeats(
     conn: AsyncConnection, dialect: str, window: int, batch: Sequence[ClickIn]
 ) -> list[bool]:
-    """Which clicks of the batch are repeats; updates ``visitor_clicks`` to match.
+    """Which clicks of the batch are repeats (``click_plan``); updates ``visitor_clicks``.
 
-    A click is a repeat when its visitor's last valid click on the same banner is
-    less than the window away. Bots are never repeats (their flag says enough) and do
-    not open a window; clicks without a visitor key (no address) cannot be repeats.
-    ``window`` is in microseconds. (PostgreSQL runs the same upsert from ``db.pg_clicks``.)
+    ``window`` is in microseconds. The upsert locks (or creates) each visitor row of the
+    batch in key order and applies the rule to the key's first click, handing back the
+    window as it was before; ``plan_repeats`` replays every click from there, and a row
+    whose window a later click moved is updated.
     """
     if window <= 0:
         return [False] * len(batch)
@@ -58,61 +65,21 @@ async def flag_repeats(
     ]
     rows = await conn.execute(_visitor_upsert(dialect, window), params)
     before = {(int(r[0]), r[1]): r[2] for r in rows}
-    flags, moved = replay_repeats(window, batch, groups, before)
+    flags, visitors = plan_repeats(window, batch, groups, before)
+    moved = visitor_moves(visitors)
     if moved:
         await conn.execute(visitor_move(), moved)
     return flags
 
 
-def visitor_groups(batch: Sequence[ClickIn]) -> dict[tuple[int, str], list[int]]:
-    """The clicks that can be repeats, by (banner, visitor): their indexes in batch order.
-
-    Bots are never repeats and clicks without a visitor key cannot be.
-    """
-    groups: dict[tuple[int, str], list[int]] = {}
-    for i, c in enumerate(batch):
-        if not c.bot and c.visitor is not None:
-            groups.setdefault((c.banner_id, c.visitor), []).append(i)
-    return groups
-
-
-def repeat_step(window: int, state: int | None, t: int) -> tuple[bool, int]:
-    """The repeat rule for one click at ``t`` (microseconds): (is it a repeat, new state).
-
-    ``state`` is the start of the visitor's current window on the banner (``counted_us``;
-    ``None``: no row yet). The visitor upsert applies the same rule in SQL.
-    """
-    if state is None:
-        return False, t
-    if abs(t - state) < window:
-        return True, state
-    return False, t if t > state else state
-
-
-def replay_repeats(
-    window: int,
-    batch: Sequence[ClickIn],
-    groups: dict[tuple[int, str], list[int]],
-    before: dict[tuple[int, str], int | None],
-) -> tuple[list[bool], list[dict[str, Any]]]:
-    """The batch's repeat flags from the visitor upsert's answer (``before``: each key's
-    ``counted_us`` as it was before the batch), and the rows whose window the upsert left
-    behind (parameters of ``visitor_move``).
-
-    The upsert applied the rule to each key's first click; the batch's later clicks are
-    replayed here. Keys missing from ``before`` (their banner is gone) are not flagged.
-    """
-    flags = [False] * len(batch)
-    moved = []
-    for key, state in before.items():
-        stored: int | None = None
-        for i in groups[key]:
-            flags[i], state = repeat_step(window, state, micros(batch[i].occurred_at))
-            if stored is None:
-                stored = state  # what the upsert wrote
-        if state != stored:  # a visitor clicked again more than a window later
-            moved.append({"b_id": key[0], "v_key": key[1], "at": state})
-    return flags, moved
+def visitor_moves(rows: Sequence[VisitorRow]) -> list[dict[str, Any]]:
+    """``visitor_move``'s parameters: the rows whose window a later click of the batch
+    moved past what the upsert (the rule applied to the first click) left."""
+    return [
+        {"b_id": r.banner_id, "v_key": r.visitor, "at": r.counted_us}
+        for r in rows
+        if r.counted_us != r.first_us
+    ]
 
 
 # The hot statements are built once per dialect, not per batch: SQLAlchemy caches their
@@ -128,25 +95,22 @@ def _visitor_upsert(dialect: str, window: int) -> Any:
         index_elements=[v.banner_id, v.visitor],
         set_={
             "prev_us": v.counted_us,
-            # The window moves only with a valid click: one at least a window later.
-            "counted_us": case(
-                (
-                    ins.excluded.counted_us >= v.counted_us + literal_column(str(window)),
-                    ins.excluded.counted_us,
-                ),
-                else_=v.counted_us,
-            ),
+            "counted_us": literal_column(_moved_window(window)),
         },
     ).returning(v.banner_id, v.visitor, v.prev_us)
 
 
-def visitor_tail_pg(window: int) -> str:
-    # The same rule as _visitor_upsert, for db.pg_bulk (SET sees the row as it was).
+def _moved_window(window: int) -> str:
+    # SET sees the row as it was: the rule with the stored window as its state.
+    return window_sql(window, "excluded.counted_us", "visitor_clicks.counted_us")
+
+
+def visitor_tail(window: int) -> str:
+    """The visitor upsert's tail as text, for ``pg_clicks`` (SET sees the row as it was):
+    the rule applied to the key's first click, the window before it handed back."""
     return (
         "ON CONFLICT (banner_id, visitor) DO UPDATE SET prev_us = visitor_clicks.counted_us, "
-        "counted_us = CASE WHEN excluded.counted_us >= visitor_clicks.counted_us + "
-        f"{int(window)} THEN excluded.counted_us ELSE visitor_clicks.counted_us END "
-        "RETURNING banner_id, visitor, prev_us"
+        f"counted_us = {_moved_window(window)} RETURNING banner_id, visitor, prev_us"
     )
 
 
@@ -204,8 +168,9 @@ async def insert_clicks(
     batch: Sequence[ClickIn],
     repeats: Sequence[bool],
 ) -> list[int]:
-    """Insert the raw clicks and add them to every rollup (totals, minutes, breakdowns);
-    returns the ids in batch order.
+    """Insert the raw clicks and add them to every rollup (totals, minutes, breakdowns,
+    placements): the plan's rows (``click_plan.BatchCounts``); returns the ids in batch
+    order.
 
     Long on purpose: the raw insert (in batch order on both dialects) and the rollup
     updates in sorted-key lock order belong to one transaction, read best in sequence.
@@ -233,8 +198,7 @@ async def insert_clicks(
     # SQLAlchemy to keep it would insert row by row on SQLite.
     ids = sorted((await conn.execute(_click_insert(), rows)).scalars())
 
-    # Counted as PostgreSQL's two statements count (click_tally), per distinct key; rows in
-    # sorted keys: two writers always lock rollup rows in the same order (no deadlock).
+    # The plan's rows, in sorted keys: two writers lock rollup rows in one order.
     counts = BatchCounts(batch, repeats)
     totals = [
         {"b_id": b, "lo": lo, "hi": hi, "n": n, "valid": valid, "bots": bots, "repeats": rep}
@@ -246,7 +210,13 @@ async def insert_clicks(
     await conn.execute(_minute_upsert(dialect), per_minute)
     await learn(conn, fold, sorted(counts.pairs()))
     await write_counts(conn, dialect, counts.breakdowns(fold))
+    await add_placement_rollup(conn, dialect, placement_rollup(counts))
     return ids
+
+
+def placement_rollup(counts: BatchCounts) -> Rollup:
+    """The plan's placement rows as ``add_placement_rollup`` takes them."""
+    return {(p, b, m): [0, n, valid] for p, b, m, n, valid in counts.placements()}
 
 
 @lru_cache(maxsize=2)

@@ -1,38 +1,42 @@
-"""PostgreSQL: a click batch in one statement, or two when a visitor clicks twice in it.
+"""PostgreSQL: a click batch in one statement, or two when a visitor clicks twice in it
+(or a click comes from a placement).
 
 A batch used to be eight round trips, then four (BEGIN, two statements, COMMIT); each
 round trip waits for the worker's busy event loop, and while it waited the transaction
 held its row locks (``bench/lock_waits.py`` saw 0.55 backends "idle in transaction").
 
 **One statement** (``write_in_one``), for a batch in which no visitor clicks a banner
-twice (nearly all of them), sent to asyncpg outside any transaction: PostgreSQL runs it
-as its own transaction and commits it before it answers, so a batch is one round trip
-and its locks are held only while PostgreSQL works. It
+twice and no click comes from a placement (nearly all of them), sent to asyncpg outside
+any transaction: PostgreSQL runs it as its own transaction and commits it before it
+answers, so a batch is one round trip and its locks are held only while PostgreSQL
+works. It
 
 1. locks the batch's banners ``FOR KEY SHARE`` in id order (``present``; a banner
    deleted meanwhile drops out, its clicks are not stored);
-2. upserts the visitor rows in key order (the repeat rule of ``visitor_tail_pg``) and
-   flags each click a repeat from the row's previous window (``flagged``);
+2. upserts the visitor rows in key order and flags each click a repeat from the row's
+   previous window (``flagged``), by the plan's rule rendered in SQL
+   (``click_plan.window_sql`` in ``click_writes.visitor_tail``, ``click_plan.repeat_sql``);
 3. inserts the raw clicks (``RETURNING id, repeat, banner_id``), and tallies and upserts
    ``banner_totals`` and ``click_minutes`` in SQL, by ``GROUP BY`` over the flagged
-   clicks. The ``click_breakdowns`` rows come from Python, which runs the fold (it admits
-   values first come first served), sorted by key and counted (clicks, and clicks that
-   are not bots); with them, which rows each (banner, day, facts) counts in, so that the
-   statement takes the batch's repeats, which only it knows, off their valid counts.
+   clicks. The ``click_breakdowns`` rows are the plan's (``click_plan.BatchCounts``
+   with the repeats unknown: clicks, and clicks that are not bots), sorted by key;
+   with them, which rows each of the plan's keys counts in, so that the statement
+   takes the batch's repeats, which only it knows, off their valid counts.
    (Tallying them in SQL from a map of (banner, day, facts) to rows cost PostgreSQL about
    a tenth more per batch: the map's join, grouping and text sort.)
 
 The server's ``statement_timeout`` (``db.engine``) ends a statement that waits too long:
 it is rolled back, so a batch answered 503 stored nothing.
 
-**Two statements** (``write_in_two``), in one transaction that the caller commits, for a
-batch in which a visitor clicks a banner twice: the visitor upsert's answer comes back
-to Python, which replays the later clicks (``replay_repeats``) and tallies the rollups
-(``click_tally``); a visitor whose window moved within the batch gets one more statement.
+**Two statements** (``write_in_two``), in one transaction that the caller commits, for
+any batch: the visitor upsert's answer comes back to Python, which plans the batch
+(``click_plan.plan_repeats`` replays the later clicks, ``click_plan.BatchCounts`` counts
+the rollups); a visitor whose window moved within the batch gets one more statement, a
+placement's clicks one more (``placement_minutes``, as the SQLAlchemy path writes it).
 
 1. the banner check and the visitor upsert, both answered in one row of arrays;
 2. the raw clicks ``RETURNING id`` with the three rollup upserts as data-modifying CTEs,
-   each fed by its arrays sorted by key.
+   each fed by the plan's rows sorted by key.
 
 Both shapes take the same locks in the same order, so they never deadlock each other:
 banners (key share, which only a DELETE of the banner waits for), visitor rows by key,
@@ -49,33 +53,42 @@ The statements take one array per column (``db.pg_bulk``): constant text, prepar
 per connection by asyncpg (a generic plan after five runs). Rare extra statement: reading
 which breakdown values a (banner, day) new to this process already has.
 
+What stays PostgreSQL's own, and why: the one statement flags repeats and counts
+``banner_totals`` and ``click_minutes`` itself (``GROUP BY``), because the flags exist
+only inside it and a second round trip is what it saves. The equivalence test above
+pins it to the two statements, which write the plan's rows.
+
 Longer than 300 lines: both statement shapes and their arrays, tuned together on the
-click path. Writing the batch's plan and counting once in ``db/`` for all three writers
-(issue 25, "one click-batch algorithm") is not done yet; until then the SQL text of
-shared rules comes from one place (``visitor_tail_pg``, ``MINUTE_TAIL``,
-``BREAKDOWN_TAIL``, ``tables.MINUTE_COUNTERS``).
+click path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL, BreakdownFold, fold_counts, learn
-from bannertrack.db.click_tally import BatchCounts
+from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL, BreakdownFold, learn
+from bannertrack.db.click_plan import (
+    VALID,
+    BatchCounts,
+    VisitorKey,
+    plan_repeats,
+    repeat_sql,
+    visitor_groups,
+)
 from bannertrack.db.click_writes import (
     MINUTE_TAIL,
-    replay_repeats,
-    visitor_groups,
+    placement_rollup,
     visitor_move,
-    visitor_tail_pg,
+    visitor_moves,
+    visitor_tail,
 )
 from bannertrack.db.pg_bulk import array_param, driver_connection, fetch, insert_sql
+from bannertrack.db.placements import add_placement_rollup
 from bannertrack.db.sql import micros
 from bannertrack.db.tables import (
     CLICK_VALUES,
@@ -134,7 +147,6 @@ _GET_ONE_CLICK = [attrgetter(name) for name in _ONE_CLICK_COLUMNS]
 # bots), in lock order; the map of (fact key, row) pairs only serves to take the batch's
 # repeats, known in SQL alone, off the rows' valid counts.
 _ONE_BREAKDOWN_COLUMNS = ("banner_id", "day", "dimension", "value", "clicks", "human")
-FactKey = tuple[int, date, ClickFacts | None]
 
 
 async def write_clicks(
@@ -143,8 +155,6 @@ async def write_clicks(
     fold: BreakdownFold,
     batch: Sequence[ClickIn],
     notify: Notify | None = None,
-    *,
-    one: bool = True,
 ) -> tuple[set[int], list[int], list[bool]]:
     """Store the clicks whose banner exists, with their repeat flags and every rollup.
 
@@ -156,8 +166,9 @@ async def write_clicks(
     commit, never without it.
     """
     groups = visitor_groups(batch) if window > 0 else {}
-    # ``one=False``: the caller adds to the batch's transaction (a placement's rollup).
-    if not one or any(len(clicks) > 1 for clicks in groups.values()):
+    # The one statement has no placement rollup: a batch with a placement's click is two.
+    placed = any(c.placement_id is not None for c in batch)
+    if placed or any(len(clicks) > 1 for clicks in groups.values()):
         return await write_in_two(conn, window, fold, batch, groups, notify)
     return await write_in_one(conn, window, fold, batch, groups, notify)
 
@@ -167,15 +178,15 @@ async def write_in_one(
     window: int,
     fold: BreakdownFold,
     batch: Sequence[ClickIn],
-    groups: dict[tuple[int, str], list[int]],
+    groups: dict[VisitorKey, list[int]],
     notify: Notify | None = None,
 ) -> tuple[set[int], list[int], list[bool]]:
     """The batch as one statement, for batches where no visitor clicked a banner twice."""
     keys = sorted(groups)  # the lock order
     t_us = [micros(c.occurred_at) for c in batch]
-    fact_keys, per_fact = _fact_keys(batch)
-    await learn(conn, fold, {(b, day) for b, day, _ in per_fact})
-    rows, pairs = _breakdown_rows_counted(per_fact, fold)
+    counts = BatchCounts(batch, None)  # the repeats are taken off in SQL
+    await learn(conn, fold, counts.pairs())
+    rows, pairs = _breakdown_rows_counted(counts, fold)
     args = [
         sorted({c.banner_id for c in batch}),
         [b for b, _ in keys],
@@ -184,7 +195,7 @@ async def write_in_one(
         *(list(map(get, batch)) for get in _GET_ONE_CLICK),
         t_us,
         *_fact_arrays(batch),
-        fact_keys,
+        counts.numbers,
         [c.click_id for c in batch],
         *_columns(rows, len(_ONE_BREAKDOWN_COLUMNS)),
         *_columns(pairs, 2),
@@ -201,11 +212,11 @@ async def write_in_two(
     window: int,
     fold: BreakdownFold,
     batch: Sequence[ClickIn],
-    groups: dict[tuple[int, str], list[int]],
+    groups: dict[VisitorKey, list[int]],
     notify: Notify | None = None,
 ) -> tuple[set[int], list[int], list[bool]]:
-    """The batch as two statements in one transaction, for any batch: the visitor rows'
-    answer comes back to Python, which replays a visitor's later clicks in the batch."""
+    """The batch as two statements in one transaction (three with a placement's click),
+    for any batch: the visitor rows' answer comes back to Python, which plans the rest."""
     keys = sorted(groups)  # the lock order
     answer = await conn.exec_driver_sql(
         _lock_and_upsert_sql(window, notify is not None),
@@ -221,7 +232,8 @@ async def write_in_two(
     present_ids, banner_ids, visitors, prev = row
     present = set(present_ids or ())
     before = dict(zip(zip(banner_ids or (), visitors or (), strict=True), prev or (), strict=True))
-    flags, moved = replay_repeats(window, batch, groups, before)
+    flags, visitors = plan_repeats(window, batch, groups, before)
+    moved = visitor_moves(visitors)
     if moved:
         await conn.execute(visitor_move(), moved)
     keep: Sequence[ClickIn] = batch
@@ -241,6 +253,9 @@ async def write_in_two(
     # Ids are drawn from the sequence as rows are inserted, in array order; RETURNING's
     # order is unspecified, so sorting restores the batch's order.
     rows = await fetch(conn, await driver_connection(conn), _write_sql(), args)
+    placed = placement_rollup(counts)
+    if placed:
+        await add_placement_rollup(conn, "postgresql", placed)
     return present, sorted(r[0] for r in rows), flags
 
 
@@ -261,40 +276,22 @@ def _fact_arrays(batch: Sequence[ClickIn]) -> list[list[Any]]:
     return [list(map(get, facts)) for get in _GET_FACT]
 
 
-def _fact_keys(batch: Sequence[ClickIn]) -> tuple[list[int], dict[FactKey, list[int]]]:
-    """Each click's (banner, UTC day, facts) as a number, and per key, in the order of its
-    first click (the order the fold must see values in: click_tally), [number, clicks,
-    clicks that are not bots]."""
-    per: dict[FactKey, list[int]] = {}
-    out = []
-    for c in batch:
-        t = c.occurred_at
-        key = (c.banner_id, (t if t.tzinfo is UTC else t.astimezone(UTC)).date(), c.facts)
-        got = per.get(key)
-        if got is None:
-            got = per[key] = [len(per), 0, 0]
-        got[1] += 1
-        if not c.bot:
-            got[2] += 1
-        out.append(got[0])
-    return out, per
-
-
 def _breakdown_rows_counted(
-    per_fact: dict[FactKey, list[int]], fold: BreakdownFold
+    counts: BatchCounts, fold: BreakdownFold
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]]]:
     """The batch's breakdown rows, (banner, day, dimension, value, clicks, non-bot
     clicks) sorted by key (the lock order; code points, as ``COLLATE "C"``), and the
-    (fact key, row index) pairs saying which rows each fact key counts in."""
-    # fold_counts sums two numbers per row: here clicks and non-bot clicks.
-    tally = fold_counts(fold, {key: [n, human] for key, (_, n, human) in per_fact.items()})
+    (key number, row index) pairs saying which rows each key of clicks that may be
+    repeats counts in (``counts`` has every click that is not a bot as valid)."""
+    tally = counts.breakdowns(fold)
     ordered = sorted(tally)
     index = {key: i for i, key in enumerate(ordered, 1)}
     pairs = [
-        (number, index[(banner_id, day, dimension, value)])
-        for (banner_id, day, facts), (number, _, _) in per_fact.items()
-        # The fold's remembered verdicts: the same rows fold_counts was given.
-        for dimension, value in fold.values((banner_id, day), facts)
+        (number, index[(banner_id, minute.date(), dimension, value)])
+        for (banner_id, minute, facts, kind, _), (number, _) in counts.counts.items()
+        if kind == VALID
+        # The fold's remembered verdicts: the same rows breakdowns() counted in.
+        for dimension, value in fold.values((banner_id, minute.date()), facts)
     ]
     return [(*key, *tally[key]) for key in ordered], pairs
 
@@ -321,7 +318,7 @@ def _lock_and_upsert(window: int, notify_at: int | None) -> str:
     upsert = insert_sql(
         visitor_clicks,
         ("banner_id", "visitor", "counted_us"),
-        visitor_tail_pg(window),
+        visitor_tail(window),
         first=2,
         # An uncorrelated ARRAY(subquery): an InitPlan, run once before the first row,
         # so every banner is locked before any visitor row.
@@ -388,7 +385,7 @@ def _one_sql(window: int, notify: bool = False) -> str:
         "  WHERE banner_id = ANY(ARRAY(SELECT id FROM present))),"
         " flagged AS (SELECT i.*, TIMESTAMPTZ 'epoch' + i.t_us * INTERVAL '1 microsecond'"
         "  AS occurred_at, COALESCE(v.prev_us IS NOT NULL"
-        f"  AND abs(i.t_us - v.prev_us) < {int(window)}, FALSE) AS repeat"
+        f"  AND {repeat_sql(window, 'i.t_us', 'v.prev_us')}, FALSE) AS repeat"
         "  FROM input i LEFT JOIN upserted v"
         "  ON NOT i.bot AND v.banner_id = i.banner_id AND v.visitor = i.visitor),"
         f" totals AS (INSERT INTO banner_totals ({', '.join(_TOTALS_COLUMNS)})"

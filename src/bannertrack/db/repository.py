@@ -38,11 +38,7 @@ from bannertrack.db.engine import DbTimeouts, count_queries, create_engine
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.impression_writes import add_impressions
 from bannertrack.db.pg_clicks import write_clicks
-from bannertrack.db.placements import (
-    SqlPlacements,
-    add_placement_rollup,
-    click_rollup,
-)
+from bannertrack.db.placements import SqlPlacements
 from bannertrack.db.reads import SqlReads
 from bannertrack.db.sql import banner_from_row, codes_column
 from bannertrack.db.sqlite_clicks import BatchResult, SqliteClickWriter
@@ -272,15 +268,9 @@ class SqlRepository(SqlReads, SqlPlacements):
         """The batch through SQLAlchemy's connection: PostgreSQL (``db.pg_clicks``), and
         SQLite where sqlite_clicks does not."""
         if self._dialect == "postgresql":
-            placed = any(c.placement_id is not None for c in batch)
             with map_db_errors():
                 async with self.engine.connect() as conn:
-                    written = await write_clicks(
-                        conn, self._window_us, self._fold, batch, notify, one=not placed
-                    )
-                    if placed:  # in the two statements' transaction, before its commit
-                        rollup = _placement_clicks(batch, written[0], written[2])
-                        await add_placement_rollup(conn, self._dialect, rollup)
+                    written = await write_clicks(conn, self._window_us, self._fold, batch, notify)
                     # The one-statement batch committed by itself; the two-statement one
                     # (and a fold's first read of a day) opened a transaction.
                     if conn.in_transaction():
@@ -303,8 +293,6 @@ class SqlRepository(SqlReads, SqlPlacements):
         if keep:
             repeats = await flag_repeats(conn, self._dialect, self._window_us, keep)
             ids = await insert_clicks(conn, self._dialect, self._fold, keep, repeats)
-            rollup = _placement_clicks(keep, present, repeats)
-            await add_placement_rollup(conn, self._dialect, rollup)
         return BatchResult(present, ids, repeats)
 
     # conversions ---------------------------------------------------------------------
@@ -414,14 +402,3 @@ def _recorded(batch: Sequence[ClickIn], written: BatchResult) -> list[RecordedCl
         else:
             out.append(None)
     return out
-
-
-def _placement_clicks(
-    batch: Sequence[ClickIn], present: set[int], repeats: Sequence[bool]
-) -> dict[tuple[int, int, datetime], list[int]]:
-    """The placement rollup of the stored clicks (``repeats`` flags them in order)."""
-    stored = [c for c in batch if c.banner_id in present]
-    return click_rollup(
-        (c.placement_id, c.banner_id, c.occurred_at, not c.bot and not r)
-        for c, r in zip(stored, repeats, strict=True)
-    )

@@ -1,5 +1,6 @@
-"""``BatchCounts`` counts a batch per distinct key (for PostgreSQL's two statements and
-the SQLAlchemy path); every rollup must equal the per-click sums.
+"""The click batch's plan (``db/click_plan.py``), against click-by-click models: the
+repeat rule and its SQL rendering, and ``BatchCounts``, which counts a batch per distinct
+key for every writer; every rollup must equal the per-click sums.
 
 The model below is the batch counted click by click, as the write path did before: the
 fold asked once per click and dimension, in batch order (``model_rows``: the device,
@@ -12,10 +13,24 @@ give the same totals, minutes and breakdown rows, with the same values admitted.
 from __future__ import annotations
 
 import random
+import sqlite3
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import msgspec
+
 from bannertrack.db.breakdown_writes import BreakdownFold, Tally
-from bannertrack.db.click_tally import BatchCounts
+from bannertrack.db.click_plan import (
+    BOT,
+    REPEAT,
+    VALID,
+    BatchCounts,
+    plan_repeats,
+    repeat_sql,
+    repeat_step,
+    visitor_groups,
+    window_sql,
+)
+from bannertrack.db.sql import micros
 from bannertrack.models import (
     AGENT,
     AGENT_PARTS,
@@ -182,3 +197,113 @@ def test_a_learned_value_is_no_longer_folded() -> None:
     assert fold.values(pair, late) == (agent, ("referrer", "(other)"))
     fold.learn(pair, {"referrer": {"b.example"}})  # written by another process meanwhile
     assert fold.values(pair, late) == (agent, ("referrer", "b.example"))
+
+
+def test_placements_and_key_numbers_equal_the_per_click_sums() -> None:
+    rnd = random.Random(5)
+    for _ in range(100):
+        batch, repeats = random_batch(rnd, rnd.randint(1, 80))
+        batch = [msgspec.structs.replace(c, placement_id=rnd.choice([None, 1, 2])) for c in batch]
+        counts = BatchCounts(batch, repeats)
+        placed: dict[tuple[int, int, datetime], list[int]] = {}
+        for c, r in zip(batch, repeats, strict=True):
+            if c.placement_id is not None:
+                key = (c.placement_id, c.banner_id, floor_to(c.occurred_at, 60))
+                got = placed.setdefault(key, [0, 0])
+                got[0] += 1
+                got[1] += not c.bot and not r
+        assert counts.placements() == [(*k, *n) for k, n in sorted(placed.items())]
+
+        # Each click's number names its key; numbers run in the order of first clicks.
+        by_number = {number: key for key, (number, _) in counts.counts.items()}
+        assert sorted(by_number) == list(range(len(by_number)))
+        assert [by_number[n] for n in dict.fromkeys(counts.numbers)] == list(counts.counts)
+        for c, r, number in zip(batch, repeats, counts.numbers, strict=True):
+            b, minute, facts, kind, placement = by_number[number]
+            assert (b, minute, facts, placement) == (
+                c.banner_id,
+                floor_to(c.occurred_at, 60),
+                c.facts,
+                c.placement_id,
+            )
+            assert kind == (BOT if c.bot else REPEAT if r else VALID)
+
+
+def test_unknown_repeats_count_every_click_but_bots_as_valid() -> None:
+    batch, _ = random_batch(random.Random(3), 50)
+    unknown = BatchCounts(batch, None)
+    assert unknown.totals() == BatchCounts(batch, [False] * len(batch)).totals()
+    assert all(kind != REPEAT for _, _, _, kind, _ in unknown.counts)
+
+
+def test_the_rule_in_sql_is_repeat_step() -> None:
+    """``repeat_sql`` and ``window_sql`` (PostgreSQL's one statement, the visitor upserts)
+    give ``repeat_step``'s answers over a grid around the window's edges, in SQLite."""
+    window = 1000
+    conn = sqlite3.connect(":memory:")
+    try:
+        for state in (0, 5_000, 10**15):
+            for dt in (-2001, -1001, -1000, -999, -1, 0, 1, 999, 1000, 1001, 2500):
+                t = state + dt
+                sql = f"SELECT {repeat_sql(window, '?1', '?2')}, {window_sql(window, '?1', '?2')}"
+                flag, moved = conn.execute(sql, (t, state)).fetchone()
+                repeat, new_state = repeat_step(window, state, t)
+                assert (bool(flag), moved) == (repeat, new_state), (state, dt)
+    finally:
+        conn.close()
+
+
+def model_repeats(
+    window: int, batch: list[ClickIn], state: dict[tuple[int, str], int]
+) -> list[bool]:
+    """Click by click: a repeat when less than the window from the visitor's window."""
+    flags = []
+    for c in batch:
+        key = (c.banner_id, c.visitor or "")
+        if c.bot or c.visitor is None:
+            flags.append(False)
+            continue
+        t = micros(c.occurred_at)
+        if key in state and abs(t - state[key]) < window:
+            flags.append(True)
+            continue
+        flags.append(False)
+        if key not in state or t > state[key]:
+            state[key] = t
+    return flags
+
+
+def test_plan_repeats_equals_the_click_by_click_rule() -> None:
+    rnd = random.Random(13)
+    window = 60 * 10**6
+    for _ in range(200):
+        state: dict[tuple[int, str], int] = {}
+        for _ in range(4):  # batches in a row, each from the state the last one left
+            batch = [
+                ClickIn(
+                    banner_id=rnd.randint(1, 2),
+                    occurred_at=MIDNIGHT + timedelta(seconds=rnd.uniform(0, 300)),
+                    visitor=rnd.choice(["a", "b", "c", None]),
+                    bot=rnd.random() < 0.1,
+                )
+                for _ in range(rnd.randint(1, 12))
+            ]
+            groups = visitor_groups(batch)
+            before: dict[tuple[int, str], int | None] = {k: state.get(k) for k in groups}
+            flags, rows = plan_repeats(window, batch, groups, before)
+            assert flags == model_repeats(window, batch, state)
+            assert [(r.banner_id, r.visitor) for r in rows] == sorted(groups)
+            for r in rows:
+                key = (r.banner_id, r.visitor)
+                assert (r.counted_us, r.prev_us) == (state[key], before[key])
+                first = micros(batch[groups[key][0]].occurred_at)
+                assert r.first_us == repeat_step(window, before[key], first)[1]
+
+
+def test_keys_the_writer_found_gone_are_neither_flagged_nor_written() -> None:
+    at = MIDNIGHT
+    batch = [ClickIn(banner_id=b, occurred_at=at, visitor="v") for b in (1, 2, 1, 2)]
+    groups = visitor_groups(batch)
+    flags, rows = plan_repeats(10**6, batch, groups, {(1, "v"): None})
+    assert flags == [False, False, True, False]
+    assert [(r.banner_id, r.visitor) for r in rows] == [(1, "v")]
