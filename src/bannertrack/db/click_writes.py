@@ -76,9 +76,9 @@ def visitor_moves(rows: Sequence[VisitorRow]) -> list[dict[str, Any]]:
     """``visitor_move``'s parameters: the rows whose window a later click of the batch
     moved past what the upsert (the rule applied to the first click) left."""
     return [
-        {"b_id": r.banner_id, "v_key": r.visitor, "at": r.counted_us}
-        for r in rows
-        if r.counted_us != r.first_us
+        {"b_id": banner_id, "v_key": visitor, "at": after}
+        for banner_id, visitor, after, _, first in rows
+        if after != first
     ]
 
 

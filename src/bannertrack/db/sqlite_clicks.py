@@ -300,9 +300,16 @@ def _add_rollups(run: Any, counts: BatchCounts) -> None:
         for b, n, valid, bots, rep, lo, hi in counts.totals()
     ]
     run(_TOTALS, _text(totals))
-    minutes = [(b, stored_time(m), *n) for b, m, *n in counts.minutes()]
+    stored: dict[datetime, str] = {}  # a batch's minutes are few: each formatted once
+    minutes = []
+    for b, m, *n in counts.minutes():
+        text = stored.get(m) or stored.setdefault(m, stored_time(m))
+        minutes.append((b, text, *n))
     run(_MINUTES, _text(minutes))
-    placed = [(p, b, stored_time(m), n, valid) for p, b, m, n, valid in counts.placements()]
+    placed = [
+        (p, b, stored.get(m) or stored_time(m), n, valid)
+        for p, b, m, n, valid in counts.placements()
+    ]
     if placed:
         run(_PLACEMENTS, _text(placed))
 

@@ -292,12 +292,12 @@ def test_plan_repeats_equals_the_click_by_click_rule() -> None:
             before: dict[tuple[int, str], int | None] = {k: state.get(k) for k in groups}
             flags, rows = plan_repeats(window, batch, groups, before)
             assert flags == model_repeats(window, batch, state)
-            assert [(r.banner_id, r.visitor) for r in rows] == sorted(groups)
-            for r in rows:
-                key = (r.banner_id, r.visitor)
-                assert (r.counted_us, r.prev_us) == (state[key], before[key])
+            assert [(b, v) for b, v, *_ in rows] == sorted(groups)
+            for b, v, after, prev, first_us in rows:
+                key = (b, v)
+                assert (after, prev) == (state[key], before[key])
                 first = micros(batch[groups[key][0]].occurred_at)
-                assert r.first_us == repeat_step(window, before[key], first)[1]
+                assert first_us == repeat_step(window, before[key], first)[1]
 
 
 def test_keys_the_writer_found_gone_are_neither_flagged_nor_written() -> None:
@@ -306,4 +306,4 @@ def test_keys_the_writer_found_gone_are_neither_flagged_nor_written() -> None:
     groups = visitor_groups(batch)
     flags, rows = plan_repeats(10**6, batch, groups, {(1, "v"): None})
     assert flags == [False, False, True, False]
-    assert [(r.banner_id, r.visitor) for r in rows] == [(1, "v")]
+    assert [(b, v) for b, v, *_ in rows] == [(1, "v")]
