@@ -130,45 +130,42 @@ def plan_repeats(
 
 class BatchCounts:
     """The clicks of a batch by (banner, minute, facts, kind, placement), numbered in the
-    order of their first click, each click's key number, and each banner's time span.
+    order of their first click, and each click's key number.
 
     ``repeats=None``: the flags are not known here (PostgreSQL's one statement takes the
     repeats off in SQL); every click that is not a bot then counts as valid.
     """
 
-    __slots__ = ("counts", "numbers", "spans")
+    __slots__ = ("batch", "counts", "numbers")
 
     def __init__(self, batch: Sequence[ClickIn], repeats: Sequence[bool] | None) -> None:
         # Keyed by the UTC minute as minutes since the epoch (a float: timestamp() is
         # exact to the microsecond here) while counting: a datetime per click, from
         # replace() or floor_to, cost several times more. Whole datetimes per key after.
+        # The loop is the plan's only per-click work: names are bound to locals.
         per: dict[tuple[int, float, ClickFacts | None, int, int | None], list[int]] = {}
         numbers: list[int] = []
-        spans: dict[int, list[datetime]] = {}  # banner -> [first, last]
+        get, number = per.get, numbers.append
         flags = repeats if repeats is not None else [False] * len(batch)
         for click, repeat in zip(batch, flags, strict=True):
-            t = click.occurred_at
-            b = click.banner_id
-            kind = BOT if click.bot else REPEAT if repeat else VALID
-            key = (b, t.timestamp() // 60, click.facts, kind, click.placement_id)
-            got = per.get(key)
+            key = (
+                click.banner_id,
+                click.occurred_at.timestamp() // 60,
+                click.facts,
+                BOT if click.bot else REPEAT if repeat else VALID,
+                click.placement_id,
+            )
+            got = get(key)
             if got is None:
                 got = per[key] = [len(per), 0]
             got[1] += 1
-            numbers.append(got[0])
-            span = spans.get(b)
-            if span is None:
-                spans[b] = [t, t]
-            elif t < span[0]:
-                span[0] = t
-            elif t > span[1]:
-                span[1] = t
+            number(got[0])
         minute = {m: from_epoch(int(m) * 60) for m in {key[1] for key in per}}
         self.counts: dict[Key, list[int]] = {
             (b, minute[m], facts, kind, p): got for (b, m, facts, kind, p), got in per.items()
         }
         self.numbers = numbers
-        self.spans = spans
+        self.batch = batch
 
     def pairs(self) -> set[tuple[int, date]]:
         """The (banner, UTC day) pairs of the batch."""
@@ -179,11 +176,26 @@ class BatchCounts:
         per: dict[int, list[int]] = {}
         for (b, _, _, kind, _), (_, n) in self.counts.items():
             _add(per, b, kind, n)
+        spans = self._spans()
         out = []
         for b, c in sorted(per.items()):
-            first, last = self.spans[b]
+            first, last = spans[b]
             out.append((b, c[0] + c[1] + c[2], c[VALID], c[BOT], c[REPEAT], first, last))
         return out
+
+    def _spans(self) -> dict[int, list[datetime]]:
+        """Each banner's first and last click time (only ``totals`` needs them)."""
+        spans: dict[int, list[datetime]] = {}
+        for click in self.batch:
+            t = click.occurred_at
+            span = spans.get(click.banner_id)
+            if span is None:
+                spans[click.banner_id] = [t, t]
+            elif t < span[0]:
+                span[0] = t
+            elif t > span[1]:
+                span[1] = t
+        return spans
 
     def minutes(self) -> list[tuple[int, datetime, int, int, int, int]]:
         """(banner, minute, clicks, valid, bots, repeats), by (banner, minute)."""

@@ -286,13 +286,14 @@ def _breakdown_rows_counted(
     tally = counts.breakdowns(fold)
     ordered = sorted(tally)
     index = {key: i for i, key in enumerate(ordered, 1)}
-    pairs = [
-        (number, index[(banner_id, minute.date(), dimension, value)])
-        for (banner_id, minute, facts, kind, _), (number, _) in counts.counts.items()
-        if kind == VALID
+    pairs = []
+    for (banner_id, minute, facts, kind, _), (number, _) in counts.counts.items():
+        if kind != VALID:
+            continue  # bots are never repeats
+        day = minute.date()
         # The fold's remembered verdicts: the same rows breakdowns() counted in.
-        for dimension, value in fold.values((banner_id, minute.date()), facts)
-    ]
+        for dimension, value in fold.values((banner_id, day), facts):
+            pairs.append((number, index[(banner_id, day, dimension, value)]))
     return [(*key, *tally[key]) for key in ordered], pairs
 
 
