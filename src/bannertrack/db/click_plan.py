@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from bannertrack.db.breakdown_writes import BreakdownFold, FactCounts, Tally, fold_counts
 from bannertrack.db.sql import micros
@@ -47,6 +47,7 @@ VisitorKey = tuple[int, str]  # banner, visitor
 # banner, UTC minute, facts, kind, placement
 Key = tuple[int, datetime, ClickFacts | None, int, int | None]
 _K = TypeVar("_K", bound=Hashable)
+_T = TypeVar("_T")
 
 
 # -- the repeat rule -------------------------------------------------------------------
@@ -171,30 +172,46 @@ class BatchCounts:
         """The (banner, UTC day) pairs of the batch."""
         return {(key[0], key[1].date()) for key in self.counts}
 
-    def totals(self) -> list[tuple[int, int, int, int, int, datetime, datetime]]:
-        """(banner, clicks, valid, bots, repeats, first, last), by banner (the lock order)."""
+    @overload
+    def totals(self) -> list[tuple[int, int, int, int, int, datetime, datetime]]: ...
+
+    @overload
+    def totals(self, stamps: Sequence[_T]) -> list[tuple[int, int, int, int, int, _T, _T]]: ...
+
+    def totals(
+        self, stamps: Sequence[Any] | None = None
+    ) -> list[tuple[int, int, int, int, int, Any, Any]]:
+        """(banner, clicks, valid, bots, repeats, first, last), by banner (the lock order).
+
+        ``first`` and ``last`` are click times, or ``stamps`` of those clicks: the
+        writer's own form of each click's time, in batch order (SQLite's stored text,
+        which it has made for the raw rows already).
+        """
         per: dict[int, list[int]] = {}
         for (b, _, _, kind, _), (_, n) in self.counts.items():
             _add(per, b, kind, n)
+        times = stamps if stamps is not None else [c.occurred_at for c in self.batch]
         spans = self._spans()
         out = []
         for b, c in sorted(per.items()):
             first, last = spans[b]
-            out.append((b, c[0] + c[1] + c[2], c[VALID], c[BOT], c[REPEAT], first, last))
+            total = c[0] + c[1] + c[2]
+            out.append((b, total, c[VALID], c[BOT], c[REPEAT], times[first], times[last]))
         return out
 
-    def _spans(self) -> dict[int, list[datetime]]:
-        """Each banner's first and last click time (only ``totals`` needs them)."""
-        spans: dict[int, list[datetime]] = {}
-        for click in self.batch:
+    def _spans(self) -> dict[int, list[int]]:
+        """The indexes of each banner's first and last click (only ``totals`` needs them)."""
+        spans: dict[int, list[int]] = {}
+        batch = self.batch
+        for i, click in enumerate(batch):
             t = click.occurred_at
             span = spans.get(click.banner_id)
             if span is None:
-                spans[click.banner_id] = [t, t]
-            elif t < span[0]:
-                span[0] = t
-            elif t > span[1]:
-                span[1] = t
+                spans[click.banner_id] = [i, i]
+            elif t < batch[span[0]].occurred_at:
+                span[0] = i
+            elif t > batch[span[1]].occurred_at:
+                span[1] = i
         return spans
 
     def minutes(self) -> list[tuple[int, datetime, int, int, int, int]]:

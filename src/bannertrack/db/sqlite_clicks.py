@@ -230,7 +230,7 @@ def write_batch(
             run(_VISITOR_WRITE, _text(visitor_rows))
         run(_CLICKS, last_id + 1, rows)
         counts = BatchCounts(clicks, repeats)
-        _add_rollups(run, counts)
+        _add_rollups(run, counts, times)
         _add_breakdowns(run, fold, counts)
         conn.execute("COMMIT")
     except BaseException:
@@ -292,14 +292,10 @@ def _plan_repeats(
     return plan_repeats(window, batch, groups, before)
 
 
-def _add_rollups(run: Any, counts: BatchCounts) -> None:
+def _add_rollups(run: Any, counts: BatchCounts, times: Sequence[str]) -> None:
     """``banner_totals``, ``click_minutes`` and ``placement_minutes``: the plan's rows, in
-    key order, with times as they are stored."""
-    totals = [
-        (b, n, valid, bots, rep, stored_time(lo), stored_time(hi))
-        for b, n, valid, bots, rep, lo, hi in counts.totals()
-    ]
-    run(_TOTALS, _text(totals))
+    key order, with times as they are stored (``times``: each click's, in batch order)."""
+    run(_TOTALS, _text(counts.totals(times)))
     stored: dict[datetime, str] = {}  # a batch's minutes are few: each formatted once
     minutes = []
     for b, m, *n in counts.minutes():
