@@ -44,6 +44,16 @@ _FOLDER_MARKS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``-m unit`` runs in one process, whatever addopts' ``-n 2`` says: the unit tests
+    take seconds, and a second worker would spend more collecting the whole tree again
+    than it saves. (Before pytest-xdist's own hook, which reads these options.)"""
+    if config.option.markexpr.strip() == "unit":
+        config.option.numprocesses = 0
+        config.option.dist = "no"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test by its folder (unit / integration / e2e / quality), so ``-m unit``
     runs the fast in-process part alone and ``-m quality`` the linters; a test that
@@ -141,6 +151,10 @@ async def client(
         "database_url": database_url,
         "admin_token": ADMIN_TOKEN,
         "ingest_token": INGEST_TOKEN,
+        # PostgreSQL's outage spool answers a batch not committed within spool_after (0.2 s)
+        # from local disk (202, not 201); on two busy cores a healthy commit can take that
+        # long. The spool's own tests set it (tests/integration/test_spool.py).
+        "spool_after": 30.0,
     }
     settings = Settings(**{**values, **settings_overrides})  # type: ignore[arg-type]
     async with AsyncTestClient(create_app(settings)) as c:

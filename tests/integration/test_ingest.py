@@ -252,6 +252,8 @@ async def test_overload_over_http_is_503_with_retry_after(
         # The blocked batch must stay blocked until the lock is let go, however slow
         # the machine: a statement timeout would fail it and empty the queue early.
         "BANNERTRACK_DB_TIMEOUT": "60",
+        # Nor may the outage spool take the blocked batch over (it would answer 202).
+        "BANNERTRACK_SPOOL_AFTER": "60",
     }
     with ServerProcess(database_url, tmp_path / "server.log", env=env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
