@@ -28,8 +28,8 @@ What is kept, statement by statement (the SQLAlchemy path in ``click_writes`` an
 - ``BEGIN IMMEDIATE`` takes the write lock before the batch reads which banners exist,
   so a banner deleted meanwhile is skipped (its clicks answer ``None``), never a failed
   batch. Under the lock the batch is alone, so it reads ``visitor_clicks`` and writes
-  the outcome of ``click_plan.repeat_step`` (the rule of the SQL upsert) instead of an
-  upsert with ``RETURNING``; and the click ids are handed out here as AUTOINCREMENT
+  the plan's outcome (``click_plan.plan_repeats``) instead of an upsert with
+  ``RETURNING``; and the click ids are handed out here as AUTOINCREMENT
   would (one above the largest ever used), so no ``RETURNING`` is needed for them.
 - Times are stored as SQLAlchemy's SQLite ``DATETIME`` stores ``UtcDateTime`` values
   (naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``), days as ``YYYY-MM-DD``.
@@ -54,7 +54,7 @@ Longer than 300 lines: the writer thread, its fixed SQL and the batch's one pass
 together on the click path. This writer does not render ``db/click_plan``'s counts yet
 (issue 25): a version that did (``BatchCounts`` on datetimes, then formatted) measured
 +7-10 % server CPU per click on the link against this one (loaded machine), so it keeps
-``_Counts`` on the stored time strings; the repeat rule and the fold are the plan's.
+``_Counts`` on the stored time strings; the repeat flags and the fold are the plan's.
 """
 
 from __future__ import annotations
@@ -73,11 +73,17 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL, BreakdownFold, FactCounts, fold_counts
-from bannertrack.db.click_plan import BOT, REPEAT, VALID, repeat_step, visitor_groups
+from bannertrack.db.click_plan import (
+    BOT,
+    REPEAT,
+    VALID,
+    VisitorRow,
+    plan_repeats,
+    visitor_groups,
+)
 from bannertrack.db.click_writes import MINUTE_TAIL
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.placements import click_rollup
-from bannertrack.db.sql import micros
 from bannertrack.db.tables import CLICK_VALUES, MINUTE_COUNTERS, TOTAL_COUNTERS
 from bannertrack.models import NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
 
@@ -288,28 +294,22 @@ def _holds_nul(batch: Sequence[ClickIn]) -> bool:
 
 def _flag_repeats(
     run: Any, batch: Sequence[ClickIn], window: int
-) -> tuple[list[bool], list[tuple[int, str, int, int | None]]]:
-    """``click_writes.flag_repeats`` under the write lock: the flags, and the rows to write.
+) -> tuple[list[bool], list[VisitorRow]]:
+    """The batch's repeat flags and visitor rows (``click_plan.plan_repeats``).
 
-    The batch holds the write lock, so reading the visitor rows and writing the outcome
-    of ``repeat_step`` is what the upsert there does in one statement; each row is
-    (banner, visitor, counted_us after the batch, counted_us before it: ``prev_us``).
+    The batch holds the write lock, so it reads the visitor rows and writes the plan's
+    outcome, where the SQLAlchemy path upserts with ``RETURNING``; each row is (banner,
+    visitor, ``counted_us`` after the batch, before it: ``prev_us``, and one more value
+    the statement does not read).
     """
-    flags = [False] * len(batch)
     groups = visitor_groups(batch) if window > 0 else {}
     if not groups:
-        return flags, []
+        return [False] * len(batch), []
     keys = sorted(groups)
     (state_json,) = run(_VISITOR_STATE, _text(keys))
-    before = {(b, v): us for b, v, us in _decode(state_json)}
-    writes: list[tuple[int, str, int, int | None]] = []
-    for key in keys:
-        old = state = before.get(key)
-        for i in groups[key]:
-            flags[i], state = repeat_step(window, state, micros(batch[i].occurred_at))
-        assert state is not None  # every group has a click
-        writes.append((key[0], key[1], state, old))
-    return flags, writes
+    before: dict[tuple[int, str], int | None] = dict.fromkeys(keys)
+    before.update({(b, v): us for b, v, us in _decode(state_json)})
+    return plan_repeats(window, batch, groups, before)
 
 
 class _Counts:
