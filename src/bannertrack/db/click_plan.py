@@ -1,11 +1,8 @@
 """A click batch's plan, written once for every writer (pure: no I/O, no SQL execution).
 
-Every writer (``click_writes`` through SQLAlchemy, ``pg_clicks`` on PostgreSQL,
-``sqlite_clicks`` on a SQLite file) writes a batch in the same steps; the decisions are
-made here and the writers read what the plan needs and render its rows in their SQL
-(``sqlite_clicks`` takes the repeat rule from here but still counts in its own pass on
-its stored time text, ``_Counts``: rendering these counts measured slower there, see
-its docstring):
+Every writer (``sqlite_clicks`` on a SQLite file, ``click_writes`` through SQLAlchemy,
+``pg_clicks`` on PostgreSQL) writes a batch in the same steps; the decisions are made
+here and the writers only read what the plan needs and render its rows in their SQL:
 
 1. check banners: the writer reads which banners exist; clicks of the others are dropped;
 2. flag repeats: from each (banner, visitor)'s window as it was before the batch

@@ -87,19 +87,6 @@ async def add_placement_rollup(conn: AsyncConnection, dialect: str, rollup: Roll
     )
 
 
-def click_rollup(clicks: Iterable[tuple[int | None, int, datetime, bool]]) -> Rollup:
-    """The rollup of (placement, banner, time, valid) clicks; those without a placement
-    add nothing."""
-    rollup: Rollup = {}
-    for placement_id, banner_id, at, valid in clicks:
-        if placement_id is None:
-            continue
-        row = rollup.setdefault((placement_id, banner_id, floor_to(at, 60)), [0, 0, 0])
-        row[1] += 1
-        row[2] += valid
-    return rollup
-
-
 def impression_rollup(counts: Iterable[tuple[int | None, int, datetime, int]]) -> Rollup:
     merged: Counter[tuple[int, int, datetime]] = Counter()
     for placement_id, banner_id, minute, n in counts:

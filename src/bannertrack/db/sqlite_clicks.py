@@ -28,16 +28,16 @@ What is kept, statement by statement (the SQLAlchemy path in ``click_writes`` an
 - ``BEGIN IMMEDIATE`` takes the write lock before the batch reads which banners exist,
   so a banner deleted meanwhile is skipped (its clicks answer ``None``), never a failed
   batch. Under the lock the batch is alone, so it reads ``visitor_clicks`` and writes
-  the plan's outcome (``click_plan.plan_repeats``) instead of an upsert with
+  the plan's rows (``click_plan.plan_repeats``) instead of an upsert with
   ``RETURNING``; and the click ids are handed out here as AUTOINCREMENT
   would (one above the largest ever used), so no ``RETURNING`` is needed for them.
 - Times are stored as SQLAlchemy's SQLite ``DATETIME`` stores ``UtcDateTime`` values
   (naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``), days as ``YYYY-MM-DD``.
-- Rollups come from one pass over the batch (``_Counts``, what ``click_plan.BatchCounts``
-  is for the other writers, on the stored time strings): the clicks are counted once per
-  distinct (banner, minute, facts, kind), and the totals, minutes and breakdown rows
-  are worked out per such key, not per click; the breakdown values are the repository's
-  ``BreakdownFold`` verdicts, asked once per (banner, day, facts).
+- Rollups are the plan's (``click_plan.BatchCounts``, as on the other writers): the
+  clicks counted once per distinct (banner, minute, facts, kind, placement), and the
+  totals, minutes, breakdown and placement rows worked out per such key, not per click;
+  the breakdown values are the repository's ``BreakdownFold`` verdicts, asked once per
+  (banner, day, facts). Only their rendering is here: stored times, JSON, bound rows.
 - Errors surface as the SQLAlchemy path's do, through ``db.errors.map_db_errors``:
   ``sqlite3.OperationalError`` (locked, disk full, read-only, I/O error) means the
   database is unavailable; anything else (a rejected row) is a plain exception, so
@@ -50,11 +50,8 @@ JSON cannot carry a NUL character through SQLite's ``json_extract``: a batch hol
 and written by the SQLAlchemy path instead. In-memory databases are private to their
 connection, so they keep the SQLAlchemy path too (``SqliteClickWriter.for_engine``).
 
-Longer than 300 lines: the writer thread, its fixed SQL and the batch's one pass, tuned
-together on the click path. This writer does not render ``db/click_plan``'s counts yet
-(issue 25): a version that did (``BatchCounts`` on datetimes, then formatted) measured
-+7-10 % server CPU per click on the link against this one (loaded machine), so it keeps
-``_Counts`` on the stored time strings; the repeat flags and the fold are the plan's.
+Longer than 300 lines: the writer thread and its fixed SQL, tuned together on the click
+path; the batch's decisions are ``db/click_plan.py``'s.
 """
 
 from __future__ import annotations
@@ -72,18 +69,10 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL, BreakdownFold, FactCounts, fold_counts
-from bannertrack.db.click_plan import (
-    BOT,
-    REPEAT,
-    VALID,
-    VisitorRow,
-    plan_repeats,
-    visitor_groups,
-)
+from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL, BreakdownFold, fold_counts
+from bannertrack.db.click_plan import BatchCounts, VisitorRow, plan_repeats, visitor_groups
 from bannertrack.db.click_writes import MINUTE_TAIL
 from bannertrack.db.errors import map_db_errors
-from bannertrack.db.placements import click_rollup
 from bannertrack.db.tables import CLICK_VALUES, MINUTE_COUNTERS, TOTAL_COUNTERS
 from bannertrack.models import NONE_VALUE, OTHER_VALUE, ClickFacts, ClickIn
 
@@ -231,7 +220,7 @@ def write_batch(
         if not clicks:
             conn.execute("COMMIT")
             return BatchResult(present, [], [])
-        repeats, visitor_rows = _flag_repeats(run, clicks, window)
+        repeats, visitor_rows = _plan_repeats(run, clicks, window)
         times = [stored_time(c.occurred_at) for c in clicks]
         rows = _text([_click_row(*x) for x in zip(clicks, times, repeats, strict=True)])
         if "\\u0000" in rows and _holds_nul(clicks):
@@ -240,16 +229,9 @@ def write_batch(
         if visitor_rows:
             run(_VISITOR_WRITE, _text(visitor_rows))
         run(_CLICKS, last_id + 1, rows)
-        counts = _Counts(clicks, times, repeats)
-        _add_rollups(run, counts)
+        counts = BatchCounts(clicks, repeats)
+        _add_rollups(run, counts, times)
         _add_breakdowns(run, fold, counts)
-        placed = click_rollup(
-            (c.placement_id, c.banner_id, c.occurred_at, not c.bot and not r)
-            for c, r in zip(clicks, repeats, strict=True)
-        )
-        if placed:
-            per = [(p, b, stored_time(m), *n[1:]) for (p, b, m), n in sorted(placed.items())]
-            run(_PLACEMENTS, _text(per))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -292,15 +274,13 @@ def _holds_nul(batch: Sequence[ClickIn]) -> bool:
     return False
 
 
-def _flag_repeats(
+def _plan_repeats(
     run: Any, batch: Sequence[ClickIn], window: int
 ) -> tuple[list[bool], list[VisitorRow]]:
     """The batch's repeat flags and visitor rows (``click_plan.plan_repeats``).
 
     The batch holds the write lock, so it reads the visitor rows and writes the plan's
-    outcome, where the SQLAlchemy path upserts with ``RETURNING``; each row is (banner,
-    visitor, ``counted_us`` after the batch, before it: ``prev_us``, and one more value
-    the statement does not read).
+    outcome, where the SQLAlchemy path upserts with ``RETURNING``.
     """
     groups = visitor_groups(batch) if window > 0 else {}
     if not groups:
@@ -312,80 +292,28 @@ def _flag_repeats(
     return plan_repeats(window, batch, groups, before)
 
 
-class _Counts:
-    """A batch's clicks per (banner, minute, facts, kind), and each banner's first and last
-    stored time: one dictionary update per click, the rest per key.
-
-    Minutes and days are the stored (UTC) time strings cut short, so no datetime is made
-    or hashed per click; the fixed-width strings sort as the times do.
-    """
-
-    __slots__ = ("counts", "first", "last")
-
-    def __init__(
-        self, batch: Sequence[ClickIn], times: Sequence[str], repeats: Sequence[bool]
-    ) -> None:
-        counts: dict[tuple[int, str, ClickFacts | None, int], int] = {}
-        first: dict[int, str] = {}
-        last: dict[int, str] = {}
-        for c, time, repeat in zip(batch, times, repeats, strict=True):
-            b = c.banner_id
-            key = (b, time[:16], c.facts, BOT if c.bot else REPEAT if repeat else VALID)
-            counts[key] = counts.get(key, 0) + 1
-            if time < first.get(b, "~"):
-                first[b] = time
-            if time > last.get(b, ""):
-                last[b] = time
-        self.counts = counts
-        self.first = first
-        self.last = last
-
-
-def _add_rollups(run: Any, counts: _Counts) -> None:
-    """``banner_totals`` and ``click_minutes``, as ``click_writes.insert_clicks`` adds them."""
-    per_banner: dict[int, list[int]] = {}
-    per_minute: dict[tuple[int, str], list[int]] = {}
-    for (b, minute, _, kind), n in counts.counts.items():
-        by_banner = per_banner.get(b)
-        if by_banner is None:
-            by_banner = per_banner[b] = [0, 0, 0]
-        by_banner[kind] += n
-        by_minute = per_minute.get((b, minute))
-        if by_minute is None:
-            by_minute = per_minute[(b, minute)] = [0, 0, 0]
-        by_minute[kind] += n
-    totals = [
-        (b, sum(k), k[VALID], k[BOT], k[REPEAT], counts.first[b], counts.last[b])
-        for b, k in sorted(per_banner.items())
-    ]
-    run(_TOTALS, _text(totals))
-    # Whole UTC minutes (floor_to(t, 60)): the stored time with its seconds cut off.
-    minutes = [
-        (b, f"{m}:00.000000", sum(k), k[VALID], k[BOT], k[REPEAT])
-        for (b, m), k in sorted(per_minute.items())
-    ]
+def _add_rollups(run: Any, counts: BatchCounts, times: Sequence[str]) -> None:
+    """``banner_totals``, ``click_minutes`` and ``placement_minutes``: the plan's rows, in
+    key order, with times as they are stored (``times``: each click's, in batch order)."""
+    run(_TOTALS, _text(counts.totals(times)))
+    stored: dict[datetime, str] = {}  # a batch's minutes are few: each formatted once
+    minutes = []
+    for b, m, *n in counts.minutes():
+        text = stored.get(m) or stored.setdefault(m, stored_time(m))
+        minutes.append((b, text, *n))
     run(_MINUTES, _text(minutes))
+    placed = [
+        (p, b, stored.get(m) or stored_time(m), n, valid)
+        for p, b, m, n, valid in counts.placements()
+    ]
+    if placed:
+        run(_PLACEMENTS, _text(placed))
 
 
-def _add_breakdowns(run: Any, fold: BreakdownFold, counts: _Counts) -> None:
-    """``click_breakdowns``, as ``click_writes.insert_clicks`` adds them.
-
-    Counted per (banner, UTC day, facts) in the order of each key's first click, so the
-    fold admits values in the order of their first click, as it would click by click.
-    """
-    per: FactCounts = {}
-    days: dict[str, date] = {}
-    for (b, minute, facts, kind), n in counts.counts.items():
-        day = days.get(minute[:10])
-        if day is None:
-            day = days[minute[:10]] = date.fromisoformat(minute[:10])
-        key = (b, day, facts)
-        got = per.get(key)
-        if got is None:
-            got = per[key] = [0, 0]
-        got[0] += n
-        if kind == VALID:
-            got[1] += n
+def _add_breakdowns(run: Any, fold: BreakdownFold, counts: BatchCounts) -> None:
+    """``click_breakdowns``: the plan's rows (``BatchCounts.breakdowns``), once the fold
+    knows the batch's (banner, day) pairs (read here for those new to it)."""
+    per = counts.fact_counts()
     missing = fold.missing({(b, day) for b, day, _ in per})
     if missing:
         banner_ids = sorted({b for b, _ in missing})
