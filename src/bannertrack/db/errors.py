@@ -2,7 +2,8 @@
 
 "The database is not there" is a 503 whatever form it takes, never a 500:
 
-- refused or gone: ``OSError`` (connection refused, reset), asyncpg's connection errors,
+- refused or gone: ``OSError`` (connection refused, reset), asyncpg's connection errors
+  (its ``InternalClientError`` too: a connection left mid-protocol by a shutdown),
   SQLAlchemy's ``OperationalError``/``InterfaceError``/``DisconnectionError``, or any
   driver error after which SQLAlchemy invalidated the connection;
 - timed out: the pool's ``TimeoutError``, asyncio's, and the server's
@@ -37,6 +38,12 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.PostgresConnectionError,
+    # A connection whose server went away between statements: PostgreSQL's shutdown
+    # notice (57P01) arrives on an idle pooled connection, asyncpg waits there for a
+    # "ready" that never comes, and the next statement on it raises "cannot switch to
+    # state ...; another operation is in progress" (seen under the outage test's stop).
+    # As unavailable, the batch is spooled in doubt: neither lost nor doubled.
+    asyncpg.exceptions.InternalClientError,
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
