@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
+
+from tests.support.server import free_port
 
 
 class TcpProxy:
@@ -22,9 +23,7 @@ class TcpProxy:
     def __init__(self, target_unix: str | None = None, target: tuple[str, int] | None = None):
         self._unix = target_unix
         self._target = target
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port: int = s.getsockname()[1]
+        self.port: int = free_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()

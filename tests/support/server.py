@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -13,11 +14,34 @@ from types import TracebackType
 
 import httpx
 
+# Listening ports come from below the kernel's ephemeral range (32768-60999 here), a
+# block of their own per xdist worker: a port the kernel hands out (bind to 0) can be
+# taken by an outgoing connection, or by the other worker's server, between the check
+# here and the server's own bind ("Address already in use" in a fresh-clone run).
+_BLOCK = 4000
+_FIRST = 20000
+_next_offset = random.Random(os.getpid()).randrange(_BLOCK)
+
+
+def _worker_number() -> int:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ...; absent: one process
+    return int(name[2:]) if name[2:].isdigit() else 0
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now, from this test process's own block."""
+    global _next_offset
+    base = _FIRST + (_worker_number() % 3) * _BLOCK
+    for _ in range(_BLOCK):
+        port = base + _next_offset
+        _next_offset = (_next_offset + 1) % _BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {base}-{base + _BLOCK - 1}")
 
 
 class ServerProcess:
@@ -61,6 +85,8 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.proc = None
+                self._log.close()
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
