@@ -25,8 +25,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from bannertrack.db.breakdown_queries import day_bounds
-from bannertrack.db.sql import banner_from_row
-from bannertrack.db.tables import banners, clicks
+from bannertrack.db.sql import ranked_banners
+from bannertrack.db.tables import clicks
 from bannertrack.models import (
     NONE_VALUE,
     Breakdown,
@@ -36,7 +36,6 @@ from bannertrack.models import (
     Dimension,
     Interval,
     RangeTotals,
-    TopBanner,
     TopBanners,
     TrafficPoint,
     TrafficSeries,
@@ -220,15 +219,7 @@ async def top_banners(
         .group_by(c.banner_id)
         .subquery()
     )
-    rows = await conn.execute(
-        select(banners, per_banner.c.n)
-        .join(per_banner, per_banner.c.banner_id == banners.c.id)
-        .where(per_banner.c.n > 0)
-        .order_by(per_banner.c.n.desc(), banners.c.id)
-        .limit(limit)
-    )
-    items = tuple(TopBanner(banner=banner_from_row(r), clicks=int(r.n)) for r in rows)
-    return TopBanners(limit=limit, items=items)
+    return await ranked_banners(conn, per_banner, limit)
 
 
 async def breakdown(

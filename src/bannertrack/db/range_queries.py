@@ -16,14 +16,13 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bannertrack.db.conversion_queries import range_conversions
-from bannertrack.db.sql import banner_from_row
+from bannertrack.db.sql import ranked_banners
 from bannertrack.db.stats_queries import epoch_bucket
-from bannertrack.db.tables import banners, click_minutes, impression_minutes
+from bannertrack.db.tables import click_minutes, impression_minutes
 from bannertrack.models import (
     CountKind,
     Interval,
     RangeTotals,
-    TopBanner,
     TopBanners,
     TrafficPoint,
     TrafficSeries,
@@ -153,18 +152,10 @@ async def top_banners_in_range(
 ) -> TopBanners:
     """The banners with most clicks in the range (banners without any are left out)."""
     m = click_minutes.c
-    counted = func.sum(m.valid_clicks if count == "valid" else m.clicks).label("counted")
+    counted = func.sum(m.valid_clicks if count == "valid" else m.clicks).label("n")
     per_banner = (
         _within(select(m.banner_id, counted), click_minutes, None, floor_to(start, 60), end)
         .group_by(m.banner_id)
         .subquery()
     )
-    rows = await conn.execute(
-        select(banners, per_banner.c.counted)
-        .join(per_banner, per_banner.c.banner_id == banners.c.id)
-        .where(per_banner.c.counted > 0)
-        .order_by(per_banner.c.counted.desc(), banners.c.id)
-        .limit(limit)
-    )
-    items = tuple(TopBanner(banner=banner_from_row(r), clicks=int(r.counted)) for r in rows)
-    return TopBanners(limit=limit, items=items)
+    return await ranked_banners(conn, per_banner, limit)

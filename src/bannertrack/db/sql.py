@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, Subquery, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.models import Banner
+from bannertrack.db.tables import banners
+from bannertrack.models import Banner, TopBanner, TopBanners
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)  # built once: micros() runs per click
@@ -19,9 +21,6 @@ _MICROSECOND = timedelta(microseconds=1)  # built once: micros() runs per click
 def insert_for(dialect: str, table: Any) -> Any:
     """An INSERT that knows ON CONFLICT on this dialect."""
     return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-
-
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def micros(value: datetime) -> int:
@@ -55,3 +54,18 @@ def banner_from_row(row: Row[Any]) -> Banner:
         cap_per_day=row.cap_per_day,
         click_id_param=row.click_id_param,
     )
+
+
+async def ranked_banners(conn: AsyncConnection, per_banner: Subquery, limit: int) -> TopBanners:
+    """The banners of ``per_banner`` (``banner_id``, ``n``) with ``n`` above 0, most first
+    (ties by id): the top banners from rollups and from raw clicks alike."""
+    n = per_banner.c.n
+    rows = await conn.execute(
+        select(banners, n)
+        .join(per_banner, per_banner.c.banner_id == banners.c.id)
+        .where(n > 0)
+        .order_by(n.desc(), banners.c.id)
+        .limit(limit)
+    )
+    items = tuple(TopBanner(banner=banner_from_row(r), clicks=int(r.n)) for r in rows)
+    return TopBanners(limit=limit, items=items)
