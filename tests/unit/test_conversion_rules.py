@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import pytest
 from hypothesis import given
@@ -140,6 +141,10 @@ def test_ids_not_of_the_timed_form_have_no_time(click_id: str) -> None:
         ("https://a.example/p?x=1#top", "https://a.example/p?x=1&bt=ID#top"),
         ("https://a.example/p?", "https://a.example/p?bt=ID"),
         ("https://a.example/p#", "https://a.example/p?bt=ID#"),
+        ("https://a.example/p?x=1&&y=2", "https://a.example/p?x=1&y=2&bt=ID"),
+        ("https://a.example/p?&x=1&", "https://a.example/p?x=1&bt=ID"),
+        ("https://a.example/p?a+b=1", "https://a.example/p?a+b=1&bt=ID"),
+        ("https://a.example/p?x=1&", "https://a.example/p?x=1&bt=ID"),
     ],
 )
 def test_with_click_id(location: str, expected: str) -> None:
@@ -154,3 +159,37 @@ def test_with_click_id_leaves_exactly_one_id(pairs: list[tuple[str, str]]) -> No
     out = parse_qsl(urlsplit(with_click_id(location, "bt", "ID")).query, keep_blank_values=True)
     assert [v for k, v in out if k == "bt"] == ["ID"]
     assert [p for p in out if p[0] != "bt"] == [p for p in pairs if p[0] != "bt"]
+
+
+def _with_click_id_by_parts(location: str, param: str, click_id: str) -> str:
+    # The rule spelled out part by part (the slow path of with_click_id, for every query).
+    base, hash_, fragment = location.partition("#")
+    path, _q, query = base.partition("?")
+    kept = [p for p in query.split("&") if p and unquote_plus(p.partition("=")[0]) != param]
+    kept.append(f"{param}={click_id}")
+    return f"{path}?{'&'.join(kept)}{hash_}{fragment}"
+
+
+_PARTS = ["bt", "bt=1", "b%74=2", "%62t", "bt2=3", "x", "x=1", "a+b=%25", "", "y=#f", "z?=q"]
+
+
+@given(st.lists(st.sampled_from(_PARTS), max_size=5).map("&".join))
+def test_with_click_id_fast_path_keeps_the_rule(query: str) -> None:
+    location = f"https://a.example/p?{query}"
+    assert with_click_id(location, "bt", "ID") == _with_click_id_by_parts(location, "bt", "ID")
+
+
+def test_a_forked_worker_draws_other_click_ids_than_its_parent() -> None:
+    new_click_id(NOW)  # the parent's pool of random bytes is full now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, as text, then out without pytest's teardown
+        os.close(read)
+        os.write(write, " ".join(new_click_id(NOW) for _ in range(100)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {new_click_id(NOW) for _ in range(100)}
+    assert len(child) == 100 and not child & parent

@@ -173,6 +173,24 @@ def with_click_id(location: str, param: str, click_id: str) -> str:
     """
     base, hash_, fragment = location.partition("#")
     path, _q, query = base.partition("?")
+    if _plain_query(query, param):  # no part to drop or decode: the link's usual case
+        sep = "&" if query else ""
+        return f"{path}?{query}{sep}{param}={click_id}{hash_}{fragment}"
     kept = [p for p in query.split("&") if p and unquote_plus(p.partition("=")[0]) != param]
     kept.append(f"{param}={click_id}")
     return f"{path}?{'&'.join(kept)}{hash_}{fragment}"
+
+
+def _plain_query(query: str, param: str) -> bool:
+    """Whether ``with_click_id`` may append to ``query`` as it is: no empty part to drop,
+    nothing percent- or plus-encoded, and ``param`` nowhere in it (so no key equals it)."""
+    if not query:
+        return True
+    return (
+        param not in query
+        and "%" not in query
+        and "+" not in query
+        and "&&" not in query
+        and query[0] != "&"
+        and query[-1] != "&"
+    )
