@@ -1,5 +1,6 @@
 """The filtered overview in one pass equals its per-figure reads and a recount of the raw
-clicks, on SQLite and PostgreSQL (``db/filtered_overview.py``).
+clicks, on SQLite and PostgreSQL (``db/filtered_overview.py``), and so does every read
+answered from the in-memory copy of the clicks (``db/click_copy.py``).
 
 Clicks with every kind of fact (and none), bots and repeats, over three days and three
 banners; ranges aligned to days and hours and ranges that are not; filters on one fact,
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from bannertrack.db import filtered_overview
+from bannertrack.db.click_copy import ClickCopy
 from bannertrack.db.explorer import SqlExplorer
 from bannertrack.db.filtered_queries import COLUMN
 from bannertrack.db.repository import SqlRepository
@@ -151,6 +153,67 @@ async def test_one_pass_equals_each_read_and_the_raw_clicks(
             )
             assert sum(p.valid_clicks for p in found.series.points) == recount["valid"]
     assert any(_recount(raw, f, START, NOW)["total"] > 20 for f in filters)
+
+
+def copied(repo: SqlRepository, retention_days: int = 400, rows: int = 10**6) -> SqlExplorer:
+    copy = ClickCopy(
+        repo.engine, rows=rows, retention_days=retention_days, gap_patience=30.0, clock=lambda: NOW
+    )
+    return SqlExplorer(repo.engine, retention_days=retention_days, clock=lambda: NOW, copy=copy)
+
+
+async def test_the_copy_equals_sql_and_the_raw_clicks(sql_repo: SqlRepository) -> None:
+    ids = await seed(sql_repo)
+    sql = SqlExplorer(sql_repo.engine, retention_days=400, clock=lambda: NOW)
+    memory = copied(sql_repo)
+    assert memory.copy is not None
+    await memory.copy.load()
+    assert memory.copy.clicks == 500 and memory.copy.floor is not None
+    async with sql_repo.engine.connect() as conn:
+        raw = list(await conn.execute(select(clicks)))
+    filters = (
+        *FILTERS,
+        ClickFilter(banner_id=ids[1], values=(("device", "mobile"),)),
+        ClickFilter(banner_id=ids[2], values=(("placement", NONE_VALUE),)),
+        ClickFilter(values=(("utm_medium", "email"), ("browser", "Chrome"), ("os", "iOS"))),
+    )
+    answered = memory.copy.read
+    used = 0
+
+    async def counting_read(*args: Any) -> Any:
+        nonlocal used
+        found = await answered(*args)
+        used += found is not None
+        return found
+
+    memory.copy.read = counting_read  # type: ignore[method-assign]
+    for f in filters:
+        for start, end, interval in RANGES:
+            for count in ("valid", "total"):
+                kind: Any = count
+                want = await sql.overview(f, start, end, interval, DIMENSIONS, 10, 3, kind)
+                got = await memory.overview(f, start, end, interval, DIMENSIONS, 10, 3, kind)
+                assert got == want, (f, start, end, count)
+                assert await memory.top_banners(f, start, end, 4, kind) == (
+                    await sql.top_banners(f, start, end, 4, kind)
+                )
+                for by in ("country", "referrer", "placement"):
+                    assert await memory.breakdown(f, by, start, end, kind, 2) == (
+                        await sql.breakdown(f, by, start, end, kind, 2)
+                    )
+            assert await memory.range_totals(f, start, end) == await sql.range_totals(f, start, end)
+            assert await memory.traffic_series(f, start, end, interval) == (
+                await sql.traffic_series(f, start, end, interval)
+            )
+            recount = _recount(raw, f, start, end)
+            t = (await memory.range_totals(f, start, end)) or pytest.fail("no totals")
+            assert (t.total_clicks, t.valid_clicks, t.bot_clicks, t.repeat_clicks) == (
+                recount["total"],
+                recount["valid"],
+                recount["bot"],
+                recount["repeat"],
+            )
+    assert used == len(filters) * len(RANGES) * (2 * (1 + 1 + 3) + 3)  # no read asked SQL
 
 
 @pytest.mark.parametrize("count", ["valid", "total"])

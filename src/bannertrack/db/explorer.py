@@ -1,8 +1,11 @@
 """``SqlExplorer``: the ``Explorer`` door on the database (filtered ranges, banner table, live).
 
-A filter on click facts is counted from raw clicks (``filtered_queries``); a filter on a
-banner alone, or none, reads the rollups like the unfiltered range API. Nothing here is
-cached: like the series, these reads are keyed by arbitrary ranges and filters.
+A filter on click facts is counted from raw clicks: from the worker's in-memory copy of
+them (``click_copy``, exact, caught up with the database before each answer) when it is
+loaded and covers the range, else by SQL (``filtered_queries``, ``filtered_overview``). A
+filter on a banner alone, or none, reads the rollups like the unfiltered range API.
+Nothing here is cached: like the series, these reads are keyed by arbitrary ranges and
+filters.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from bannertrack.db import (
     filtered_queries,
     range_queries,
 )
+from bannertrack.db.click_columns import Counts, counts
+from bannertrack.db.click_copy import ClickCopy
 from bannertrack.db.errors import map_db_errors
 from bannertrack.db.sql import banner_from_row
 from bannertrack.db.tables import banners
@@ -42,7 +47,7 @@ from bannertrack.models.explore import (
     FilteredOverview,
     LiveView,
 )
-from bannertrack.timeutil import utcnow
+from bannertrack.timeutil import INTERVAL_SECONDS, utcnow
 
 
 class SqlExplorer:
@@ -52,11 +57,21 @@ class SqlExplorer:
         *,
         retention_days: int,
         clock: Callable[[], datetime] = utcnow,
+        copy: ClickCopy | None = None,
     ) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
         self._keep = timedelta(days=retention_days)
         self._clock = clock
+        self.copy = copy
+
+    async def _copied(
+        self, conn: AsyncConnection, since: datetime, compute: Callable[..., Counts]
+    ) -> Counts | None:
+        """``compute`` on the in-memory copy, or None: the caller asks SQL."""
+        if self.copy is None:
+            return None
+        return await self.copy.read(conn, since, compute)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -83,7 +98,11 @@ class SqlExplorer:
                 return None
             if not f.on_facts:
                 return await range_queries.range_totals(conn, f.banner_id, start, end)
-            found = await filtered_queries.totals(conn, f, start, end)
+            got = await self._copied(conn, start, lambda cols: counts(cols, f, (start, end)))
+            if got is not None:
+                found = filtered_queries.totals_of(f, start, end, got.totals)
+            else:
+                found = await filtered_queries.totals(conn, f, start, end)
         return msgspec.structs.replace(found, incomplete_before=self._incomplete_before(f, start))
 
     async def traffic_series(
@@ -96,7 +115,14 @@ class SqlExplorer:
                 return await range_queries.traffic_series(
                     conn, self._dialect, f.banner_id, start, end, interval
                 )
-            found = await filtered_queries.traffic(conn, self._dialect, f, start, end, interval)
+            width = INTERVAL_SECONDS[interval]
+            got = await self._copied(
+                conn, start, lambda cols: counts(cols, f, (start, end), width_s=width)
+            )
+            if got is not None:
+                found = filtered_queries.series_of(f, start, end, interval, got.series)
+            else:
+                found = await filtered_queries.traffic(conn, self._dialect, f, start, end, interval)
         return msgspec.structs.replace(found, incomplete_before=self._incomplete_before(f, start))
 
     async def top_banners(
@@ -107,7 +133,17 @@ class SqlExplorer:
                 return await range_queries.top_banners_in_range(conn, start, end, limit, count)
             if f.banner_id is not None and not f.on_facts:
                 return await self._one_banner(conn, f.banner_id, start, end, limit, count)
-            found = await filtered_queries.top_banners(conn, f, start, end, limit, count)
+            got = await self._copied(
+                conn,
+                start,
+                lambda cols: counts(cols, f, (start, end), count=count, banners=True),
+            )
+            if got is not None:
+                found = TopBanners(
+                    limit=limit, items=await filtered_overview.top_of(conn, got.per_banner, limit)
+                )
+            else:
+                found = await filtered_queries.top_banners(conn, f, start, end, limit, count)
         return msgspec.structs.replace(found, incomplete_before=self._incomplete_before(f, start))
 
     async def _one_banner(
@@ -142,7 +178,16 @@ class SqlExplorer:
                 return await breakdown_queries.breakdown(
                     conn, f.banner_id, by, start, end, count, limit
                 )
-            found = await filtered_queries.breakdown(conn, f, by, start, end, count, limit)
+            lo, hi = filtered_queries.whole_days(start, end)
+            got = await self._copied(
+                conn,
+                lo,
+                lambda cols: counts(cols, f, (start, end), (lo, hi), dims=(by,), count=count),
+            )
+            if got is not None:
+                found = filtered_queries.breakdown_of(f, by, lo, hi, got.per_value[0], limit)
+            else:
+                found = await filtered_queries.breakdown(conn, f, by, start, end, count, limit)
         return msgspec.structs.replace(
             found, incomplete_before=self._incomplete_before(f, found.from_)
         )
@@ -164,7 +209,9 @@ class SqlExplorer:
         async with self._read() as conn:
             if await self._missing(conn, f):
                 return None
-            found = await filtered_overview.overview(
+            found = await self._overview_copied(
+                conn, f, start, end, interval, dims, top_limit, limit, count
+            ) or await filtered_overview.overview(
                 conn, self._dialect, f, start, end, interval, dims, top_limit, limit, count
             )
         cut = self._incomplete_before(f, start)
@@ -176,6 +223,50 @@ class SqlExplorer:
             breakdowns=tuple(
                 replace(b, incomplete_before=self._incomplete_before(f, b.from_))
                 for b in found.breakdowns
+            ),
+        )
+
+    async def _overview_copied(
+        self,
+        conn: AsyncConnection,
+        f: ClickFilter,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        dims: Sequence[Dimension],
+        top_limit: int | None,
+        limit: int,
+        count: CountKind,
+    ) -> FilteredOverview | None:
+        lo, hi = filtered_queries.whole_days(start, end)
+        width = INTERVAL_SECONDS[interval]
+        got = await self._copied(
+            conn,
+            min(lo, start),
+            lambda cols: counts(
+                cols,
+                f,
+                (start, end),
+                (lo, hi),
+                width_s=width,
+                dims=dims,
+                count=count,
+                banners=top_limit is not None,
+            ),
+        )
+        if got is None:
+            return None
+        top = None
+        if top_limit is not None:
+            items = await filtered_overview.top_of(conn, got.per_banner, top_limit)
+            top = TopBanners(limit=top_limit, items=items)
+        return FilteredOverview(
+            totals=filtered_queries.totals_of(f, start, end, got.totals),
+            series=filtered_queries.series_of(f, start, end, interval, got.series),
+            top=top,
+            breakdowns=tuple(
+                filtered_queries.breakdown_of(f, by, lo, hi, found, limit)
+                for by, found in zip(dims, got.per_value, strict=True)
             ),
         )
 

@@ -16,13 +16,12 @@ compare the two on SQLite and PostgreSQL).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, case, func, literal, null, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.db.breakdown_queries import day_bounds
 from bannertrack.db.filtered_queries import (
     COLUMN,
     breakdown_of,
@@ -31,6 +30,7 @@ from bannertrack.db.filtered_queries import (
     series_of,
     totals_of,
     valid_only,
+    whole_days,
 )
 from bannertrack.db.sql import banner_from_row
 from bannertrack.db.tables import banners, clicks
@@ -169,7 +169,7 @@ def _set_number(dialect: str, marker: int, width: int) -> int:
     return FIRST_DIMENSION + only - 3
 
 
-async def _top(
+async def top_of(
     conn: AsyncConnection, per_banner: dict[int, int], limit: int
 ) -> tuple[TopBanner, ...]:
     """The ``limit`` banners with most clicks (ties: lower id), skipping deleted ones."""
@@ -200,8 +200,7 @@ async def overview(
     count: CountKind,
 ) -> FilteredOverview:
     """Totals, series, top banners (unless ``top_limit`` is None) and breakdowns by ``dims``."""
-    first, stop = day_bounds(start, end)
-    lo, hi = (datetime.combine(d, time(), tzinfo=UTC) for d in (first, stop))
+    lo, hi = whole_days(start, end)
     width = INTERVAL_SECONDS[interval]
     series: dict[int, tuple[int, int, int]] = {}
     totals = [0, 0, 0, 0]
@@ -227,7 +226,7 @@ async def overview(
             per_value[j][NONE_VALUE if value is None else str(value)] = chosen
     top = None
     if top_limit is not None:
-        top = TopBanners(limit=top_limit, items=await _top(conn, per_banner, top_limit))
+        top = TopBanners(limit=top_limit, items=await top_of(conn, per_banner, top_limit))
     return FilteredOverview(
         totals=totals_of(f, start, end, (totals[0], totals[1], totals[2], totals[3])),
         series=series_of(f, start, end, interval, series),

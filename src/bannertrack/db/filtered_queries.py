@@ -103,6 +103,12 @@ def conditions(
     return where
 
 
+def whole_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The UTC midnights around ``[start, end)``: what a breakdown counts, like the rollups."""
+    first, stop = day_bounds(start, end)
+    return datetime.combine(first, time(), tzinfo=UTC), datetime.combine(stop, time(), tzinfo=UTC)
+
+
 def bucket_of(dialect: str, col: Any, width: int) -> ColumnElement[Any]:
     # floor, not a cast: a cast to an integer rounds 59.9 s up into the next bucket.
     if dialect == "postgresql":
@@ -232,8 +238,7 @@ async def breakdown(
     limit: int,
 ) -> Breakdown:
     """Like the rollup's breakdown: whole UTC days, top ``limit`` by clicks, ties by value."""
-    first, stop = day_bounds(start, end)
-    lo, hi = (datetime.combine(d, time(), tzinfo=UTC) for d in (first, stop))
+    lo, hi = whole_days(start, end)
     c = clicks.c
     column = c[COLUMN[by]]
     counted = func.count().filter(valid_only()) if count == "valid" else func.count()
