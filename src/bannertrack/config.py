@@ -240,6 +240,14 @@ class Settings(BaseSettings):
     retention_batch: int = Field(
         5000, ge=1, description="Most rows one retention DELETE removes before it pauses."
     )
+    filter_copy_rows: int = Field(
+        2_000_000,
+        ge=0,
+        description="Raw clicks each worker keeps in memory, column by column, to answer "
+        "filtered figures (about 30 MB per million; loaded at the first filtered read). "
+        "Days older than the newest this many clicks, and every read until the copy is "
+        "loaded, ask the database; 0: no copy.",
+    )
     breakdown_top_n: int = Field(
         50,
         ge=1,

@@ -49,6 +49,7 @@ from bannertrack.clicks.salt_key import load_salt_key, sealed_salt_loader
 from bannertrack.clicks.signing import ClickSigner
 from bannertrack.clicks.spool import Spool
 from bannertrack.config import Settings
+from bannertrack.db.click_copy import ClickCopy, gap_patience
 from bannertrack.db.explorer import SqlExplorer
 from bannertrack.db.probe import WriteProbe
 from bannertrack.logs import set_fault_interval
@@ -224,6 +225,15 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
         signer = ClickSigner(salt_key.derive(b"click url"), settings.click_url_validity)
         public_urls = PublicUrls(settings.public_url, trusted)
         bots.warm_up()  # compile the crawler patterns now, not on the first click
+        copy = None
+        if settings.filter_copy_rows:
+            copy = ClickCopy(
+                database.engine,
+                rows=settings.filter_copy_rows,
+                retention_days=settings.retention_days,
+                gap_patience=gap_patience(settings.db_timeout),
+            )
+            await stack.enter_async_context(copy)  # stops a load still running
         log.info(
             "bannertrack ready: database=%s cache=%s bus=%s",
             database.dialect,
@@ -235,7 +245,10 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             repository=repository,
             archive=database,
             explorer=SqlExplorer(
-                database.engine, retention_days=settings.retention_days, clock=utcnow
+                database.engine,
+                retention_days=settings.retention_days,
+                clock=utcnow,
+                copy=copy,
             ),
             housekeeping=database,
             storage=DatabaseProbe(

@@ -66,6 +66,12 @@ def _time_us(dialect: str) -> Any:
     return cast(func.strftime("%s", at), Integer) * US_PER_S + cast(func.substr(at, 21, 6), Integer)
 
 
+def gap_patience(statement_timeout: float) -> float:
+    """How long a skipped id may still commit: a click batch is one statement (bounded by
+    the timeout, then rolled back), a replay or a deletion a few; ample margin on top."""
+    return 30.0 + 6 * statement_timeout
+
+
 def _instant(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
