@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import insert
 from tests.integration.test_filtered_overview import NOW, START, copied, seed
 
+from bannertrack.db import click_copy
 from bannertrack.db.explorer import SqlExplorer
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.tables import clicks
@@ -42,7 +43,10 @@ def _click(banner_id: int, country: str = "DE", seconds: int = 0) -> ClickIn:
     )
 
 
-async def test_catches_up_and_drops_a_deleted_banner(sql_repo: SqlRepository) -> None:
+async def test_catches_up_and_drops_a_deleted_banner(
+    sql_repo: SqlRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(click_copy, "CATCH_UP", 3)  # seven new clicks: three reads
     ids = await seed(sql_repo)
     sql = SqlExplorer(sql_repo.engine, retention_days=400, clock=lambda: NOW)
     memory = copied(sql_repo)

@@ -157,7 +157,12 @@ async def test_one_pass_equals_each_read_and_the_raw_clicks(
 
 def copied(repo: SqlRepository, retention_days: int = 400, rows: int = 10**6) -> SqlExplorer:
     copy = ClickCopy(
-        repo.engine, rows=rows, retention_days=retention_days, gap_patience=30.0, clock=lambda: NOW
+        repo.engine,
+        rows=rows,
+        retention_days=retention_days,
+        gap_patience=30.0,
+        clock=lambda: NOW,
+        chunk=97,  # the load reads several pages
     )
     return SqlExplorer(repo.engine, retention_days=retention_days, clock=lambda: NOW, copy=copy)
 

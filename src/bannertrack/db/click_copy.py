@@ -49,6 +49,7 @@ T = TypeVar("T")
 DAY_US = 86_400 * US_PER_S
 GAP_WINDOW = 4096  # ids below the loaded mark that may still commit (PostgreSQL)
 GAP_LIMIT = 100_000  # more gaps than this: start again from a fresh load
+CATCH_UP = 5000  # rows a catch-up statement reads: ~15 ms to encode on the event loop
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The coded columns' sources, in CODED order after the banner.
 _SOURCES = (
@@ -155,7 +156,14 @@ class ClickCopy(Lifecycle):
             if cols is None or us_of(since) < self._floor:
                 return None
             # numpy releases the GIL in its loops: the event loop keeps serving meanwhile.
-            return await asyncio.to_thread(compute, cols)
+            # The lock is held until the thread is done with the columns, even when the
+            # request is cancelled, so no catch-up changes them under it.
+            work = asyncio.ensure_future(asyncio.to_thread(compute, cols))
+            try:
+                return await asyncio.shield(work)
+            finally:
+                if not work.done():
+                    await asyncio.wait({work})
 
     async def _load_quietly(self) -> None:
         try:
@@ -231,7 +239,7 @@ class ClickCopy(Lifecycle):
         assert cols is not None
         c = clicks.c
         while True:
-            query = self._select.where(c.id > self._mark).order_by(c.id).limit(self._chunk)
+            query = self._select.where(c.id > self._mark).order_by(c.id).limit(CATCH_UP)
             rows = (await conn.execute(query)).all()
             if not rows:
                 break
@@ -239,9 +247,11 @@ class ClickCopy(Lifecycle):
                 self._cols = None  # too many to follow: start afresh
                 await self._loader.start()
                 return
+            # Encoded on the event loop, so the rows and the mark change together (a
+            # cancelled request cannot leave rows counted twice); chunks keep it short.
             self._ingest(cols, rows, self._floor)
             self._mark = int(rows[-1][0])
-            if len(rows) < self._chunk:
+            if len(rows) < CATCH_UP:
                 break
         if self._gaps:
             await self._ask_gaps(conn, cols)
