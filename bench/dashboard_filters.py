@@ -7,19 +7,22 @@ directory is cached there too, or ``BANNERTRACK_BENCH_DATABASE_URL``). Then the 
 marketer sees after clicking a value: ``dashboard.pages.filtered_page_data`` for the last
 30 days, everything the overview shows (the cards of the range and of the one before,
 the chart's series, the top banners and the eight breakdown lists), under each filter of
-``FILTERS``, ``--rounds`` times after one warm-up. Printed per database and filter: the
-clicks it matches, the statements one overview runs, the overview's p50 / p95 / max wall
-time, the slowest statement's p95, and the CPU one overview costs the database (the
-process for SQLite, which runs in it; PostgreSQL's backends, from /proc), which a busy
-machine disturbs less than wall time.
+``FILTERS``, ``--rounds`` times after one warm-up, as the service answers it: from the
+in-memory copy of the clicks (``db/click_copy.py``; its load time and memory printed
+first), caught up with the database before each answer. ``--sql-rounds N`` also times
+the SQL path alone (no copy), N rounds. Printed per database and filter: the clicks it
+matches, the statements one overview runs, the overview's p50 / p95 wall time, the
+slowest statement's p95, the CPU one overview costs this process and the database (the
+process for SQLite, which runs in it; PostgreSQL's backends, from /proc): a busy machine
+disturbs CPU less than wall time.
 
 Part 2, writes (``--writes``): the click path's cost of migration 0010's indexes: two
 databases, one at head and one with those indexes dropped, the same 256-click batches
 (the ingest's own ``SqlRepository.record_clicks``) written alternately to each; median
 wall time per batch and the ratio.
 
-    .venv/bin/python bench/dashboard_filters.py --rounds 10            # both parts
-    .venv/bin/python bench/dashboard_filters.py --rounds 5 --no-writes --only sqlite
+    .venv/bin/python bench/dashboard_filters.py --no-writes        # the copy, 20 rounds
+    .venv/bin/python bench/dashboard_filters.py --sql-rounds 3     # and SQL; and the writes
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from bannertrack.dashboard.pages import (  # noqa: E402
     filtered_page_data,
 )
 from bannertrack.dashboard.periods import Period, resolve_period  # noqa: E402
+from bannertrack.db.click_copy import ClickCopy, gap_patience  # noqa: E402
 from bannertrack.db.engine import DbTimeouts, create_engine  # noqa: E402
 from bannertrack.db.explorer import SqlExplorer  # noqa: E402
 from bannertrack.db.filtered_queries import conditions  # noqa: E402
@@ -169,13 +173,41 @@ async def per_figure(explorer: SqlExplorer, period: Period, f: ClickFilter) -> o
     return totals
 
 
+async def loaded_copy(engine: AsyncEngine, rows: int) -> ClickCopy:
+    copy = ClickCopy(
+        engine,
+        rows=rows,
+        retention_days=395,
+        gap_patience=gap_patience(5.0),
+        clock=lambda: SEED_NOW,
+    )
+    c0 = time.process_time()
+    await copy.load()
+    cpu = time.process_time() - c0
+    print(
+        f"copy: {copy.clicks:,} clicks from {copy.floor}, loaded in {copy.load_seconds:.1f} s "
+        f"({cpu:.1f} s CPU of this process), {copy.nbytes / 1e6:.1f} MB "
+        f"({copy.nbytes / max(1, copy.clicks):.1f} bytes a click with the arrays' room)",
+        flush=True,
+    )
+    return copy
+
+
 async def reads(
-    engine: AsyncEngine, rounds: int, *, old: bool = False, warm: bool = True
+    engine: AsyncEngine,
+    rounds: int,
+    *,
+    old: bool = False,
+    warm: bool = True,
+    copy: ClickCopy | None = None,
 ) -> list[tuple[str, ...]]:
-    explorer = SqlExplorer(engine, retention_days=395, clock=lambda: SEED_NOW)
+    explorer = SqlExplorer(engine, retention_days=395, clock=lambda: SEED_NOW, copy=copy)
     period = resolve_period("30d", None, None, SEED_NOW)
+    if copy is not None:  # every read below is the copy's, none falls back to SQL
+        assert copy.floor is not None and copy.floor <= period.previous[0], copy.floor
     cpu = DbCpu(engine)
     await cpu.start()
+    sqlite = engine.dialect.name == "sqlite"
     rows = []
 
     async def page(f: ClickFilter) -> object:
@@ -188,13 +220,15 @@ async def reads(
             await page(f)  # warm the caches once
         overview: list[float] = []
         spent: list[float] = []
+        own: list[float] = []
         statements: list[float] = []
         per_round = 0
         for _ in range(rounds):
             with statement_timer(engine) as times:
-                c0, t0 = cpu.now(), time.perf_counter()
+                c0, p0, t0 = cpu.now(), time.process_time(), time.perf_counter()
                 data = await page(f)
                 overview.append(time.perf_counter() - t0)
+                own.append(time.process_time() - p0)
                 spent.append(cpu.now() - c0)
             assert data is not None
             per_round = len(times)
@@ -204,10 +238,11 @@ async def reads(
                 label,
                 f"{await matching(engine, f, period.start, period.end):,}",
                 str(per_round),
-                f"{_pct(overview, 0.5) * 1000:,.0f}",
-                f"{_pct(overview, 0.95) * 1000:,.0f}",
-                f"{_pct(statements, 0.95) * 1000:,.0f}",
-                f"{statistics.median(spent) * 1000:,.0f}",
+                f"{_pct(overview, 0.5) * 1000:,.1f}",
+                f"{_pct(overview, 0.95) * 1000:,.1f}",
+                f"{_pct(statements, 0.95) * 1000:,.1f}",
+                f"{statistics.median(own) * 1000:,.1f}",
+                "-" if sqlite else f"{statistics.fmean(spent) * 1000:,.1f}",
             )
         )
         print(" | ".join(rows[-1]), flush=True)
@@ -270,7 +305,8 @@ _FACTS = (
 def _table(title: str, rows: list[tuple[str, ...]]) -> None:
     head = (
         "filter", "clicks", "statements", "overview p50 ms", "overview p95 ms",
-        "slowest statement p95 ms", "DB CPU ms / overview",
+        "slowest statement p95 ms", "process CPU ms / overview (median)",
+        "PostgreSQL CPU ms / overview (mean, 10 ms ticks)",
     )  # fmt: skip
     print(f"\n{title}")
     print("| " + " | ".join(head) + " |")
@@ -313,19 +349,22 @@ async def main(args: argparse.Namespace) -> None:
         for name, url in targets:
             engine = create_engine(url, timeouts=TIMEOUTS)
             try:
-                title = (
-                    f"{name}, {args.clicks:,} clicks, filtered overview of 30 days, "
-                    f"{args.rounds} rounds"
-                )
+                title = f"{name}, {args.clicks:,} clicks, filtered overview of 30 days"
                 if args.per_figure:
                     print(f"\n{title}, one read per figure (before)", flush=True)
                     _table(
                         f"{title}, one read per figure (before)",
                         await reads(engine, args.per_figure, old=True, warm=False),
                     )
+                if args.sql_rounds:
+                    sql = f"{title}, SQL (no copy), {args.sql_rounds} rounds"
+                    print(f"\n{sql}", flush=True)
+                    _table(sql, await reads(engine, args.sql_rounds))
                 if args.rounds:
-                    print(f"\n{title}", flush=True)
-                    _table(title, await reads(engine, args.rounds))
+                    copy = await loaded_copy(engine, args.copy_rows)
+                    held = f"{title}, in-memory copy, {args.rounds} rounds"
+                    print(f"\n{held}", flush=True)
+                    _table(held, await reads(engine, args.rounds, copy=copy))
             finally:
                 await engine.dispose()
         if args.writes:
@@ -354,7 +393,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=20, help="overviews from the copy")
+    parser.add_argument("--sql-rounds", type=int, default=0, help="overviews by SQL alone")
+    parser.add_argument("--copy-rows", type=int, default=2_000_000)
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument(
         "--per-figure",
