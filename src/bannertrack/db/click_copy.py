@@ -39,6 +39,7 @@ from sqlalchemy import BigInteger, Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bannertrack.db.click_columns import CODED, US_PER_S, ClickColumns, us_of
+from bannertrack.db.filtered_queries import Unindexed
 from bannertrack.db.tables import banners, clicks
 from bannertrack.tasks import BackgroundTask, Lifecycle
 from bannertrack.timeutil import utcnow
@@ -185,7 +186,9 @@ class ClickCopy(Lifecycle):
             else:
                 mark = int(first) - 1
             while True:
-                query = self._select.where(c.id > mark, c.occurred_at >= since)
+                # In id order (the primary key), not through ix_clicks_occurred and a sort
+                # per page: SQLite's planner, without histograms, may pick the index.
+                query = self._select.where(c.id > mark, Unindexed(c.occurred_at) >= since)
                 rows = (await conn.execute(query.order_by(c.id).limit(self._chunk))).all()
                 if rows:
                     await asyncio.to_thread(self._ingest, cols, rows, floor)
