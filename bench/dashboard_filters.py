@@ -16,8 +16,9 @@ slowest statement's p95, the CPU one overview costs this process and the databas
 process for SQLite, which runs in it; PostgreSQL's backends, from /proc): a busy machine
 disturbs CPU less than wall time.
 
-Part 2, writes (``--writes``): the click path's cost of migration 0010's indexes: two
-databases, one at head and one with those indexes dropped, the same 256-click batches
+Part 2, writes (``--writes``): what the fact indexes 0010 made and 0013 dropped would cost
+the click path (``--writes-all``: and ``ix_clicks_occurred``, which stays): two databases
+at head, one with those indexes (made again) and one without, the same 256-click batches
 (the ingest's own ``SqlRepository.record_clicks``) written alternately to each; median
 wall time per batch and the ratio.
 
@@ -67,11 +68,13 @@ from bannertrack.db.repository import SqlRepository  # noqa: E402
 from bannertrack.db.tables import CLICK_VALUES, clicks  # noqa: E402
 from bannertrack.models import BannerCreate, ClickFacts, ClickFilter, ClickIn  # noqa: E402
 
-FILTER_INDEXES = (
-    "ix_clicks_occurred",
-    "ix_clicks_country_occurred",
-    "ix_clicks_utm_campaign_occurred",
-)
+# Migration 0010's indexes (the first dropped by 0013): ``--writes`` times a batch with
+# and without them (``--writes-all``: ``ix_clicks_occurred`` too, which conversions use).
+FACT_INDEXES = {
+    "ix_clicks_country_occurred": "country, occurred_at",
+    "ix_clicks_utm_campaign_occurred": "utm_campaign, occurred_at",
+}
+FILTER_INDEXES = {"ix_clicks_occurred": "occurred_at", **FACT_INDEXES}
 FILTERS: tuple[tuple[str, ClickFilter], ...] = (
     ("country=DE (the top value)", ClickFilter(values=(("country", "DE"),))),
     ("referrer=t.co", ClickFilter(values=(("referrer", "t.co"),))),
@@ -249,15 +252,22 @@ async def reads(
     return rows
 
 
-async def writes(url: str, bare_url: str, batches: int) -> tuple[float, float]:
-    """Median seconds per 256-click batch: with 0010's indexes, and without them."""
+async def writes(
+    url: str, bare_url: str, batches: int, indexes: dict[str, str]
+) -> tuple[float, float]:
+    """Median seconds per 256-click batch: with ``indexes`` (name: columns), and without."""
     repos = []
-    for u, dropped in ((url, ()), (bare_url, FILTER_INDEXES)):
+    for u, wanted in ((url, True), (bare_url, False)):
         engine = create_engine(u)
         await upgrade(engine)
         async with engine.begin() as conn:
-            for name in dropped:
-                await conn.execute(text(f"DROP INDEX {name}"))
+            for name, columns in indexes.items():
+                if wanted:
+                    await conn.execute(
+                        text(f"CREATE INDEX IF NOT EXISTS {name} ON clicks ({columns})")
+                    )
+                else:
+                    await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
         await engine.dispose()
         repo = SqlRepository.from_url(u)
         for i in range(20):
@@ -368,8 +378,9 @@ async def main(args: argparse.Namespace) -> None:
             finally:
                 await engine.dispose()
         if args.writes:
-            print("\nClick batches of 256 (median ms per batch), same run, alternating:")
-            print("| database | with 0010's indexes | without | ratio |")
+            which = "0010's three indexes" if args.writes_all else "0010's two fact indexes"
+            print(f"\nClick batches of 256 (median ms per batch), with / without {which}:")
+            print("| database | with | without | ratio |")
             print("|---|---:|---:|---:|")
             for name, _url in targets:
                 with tempfile.TemporaryDirectory(prefix="bt-filters-w-") as tmp:
@@ -379,7 +390,8 @@ async def main(args: argparse.Namespace) -> None:
                         a = await create_postgres_database(admin)
                         b = await create_postgres_database(admin)
                     try:
-                        with_ix, without = await writes(a, b, args.batches)
+                        which_ix = FILTER_INDEXES if args.writes_all else FACT_INDEXES
+                        with_ix, without = await writes(a, b, args.batches, which_ix)
                     finally:
                         if name != "SQLite":
                             await drop_postgres_database(admin, a)
@@ -405,5 +417,6 @@ if __name__ == "__main__":
         help="also time the page's old reads, one per figure, ROUNDS times without warm-up",
     )
     parser.add_argument("--writes", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--writes-all", action="store_true", help="ix_clicks_occurred too")
     parser.add_argument("--only", action="append", choices=("sqlite", "postgresql"))
     asyncio.run(main(parser.parse_args()))

@@ -55,18 +55,15 @@ SERIES, BANNERS, FIRST_DIMENSION = 0, 1, 2
 # index: an index entry costs a lookup in the table, about 6 rows read in order (on a
 # million clicks, 3.9 s of CPU through ix_clicks_occurred against 0.6 s in order).
 WHOLE_TABLE_SHARE = 1 / 8
-# The facts with an index of their own (migration 0010), equality leading.
-INDEXED_FACTS: frozenset[Dimension] = frozenset({"country", "utm_campaign"})
 
 
 async def _whole_table(conn: AsyncConnection, f: ClickFilter, lo: datetime, hi: datetime) -> bool:
-    """SQLite: whether the filter's clicks are too large a share to read through an index.
+    """SQLite: whether the range's clicks are too large a share to read through an index.
 
     SQLite keeps no histograms, so without help it reads a month of clicks through
-    ``ix_clicks_occurred``, or Germany's through ``ix_clicks_country_occurred``, a
-    lookup per row. The shares are estimated from the index itself: rows in the range
-    from the ids at its two ends (ids grow with time; a replayed click is the exception,
-    and this only picks a plan), rows of an indexed fact by counting its index entries.
+    ``ix_clicks_occurred``, a lookup per row. The share is estimated from the index
+    itself: rows in the range from the ids at its two ends (ids grow with time; a replayed
+    click is the exception, and this only picks a plan).
     """
     c = clicks.c
     if f.banner_id is not None:
@@ -91,14 +88,7 @@ async def _whole_table(conn: AsyncConnection, f: ClickFilter, lo: datetime, hi: 
     if first is None or last is None:
         return False
     in_range = max(1, int(last) - int(first) + 1)
-    indexed = [(by, v) for by, v in f.values if by in INDEXED_FACTS]
-    if not indexed:
-        return in_range > WHOLE_TABLE_SHARE * (int(ends[1]) - int(ends[0]) + 1)
-    counts = []
-    for by, value in indexed:
-        only = conditions(ClickFilter(values=((by, value),)), lo, hi)
-        counts.append(int(await conn.scalar(select(func.count()).where(*only)) or 0))
-    return min(counts) > WHOLE_TABLE_SHARE * in_range
+    return in_range > WHOLE_TABLE_SHARE * (int(ends[1]) - int(ends[0]) + 1)
 
 
 def _flag(condition: Any) -> Any:

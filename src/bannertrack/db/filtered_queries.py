@@ -3,11 +3,10 @@
 The rollups cannot answer "clicks from DE via the newsletter": they count each dimension
 on its own. So a filter on a click fact (country, utm_*, referrer host, device, browser,
 OS) reads the raw clicks of ``[start, end)``, which retention keeps for
-``retention_days``; the caller says whether the range reaches further back. The indexes
-of migration 0010 (``(occurred_at)``, and ``(country, occurred_at)`` and
-``(utm_campaign, occurred_at)`` for the facts a marketer filters by most) serve these
-reads; docs/benchmarks.md's "Dashboard filters" has their figures on 100,000 clicks (a run
-on a million did not finish its reads within an hour).
+``retention_days``; the caller says whether the range reaches further back. The service
+answers these from its in-memory copy of the clicks (``click_copy``) when that covers the
+range; this SQL path reads a range through ``ix_clicks_occurred`` or in table order (the
+fact indexes of migration 0010 cost every click more than this fallback gains: 0013).
 
 Impressions carry no click facts, so a filtered range states none (``None``) unless it
 filters by a banner alone, which ``SqlExplorer`` answers from the rollups instead.

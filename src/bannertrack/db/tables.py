@@ -155,10 +155,9 @@ clicks = Table(
     # The random id the link added to the Location (conversions name the click by it).
     Column("click_id", String(64), nullable=True),
     Index("ix_clicks_banner_occurred", "banner_id", "occurred_at"),
-    # The dashboard's filtered figures (db/filtered_queries.py, migration 0010).
+    # A range of every banner's clicks: the SQL path of filtered figures, the in-memory
+    # copy's load, conversions, /live (migration 0010; its fact indexes dropped in 0013).
     Index("ix_clicks_occurred", "occurred_at"),
-    Index("ix_clicks_country_occurred", "country", "occurred_at"),
-    Index("ix_clicks_utm_campaign_occurred", "utm_campaign", "occurred_at"),
     sqlite_autoincrement=True,
 )
 # A click id holds its click's time (conversions/click_ids.py): a conversion finds the
