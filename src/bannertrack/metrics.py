@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from bannertrack.cache import COUNTER_FIELDS, CacheStats
-from bannertrack.models import BusStats, SpoolStats
+from bannertrack.models import BusStats, CopyStats, SpoolStats
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -56,6 +56,7 @@ class _SourceCollector(Collector):
         self._bus_stats = bus_stats
         self._tier_counters = tier_counters
         self.spool_stats: Callable[[], SpoolStats | None] = lambda: None
+        self.copy_stats: Callable[[], CopyStats | None] = lambda: None
 
     def collect(self) -> Iterator[Any]:
         queries = CounterMetricFamily(
@@ -66,6 +67,7 @@ class _SourceCollector(Collector):
         yield from self._bus()
         yield from self._tier()
         yield from self._spool()
+        yield from self._copy()
         stats = self._cache_stats()
         if stats is None:
             return
@@ -119,6 +121,20 @@ class _SourceCollector(Collector):
             delay.add_metric(["0.5"], bus.delay_ms_p50 or 0.0)
             delay.add_metric(["0.99"], bus.delay_ms_p99)
             yield delay
+
+    def _copy(self) -> Iterator[Any]:
+        copy = self.copy_stats()
+        if copy is None:
+            return
+        for name, help_text, value in (
+            ("loaded", "1 once the in-memory copy of the clicks answers.", copy.loaded),
+            ("clicks", "Clicks in this process's in-memory copy.", copy.clicks),
+            ("bytes", "Bytes of the copy's columns.", copy.bytes),
+            ("gaps", "Ids skipped by a later commit, still awaited.", copy.gaps),
+        ):
+            gauge = GaugeMetricFamily(f"bannertrack_filter_copy_{name}", help_text)
+            gauge.add_metric([], float(value))
+            yield gauge
 
     def _spool(self) -> Iterator[Any]:
         spool = self.spool_stats()
@@ -209,6 +225,10 @@ class Metrics:
     def watch_spool(self, stats: Callable[[], SpoolStats | None]) -> None:
         """Expose the outage spool's figures (set once the spool exists)."""
         self._sources.spool_stats = stats
+
+    def watch_copy(self, stats: Callable[[], CopyStats]) -> None:
+        """Expose the in-memory copy of the clicks (when the service keeps one)."""
+        self._sources.copy_stats = stats
 
     def on_batch(self, size: int, _seconds: float) -> None:
         self.clicks_recorded.inc(size)

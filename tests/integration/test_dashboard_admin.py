@@ -19,6 +19,7 @@ from litestar.testing import AsyncTestClient
 from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.integration.test_dashboard_http import csrf_of, figures, page_range, sign_in
 from tests.support.banners import make_banner
+from tests.support.metrics import metric
 
 from bannertrack.timeutil import utcnow
 
@@ -237,6 +238,20 @@ async def test_filters_narrow_page_and_api_alike(client: Client) -> None:
             "total_clicks"
         ]
     )
+    # The first filtered read started the in-memory copy's load: once it answers, the
+    # same figures come from it.
+    for _ in range(200):
+        exposition = (await client.get("/metrics")).text
+        if metric(exposition, "bannertrack_filter_copy_loaded"):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the filtered figures' copy did not load")
+    every = (await client.get("/api/v1/totals", params=span)).json()["total_clicks"]
+    assert metric(exposition, "bannertrack_filter_copy_clicks") == every
+    assert (await client.get("/api/v1/totals", params=both)).json() == narrowed
+    again = (await client.get("/", params={"range": "today", **facts})).text
+    assert figures(again) == shown
 
 
 @pytest.mark.parametrize("settings_overrides", [{"retention_days": 1, "conversion_window_days": 1}])

@@ -234,6 +234,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
                 gap_patience=gap_patience(settings.db_timeout),
             )
             await stack.enter_async_context(copy)  # stops a load still running
+            metrics.watch_copy(copy.stats)
         log.info(
             "bannertrack ready: database=%s cache=%s bus=%s",
             database.dialect,

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bannertrack.db.click_columns import CODED, US_PER_S, ClickColumns, us_of
 from bannertrack.db.filtered_queries import Unindexed
 from bannertrack.db.tables import banners, clicks
+from bannertrack.models import CopyStats
 from bannertrack.tasks import BackgroundTask, Lifecycle
 from bannertrack.timeutil import utcnow
 
@@ -134,6 +135,15 @@ class ClickCopy(Lifecycle):
     @property
     def clicks(self) -> int:
         return 0 if self._cols is None else self._cols.n
+
+    def stats(self) -> CopyStats:
+        return CopyStats(
+            loaded=self.ready,
+            clicks=self.clicks,
+            bytes=self.nbytes,
+            gaps=len(self._gaps),
+            floor=self.floor,
+        )
 
     async def start(self) -> None:
         """Nothing: the copy loads at the first filtered read (``read``)."""

@@ -50,6 +50,7 @@ from bannertrack.models.clicks import (
 )
 from bannertrack.models.ops import (
     BusStats,
+    CopyStats,
     SpoolStats,
 )
 from bannertrack.models.placements import (
@@ -120,6 +121,7 @@ __all__ = [
     "ClickIdParam",
     "ClickIn",
     "ClickStats",
+    "CopyStats",
     "CountKind",
     "Countries",
     "CountryCode",

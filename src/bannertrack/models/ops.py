@@ -25,6 +25,16 @@ class SpoolStats(msgspec.Struct, frozen=True, kw_only=True):
     last_replay_at: datetime | None  # when batches last left the spool for the database
 
 
+class CopyStats(msgspec.Struct, frozen=True, kw_only=True):
+    """The in-memory copy of the clicks that answers filtered figures (``db/click_copy``)."""
+
+    loaded: bool
+    clicks: int
+    bytes: int
+    gaps: int  # ids skipped by a later commit, still awaited (PostgreSQL)
+    floor: datetime | None  # the oldest instant it covers
+
+
 class BusStats(msgspec.Struct, frozen=True, kw_only=True):
     """What the invalidation bus (``caching.bus``) has done: read by the admin API and
     the metrics, which must not import the bus to name it."""
