@@ -63,15 +63,18 @@ async def test_catches_up_and_drops_a_deleted_banner(
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])  # SQLite commits in id order
-@pytest.mark.parametrize("patience", [30.0, 0.0], ids=["gaps-followed", "negative-control"])
+@pytest.mark.parametrize("follow", [True, False], ids=["gaps-followed", "negative-control"])
 async def test_a_batch_committed_after_a_later_one_is_counted(
-    sql_repo: SqlRepository, patience: float
+    sql_repo: SqlRepository, follow: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = await seed(sql_repo)
     sql = SqlExplorer(sql_repo.engine, retention_days=400, clock=lambda: NOW)
     memory = copied(sql_repo)
     assert memory.copy is not None
-    memory.copy._patience = patience
+    # No patience at all: the gap is kept only because its transaction is still open.
+    memory.copy._patience = 0.0
+    if not follow:
+        monkeypatch.setattr(memory.copy, "_note_gaps", lambda ids, horizon: True)
     await memory.copy.load()
     before = await _same(memory, sql)
     late = _click(ids[1], seconds=99)
@@ -87,15 +90,39 @@ async def test_a_batch_committed_after_a_later_one_is_counted(
         )
         await sql_repo.record_clicks([_click(ids[2], seconds=s) for s in range(3)])
         assert await _same(memory, sql) == before + 3  # the open insert holds a gap
+        assert memory.copy.stats().gaps == (1 if follow else 0)
         await slow.commit()
     start, end, _ = WEEK
     want = await sql.range_totals(DE, start, end)
     got = await memory.range_totals(DE, start, end)
     assert want is not None and want.total_clicks == before + 4
-    if patience:
+    if follow:
         assert got == want
-    else:  # a gap given up at once: the late click is missed, as it would be without gaps
+        assert memory.copy.stats().gaps == 0, memory.copy._gaps
+    else:  # without gaps the late click is missed
         assert got is not None and got.total_clicks == before + 3
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_rolled_back_id_is_given_up_once_its_transaction_ended(
+    sql_repo: SqlRepository,
+) -> None:
+    ids = await seed(sql_repo)
+    sql = SqlExplorer(sql_repo.engine, retention_days=400, clock=lambda: NOW)
+    memory = copied(sql_repo)
+    assert memory.copy is not None
+    memory.copy._patience = 0.0
+    await memory.copy.load()
+    async with sql_repo.engine.connect() as slow:
+        await slow.begin()
+        await slow.execute(insert(clicks).values(banner_id=ids[0], occurred_at=NOW, country="DE"))
+        await sql_repo.record_clicks([_click(ids[2])])
+        await _same(memory, sql)
+        await _same(memory, sql)
+        assert memory.copy.stats().gaps == 1  # still running: kept, however old
+        await slow.rollback()
+    await _same(memory, sql)
+    assert memory.copy.stats().gaps == 0
 
 
 async def test_the_row_cap_leaves_older_days_to_sql(sql_repo: SqlRepository) -> None:

@@ -10,10 +10,12 @@ instance, as in the SQL reads.
 - **Out-of-order commits** (PostgreSQL): ids come from a sequence when a row is inserted,
   so two batches may commit in the other order, and the later ids be seen first. The ids
   skipped between the old mark and the new rows are gaps, asked for again before every
-  answer until they appear or are older than ``gap_patience`` (tied to the statement
-  timeout: a batch that took longer was cancelled, and a rolled-back id never appears).
-  After the load, gaps are the missing ids among the last ``GAP_WINDOW`` ids. SQLite has
-  one writer at a time, so its ids commit in order and it needs none.
+  answer until they appear, or until both they are older than ``gap_patience`` (tied to
+  the statement timeout: a batch that took longer was cancelled) and every transaction
+  that was running when they were seen has ended (``pg_current_snapshot()``): a
+  rolled-back id never appears, and a long transaction (a replay) is waited for. After
+  the load, gaps are the missing ids among the last ``GAP_WINDOW`` ids. SQLite has one
+  writer at a time, so its ids commit in order and it needs none.
 - **Deleted banners**: ``delete_banner`` deletes the banner's clicks with it; each
   catch-up reads the banner ids (after the rows) and drops the rows of a banner gone.
   Ids are never handed out again (AUTOINCREMENT on SQLite, a sequence on PostgreSQL).
@@ -35,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import BigInteger, Integer, cast, func, select
+from sqlalchemy import BigInteger, Integer, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bannertrack.db.click_columns import CODED, US_PER_S, ClickColumns, us_of
@@ -84,6 +86,13 @@ def _next_midnight(us: int) -> int:
     return -(-us // DAY_US) * DAY_US
 
 
+async def _horizon(conn: AsyncConnection, end: str) -> int:
+    """PostgreSQL: the current snapshot's ``xmin`` (the oldest transaction still running)
+    or ``xmax`` (the first not yet started)."""
+    found = await conn.scalar(text(f"SELECT pg_snapshot_{end}(pg_current_snapshot())::text"))
+    return int(found or 0)
+
+
 class ClickCopy(Lifecycle):
     def __init__(
         self,
@@ -111,7 +120,8 @@ class ClickCopy(Lifecycle):
         )
         self._cols: ClickColumns | None = None
         self._mark = 0
-        self._gaps: dict[int, float] = {}  # id -> when first missed
+        # id -> (when first missed, the first transaction id not yet started then)
+        self._gaps: dict[int, tuple[float, int]] = {}
         self._floor = 0
         self._oldest = 0
         self._gone: set[int] = set()
@@ -205,12 +215,12 @@ class ClickCopy(Lifecycle):
                     mark = int(rows[-1][0])
                 if len(rows) < self._chunk:
                     break
-            gaps: dict[int, float] = {}
+            gaps: dict[int, tuple[float, int]] = {}
             if self._dialect == "postgresql" and mark:
+                seen_at = (self._monotonic(), await _horizon(conn, "xmax"))
                 low = max(0, mark - GAP_WINDOW)
                 seen = set((await conn.scalars(select(c.id).where(c.id > low, c.id <= mark))).all())
-                now = self._monotonic()
-                gaps = {i: now for i in range(low + 1, mark + 1) if i not in seen}
+                gaps = {i: seen_at for i in range(low + 1, mark + 1) if i not in seen}
             self._drop_deleted(cols, set((await conn.scalars(select(banners.c.id))).all()))
         self._cols, self._mark, self._gaps, self._floor = cols, mark, gaps, floor
         self._oldest = int(cols.us[: cols.n].min()) if cols.n else floor
@@ -256,7 +266,9 @@ class ClickCopy(Lifecycle):
             rows = (await conn.execute(query)).all()
             if not rows:
                 break
-            if self._dialect == "postgresql" and not self._note_gaps([r[0] for r in rows]):
+            ids = [int(r[0]) for r in rows]
+            skipped = self._dialect == "postgresql" and ids[-1] - self._mark > len(ids)
+            if skipped and not self._note_gaps(ids, await _horizon(conn, "xmax")):
                 self._cols = None  # too many to follow: start afresh
                 await self._loader.start()
                 return
@@ -271,24 +283,24 @@ class ClickCopy(Lifecycle):
         self._drop_deleted(cols, set((await conn.scalars(select(banners.c.id))).all()))
         self._trim(cols)
 
-    def _note_gaps(self, ids: list[int]) -> bool:
+    def _note_gaps(self, ids: list[int], horizon: int) -> bool:
         """Remember the ids skipped before ``ids``; False if there are too many."""
         skipped = ids[-1] - self._mark - len(ids)
-        if not skipped:
-            return True
         if len(self._gaps) + skipped > GAP_LIMIT:
             log.warning("%d ids skipped at once; reloading the clicks' copy", skipped)
             return False
-        now = self._monotonic()
+        seen_at = (self._monotonic(), horizon)
         present = set(ids)
         for i in range(self._mark + 1, ids[-1]):
             if i not in present:
-                self._gaps[i] = now
+                self._gaps[i] = seen_at
         return True
 
     async def _ask_gaps(self, conn: AsyncConnection, cols: ClickColumns) -> None:
+        # Read before asking: a transaction that ended by then has its rows in the answer,
+        # so an id still missing after it is given up only if its writer had ended.
         too_old = self._monotonic() - self._patience
-        self._gaps = {i: t for i, t in self._gaps.items() if t >= too_old}
+        running = await _horizon(conn, "xmin")  # the oldest transaction still running
         wanted = sorted(self._gaps)
         for at in range(0, len(wanted), 1000):
             query = self._select.where(clicks.c.id.in_(wanted[at : at + 1000]))
@@ -297,6 +309,7 @@ class ClickCopy(Lifecycle):
                 del self._gaps[int(r[0])]
             if rows:
                 self._ingest(cols, rows, self._floor)
+        self._gaps = {i: (t, h) for i, (t, h) in self._gaps.items() if t >= too_old or h > running}
 
     def _drop_deleted(self, cols: ClickColumns, alive: set[int]) -> None:
         seen = {b for b in cols.dictionaries["banner"].code if isinstance(b, int)}
