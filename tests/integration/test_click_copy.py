@@ -162,3 +162,29 @@ async def test_retention_floor_and_the_lazy_load(sql_repo: SqlRepository) -> Non
     assert floor == (NOW - timedelta(days=1)).replace(hour=0) + timedelta(days=1)
     assert await memory.range_totals(DE, *day) == await sql.range_totals(DE, *day)
     await memory.copy.stop()
+
+
+async def test_growth_past_the_cap_and_retention_raise_the_floor(sql_repo: SqlRepository) -> None:
+    ids = await seed(sql_repo)
+    now = [NOW]
+    sql = SqlExplorer(sql_repo.engine, retention_days=4, clock=lambda: now[0])
+    memory = copied(sql_repo, retention_days=4, rows=560)
+    assert memory.copy is not None
+    memory._clock = memory.copy._clock = lambda: now[0]
+    await memory.copy.load()
+    assert memory.copy.floor == START  # the first midnight after NOW - 4 days
+    assert memory.copy.clicks == 500
+    await sql_repo.record_clicks([_click(ids[0], seconds=s) for s in range(80)])
+    await _same(memory, sql)  # 580 clicks: over the cap, the oldest day leaves
+    floor = memory.copy.floor
+    assert floor is not None and floor > START and floor.hour == 0
+    assert memory.copy.clicks <= 560 - 560 // 8
+    recent = (floor, NOW)
+    assert await memory.range_totals(DE, *recent) == await sql.range_totals(DE, *recent)
+    assert floor == START + timedelta(days=1)  # a day's clicks made room
+    now[0] = NOW + timedelta(days=2)  # retention moves the floor on
+    later = (now[0] - timedelta(hours=30), now[0])
+    assert await memory.range_totals(DE, *later) == await sql.range_totals(DE, *later)
+    assert memory.copy.floor == START + timedelta(days=2)
+    assert memory.copy.clicks < 560 - 560 // 8
+    assert await memory.range_totals(DE, *recent) == await sql.range_totals(DE, *recent)  # SQL
