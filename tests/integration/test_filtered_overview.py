@@ -70,6 +70,7 @@ async def seed(repo: SqlRepository) -> list[int]:
                 user_agent="agent",
                 bot=bot,
                 bot_reason="crawler:test" if bot else None,
+                placement_id=rng.choice([None, None, 7, 12]),
                 facts=ClickFacts(
                     country=maybe(["DE", "US", "FR"]),
                     device=rng.choice(["desktop", "mobile"]),
