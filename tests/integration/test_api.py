@@ -280,10 +280,10 @@ async def test_head_and_prefetch_are_answered_but_not_counted(client: Client) ->
     ],
 )
 async def test_bad_input_gets_a_json_4xx(
-    client: Client, method: str, path: str, kwargs: dict[str, Any], status: int
+    shared_client: Client, method: str, path: str, kwargs: dict[str, Any], status: int
 ) -> None:
-    await make_banner(client)
-    r = await client.request(method.upper(), path, **kwargs)
+    await make_banner(shared_client)
+    r = await shared_client.request(method.upper(), path, **kwargs)
     assert_error(r, status)
 
 

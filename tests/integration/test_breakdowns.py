@@ -309,10 +309,10 @@ async def test_http_breakdowns_from_tracking_link(client: AsyncTestClient[Litest
     ],
 )
 async def test_http_breakdown_bad_input_is_400_json(
-    client: AsyncTestClient[Litestar], query: dict[str, str]
+    shared_client: AsyncTestClient[Litestar], query: dict[str, str]
 ) -> None:
     for path in ("/api/v1/breakdown", "/api/v1/banners/1/breakdown"):
-        r = await client.get(path, params=query)
+        r = await shared_client.get(path, params=query)
         assert r.status_code == 400, (path, query, r.text)
         assert set(r.json()["error"]) >= {"code", "message"}
 

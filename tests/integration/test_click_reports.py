@@ -90,11 +90,11 @@ async def test_the_ingest_token_alone_is_enough(client: Client) -> None:
         "\u0663.\u0663.\u0663.\u0663",
     ],
 )
-async def test_a_malformed_ip_is_refused_not_dropped(client: Client, ip: str) -> None:
-    b = (await make_banner(client))["id"]
-    r = await client.post(f"/api/v1/banners/{b}/clicks", json={"ip": ip}, headers=INGEST)
+async def test_a_malformed_ip_is_refused_not_dropped(shared_client: Client, ip: str) -> None:
+    b = (await make_banner(shared_client))["id"]
+    r = await shared_client.post(f"/api/v1/banners/{b}/clicks", json={"ip": ip}, headers=INGEST)
     assert_error(r, 400, "invalid_input")
-    assert await totals(client, b) == (0, 0)
+    assert await totals(shared_client, b) == (0, 0)
 
 
 async def test_report_fields_are_the_end_users(client: Client) -> None:

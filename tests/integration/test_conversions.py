@@ -215,10 +215,10 @@ async def test_revenue_sums_exactly_per_currency(client: Client) -> None:
     ],
 )
 async def test_bad_input_is_a_400_that_echoes_nothing(
-    client: Client, body: dict[str, Any], field: str
+    shared_client: Client, body: dict[str, Any], field: str
 ) -> None:
     report_body = {"click_id": "A" * 22, "goal": "sale", **body}
-    r = await client.post("/api/v1/conversions", json=report_body, headers=INGEST)
+    r = await shared_client.post("/api/v1/conversions", json=report_body, headers=INGEST)
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["code"] == "invalid_input" and field in error["message"]

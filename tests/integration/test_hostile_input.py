@@ -65,17 +65,23 @@ async def store_target_as_is(database_url: str, client: Client, banner_id: int, 
         "https://shop.example:99999/",
     ],
 )
-async def test_targets_that_cannot_be_a_location_are_refused(client: Client, target: str) -> None:
+async def test_targets_that_cannot_be_a_location_are_refused(
+    shared_client: Client, target: str
+) -> None:
     body = {"name": "x", "image_url": "https://cdn.example/i.png", "target_url": target}
     assert_error(
-        await client.post("/api/v1/banners", json=body, headers=ADMIN), 400, "invalid_input"
+        await shared_client.post("/api/v1/banners", json=body, headers=ADMIN), 400, "invalid_input"
     )
-    b = await make_banner(client)
-    r = await client.put(f"/api/v1/banners/{b['id']}", json={"target_url": target}, headers=ADMIN)
+    b = await make_banner(shared_client)
+    r = await shared_client.put(
+        f"/api/v1/banners/{b['id']}", json={"target_url": target}, headers=ADMIN
+    )
     assert_error(r, 400, "invalid_input")
-    r = await client.put(f"/api/v1/banners/{b['id']}", json={"image_url": target}, headers=ADMIN)
+    r = await shared_client.put(
+        f"/api/v1/banners/{b['id']}", json={"image_url": target}, headers=ADMIN
+    )
     assert_error(r, 400, "invalid_input")
-    assert (await client.get(f"/api/v1/banners/{b['id']}")).json() == b
+    assert (await shared_client.get(f"/api/v1/banners/{b['id']}")).json() == b
 
 
 async def test_non_ascii_targets_are_stored_as_uris_and_redirect(client: Client) -> None:
@@ -164,18 +170,18 @@ async def test_deeply_nested_json_is_a_400(
     ],
 )
 async def test_times_near_year_1_or_9999_are_a_400(
-    client: Client, params: dict[str, str], caplog: pytest.LogCaptureFixture
+    shared_client: Client, params: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    b = (await make_banner(client))["id"]
+    b = (await make_banner(shared_client))["id"]
     with caplog.at_level(logging.DEBUG):
         for interval in ("minute", "hour", "day"):
-            r = await client.get(
+            r = await shared_client.get(
                 f"/api/v1/banners/{b}/clicks", params={**params, "interval": interval}
             )
             assert_error(r, 400, "invalid_input")
-        r = await client.get(f"/api/v1/banners/{b}/clicks.csv", params=params, headers=ADMIN)
+        r = await shared_client.get(f"/api/v1/banners/{b}/clicks.csv", params=params, headers=ADMIN)
         assert_error(r, 400, "invalid_input")
-        r = await client.get(
+        r = await shared_client.get(
             f"/api/v1/banners/{b}/clicks.csv", params={"to": params["to"]}, headers=ADMIN
         )
         assert r.status_code in (200, 400) and r.headers["content-type"].startswith(
@@ -183,7 +189,7 @@ async def test_times_near_year_1_or_9999_are_a_400(
         )
         for path in (f"/api/v1/banners/{b}/breakdown", "/api/v1/breakdown"):
             for query in (params, {"to": params["to"]}, {"from": params["from"]}):
-                r = await client.get(path, params={"by": "country", **query})
+                r = await shared_client.get(path, params={"by": "country", **query})
                 assert_error(r, 400, "invalid_input")
     assert not [rec for rec in caplog.records if rec.exc_info], "a traceback was logged"
 

@@ -236,16 +236,16 @@ async def test_bodies_are_decoded_strictly(client: Client, body: dict[str, Any])
 
 
 @pytest.mark.parametrize("value", ["0.5", "1700000000", "-3", "nan"])
-async def test_times_are_iso_8601_never_numbers(client: Client, value: str) -> None:
-    banner = await make_banner(client)
+async def test_times_are_iso_8601_never_numbers(shared_client: Client, value: str) -> None:
+    banner = await make_banner(shared_client)
     for path in (f"/api/v1/banners/{banner['id']}/clicks", "/api/v1/totals"):
-        r = await client.get(path, params={"from": "2026-11-01T00:00:00Z", "to": value})
+        r = await shared_client.get(path, params={"from": "2026-11-01T00:00:00Z", "to": value})
         assert r.status_code == 400 and "ISO 8601" in r.json()["error"]["message"], r.text
 
 
 @pytest.mark.parametrize("bad", ['"', "<", "{", "|", "^", "`", "\\", "%zz", "%g1"])
-async def test_a_url_holds_only_uri_characters(client: Client, bad: str) -> None:
-    r = await client.post(
+async def test_a_url_holds_only_uri_characters(shared_client: Client, bad: str) -> None:
+    r = await shared_client.post(
         "/api/v1/banners",
         json={
             "name": "x",

@@ -101,16 +101,18 @@ async def test_bad_banner_lists_are_400(client: Client, banners: list[dict[str, 
         {"ends_at": "tomorrow"},
     ],
 )
-async def test_bad_schedule_or_targeting_is_400(client: Client, fields: dict[str, Any]) -> None:
-    r = await client.post(
+async def test_bad_schedule_or_targeting_is_400(
+    shared_client: Client, fields: dict[str, Any]
+) -> None:
+    r = await shared_client.post(
         "/api/v1/banners",
         json={"name": "x", "image_url": "https://c.example/a.png",
               "target_url": "https://t.example/", **fields},
         headers=ADMIN,
     )  # fmt: skip
     assert_error(r, 400, "invalid_input")
-    b = (await make_banner(client))["id"]
-    assert_error(await client.put(f"/api/v1/banners/{b}", json=fields, headers=ADMIN), 400)
+    b = (await make_banner(shared_client))["id"]
+    assert_error(await shared_client.put(f"/api/v1/banners/{b}", json=fields, headers=ADMIN), 400)
 
 
 async def test_an_end_before_the_stored_start_is_400_and_changes_nothing(client: Client) -> None:
