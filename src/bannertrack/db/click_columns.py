@@ -73,11 +73,18 @@ class ClickColumns:
     def nbytes(self) -> int:
         return self.us.nbytes + self.flags.nbytes + sum(a.nbytes for a in self.codes.values())
 
+    def reserve(self, capacity: int) -> None:
+        """Room for ``capacity`` rows without growing again."""
+        if capacity > len(self.us):
+            self._resize(capacity)
+
     def _grow(self, need: int) -> None:
         capacity = len(self.us)
         if need <= capacity:
             return
-        capacity = max(need, capacity + capacity // 2, 1024)
+        self._resize(max(need, capacity + capacity // 2, 1024))
+
+    def _resize(self, capacity: int) -> None:
         self.us = _resized(self.us, capacity, self.n)
         self.flags = _resized(self.flags, capacity, self.n)
         self.codes = {k: _resized(a, capacity, self.n) for k, a in self.codes.items()}

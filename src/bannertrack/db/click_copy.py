@@ -103,7 +103,7 @@ class ClickCopy(Lifecycle):
         gap_patience: float,
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
-        chunk: int = 50_000,
+        chunk: int = 20_000,
     ) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
@@ -205,6 +205,9 @@ class ClickCopy(Lifecycle):
                 mark = int(await conn.scalar(select(func.max(c.id))) or 0)
             else:
                 mark = int(first) - 1
+                # Room for the rows at once (ids bound them), not grown copy by copy.
+                last = int(await conn.scalar(select(func.max(c.id))) or 0)
+                cols.reserve(min(last - mark, self._cap) + self._chunk)
             while True:
                 # In id order (the primary key), not through ix_clicks_occurred and a sort
                 # per page: SQLite's planner, without histograms, may pick the index.
