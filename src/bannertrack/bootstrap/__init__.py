@@ -50,6 +50,7 @@ from bannertrack.clicks.signing import ClickSigner
 from bannertrack.clicks.spool import Spool
 from bannertrack.config import Settings
 from bannertrack.db.click_copy import ClickCopy, gap_patience
+from bannertrack.db.engine import DbTimeouts, create_engine
 from bannertrack.db.explorer import SqlExplorer
 from bannertrack.db.probe import WriteProbe
 from bannertrack.logs import set_fault_interval
@@ -70,6 +71,9 @@ from bannertrack.repository import (
 from bannertrack.timeutil import utcnow
 
 log = logging.getLogger("bannertrack")
+# The filtered figures' copy loads on an engine of its own: two of its reads walk a
+# window's index entries, longer than a request's statement may take.
+LOAD_TIMEOUTS = DbTimeouts(statement=300.0)
 
 __all__ = [
     "CACHED_TYPES",
@@ -232,6 +236,9 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
                 rows=settings.filter_copy_rows,
                 retention_days=settings.retention_days,
                 gap_patience=gap_patience(settings.db_timeout),
+                load_engine=lambda: create_engine(
+                    settings.database_url, pool_size=1, timeouts=LOAD_TIMEOUTS
+                ),
             )
             await stack.enter_async_context(copy)  # stops a load still running
             metrics.watch_copy(copy.stats)

@@ -53,6 +53,7 @@ T = TypeVar("T")
 DAY_US = 86_400 * US_PER_S
 GAP_WINDOW = 4096  # ids below the loaded mark that may still commit (PostgreSQL)
 GAP_LIMIT = 100_000  # more gaps than this: start again from a fresh load
+RETRY_AFTER = 60.0  # seconds before a failed load is tried again
 CATCH_UP = 5000  # rows a catch-up statement reads: ~15 ms to encode on the event loop
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The coded columns' sources, in CODED order after the banner.
@@ -104,6 +105,7 @@ class ClickCopy(Lifecycle):
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         chunk: int = 20_000,
+        load_engine: Callable[[], AsyncEngine] | None = None,
     ) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
@@ -113,6 +115,7 @@ class ClickCopy(Lifecycle):
         self._clock = clock
         self._monotonic = monotonic
         self._chunk = chunk
+        self._load_engine = load_engine
         c = clicks.c
         flags = cast(c.bot, Integer) + 2 * cast(c.repeat, Integer)
         self._select = select(
@@ -128,6 +131,7 @@ class ClickCopy(Lifecycle):
         self._lock = asyncio.Lock()
         self._loader = BackgroundTask(self._load_quietly, name="click-copy-load")
         self.load_seconds: float | None = None
+        self._retry_at = 0.0
 
     @property
     def ready(self) -> bool:
@@ -167,7 +171,8 @@ class ClickCopy(Lifecycle):
         """``compute`` on the columns caught up with ``conn``; None when the copy is not
         loaded yet (it starts loading) or does not cover clicks from ``since`` on."""
         if self._cols is None:
-            await self._loader.start()
+            if self._monotonic() >= self._retry_at:
+                await self._loader.start()
             return None
         if us_of(since) < self._floor:  # the floor only rises: no need to catch up
             return None
@@ -190,14 +195,29 @@ class ClickCopy(Lifecycle):
         try:
             await self.load()
         except Exception:
-            log.exception("loading the clicks' in-memory copy failed; filtered reads use SQL")
+            self._retry_at = self._monotonic() + RETRY_AFTER
+            log.exception(
+                "loading the clicks' in-memory copy failed; filtered reads use SQL, "
+                "another try in %.0f s",
+                RETRY_AFTER,
+            )
 
     async def load(self) -> None:
         """Read the covered window's clicks into fresh columns, then take them in use."""
         started = time.perf_counter()
         cols = ClickColumns()
+        # Two of the load's reads walk the window's index entries (millions): more than a
+        # request's statement may take, so it may have an engine of its own.
+        engine = self._load_engine() if self._load_engine is not None else self.engine
+        try:
+            await self._load(engine, cols, started)
+        finally:
+            if engine is not self.engine:
+                await engine.dispose()
+
+    async def _load(self, engine: AsyncEngine, cols: ClickColumns, started: float) -> None:
         c = clicks.c
-        async with self.engine.connect() as conn:
+        async with engine.connect() as conn:
             floor = await self._first_floor(conn)
             since = _instant(floor)
             first = await conn.scalar(select(func.min(c.id)).where(c.occurred_at >= since))
