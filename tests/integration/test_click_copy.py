@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
 from tests.integration.test_filtered_overview import NOW, START, copied, seed
 
 from bannertrack.db import click_copy
+from bannertrack.db.click_copy import ClickCopy
+from bannertrack.db.engine import create_engine
 from bannertrack.db.explorer import SqlExplorer
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.tables import clicks
@@ -188,3 +191,24 @@ async def test_growth_past_the_cap_and_retention_raise_the_floor(sql_repo: SqlRe
     assert memory.copy.floor == START + timedelta(days=2)
     assert memory.copy.clicks < 560 - 560 // 8
     assert await memory.range_totals(DE, *recent) == await sql.range_totals(DE, *recent)  # SQL
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the failing database is a missing directory
+async def test_a_failed_load_is_tried_again_later_not_at_every_read(
+    sql_repo: SqlRepository, tmp_path: Path
+) -> None:
+    broken = create_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    copy = ClickCopy(broken, rows=100, retention_days=400, gap_patience=30.0, clock=lambda: NOW)
+    try:
+        async with sql_repo.engine.connect() as conn:
+            assert await copy.read(conn, START, lambda cols: 1) is None
+            deadline = time.monotonic() + 30
+            while copy._loader.running:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            assert not copy.ready and copy._retry_at > time.monotonic()
+            assert await copy.read(conn, START, lambda cols: 1) is None
+            assert not copy._loader.running  # not started again before RETRY_AFTER
+    finally:
+        await copy.stop()
+        await broken.dispose()
