@@ -82,12 +82,14 @@ WRK_SCRIPT = """
 -- Each wrk thread is its own Lua state, and an unseeded math.random gives every thread
 -- the same start: two threads walking the same visitors in step would send each visitor's
 -- click twice within a millisecond, all day long. Thread t takes every threads-th visitor.
-local reqs = {}
+local reqs, heads, paths = {}, {}, {}
 local n = 0
 local next_id = 0
+local threads = {}
 setup = function(thread)
   thread:set("id", next_id)
   next_id = next_id + 1
+  threads[#threads + 1] = thread
 end
 init = function(args)
   local path_fmt, banners, visitors = args[1], tonumber(args[2]), tonumber(args[3])
@@ -97,7 +99,8 @@ init = function(args)
     headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) bench/" .. (i % 50)
     headers["X-Forwarded-For"] = "198.51." .. (i % 200) .. "." .. (i % 250)
     n = n + 1
-    reqs[n] = wrk.format("GET", string.format(path_fmt, (i % banners) + 1), headers)
+    heads[n], paths[n] = headers, string.format(path_fmt, (i % banners) + 1)
+    reqs[n] = wrk.format("GET", paths[n], headers)
   end
   i = math.random(n) - 1
 end
@@ -109,9 +112,72 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'WRKJSON {"requests": %d, "duration_us": %d, "bad_status": %d, "connect": %d, '
-    .. '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p99_us": %d}\\n',
+    .. '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}\\n',
     summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(99)))
+    latency:percentile(50), latency:percentile(99), latency.max))
+  for _, t in ipairs(threads) do
+    if t:get("seq") then
+      local codes = {}
+      for code, count in pairs(t:get("statuses")) do
+        codes[#codes + 1] = '"' .. code .. '": ' .. count
+      end
+      local lost = t:get("unanswered")
+      if t:get("pending") then lost[#lost + 1] = t:get("pending") end
+      io.write(string.format(
+        'WRKMARKS {"id": %d, "seq": %d, "statuses": {%s}, "other": [%s], "unanswered": [%s]}\\n',
+        t:get("id"), t:get("seq"), table.concat(codes, ", "), table.concat(t:get("other"), ", "),
+        table.concat(lost, ", ")))
+    end
+  end
+end
+
+-- Marked clicks at a steady rate (bench/_outage_wrk.py), only when BT_WRK_MARK is set: wrk
+-- parses every answer's headers for a `response` hook and paces by a `delay` hook whenever
+-- the script defines them, which the plain link runs must not pay for. Run with one
+-- connection per thread (-t = -c), so the answer a thread reads is to the request it sent
+-- last: every click carries a Referer of its own (a marker), and every marker ends up 302,
+-- another status (`other`) or never answered (`unanswered`: cut off, or still in flight).
+local mark = os.getenv("BT_WRK_MARK")
+if mark then
+  local ffi = require("ffi")
+  ffi.cdef("typedef struct { long s; long ns; } bt_ts; int clock_gettime(int, bt_ts *);")
+  local ts = ffi.new("bt_ts")
+  local function now()
+    ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+    return tonumber(ts.s) + tonumber(ts.ns) * 1e-9
+  end
+  local base, gap = tonumber(os.getenv("BT_WRK_BASE")), tonumber(os.getenv("BT_WRK_GAP_MS"))
+  local send_for = tonumber(os.getenv("BT_WRK_SEND_S"))
+  local plain_init, stride, stop_at = init, 1, 0
+  seq, delays, statuses, other, unanswered = 0, 0, {}, {}, {}
+  init = function(args)
+    plain_init(args)
+    stride = tonumber(args[4]) or 1
+    math.randomseed(base + id * 7919)
+    stop_at = now() + send_for
+  end
+  request = function()
+    if delays == 0 then return reqs[1] end  -- wrk's check of the script: never sent
+    if pending then unanswered[#unanswered + 1] = pending end
+    i = (i % n) + 1
+    pending = base + seq * stride + id
+    seq = seq + 1
+    heads[i]["Accept"] = "text/html,application/xhtml+xml,*/*;q=0.8"
+    heads[i]["Referer"] = mark .. pending
+    return wrk.format("GET", paths[i], heads[i])
+  end
+  response = function(status)
+    statuses[status] = (statuses[status] or 0) + 1
+    if status ~= 302 then other[#other + 1] = pending end
+    pending = nil
+  end
+  -- Exponential gaps (a visitor's next click does not wait for a clock tick); past the
+  -- sending time a connection idles, so that wrk's deadline cuts off no click in flight.
+  delay = function()
+    delays = delays + 1
+    if now() >= stop_at then return 3600000 end
+    return -math.log(1 - math.random()) * gap
+  end
 end
 """
 

@@ -47,6 +47,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
 
+from tests.support.outage_scenario import OutageFigures  # noqa: E402
 from tests.support.proxy import TcpProxy  # noqa: E402
 from tests.support.services import postgres_proxy_target, via_proxy  # noqa: E402
 
@@ -249,10 +250,21 @@ async def disk_full_phase(work: Path) -> None:
     )
 
 
-async def outage_rows(seconds: float, workers: list[int]) -> None:
+async def outage_rows(seconds: float, workers: list[int], connections: int, gap_ms: float) -> None:
     from tests.support.outage_scenario import run_outage
     from tests.support.pg_cluster import pg_cluster
 
+    from _outage_wrk import WrkLoad
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("the outage rows need wrk on PATH (apt-get install wrk)")
+    print(
+        f"outage rows: wrk, {connections} connections, each a click per {gap_ms:g} ms on "
+        f"average (exponential gaps; ~{connections * 1000 / gap_ms:.0f}/s while the link is fast), "
+        f"{OUTAGE_BEFORE:g} s before, {seconds:g} s during, {OUTAGE_AFTER:g} s after",
+        flush=True,
+    )
+    rows: list[OutageFigures] = []
     with tempfile.TemporaryDirectory(prefix="bt-outage-") as tmp, pg_cluster() as cluster:
         for n in workers:
             for fault in ("stop", "freeze", "kill"):
@@ -260,11 +272,46 @@ async def outage_rows(seconds: float, workers: list[int]) -> None:
                 work.mkdir()
                 figures = await run_outage(
                     cluster, f"bt_{fault}_{n}", fault, seconds, work, workers=n,  # type: ignore[arg-type]
-                    before=5.0, after=5.0, connections=16,
+                    before=OUTAGE_BEFORE, after=OUTAGE_AFTER,
+                    env={"BANNERTRACK_TRUSTED_PROXIES": "127.0.0.1"},
+                    load=lambda url, banners: WrkLoad(url, banners, connections, gap_ms),
                 )  # fmt: skip
                 print(f"outage {figures.line()}", flush=True)
                 for problem in figures.recount_problems[:5]:
                     print(f"    recount: {problem}")
+                rows.append(figures)
+    print(outage_table(rows))
+
+
+OUTAGE_BEFORE = OUTAGE_AFTER = 10.0
+FAULTS = {
+    "stop": "PostgreSQL stopped",
+    "freeze": "PostgreSQL frozen (SIGSTOP)",
+    "kill": "stopped, service SIGKILLed half-way, restarted",
+}
+
+
+def outage_table(rows: list[OutageFigures]) -> str:
+    out = [
+        "| fault | workers | clicks (during, /s) | not 302 | no answer | p99 ms before / "
+        "during / after | p50 / max during ms | acknowledged = stored | recount |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in rows:
+        b, d, a = (f.windows[k] for k in ("before", "during", "after"))
+        stored = f"{f.acknowledged:,} = {f.stored - f.unanswered_stored:,}"
+        if f.unanswered_stored:
+            stored += f" (+{f.unanswered_stored} cut off by the kill)"
+        if f.lost or f.doubled or f.extra:
+            stored += f" LOST {f.lost} DOUBLED {f.doubled} EXTRA {f.extra}"
+        out.append(
+            f"| {FAULTS[f.fault]} | {f.workers} | {f.requests:,} ({d.answers:,}, "
+            f"{d.answers / d.seconds:.0f}) | {f.non_302_known} | {f.errors}"
+            f"{' (at the kill)' if f.fault == 'kill' else ''} | {b.p99_ms:.1f} / {d.p99_ms:.1f} / "
+            f"{a.p99_ms:.1f} | {d.p50_ms:.1f} / {d.max_ms:.0f} | {stored} | "
+            f"{'equal' if not f.recount_problems else 'DIFFERS'} |"
+        )
+    return "\n".join(out)
 
 
 async def main() -> None:
@@ -275,10 +322,16 @@ async def main() -> None:
     )
     parser.add_argument("--outage-only", action="store_true", help="only the outage rows")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--connections", type=int, default=8, help="outage rows: wrk connections (visitors)"
+    )
+    parser.add_argument(
+        "--gap-ms", type=float, default=16.0, help="outage rows: mean gap per connection"
+    )
     args = parser.parse_args()
     print(f"bannertrack faults bench, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     if args.outage > 0:
-        await outage_rows(args.outage, args.workers)
+        await outage_rows(args.outage, args.workers, args.connections, args.gap_ms)
     if args.outage_only:
         return
     with tempfile.TemporaryDirectory(prefix="bt-faults-") as tmp, postgres_admin_url() as admin:

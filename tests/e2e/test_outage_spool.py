@@ -31,6 +31,8 @@ async def test_an_outage_strands_no_visitor_and_loses_no_click(
     print(figures.line())
     assert figures.during > 50  # the load really ran through the outage
     assert figures.non_302_known == 0
+    if fault != "kill":
+        assert figures.errors == 0  # no visitor left without an answer
     assert figures.lost == figures.doubled == figures.extra == 0
     # Stored = acknowledged, plus clicks in flight when the service was killed (stored,
     # never answered: the one allowed difference, never the other way round).

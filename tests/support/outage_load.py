@@ -3,8 +3,10 @@
 Each request is ``GET /c/{banner}`` as a browser sends it (a browser's agent, one of
 ``visitors`` per request, so visitor keys and repeat flags vary; ``Accept: text/html``)
 with a unique ``Referer`` that the click keeps: every 302 can be found in the database
-(``stored_markers``) and counted exactly. Answers are timed and stamped, so the figures
-of the outage window can be taken apart from the rest.
+(``stored_markers``) and counted exactly. The load runs a window at a time (before, during
+and after the fault), and each window's answers and latencies are its own. bench/faults.py
+drives the same windows from ``wrk`` (``bench/_outage_wrk.py``): a Python client shares the
+server's cores, so its latencies are the client's as much as the link's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import itertools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 from sqlalchemy import select
@@ -32,6 +35,37 @@ def agent(visitor: int) -> str:
 
 
 @dataclass
+class Window:
+    """One window of a load: the answers to requests sent in it, by status, and their times."""
+
+    name: str
+    seconds: float
+    answers: int
+    statuses: Counter[int | str]
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @property
+    def not_302(self) -> int:
+        return sum(v for k, v in self.statuses.items() if isinstance(k, int) and k != 302)
+
+    @property
+    def errors(self) -> int:
+        """Requests that got no answer (connection refused, reset, timed out)."""
+        return sum(v for k, v in self.statuses.items() if not isinstance(k, int))
+
+
+class Load(Protocol):
+    acked: set[int]  # markers answered 302
+    unanswered: set[int]  # markers sent and never answered: may be stored, or not
+
+    async def window(
+        self, name: str, seconds: float, interrupt: asyncio.Event | None = None
+    ) -> Window: ...
+
+
+@dataclass
 class LinkLoad:
     base_url: str
     banners: list[int]
@@ -43,15 +77,39 @@ class LinkLoad:
     answers: list[tuple[float, float, int]] = field(default_factory=list)  # (at, s, status)
     unanswered: set[int] = field(default_factory=set)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _errors: list[tuple[float, str]] = field(default_factory=list)  # (at, exception name)
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
 
-    async def run(self, seconds: float) -> None:
-        counter = itertools.count()
-        deadline = time.monotonic() + seconds
+    async def window(
+        self, name: str, seconds: float, interrupt: asyncio.Event | None = None
+    ) -> Window:
+        """Send for ``seconds`` (or until ``interrupt``), then wait for the answers."""
+        self.stop.clear()
+        started = time.monotonic()
+        deadline = started + seconds
         limits = httpx.Limits(max_connections=self.connections)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=30, limits=limits) as c:
-            await asyncio.gather(
-                *(self._sender(c, counter, deadline) for _ in range(self.connections))
-            )
+            watch = asyncio.create_task((interrupt or asyncio.Event()).wait())
+            watch.add_done_callback(lambda _: self.stop.set())
+            try:
+                await asyncio.gather(
+                    *(self._sender(c, self._counter, deadline) for _ in range(self.connections))
+                )
+            finally:
+                watch.cancel()
+        mine = [(s, st) for at, s, st in self.answers if at >= started]
+        latencies = sorted(s for s, _ in mine)
+        statuses: Counter[int | str] = Counter(st for _, st in mine)
+        statuses.update(Counter(name for at, name in self._errors if at >= started))
+        return Window(
+            name=name,
+            seconds=min(time.monotonic() - started, seconds),
+            answers=len(mine),
+            statuses=statuses,
+            p50_ms=latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
+            p99_ms=p99(latencies) * 1000,
+            max_ms=latencies[-1] * 1000 if latencies else float("nan"),
+        )
 
     async def _sender(
         self, client: httpx.AsyncClient, counter: itertools.count[int], deadline: float
@@ -69,6 +127,7 @@ class LinkLoad:
                 r = await client.get(f"/c/{self.banners[i % len(self.banners)]}", headers=headers)
             except httpx.HTTPError as exc:
                 self.statuses[type(exc).__name__] += 1
+                self._errors.append((started, type(exc).__name__))
                 self.unanswered.add(i)
                 await asyncio.sleep(0.05)
                 continue
@@ -79,10 +138,6 @@ class LinkLoad:
                 self.acked.add(i)
             else:
                 await asyncio.sleep(0.05)  # a refused visitor does not hammer
-
-    def window(self, start: float, end: float) -> list[tuple[float, int]]:
-        """(seconds, status) of the requests sent between ``start`` and ``end``."""
-        return [(s, st) for at, s, st in self.answers if start <= at <= end]
 
 
 def p99(latencies: list[float]) -> float:
@@ -105,7 +160,7 @@ async def stored_markers(database_url: str) -> Counter[int]:
         await engine.dispose()
 
 
-def exactness(load: LinkLoad, stored: Counter[int]) -> dict[str, int]:
+def exactness(load: Load, stored: Counter[int]) -> dict[str, int]:
     """Acknowledged vs stored: lost and doubled must be 0; extra only from unanswered."""
     return {
         "acknowledged": len(load.acked),

@@ -1,11 +1,13 @@
 """One outage under steady link load, and the checks after it: for tests and bench/faults.py.
 
 ``run_outage`` starts ``bannertrack api`` (``workers`` processes) on a ``PgCluster``,
-creates banners, warms the link, drives ``LinkLoad`` through ``before`` seconds, the fault
-(PostgreSQL stopped, frozen, or stopped with the service SIGKILLed and started again once
-PostgreSQL is back), and ``after`` seconds; then waits for every spool to drain and
-compares what was acknowledged with what is stored, and every rollup and repeat flag with
-a recount from the raw clicks.
+creates banners, warms the link, and drives a load (``LinkLoad``, or what ``load`` makes:
+bench/faults.py gives wrk) through three windows: ``before`` seconds, the fault (PostgreSQL
+stopped, frozen, or stopped with the service SIGKILLed half-way and started again once
+PostgreSQL is back), and ``after`` seconds. The "during" window is the whole stop or
+freeze; with the SIGKILL it ends at the kill (after it nothing can answer until the
+restart). Then it waits for every spool to drain and compares what was acknowledged with
+what is stored, and every rollup and repeat flag with a recount from the raw clicks.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,7 +25,7 @@ from typing import Literal
 import httpx
 import psutil
 
-from tests.support.outage_load import LinkLoad, exactness, p99, stored_markers
+from tests.support.outage_load import LinkLoad, Load, Window, exactness, stored_markers
 from tests.support.pg_cluster import PgCluster
 from tests.support.recount import recount
 from tests.support.server import ServerProcess
@@ -38,13 +41,7 @@ class OutageFigures:
     fault: str
     workers: int
     seconds: float
-    requests: int
-    during: int
-    non_302_known: int
-    p99_during_ms: float
-    p99_before_ms: float
-    p50_during_ms: float
-    max_during_ms: float
+    windows: dict[str, Window]
     acknowledged: int
     stored: int
     lost: int
@@ -55,12 +52,40 @@ class OutageFigures:
     order_notes: list[str]
     drained_s: float
 
+    @property
+    def requests(self) -> int:
+        return sum(w.answers for w in self.windows.values())
+
+    @property
+    def during(self) -> int:
+        return self.windows["during"].answers
+
+    @property
+    def non_302_known(self) -> int:
+        """Answers other than 302 to a known banner (every request goes to one)."""
+        return sum(w.not_302 for w in self.windows.values())
+
+    @property
+    def errors(self) -> int:
+        """Requests with no answer (expected only at a SIGKILL)."""
+        return sum(w.errors for w in self.windows.values())
+
+    @property
+    def p99_before_ms(self) -> float:
+        return self.windows["before"].p99_ms
+
+    @property
+    def p99_during_ms(self) -> float:
+        return self.windows["during"].p99_ms
+
     def line(self) -> str:
+        b, d, a = (self.windows[k] for k in ("before", "during", "after"))
         return (
             f"{self.fault:<7} {self.workers}w {self.seconds:>4.0f}s  requests {self.requests:>6} "
-            f"(during {self.during:>5})  non-302 {self.non_302_known}  p99 before "
-            f"{self.p99_before_ms:5.1f} ms, during {self.p99_during_ms:6.1f} ms (p50 "
-            f"{self.p50_during_ms:5.1f}, max {self.max_during_ms:7.1f})  acknowledged "
+            f"(during {d.answers:>5}, {d.answers / d.seconds:4.0f}/s)  non-302 "
+            f"{self.non_302_known} errors {self.errors}  p99 "
+            f"before {b.p99_ms:5.1f} ms, during {d.p99_ms:6.1f} ms (p50 {d.p50_ms:5.1f}, max "
+            f"{d.max_ms:7.1f}), after {a.p99_ms:6.1f} ms  acknowledged "
             f"{self.acknowledged} stored {self.stored} lost {self.lost} doubled {self.doubled} "
             f"extra {self.extra} in-flight {self.unanswered_stored}  recount "
             f"{'equal' if not self.recount_problems else 'DIFFERS'}"
@@ -117,6 +142,7 @@ async def run_outage(
     after: float = 3.0,
     connections: int = 16,
     env: dict[str, str] | None = None,
+    load: Callable[[str, list[int]], Load] | None = None,
 ) -> OutageFigures:
     pg_execute(cluster.url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     pg_execute(cluster.url, f"CREATE DATABASE {database}")
@@ -140,50 +166,40 @@ async def run_outage(
             for _ in range(4 * workers):  # every worker holds every banner
                 for b in banners:
                     await client.get(f"/c/{b}", headers={"Referer": "warm"})
-        load = LinkLoad(server.url, banners, connections=connections)
-        running = asyncio.create_task(load.run(before + seconds + after))
-        await asyncio.sleep(before)
+        link = (load or (lambda u, b: LinkLoad(u, b, connections=connections)))(server.url, banners)
+        windows = {"before": await link.window("before", before)}
+        interrupt = asyncio.Event()
+        during = asyncio.create_task(link.window("during", seconds, interrupt))
         cut = time.monotonic()
-        # Blocking calls go to a thread: the load's own loop must not stall (it times them).
+        # Blocking calls go to a thread: a load in this loop must not stall (it times them).
         if fault == "freeze":
             await asyncio.to_thread(cluster.freeze)
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(cut + seconds - time.monotonic())
             await asyncio.to_thread(cluster.thaw)
         else:
             await asyncio.to_thread(cluster.stop)
             if fault == "kill":
-                await asyncio.sleep(seconds / 2)
+                await asyncio.sleep(cut + seconds / 2 - time.monotonic())
                 await asyncio.to_thread(_kill_tree, server)  # the spool holds the clicks now
-                await asyncio.sleep(seconds / 2)
-            else:
-                await asyncio.sleep(seconds)
+                interrupt.set()
+            await asyncio.sleep(cut + seconds - time.monotonic())
             await asyncio.to_thread(cluster.start)
-        restored = time.monotonic()
+        windows["during"] = await during
         if fault == "kill":
             # The same spool folder: it replays what it finds.
             await asyncio.to_thread(server.start, 60)
-        await running
+        windows["after"] = await link.window("after", after)
         drained = await _drained(server.url, work / "spool", within=180)
     finally:
         server.stop()
-    during = load.window(cut, restored)
-    if fault == "kill":  # the service itself is gone half the time: no answer is expected
-        during = [(s, st) for s, st in during if st]
-    latencies = [s for s, _ in during]
-    figures = exactness(load, await stored_markers(url))
+    figures = exactness(link, await stored_markers(url))
     notes: list[str] = []
     problems = await recount(url, strict_order=workers == 1, order_notes=notes)
     return OutageFigures(
         fault=fault,
         workers=workers,
         seconds=seconds,
-        requests=len(load.answers),
-        during=len(during),
-        non_302_known=sum(1 for _, _, st in load.answers if st != 302),
-        p99_during_ms=p99(latencies) * 1000,
-        p99_before_ms=p99([s for s, _ in load.window(0, cut)]) * 1000,
-        p50_during_ms=sorted(latencies)[len(latencies) // 2] * 1000 if latencies else 0.0,
-        max_during_ms=max(latencies, default=0.0) * 1000,
+        windows=windows,
         acknowledged=figures["acknowledged"],
         stored=figures["stored"],
         lost=figures["lost"],
