@@ -153,6 +153,9 @@ if mark then
   init = function(args)
     plain_init(args)
     stride = tonumber(args[4]) or 1
+    -- A thread's visitors are id, id + threads, ...: by (visitor % banners), a connection
+    -- (and so the worker that accepted it) would see only some banners.
+    for k = 1, n do paths[k] = string.format(args[1], (k % tonumber(args[2])) + 1) end
     math.randomseed(base + id * 7919)
     stop_at = now() + send_for
   end

@@ -250,7 +250,9 @@ async def disk_full_phase(work: Path) -> None:
     )
 
 
-async def outage_rows(seconds: float, workers: list[int], connections: int, gap_ms: float) -> None:
+async def outage_rows(
+    seconds: float, workers: list[int], faults: list[str], connections: int, gap_ms: float
+) -> None:
     from tests.support.outage_scenario import run_outage
     from tests.support.pg_cluster import pg_cluster
 
@@ -267,7 +269,7 @@ async def outage_rows(seconds: float, workers: list[int], connections: int, gap_
     rows: list[OutageFigures] = []
     with tempfile.TemporaryDirectory(prefix="bt-outage-") as tmp, pg_cluster() as cluster:
         for n in workers:
-            for fault in ("stop", "freeze", "kill"):
+            for fault in faults:
                 work = Path(tmp) / f"{fault}-{n}"
                 work.mkdir()
                 figures = await run_outage(
@@ -301,7 +303,7 @@ def outage_table(rows: list[OutageFigures]) -> str:
         b, d, a = (f.windows[k] for k in ("before", "during", "after"))
         stored = f"{f.acknowledged:,} = {f.stored - f.unanswered_stored:,}"
         if f.unanswered_stored:
-            stored += f" (+{f.unanswered_stored} cut off by the kill)"
+            stored += f" (+{f.unanswered_stored} never answered)"
         if f.lost or f.doubled or f.extra:
             stored += f" LOST {f.lost} DOUBLED {f.doubled} EXTRA {f.extra}"
         out.append(
@@ -322,6 +324,7 @@ async def main() -> None:
     )
     parser.add_argument("--outage-only", action="store_true", help="only the outage rows")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--faults", nargs="+", choices=list(FAULTS), default=list(FAULTS))
     parser.add_argument(
         "--connections", type=int, default=8, help="outage rows: wrk connections (visitors)"
     )
@@ -331,7 +334,7 @@ async def main() -> None:
     args = parser.parse_args()
     print(f"bannertrack faults bench, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     if args.outage > 0:
-        await outage_rows(args.outage, args.workers, args.connections, args.gap_ms)
+        await outage_rows(args.outage, args.workers, args.faults, args.connections, args.gap_ms)
     if args.outage_only:
         return
     with tempfile.TemporaryDirectory(prefix="bt-faults-") as tmp, postgres_admin_url() as admin:
