@@ -16,14 +16,17 @@ the script stops by itself. It prints, per phase:
 - ``methods`` / ``slow bodies``: server RSS and ``/metrics`` size before and after 50,000
   made-up methods, and 1,200 connections sending a body at 1 byte per 2 s;
 - ``outage``: the outage spool (``--outage``, or alone with ``--outage-only``): steady
-  tracking-link load from browser visitors while a PostgreSQL of its own is stopped,
-  frozen (SIGSTOP), or stopped with the service SIGKILLed mid-outage and started again,
-  one and two workers; per row the answers that were not 302, the link's p99 during the
-  outage (and before it, healthy, same run), acknowledged vs stored, and whether every
+  tracking-link load from ``wrk`` (``bench/_outage_wrk.py``: click_path's visitors, a
+  modest fixed rate) while a PostgreSQL of its own is stopped, frozen (SIGSTOP), or
+  stopped with the service SIGKILLed mid-outage and started again, one and two workers;
+  per row the answers that were not 302, the link's p99 before, during and after the
+  outage (a wrk run each), acknowledged vs stored click by click, and whether every
   rollup and repeat flag equals a recount from the raw clicks
-  (``tests/support/outage_scenario.py``; the tests run short versions of the same).
+  (``tests/support/outage_scenario.py``; the tests run short versions with a Python
+  client). It ends with the rows as one markdown table.
 
     .venv/bin/python bench/faults.py [--quick] [--outage SECONDS] [--outage-only]
+    .venv/bin/python bench/faults.py --outage 30 --outage-only   # the outage table only
 """
 
 from __future__ import annotations
@@ -262,7 +265,7 @@ async def outage_rows(
         raise SystemExit("the outage rows need wrk on PATH (apt-get install wrk)")
     print(
         f"outage rows: wrk, {connections} connections, each a click per {gap_ms:g} ms on "
-        f"average (exponential gaps; ~{connections * 1000 / gap_ms:.0f}/s while the link is fast), "
+        f"average (exponential gaps: at most {connections * 1000 / gap_ms:.0f}/s), "
         f"{OUTAGE_BEFORE:g} s before, {seconds:g} s during, {OUTAGE_AFTER:g} s after",
         flush=True,
     )
