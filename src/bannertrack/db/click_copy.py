@@ -25,6 +25,10 @@ instance, as in the SQL reads.
   before the floor returns ``None`` and its caller asks the database (exact, slower).
 
 Memory: about 29 bytes a click (``click_columns``) plus the room arrays keep to grow.
+
+Longer than 300 lines on purpose: the load, the catch-up, the gaps, deleted banners and
+the floor keep one invariant together (the copy equals the table from its floor on), and
+each reads the others' state.
 """
 
 from __future__ import annotations
