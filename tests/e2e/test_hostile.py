@@ -253,10 +253,11 @@ async def test_header_timeout_closes_slow_headers_and_idle_keep_alive(tmp_path: 
     db = f"sqlite:///{tmp_path / 'bt.db'}"
     env = {**ENV, "BANNERTRACK_HTTP_HEADER_TIMEOUT": "2"}
     with ServerProcess(db, tmp_path / "server.log", env=env) as server:
-        idle = await raw_exchange_then_wait(
-            server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        # Two connections at once: each is timed from its own last byte.
+        idle, partial = await asyncio.gather(
+            raw_exchange_then_wait(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            raw_exchange_then_wait(server.port, b"GET /healthz HTTP/1.1\r\n"),
         )
-        partial = await raw_exchange_then_wait(server.port, b"GET /healthz HTTP/1.1\r\n")
     print(f"closed after: idle keep-alive {idle:.2f}s, headers never finished {partial:.2f}s")
     assert 1.5 < idle < 4.0 and 1.5 < partial < 4.0
 
