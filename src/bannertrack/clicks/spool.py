@@ -38,7 +38,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +77,24 @@ CREATE TABLE IF NOT EXISTS rejected (
 _MAX_FILES = 256
 
 _encode = msgspec.msgpack.Encoder().encode
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One transaction, one commit, one fsync. The connection is in autocommit mode
+    (``isolation_level=None``), where ``with db:`` opens none: each statement commits on
+    its own, so removing a replayed run of 2,000 batches took 2,000 fsyncs (2.3 s on this
+    disk) while every click spooled meanwhile waited behind it on the spool's thread."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 _clicks = msgspec.msgpack.Decoder(list[ClickIn])
 _impressions = msgspec.msgpack.Decoder(list[ImpressionCount])
 
@@ -231,7 +249,7 @@ class Spool:
     async def remove_many(self, seqs: Sequence[int]) -> None:
         def delete() -> None:
             db = self._conn()
-            with db:
+            with _transaction(db):
                 db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in seqs])
 
         await self._run(delete)
@@ -247,7 +265,7 @@ class Spool:
 
         def move() -> None:
             db = self._conn()
-            with db:
+            with _transaction(db):
                 db.execute(
                     "INSERT INTO rejected SELECT seq, key, kind, created, items, payload, ? "
                     "FROM batches WHERE seq = ?",
@@ -276,7 +294,7 @@ class Spool:
 
         def insert() -> int:
             db = self._conn()
-            with db:
+            with _transaction(db):
                 cur = db.execute(
                     "INSERT INTO batches (key, kind, in_doubt, created, items, payload) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -338,7 +356,7 @@ class Spool:
 
     def _execute(self, sql: str, *args: object) -> None:
         db = self._conn()
-        with db:
+        with _transaction(db):
             db.execute(sql, args)
 
     def _read(self, seq: int) -> SpooledBatch | None:
