@@ -80,3 +80,27 @@ def test_codes_widen_past_65536_values() -> None:
     assert cols.codes["country"].dtype == np.uint16
     f = ClickFilter(values=(("utm_campaign", "c69999"),))
     assert counts(cols, f, (T0, T0 + timedelta(days=1))).totals == (1, 1, 0, 0)
+
+
+def test_dropped_rows_take_their_values_with_them() -> None:
+    # A stream of distinct campaigns, then all but the newest rows dropped (retention):
+    # the dictionary forgets what no row holds, and the codes still name the right values.
+    cols = ClickColumns()
+    n = 70_000
+    coded: dict[str, list[object]] = {k: [None] * n for k in CODED}
+    coded["banner"] = [1] * n
+    coded["utm_campaign"] = [f"c{i}" for i in range(n)]
+    cols.append([us_of(T0) + i for i in range(n)], [0] * n, coded)  # type: ignore[arg-type]
+    cols.keep(cols.us[: cols.n] >= us_of(T0) + n - 3)
+    assert cols.n == 3
+    assert sorted(cols.dictionaries["utm_campaign"].values) == ["c69997", "c69998", "c69999"]  # type: ignore[type-var]
+    assert len(cols.dictionaries["country"].values) == 1  # under the spare: left alone
+    span = (T0, T0 + timedelta(days=1))
+    assert counts(cols, ClickFilter(values=(("utm_campaign", "c69998"),)), span).totals[0] == 1
+    assert counts(cols, ClickFilter(values=(("utm_campaign", "c5"),)), span).totals[0] == 0
+    cols.append(
+        [us_of(T0)], [0], {**{k: [None] for k in CODED}, "banner": [1], "utm_campaign": ["c5"]}
+    )
+    assert counts(cols, ClickFilter(values=(("utm_campaign", "c5"),)), span).totals[0] == 1
+    got = counts(cols, ClickFilter(), span, span, dims=("utm_campaign",), count="all")
+    assert got.per_value[0] == {"c69997": 1, "c69998": 1, "c69999": 1, "c5": 1}

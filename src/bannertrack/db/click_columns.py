@@ -5,7 +5,9 @@ repeat flags (one byte) and a dictionary code per banner and per dimension (refe
 host, utm_*, country, device, browser, OS, placement): about 29 bytes a click against
 several hundred in the database's row and indexes. Arrays grow by half again when full
 (amortised appends); dictionaries map a value (``None`` included) to its code and back,
-and codes widen from 16 to 32 bits when a column meets its 65,536th value.
+and codes widen from 16 to 32 bits when a column meets its 65,536th value. Dropping rows
+forgets the values no live row holds once a column has ``SPARE_VALUES`` more than rows, so
+memory follows the rows kept, not every value ever seen.
 
 ``counts`` answers every figure of the filtered overview from one mask: the filter's
 codes compared column by column, then ``np.bincount`` per series bucket, banner and
@@ -34,12 +36,16 @@ CODED: tuple[str, ...] = (
     "country", "device", "browser", "os", "placement",
 )  # fmt: skip
 BOT, REPEAT = 1, 2
+# Values a dictionary may hold beyond its live rows before ``keep`` forgets the ones no row
+# holds: dropped rows leave their values behind, and a stream of distinct referrers or
+# campaigns must not grow a worker's memory past what its row cap allows.
+SPARE_VALUES = 65_536
 US_PER_S = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Dictionary:
-    """Values of one column and their codes, in order of first sight."""
+    """Values of one column and their codes."""
 
     __slots__ = ("code", "values")
 
@@ -53,6 +59,14 @@ class Dictionary:
             code[value] = len(self.values)
             self.values.append(value)
         return list(map(code.__getitem__, column))
+
+    def compact(self, codes: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
+        """Forget the values no live row (of ``codes[:n]``) holds; the codes renumbered."""
+        used = np.bincount(codes[:n], minlength=len(self.values)) > 0
+        renumber = (np.cumsum(used) - 1).astype(codes.dtype)
+        self.values = [v for v, u in zip(self.values, used.tolist(), strict=True) if u]
+        self.code = {v: i for i, v in enumerate(self.values)}
+        return _packed(renumber[codes[:n]], n)
 
 
 @dataclass(slots=True)
@@ -117,6 +131,9 @@ class ClickColumns:
         self.flags = _packed(self.flags[: self.n][kept], n)
         self.codes = {k: _packed(a[: self.n][kept], n) for k, a in self.codes.items()}
         self.n = n
+        for name, dictionary in self.dictionaries.items():
+            if len(dictionary.values) > n + SPARE_VALUES:
+                self.codes[name] = dictionary.compact(self.codes[name], n)
 
     def banner_rows(self, banner_ids: Iterable[int]) -> npt.NDArray[np.bool_]:
         """Which live rows belong to one of ``banner_ids``."""
