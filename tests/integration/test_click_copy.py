@@ -72,10 +72,9 @@ async def test_a_batch_committed_after_a_later_one_is_counted(
 ) -> None:
     ids = await seed(sql_repo)
     sql = SqlExplorer(sql_repo.engine, retention_days=400, clock=lambda: NOW)
-    memory = copied(sql_repo)
-    assert memory.copy is not None
     # No patience at all: the gap is kept only because its transaction is still open.
-    memory.copy._patience = 0.0
+    memory = copied(sql_repo, gap_patience=0.0)
+    assert memory.copy is not None
     if not follow:
         monkeypatch.setattr(memory.copy, "_note_gaps", lambda ids, horizon: True)
     await memory.copy.load()
@@ -112,9 +111,8 @@ async def test_a_rolled_back_id_is_given_up_once_its_transaction_ended(
 ) -> None:
     ids = await seed(sql_repo)
     sql = SqlExplorer(sql_repo.engine, retention_days=400, clock=lambda: NOW)
-    memory = copied(sql_repo)
+    memory = copied(sql_repo, gap_patience=0.0)
     assert memory.copy is not None
-    memory.copy._patience = 0.0
     await memory.copy.load()
     async with sql_repo.engine.connect() as slow:
         await slow.begin()
@@ -171,9 +169,8 @@ async def test_growth_past_the_cap_and_retention_raise_the_floor(sql_repo: SqlRe
     ids = await seed(sql_repo)
     now = [NOW]
     sql = SqlExplorer(sql_repo.engine, retention_days=4, clock=lambda: now[0])
-    memory = copied(sql_repo, retention_days=4, rows=560)
+    memory = copied(sql_repo, retention_days=4, rows=560, clock=lambda: now[0])
     assert memory.copy is not None
-    memory._clock = memory.copy._clock = lambda: now[0]
     await memory.copy.load()
     assert memory.copy.floor == START  # the first midnight after NOW - 4 days
     assert memory.copy.clicks == 500

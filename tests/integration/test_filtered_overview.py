@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -156,16 +157,22 @@ async def test_one_pass_equals_each_read_and_the_raw_clicks(
     assert any(_recount(raw, f, START, NOW)["total"] > 20 for f in filters)
 
 
-def copied(repo: SqlRepository, retention_days: int = 400, rows: int = 10**6) -> SqlExplorer:
+def copied(
+    repo: SqlRepository,
+    retention_days: int = 400,
+    rows: int = 10**6,
+    gap_patience: float = 30.0,
+    clock: Callable[[], datetime] = lambda: NOW,
+) -> SqlExplorer:
     copy = ClickCopy(
         repo.engine,
         rows=rows,
         retention_days=retention_days,
-        gap_patience=30.0,
-        clock=lambda: NOW,
+        gap_patience=gap_patience,
+        clock=clock,
         chunk=97,  # the load reads several pages
     )
-    return SqlExplorer(repo.engine, retention_days=retention_days, clock=lambda: NOW, copy=copy)
+    return SqlExplorer(repo.engine, retention_days=retention_days, clock=clock, copy=copy)
 
 
 async def test_the_copy_equals_sql_and_the_raw_clicks(sql_repo: SqlRepository) -> None:
