@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -103,11 +104,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh, migrated database of the test's backend."""
+@contextlib.contextmanager
+def _fresh_database(backend: str, folder: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated database of ``backend`` (SQLite: a copy of the template in
+    ``folder``), dropped afterwards."""
     if backend == "sqlite":
-        path = tmp_path / "bannertrack.db"
+        path = folder / "bannertrack.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
@@ -117,6 +119,13 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         yield url
     finally:
         factory.drop(url)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated database of the test's backend."""
+    with _fresh_database(backend, tmp_path, request) as url:
+        yield url
 
 
 @pytest.fixture
@@ -199,20 +208,9 @@ async def shared_client(
     refused requests: each case's requests are refused (or only read), so none leaves
     anything another case could see, and none pays ~0.5 s of CPU for an app and a
     database of its own (``client``). A case that must see a fresh database uses ``client``."""
-    if module_backend == "sqlite":
-        path = tmp_path_factory.mktemp("shared") / "bannertrack.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        url, drop = f"sqlite:///{path}", None
-    else:
-        factory: PostgresFactory = request.getfixturevalue("postgres")
-        url = factory.create()
-        drop = factory.drop
-    try:
+    with _fresh_database(module_backend, tmp_path_factory.mktemp("shared"), request) as url:
         async with AsyncTestClient(create_app(_test_settings(url, {}))) as c:
             yield c
-    finally:
-        if drop is not None:
-            drop(url)
 
 
 @pytest.fixture

@@ -225,12 +225,12 @@ class ClickCopy(Lifecycle):
             floor = await self._first_floor(conn)
             since = _instant(floor)
             first = await conn.scalar(select(func.min(c.id)).where(c.occurred_at >= since))
+            last = int(await conn.scalar(select(func.max(c.id))) or 0)
             if first is None:
-                mark = int(await conn.scalar(select(func.max(c.id))) or 0)
+                mark = last
             else:
                 mark = int(first) - 1
                 # Room for the rows at once (ids bound them), not grown copy by copy.
-                last = int(await conn.scalar(select(func.max(c.id))) or 0)
                 cols.reserve(min(last - mark, self._cap) + self._chunk)
             while True:
                 # In id order (the primary key), not through ix_clicks_occurred and a sort
