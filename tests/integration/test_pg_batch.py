@@ -5,8 +5,8 @@ visitor rows in one statement, then inserts the raw clicks with every rollup in 
 one; any other batch is one statement (tests/integration/test_pg_one_statement.py holds
 the two to the same results). What these tests hold it to: the statement count, a banner
 deleted meanwhile skipped (never a failed batch), statement timeouts and their mapping
-to ``DatabaseUnavailableError``, no deadlock between two writers, and first/last click
-times from batches out of order.
+to ``DatabaseUnavailableError``, no deadlock between two writers (nor with an impression
+flush), and first/last click times from batches out of order.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from bannertrack.db.tables import (
     visitor_clicks,
 )
 from bannertrack.errors import DatabaseUnavailableError
-from bannertrack.models import BannerCreate, ClickFacts, ClickIn
+from bannertrack.models import BannerCreate, ClickFacts, ClickIn, ImpressionCount, PlacementCreate
 
 NOW = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
 
@@ -222,6 +222,34 @@ async def test_two_writers_never_deadlock_and_count_exactly(database_url: str) -
     finally:
         await a.close()
         await b.close()
+
+
+async def test_an_impression_flush_locks_totals_before_the_placement_rollup(
+    repo: SqlRepository,
+) -> None:
+    """A batch of placement clicks locks ``banner_totals`` and then ``placement_minutes``;
+    an impression flush that took them the other way round deadlocked with it (seen as a
+    tracking link's 500 in tests/integration/test_placements_api.py on a busy machine).
+    Held at its totals row, the flush must not hold the placement's row yet."""
+    b = (await repo.create_banner(banner("b"))).id
+    p = (await repo.create_placement(PlacementCreate(name="top"))).id
+    shown = [ImpressionCount(banner_id=b, minute=NOW, count=1, placement_id=p)]
+    await repo.record_impressions(shown)  # both rows exist: a flush updates (locks) them
+    async with repo.engine.connect() as other, repo.engine.connect() as probe:
+        await other.execute(
+            text("SELECT 1 FROM banner_totals WHERE banner_id = :b FOR UPDATE"), {"b": b}
+        )
+        flush = asyncio.create_task(repo.record_impressions(shown))
+        await wait_until(waiting_for_locks(repo, 1), timeout=5)
+        # NOWAIT: raises at once if the waiting flush holds the placement's row.
+        held = "SELECT 1 FROM placement_minutes WHERE placement_id = :p FOR UPDATE NOWAIT"
+        assert (await probe.execute(text(held), {"p": p})).all() == [(1,)]
+        await probe.rollback()
+        assert not flush.done()
+        await other.rollback()
+    await asyncio.wait_for(flush, 5)
+    stats = await repo.placement_stats(p, NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert stats is not None and stats.impressions == 2
 
 
 async def test_first_and_last_click_from_batches_out_of_order(repo: SqlRepository) -> None:

@@ -1,8 +1,13 @@
 """Impressions: counts per (banner, minute), the placement rollup and the banners' totals.
 
 Written per flush interval by the impression batcher (``clicks/impressions.py``) and by
-the spool's replays, in the caller's transaction; rows are touched in key order, as the
-click writers do, so concurrent writers cannot deadlock.
+the spool's replays, in the caller's transaction. Rows are touched in the click writers'
+lock order, so an impression flush and a click batch cannot deadlock: the banners (key
+share), then ``banner_totals``, then ``placement_minutes`` (``click_plan``'s step 6),
+each table's rows in key order. ``impression_minutes`` is this writer's alone.
+(``placement_minutes`` used to come before ``banner_totals`` here: a flush and a batch of
+placement clicks of the same banner in the same minute then each held the row the other
+wanted, and PostgreSQL cancelled the click batch, answered 500.)
 """
 
 from __future__ import annotations
@@ -49,10 +54,6 @@ async def add_impressions(
         ),
         [{"banner_id": b, "minute": m, "impressions": n} for (b, m), n in rows],
     )
-    rollup = impression_rollup(
-        (c.placement_id, c.banner_id, c.minute, c.count) for c in counts if c.banner_id in present
-    )
-    await add_placement_rollup(conn, dialect, rollup)
     per_banner: Counter[int] = Counter()
     for (b, _), n in rows:
         per_banner[b] += n
@@ -63,3 +64,8 @@ async def add_impressions(
         .values(impressions=t.impressions + bindparam("n")),
         [{"b_id": b, "n": n} for b, n in sorted(per_banner.items())],
     )
+    # After banner_totals, never before: the click writers' order (module docstring).
+    rollup = impression_rollup(
+        (c.placement_id, c.banner_id, c.minute, c.count) for c in counts if c.banner_id in present
+    )
+    await add_placement_rollup(conn, dialect, rollup)
