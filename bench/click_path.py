@@ -32,8 +32,9 @@ the bot/repeat/valid split against the flags of the stored clicks).
 
     .venv/bin/python bench/click_path.py            # 3 runs of 4 s per pair, ~7 minutes
     .venv/bin/python bench/click_path.py --quick    # 1 run of 2 s, a subset, ~2 minutes
-    .venv/bin/python bench/click_path.py --click-id --only '1 worker' --runs 3 --duration 3
-                                       # the link with a click id against without (issue 28)
+    .venv/bin/python bench/click_path.py --click-id --only '1 worker' --connections 64 --runs 9
+                                       # the link with a click id against without (issue 28):
+                                       # 20 more banners on the same server, with a click_id_param
     .venv/bin/python bench/click_path.py --spool-off --only 'postgresql, 1' --runs 3 --duration 3
                                        # the link with the outage spool against without (26)
 
@@ -94,12 +95,13 @@ end
 init = function(args)
   local path_fmt, banners, visitors = args[1], tonumber(args[2]), tonumber(args[3])
   local threads = tonumber(args[4]) or 1
+  local first = tonumber(args[5]) or 0  -- banner ids first+1 .. first+banners
   for i = id % threads, visitors - 1, threads do
     local headers = {}
     headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) bench/" .. (i % 50)
     headers["X-Forwarded-For"] = "198.51." .. (i % 200) .. "." .. (i % 250)
     n = n + 1
-    heads[n], paths[n] = headers, string.format(path_fmt, (i % banners) + 1)
+    heads[n], paths[n] = headers, string.format(path_fmt, (i % banners) + 1 + first)
     reqs[n] = wrk.format("GET", paths[n], headers)
   end
   i = math.random(n) - 1
@@ -155,7 +157,8 @@ if mark then
     stride = tonumber(args[4]) or 1
     -- A thread's visitors are id, id + threads, ...: by (visitor % banners), a connection
     -- (and so the worker that accepted it) would see only some banners.
-    for k = 1, n do paths[k] = string.format(args[1], (k % tonumber(args[2])) + 1) end
+    local first = tonumber(args[5]) or 0
+    for k = 1, n do paths[k] = string.format(args[1], (k % tonumber(args[2])) + 1 + first) end
     math.randomseed(base + id * 7919)
     stop_at = now() + send_for
   end
@@ -305,9 +308,10 @@ def rollup_errors(c: dict[str, int]) -> list[str]:
     return errors
 
 
-def create_banners(url: str, click_id_param: str | None = None) -> None:
+def create_banners(url: str, click_id_param: str | None = None, first: int = 0) -> None:
+    """Banners ``first + 1 .. first + N_BANNERS``, created in that order."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
-        for i in range(N_BANNERS):
+        for i in range(first, first + N_BANNERS):
             body = {
                 "name": f"bench {i}",
                 "image_url": f"https://ads.example/{i}.png",
@@ -318,7 +322,7 @@ def create_banners(url: str, click_id_param: str | None = None) -> None:
             r = c.post("/api/v1/banners", json=body)
             r.raise_for_status()
             if int(r.json()["id"]) != i + 1:
-                raise RuntimeError("the benchmark expects banner ids 1..20 in a fresh database")
+                raise RuntimeError(f"expected banner id {i + 1}: is the database fresh?")
 
 
 async def postmaster_pid(database_url: str) -> int | None:
@@ -349,6 +353,7 @@ class Target:
     server: Server
     database_url: str | None = None
     workers: int = 1
+    first_banner: int = 0  # its load clicks banners first_banner + 1 .. + N_BANNERS
 
 
 @dataclass
@@ -383,7 +388,10 @@ class Wrk:
     cpu: float
 
 
-def run_wrk(port: int, path_fmt: str, connections: int, duration: float, work: Path) -> Wrk:
+def run_wrk(
+    port: int, path_fmt: str, connections: int, duration: float, work: Path, first: int = 0
+) -> Wrk:
+    """One wrk run over banners ``first + 1 .. first + N_BANNERS``."""
     script = work / "click_path.lua"
     if not script.exists():
         script.write_text(WRK_SCRIPT)
@@ -391,7 +399,7 @@ def run_wrk(port: int, path_fmt: str, connections: int, duration: float, work: P
     argv = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s",
         "-s", str(script), f"http://127.0.0.1:{port}", "--", path_fmt, str(N_BANNERS),
-        str(N_VISITORS), str(threads),
+        str(N_VISITORS), str(threads), str(first),
     ]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -440,7 +448,7 @@ class Bench:
         )
         if t.server.proc is None or t.server.proc.poll() is not None:
             raise RuntimeError(f"{t.name} server died:\n{_tail(t.server.log_path)}")
-        w = run_wrk(t.server.port, path_fmt, conns, self.args.duration, self.work)
+        w = run_wrk(t.server.port, path_fmt, conns, self.args.duration, self.work, t.first_banner)
         s1, p1, r1 = (
             tree_cpu(t.server.proc.pid if t.server.proc else None),
             tree_cpu(self.pg_root),
@@ -489,8 +497,10 @@ LOADS = {"link": "/c/%d", "stats": "/api/v1/banners/%d/stats"}
 
 
 BASELINE = " [baseline]"
-# A server whose banners have a click_id_param: every click gets a random id in its
-# Location and its row (issue 28), measured beside the same server without.
+# The same server's other N_BANNERS banners, which have a click_id_param: every click gets a
+# random id in its Location and its row (issue 28). Same process, same database, measured
+# next to the banners without, so whatever drifts (the tables growing, a checkpoint, an
+# autovacuum) drifts under both.
 CLICK_ID = " [click id]"
 # The same PostgreSQL server with BANNERTRACK_SPOOL_ENABLED=false: what the outage spool
 # (issue 26) costs a healthy database, measured beside it.
@@ -660,15 +670,8 @@ def against_baseline(rows: list[Row], suffix: str = BASELINE) -> list[str]:
         if suffix == SPOOL_OFF:
             out.append(spool_cost(target.removesuffix(suffix), load, conns, list(pairs)))
             continue
-        if suffix == CLICK_ID:  # the twin with the click id is the numerator
-            ratios = [b.rate / a.rate for a, b in pairs if a.rate]
-            if ratios:
-                out.append(
-                    f"{target.removesuffix(suffix)}: {load} c{conns}, click id set / unset = "
-                    f"{statistics.median(ratios):.3f} (goal >= 0.95; per round: "
-                    + ", ".join(f"{x:.3f}" for x in ratios)
-                    + ")"
-                )
+        if suffix == CLICK_ID:
+            out.append(click_id_cost(target.removesuffix(suffix), load, conns, list(pairs)))
             continue
         ratios = [a.rate / b.rate for a, b in pairs if b.rate]
         if ratios:
@@ -679,6 +682,29 @@ def against_baseline(rows: list[Row], suffix: str = BASELINE) -> list[str]:
                 + ")"
             )
     return out
+
+
+def click_id_cost(target: str, load: str, conns: int, pairs: list[tuple[Sample, Sample]]) -> str:
+    """Click id set / unset (the twin is the numerator): req/s per round, and the CPU per
+    click of the server and of PostgreSQL on each side, medians over the rounds."""
+    ratios = [with_id.rate / plain.rate for plain, with_id in pairs if plain.rate]
+
+    def cpu(side: int, attr: str) -> float | None:
+        vals = [getattr(p[side], attr) for p in pairs if getattr(p[side], attr) is not None]
+        return statistics.median(vals) if vals else None
+
+    costs = []
+    for what, attr in (("server", "cpu_per_click_ms"), ("PostgreSQL", "db_cpu_per_click_ms")):
+        unset, set_ = cpu(0, attr), cpu(1, attr)
+        if unset and set_:
+            costs.append(f"{what} CPU per click {set_:.3f} / {unset:.3f} ms = {set_ / unset:.3f}")
+    return (
+        f"{target}: {load} c{conns}, click id set / unset = "
+        f"{statistics.median(ratios) if ratios else float('nan'):.3f} (goal >= 0.95; per round: "
+        + ", ".join(f"{x:.3f}" for x in ratios)
+        + ")"
+        + "".join(f"; {c}" for c in costs)
+    )
 
 
 def spool_cost(target: str, load: str, conns: int, pairs: list[tuple[Sample, Sample]]) -> str:
@@ -705,7 +731,15 @@ async def start_targets(
 ) -> dict[str, Target]:
     targets: dict[str, Target] = {}
     common = {"BANNERTRACK_TRUSTED_PROXIES": "127.0.0.1"}
-    for name in sorted(names):
+    for name in sorted(names):  # a server's name sorts before its click id twin's
+        if name.endswith(CLICK_ID):
+            base = targets.get(name.removesuffix(CLICK_ID))
+            if base is None:
+                raise SystemExit(f"--only keeps {name!r} but not its server's own row")
+            param = None if bench.args.click_id_control else "bt_click"
+            create_banners(base.server.url, param, first=N_BANNERS)
+            targets[name] = Target(name, base.server, base.database_url, base.workers, N_BANNERS)
+            continue
         slug = name.replace(", ", "-").replace(" ", "-").replace("+", "-")
         workers = 2 if "2 workers" in name else 1
         env = {**common, "BANNERTRACK_WORKERS": str(workers)}
@@ -725,7 +759,7 @@ async def start_targets(
             env["BANNERTRACK_REDIS_PREFIX"] = f"{slug}:"
         server = bannertrack_server(url, env, bench.work / f"{slug}.log").start()
         stack.callback(server.stop)
-        create_banners(server.url, "bt_click" if name.endswith(CLICK_ID) else None)
+        create_banners(server.url)
         targets[name] = Target(name, server, url, workers)
         if bench.pg_root is None and url.startswith("postgresql"):
             bench.pg_root = await postmaster_pid(url)
@@ -761,7 +795,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
         targets = await start_targets(astack, bench, names, pg_admin, redis_url)
         print("warm-up", file=sys.stderr)
         for name, load, conns in pairs:  # pools, caches, first compiles; not measured
-            run_wrk(targets[name].server.port, LOADS[load], conns, 1, work)
+            t = targets[name]
+            run_wrk(t.server.port, LOADS[load], conns, 1, work, t.first_banner)
         for round_no in range(args.runs):
             if time.monotonic() - started > args.max_seconds:
                 print(f"time budget spent after {round_no} rounds", file=sys.stderr)
@@ -798,6 +833,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
     )
     print(table(ordered))
     print()
+    if args.click_id_control:
+        print("A/A control: the '[click id]' rows' banners have no click_id_param")
     for line in goals(ordered):
         print(line)
     for what, clicks in bench.spooled.items():
@@ -861,8 +898,14 @@ def main() -> None:
     parser.add_argument(
         "--click-id",
         action="store_true",
-        help="measure each one-worker link row also with banners that have a click_id_param "
-        "(a random click id per click, issue 28), in the same rounds",
+        help="measure each one-worker link row also on 20 more banners of the same server, "
+        "with a click_id_param (a random click id per click, issue 28), in the same rounds",
+    )
+    parser.add_argument(
+        "--click-id-control",
+        action="store_true",
+        help="with --click-id: the 20 more banners get no click_id_param, an A/A run (the same "
+        "requests to other banners of the same server) that shows the comparison's noise",
     )
     parser.add_argument(
         "--spool-off",
