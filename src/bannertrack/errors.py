@@ -7,6 +7,7 @@
     ├── OutsideWindowError       a conversion too long after its click       → 422
     └── UnavailableError         a dependency cannot answer right now        → 503 + Retry-After
         ├── DatabaseUnavailableError
+        ├── TransientError       the database cancelled a write (deadlock): retry it
         └── OverloadedError      the write queue is full (backpressure)
 
 Errors of SQLAlchemy, asyncpg and redis-py are translated into this tree where they
@@ -53,6 +54,15 @@ class UnavailableError(BannertrackError):
 
 class DatabaseUnavailableError(UnavailableError):
     code = "database_unavailable"
+
+
+class TransientError(UnavailableError):
+    """The database cancelled a transaction that stored nothing (PostgreSQL's deadlock,
+    40P01, or serialization failure, 40001): says nothing about the data, and trying the
+    same transaction again is correct. Writers retry it (``clicks/ingest.py``); one that
+    gives up answers 503. Not an outage: catch it before ``UnavailableError``."""
+
+    code = "transient"
 
 
 class OverloadedError(UnavailableError):

@@ -98,7 +98,8 @@ ERRORS: dict[int, ErrorStatus] = {
     429: ErrorStatus("too_many_requests", "Too many requests; retry later.", "Too Many Requests"),
     503: ErrorStatus(
         "unavailable",
-        "A dependency cannot answer now (database down, click queue full, shutting down); "
+        "A dependency cannot answer now (database down, click queue full, shutting down, "
+        "a write the database kept cancelling); "
         "retry after the Retry-After header's seconds.",
         "database unavailable: OperationalError",
         "database_unavailable",

@@ -40,6 +40,7 @@ class IngestCheck(msgspec.Struct, frozen=True, kw_only=True):
     clicks_written: int
     batches_failed: int
     clicks_failed: int
+    batches_retried: int  # written again after the database cancelled them (a deadlock)
     last_error: str | None  # the current outage's error; null unless failing
 
 
@@ -132,6 +133,7 @@ async def healthz(
         clicks_written=ingest.clicks_written,
         batches_failed=ingest.batches_failed,
         clicks_failed=ingest.clicks_failed,
+        batches_retried=ingest.batches_retried,
         last_error=ingest.last_outage_error if ingest.failing else None,
     )
     bus_check = None

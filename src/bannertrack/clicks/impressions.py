@@ -10,7 +10,10 @@ which are worth money, get the stronger promise of ``ClickIngest`` instead.
 A write that fails (database down) goes to the spool when there is one (PostgreSQL:
 ``clicks/spool.py``, replayed exactly once like clicks), and while the database is known
 down the counts go there without trying it; without a spool, or when the spool cannot
-take them, the counts are put back, so they go out with the next write. What is pending
+take them, the counts are put back, so they go out with the next write. A flush the
+database cancelled (``TransientError``: a deadlock with a click batch) stored nothing:
+its counts are put back too, never spooled (the database is there), and go out with the
+next flush, neither lost nor counted twice. What is pending
 is bounded by ``max_pending`` (banner, minute) pairs; beyond it new impressions are
 counted in ``dropped`` and not kept, so an outage cannot eat the memory of the process.
 """
@@ -25,7 +28,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bannertrack.clicks.spool import Spool
-from bannertrack.errors import UnavailableError
+from bannertrack.errors import TransientError, UnavailableError
 from bannertrack.models import ImpressionCount
 from bannertrack.outage import DatabaseState
 from bannertrack.repository import Repository
@@ -141,6 +144,8 @@ class ImpressionBatcher(Lifecycle):
     async def _write(self, counts: list[ImpressionCount]) -> None:
         try:
             await self._repo.record_impressions(counts)
+        except TransientError:
+            raise  # not an outage: flush() puts the counts back for the next write
         except UnavailableError as exc:
             if self._spool is None:
                 raise

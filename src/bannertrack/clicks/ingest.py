@@ -17,6 +17,12 @@ Failure never turns into a silent drop:
 - a batch that fails because the database cannot answer (``UnavailableError``) answers
   every click in it with the error (503); the writer lives on and the next batch tries the
   database again, so ingest resumes by itself when it returns;
+- a batch the database cancelled for another transaction's sake (``TransientError``: a
+  deadlock, a serialization failure) stored nothing and says nothing about its clicks:
+  it is written again whole, up to ``TRANSIENT_RETRIES`` times after a short jittered
+  pause (``batches_retried`` counts them), then answered 503 (not an outage: no spool,
+  no "failing"), never 500. A one-click batch that lost a deadlock used to be taken for
+  a click the database rejects, and its tracking link answered 500;
 - a batch that fails for any other reason (one click the database rejects) is split in
   halves and each half retried, down to single clicks, so only the offending click fails.
   ``record_clicks`` is one transaction: a failed attempt stored nothing, so a retry never
@@ -52,11 +58,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections import deque
 from collections.abc import Callable, Iterable
 
 from bannertrack.clicks.spool import Spool
-from bannertrack.errors import OverloadedError, UnavailableError
+from bannertrack.errors import OverloadedError, TransientError, UnavailableError
 from bannertrack.logs import RateLimitedLog
 from bannertrack.models import ClickIn, RecordedClick, SpooledClick
 from bannertrack.outage import DatabaseState
@@ -66,6 +73,12 @@ from bannertrack.tasks import BackgroundTask, Lifecycle
 log = logging.getLogger("bannertrack.clicks.ingest")
 # Under an outage every batch fails alike: one line per interval, with a count.
 faults = RateLimitedLog(log)
+
+# A cancelled transaction is tried again this many times (after a pause of up to
+# ``_RETRY_PAUSE`` seconds times the attempt): the other transaction of a deadlock is
+# done by then, so one retry nearly always goes through.
+TRANSIENT_RETRIES = 3
+_RETRY_PAUSE = 0.01
 
 Answer = RecordedClick | SpooledClick | None
 Pending = tuple[ClickIn, "asyncio.Future[Answer]"]
@@ -115,6 +128,7 @@ class ClickIngest(Lifecycle):
         self.batches_failed = 0
         self.clicks_failed = 0
         self.clicks_spooled = 0
+        self.batches_retried = 0  # written again after a TransientError
         # loop.time() of the last write the database could not take (an outage, a full
         # disk, a read-only file) and of the last commit: /healthz reports a writer whose
         # latest attempt failed. A single rejected click is no outage and does not count.
@@ -217,8 +231,9 @@ class ClickIngest(Lifecycle):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._full.wait(), self._max_wait)
 
-    async def _write(self, batch: list[Pending]) -> None:
-        """Commit ``batch``; on a rejected click, bisect so only that click fails."""
+    async def _write(self, batch: list[Pending], retries: int = TRANSIENT_RETRIES) -> None:
+        """Commit ``batch``; retry it when cancelled, and on a rejected click bisect so
+        only that click fails."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         self._last_batch = len(batch)
@@ -230,6 +245,18 @@ class ClickIngest(Lifecycle):
                 if committed is None:
                     return  # spooled and answered
                 results = committed
+        except TransientError as exc:
+            # Not an outage and not the clicks' fault: nothing was stored, write it again.
+            if retries > 0:
+                self.batches_retried += 1
+                faults.warning("transient", "click batch of %d retried: %s", len(batch), exc)
+                attempt = TRANSIENT_RETRIES - retries + 1
+                await asyncio.sleep(random.uniform(0, _RETRY_PAUSE * attempt))
+                await self._write(batch, retries - 1)
+                return
+            faults.error("transient", "click batch of %d given up: %s", len(batch), exc)
+            self._failed(batch, exc)  # 503 + Retry-After: the client may try again
+            return
         except UnavailableError as exc:
             faults.warning("unavailable", "click batch of %d failed: %s", len(batch), exc)
             self.last_outage = loop.time()
@@ -292,6 +319,8 @@ class ClickIngest(Lifecycle):
             return None
         try:
             results = write.result()
+        except TransientError:
+            raise  # the database is there: _write retries, nothing to spool
         except UnavailableError as exc:
             self._state.failed(str(exc))
             await self._spool_batch(spool, batch, in_doubt=True)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from bannertrack.clicks.spool import Spool, SpooledBatch
-from bannertrack.errors import UnavailableError
+from bannertrack.errors import TransientError, UnavailableError
 from bannertrack.outage import DatabaseState
 from bannertrack.repository import ReplayTarget
 from bannertrack.tasks import BackgroundTask, Lifecycle, Sleep
@@ -91,6 +91,11 @@ class SpoolReplay(Lifecycle):
             return False  # a live write of it is still running: its outcome decides
         try:
             stored = await self._replay(run)
+        except TransientError as exc:
+            # Cancelled (a deadlock): stored nothing, and neither an outage nor a refusal
+            # (set aside, its clicks would be lost to the counts): the next step retries.
+            log.warning("spool replay cancelled by the database; retrying: %s", exc)
+            return False
         except UnavailableError as exc:
             self._state.failed(str(exc))
             return False

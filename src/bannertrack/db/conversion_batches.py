@@ -16,6 +16,8 @@ What is kept, report by report:
   across batches (``conversion_writes``'s docstring);
 - a refused report (404, 422) refuses only itself: it wrote nothing, and the rest of the
   batch goes on;
+- a batch the database cancelled (``TransientError``: a deadlock) stored nothing and is
+  written again whole, up to ``TRANSIENT_RETRIES`` times after a short jittered pause;
 - a batch the database cannot take (``UnavailableError``: 503) answers each report with
   that error, as a click batch does;
 - a batch that fails for any other reason is written again one report per transaction
@@ -30,12 +32,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from bannertrack.conversions.values import ConversionIn, Recorded
 from bannertrack.db.conversion_writes import Outcome
-from bannertrack.errors import UnavailableError
+from bannertrack.errors import TransientError, UnavailableError
+
+TRANSIENT_RETRIES = 3  # as a click batch's (clicks/ingest.py)
+_RETRY_PAUSE = 0.01
 
 Item = tuple[ConversionIn, timedelta]
 _Pending = tuple[ConversionIn, timedelta, "asyncio.Future[Recorded]"]
@@ -90,7 +96,7 @@ class ConversionBatches:
     async def _write(self, batch: list[_Pending]) -> None:
         items = [(data, window) for data, window, _ in batch]
         try:
-            outcomes: Sequence[Outcome | Exception] = await self._write_batch(items)
+            outcomes: Sequence[Outcome | Exception] = await self._retried(items)
         except UnavailableError as exc:  # each alone would fail (or time out) alike
             outcomes = [exc] * len(items)
         except Exception as exc:
@@ -107,6 +113,14 @@ class ConversionBatches:
                 answer.set_exception(outcome)
             else:
                 answer.set_result(outcome)
+
+    async def _retried(self, items: list[Item]) -> list[Outcome]:
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
+                return await self._write_batch(items)
+            except TransientError:
+                await asyncio.sleep(random.uniform(0, _RETRY_PAUSE * attempt))
+        return await self._write_batch(items)  # still cancelled: 503, as an outage's
 
     async def _alone(self, item: Item) -> Recorded | Exception:
         try:

@@ -15,11 +15,16 @@
   "the database system is starting up" (``CannotConnectNowError``), 57P04 database
   dropped, 57P05 idle session timeout, and 25006 (a read-only standby after a failover).
 
+A transaction the server cancelled without storing anything, 40P01 (deadlock detected)
+and 40001 (serialization failure), is ``TransientError`` instead: retry it, the database
+is there. (SQLite has no such error here: its writers take the write lock first, and a
+busy lock is waited out by the busy timeout, after which it is unavailable.)
+
 SQLite's ``sqlite3.OperationalError`` (locked, disk full, read-only, I/O error) and
 ``InterfaceError`` map the same way, bare (``db.sqlite_clicks``) or wrapped.
 
-``is_unavailable`` is the predicate, for a caller that must classify an error without
-raising it (tests, the fault benchmark).
+``is_unavailable`` and ``is_transient`` are the predicates, for a caller that must
+classify an error without raising it (tests, the fault benchmark).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from contextlib import contextmanager
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
 
-from bannertrack.errors import DatabaseUnavailableError
+from bannertrack.errors import DatabaseUnavailableError, TransientError
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
@@ -57,6 +62,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 # SQLSTATE classes and codes that mean "cannot answer now", not "your query is wrong".
 _UNAVAILABLE_CLASSES = ("08", "53")
 _UNAVAILABLE_CODES = frozenset({"57014", "57P01", "57P02", "57P03", "57P04", "57P05", "25006"})
+# The transaction was rolled back for the others' sake: deadlock, serialization failure.
+_TRANSIENT_CODES = frozenset({"40P01", "40001"})
 
 
 def unavailable_sqlstate(sqlstate: object) -> bool:
@@ -80,6 +87,14 @@ def _sqlstate(exc: BaseException) -> object:
     return None
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether the server cancelled ``exc``'s transaction for another's sake (a retry is
+    correct); checked before ``is_unavailable``, which a driver's class could also match."""
+    if isinstance(exc, TransientError):
+        return True
+    return _sqlstate(exc) in _TRANSIENT_CODES
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database cannot answer now (a 503, not a 500)."""
     if isinstance(exc, (DatabaseUnavailableError, *_UNAVAILABLE)):
@@ -93,9 +108,11 @@ def is_unavailable(exc: BaseException) -> bool:
 def map_db_errors() -> Iterator[None]:
     try:
         yield
-    except DatabaseUnavailableError:
+    except (DatabaseUnavailableError, TransientError):
         raise
     except Exception as exc:
+        if is_transient(exc):
+            raise TransientError(f"transaction cancelled, retry: {_describe(exc)}") from exc
         if not is_unavailable(exc):
             raise
         raise DatabaseUnavailableError(f"database unavailable: {_describe(exc)}") from exc
