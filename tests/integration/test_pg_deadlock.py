@@ -1,18 +1,22 @@
-"""Deadlocks on PostgreSQL: a victim is written again, never lost, never a 500.
+"""Deadlocks on PostgreSQL: a victim is written again (never lost, never a 500), and the
+writers keep one lock order so that there are no victims.
 
-The tests make a real deadlock: a second connection takes ``banner_totals``' row
+The first tests make a real deadlock: a second connection takes ``banner_totals``' row
 of the banner, the writer waits for it (holding the banner ``FOR KEY SHARE``), and the
 second connection then asks for the banner ``FOR UPDATE``. The writer's session detects
 the deadlock (its ``deadlock_timeout`` is short, the other's long, so the writer is the
 victim) and is cancelled with 40P01; its transaction stored nothing (``db.errors`` maps
 it to ``TransientError``). A one-click batch used to be taken for a click the database
-rejects: its tracking link answered 500."""
+rejects: its tracking link answered 500.
+
+The last ones hold the lock order (``db.click_plan``'s docstring lists it): a writer held
+at one lock holds nothing that comes later (a ``NOWAIT`` probe), or does not wait at all."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -146,3 +150,67 @@ async def test_an_impression_flush_cancelled_by_a_deadlock_keeps_its_counts(
     assert await batcher.flush() == 3
     await spool.close()
     assert (await repo.impressions([b]))[b] == 4  # neither lost nor counted twice
+
+
+# -- the lock order (click_plan's docstring): waiters that could not close a cycle ------
+
+
+async def test_an_in_doubt_replay_takes_the_totals_after_the_visitor_row(
+    repo: SqlRepository,
+) -> None:
+    """A click batch holds its visitor rows, then waits for ``banner_totals``; an in-doubt
+    replay that locked the totals first (to wait for a running write) then waited for the
+    visitor row: a deadlock. Held at the visitor row, the replay must not hold the totals."""
+    b = await new_banner(repo)
+    await repo.record_clicks([click(b, "v")])  # the visitor's row and the totals row exist
+    later = ClickIn(
+        banner_id=b, occurred_at=NOW + timedelta(hours=1), visitor="v", user_agent="agent"
+    )
+    async with repo.engine.connect() as other, repo.engine.connect() as probe:
+        row = "SELECT 1 FROM visitor_clicks WHERE banner_id = :b AND visitor = 'v' FOR UPDATE"
+        assert (await other.execute(text(row), {"b": b})).all() == [(1,)]
+        replay = asyncio.create_task(repo.replay_clicks([("k", [later])], in_doubt=True))
+        await wait_until(waiting_for_locks(repo, 1), timeout=5)
+        # NOWAIT: raises at once if the waiting replay holds the totals row.
+        held = "SELECT 1 FROM banner_totals WHERE banner_id = :b FOR UPDATE NOWAIT"
+        assert (await probe.execute(text(held), {"b": b})).all() == [(1,)]
+        await probe.rollback()
+        assert not replay.done()
+        await other.rollback()
+    assert await asyncio.wait_for(replay, 5) == [True]
+    stats = await repo.click_stats(b)
+    assert stats is not None and stats.total_clicks == 2
+
+
+async def test_an_in_doubt_replay_waits_for_a_running_write_of_its_banners(
+    repo: SqlRepository,
+) -> None:
+    b = await new_banner(repo)
+    stray = ClickIn(banner_id=b, occurred_at=NOW, visitor="v", user_agent="agent")
+    async with repo.engine.connect() as write:
+        # What every click batch holds till it ends (the write that may yet commit).
+        share = "SELECT 1 FROM banners WHERE id = :b FOR KEY SHARE"
+        assert (await write.execute(text(share), {"b": b})).all() == [(1,)]
+        replay = asyncio.create_task(repo.replay_clicks([("k", [stray])], in_doubt=True))
+        await wait_until(waiting_for_locks(repo, 1), timeout=5)
+        assert not replay.done()
+        await write.rollback()
+    assert await asyncio.wait_for(replay, 5) == [True]
+
+
+async def test_forgetting_visitors_skips_a_row_a_click_batch_holds(repo: SqlRepository) -> None:
+    """Retention deleted visitor rows in scan order, waiting for each: a click batch takes
+    them in key order (a deadlock), and the row it waited for was deleted after the batch
+    moved its window. Now it skips what a batch holds; a later run takes it."""
+    b = await new_banner(repo)
+    await repo.record_clicks([click(b, "held"), click(b, "free")])
+    after_all = NOW + timedelta(days=365)
+    async with repo.engine.connect() as batch:
+        row = "SELECT 1 FROM visitor_clicks WHERE banner_id = :b AND visitor = 'held' FOR UPDATE"
+        assert (await batch.execute(text(row), {"b": b})).all() == [(1,)]
+        assert await asyncio.wait_for(repo.purge_visitors(after_all, 100), 5) == 1
+        await batch.rollback()
+    assert await repo.purge_visitors(after_all, 100) == 1
+    async with repo.engine.connect() as conn:
+        left = await conn.execute(text("SELECT count(*) FROM visitor_clicks"))
+        assert left.scalar_one() == 0

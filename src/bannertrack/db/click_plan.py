@@ -15,6 +15,23 @@ here and the writers only read what the plan needs and render its rows in their 
 6. upsert the rollups in key order (the lock order: two writers never deadlock):
    ``totals``, ``minutes``, the breakdown rows sorted, ``placements``.
 
+The lock order, PostgreSQL's (SQLite has one write lock): every writer that takes row
+locks on these tables takes them in this order, each table's rows by key, and skips
+what it does not touch, so no two of them can deadlock:
+
+    banners (FOR KEY SHARE) -> visitor_clicks -> banner_totals -> click_minutes ->
+    click_breakdowns -> placement_minutes
+
+Who: the click batches (all three writers, the spool's replays), the impression flush
+(``impression_minutes``, its own, before ``banner_totals``), a banner's delete (the
+banner first: the others wait there). Conversions lock only their own tables
+(``conversion_writes``'s order); a placement's writes take ``placements`` and
+``placement_banners``, which no click takes, before ``placement_minutes``; retention
+skips the visitor rows a batch holds (``SKIP LOCKED``); an in-doubt replay waits for a
+running write one banner at a time, holding nothing else (``db.replay``).
+``tests/integration/test_pg_deadlock.py`` and ``test_pg_batch.py`` hold a writer at a
+lock and probe the next one with ``NOWAIT``.
+
 The repeat rule is ``repeat_step``. PostgreSQL's one-statement batch applies it in SQL
 (one round trip: the flags are known only in the statement), from ``window_sql`` and
 ``repeat_sql`` below, the rule's one SQL rendering; a test evaluates both against

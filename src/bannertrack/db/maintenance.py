@@ -105,10 +105,19 @@ class SqlMaintenance:
         return int(result.rowcount)
 
     async def purge_visitors(self, older_than: datetime, limit: int) -> int:
-        """Forget at most ``limit`` visitors whose window ended before ``older_than``."""
+        """Forget at most ``limit`` visitors whose window ended before ``older_than``.
+
+        On PostgreSQL a row a click batch holds is skipped (``SKIP LOCKED``), not waited
+        for: rows taken in scan order could deadlock with a batch, which takes them in key
+        order, and a row waited for was deleted even when the batch had just moved its
+        window (the delete's ``IN`` still matched it), forgetting the visitor's click.
+        A row left now goes with a later run."""
         v = visitor_clicks.c
         doomed = (
-            select(v.banner_id, v.visitor).where(v.counted_us < micros(older_than)).limit(limit)
+            select(v.banner_id, v.visitor)
+            .where(v.counted_us < micros(older_than))
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders no locking
         )
         async with self._tx() as conn:
             result = await conn.execute(

@@ -7,9 +7,15 @@ and stores nothing again. Several spooled batches may be replayed in one transac
 
 A batch is *in doubt* when a live write of it was under way when it was spooled (the
 commit hung or the connection broke mid-commit): that write may have committed. Before
-storing it, the replay takes the batch's ``banner_totals`` rows FOR UPDATE, the rows any
-click batch updates, so a write of the batch still running on the server (a frozen
-PostgreSQL thawing) finishes first, and then looks for the batch's clicks. A batch
+storing it, the replay waits for the writes of its banners still running on the server
+(a frozen PostgreSQL thawing), ``wait_for_writes``: every click batch holds its banners
+``FOR KEY SHARE`` until it ends, which only ``FOR UPDATE`` waits for, so the replay
+takes each banner ``FOR UPDATE`` in a short transaction of its own, one banner at a time:
+a waiter that holds nothing else cannot close a cycle. (It used to take the batch's
+``banner_totals`` rows in its own transaction, before the visitor rows: a click batch of
+the same visitor holds the visitor row and then waits for the totals row, the writers'
+order, so the two deadlocked.) Then the replay's transaction looks for the batch's
+clicks, in the click writers' lock order throughout. A batch
 commits whole, so finding every click whose banner still exists (by banner, time to the
 microsecond and visitor key, on ``ix_clicks_banner_occurred``) means it was stored; its
 key is kept and nothing else is written. The one false positive: another batch holding a
@@ -24,10 +30,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bannertrack.db.sql import insert_for
-from bannertrack.db.tables import banner_totals, banners, clicks, replayed_batches
+from bannertrack.db.tables import banners, clicks, replayed_batches
 from bannertrack.models import ClickIn
 
 KEEP_KEYS = timedelta(days=30)
@@ -47,15 +53,13 @@ async def forget_old(conn: AsyncConnection, now: datetime) -> None:
     )
 
 
-async def lock_totals(conn: AsyncConnection, dialect: str, batch: Sequence[ClickIn]) -> None:
-    """Wait for any write of these banners still running (see the module docstring)."""
-    if dialect != "postgresql":
-        return  # SQLite: the replay holds the database's one write lock already
-    ids = sorted({c.banner_id for c in batch})
-    t = banner_totals.c
-    await conn.execute(
-        select(t.banner_id).where(t.banner_id.in_(ids)).order_by(t.banner_id).with_for_update()
-    )
+async def wait_for_writes(engine: AsyncEngine, batch: Sequence[ClickIn]) -> None:
+    """Wait for any write of these banners still running (see the module docstring);
+    PostgreSQL only (on SQLite the replay's transaction holds the one write lock)."""
+    for banner_id in sorted({c.banner_id for c in batch}):
+        async with engine.begin() as conn:
+            lock = select(banners.c.id).where(banners.c.id == banner_id).with_for_update()
+            await conn.execute(lock)
 
 
 async def stored_before(conn: AsyncConnection, batch: Sequence[ClickIn]) -> bool:

@@ -237,6 +237,9 @@ class SqlRepository(SqlReads, SqlPlacements):
         if in_doubt and len(groups) != 1:
             raise ValueError("an in-doubt batch is replayed alone")
         now = self._clock()
+        if in_doubt and self._dialect == "postgresql":
+            with map_db_errors():
+                await replay.wait_for_writes(self.engine, groups[0][1])
         async with self._tx() as conn:
             await self._write_lock_first(conn)
             fresh = [await replay.claim(conn, self._dialect, key, now) for key, _ in groups]
@@ -246,10 +249,8 @@ class SqlRepository(SqlReads, SqlPlacements):
             if not batch:
                 return fresh
             await replay.forget_old(conn, now)
-            if in_doubt:
-                await replay.lock_totals(conn, self._dialect, batch)
-                if await replay.stored_before(conn, batch):
-                    return [False]
+            if in_doubt and await replay.stored_before(conn, batch):
+                return [False]
             await self._write_generic(conn, batch)
         return fresh
 
