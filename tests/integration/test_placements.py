@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from tests.support.waiting import wait_until
 from tests.unit.test_placements_domain import CHI2_999, chi_square
 
 from bannertrack.cache import MemoryCache
@@ -191,14 +192,17 @@ async def test_no_serve_shows_a_paused_banner_once_the_pause_returned(stack: Sta
             await asyncio.sleep(0)
 
     tasks = [asyncio.create_task(serving()) for _ in range(8)]
-    await asyncio.sleep(0.05)
-    await stack.cached.update_banner(paused, BannerUpdate(active=False))
-    returned.set()
-    await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.gather(*tasks)
+    try:
+        # Waited for, not slept for: on a busy machine 50 ms once saw no serve at all.
+        await wait_until(lambda: before[paused] > 0, what=lambda: f"before: {before}")
+        await stack.cached.update_banner(paused, BannerUpdate(active=False))
+        returned.set()
+        await wait_until(lambda: after[other] >= 50, what=lambda: f"after: {after}")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
     assert before[paused] > 0, before  # the control: it was being served
-    assert after[other] > 0 and after[paused] == 0, after
+    assert after[other] >= 50 and after[paused] == 0, after
 
 
 async def test_a_retargeted_or_ended_banner_leaves_at_once(stack: Stack) -> None:
