@@ -17,7 +17,13 @@ tree, and PostgreSQL's) the same way. The goal, 5 %, is *shown* when the interva
 B / A lies above 0.95; the control's interval says how fine the run could see.
 
     .venv/bin/python bench/click_id_cost.py                      # 60 rounds of 1.5 s, ~12 min
-    .venv/bin/python bench/click_id_cost.py --only sqlite --rounds 10 --duration 1
+    .venv/bin/python bench/click_id_cost.py --only sqlite --rounds 12 --duration 1
+    .venv/bin/python bench/click_id_cost.py --calls     # what a click id adds, call by call
+
+``--calls`` runs the service's app in this process on SQLite (ASGI calls straight into it,
+64 at a time, no HTTP server), sends 3,000 clicks to group A and 3,000 to group B under
+``cProfile``, and prints the functions whose call counts or own time differ: exact counts
+where the HTTP windows are noisy (the batches, the writer's statements, every frame).
 
 After every round (its three windows run back to back) the database is checked as in
 ``click_path.py``: acknowledged <= stored <= acknowledged + requests cut off in flight,
@@ -41,6 +47,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -48,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 import click_path as cp  # noqa: E402
 from _servers import (  # noqa: E402
+    ADMIN_TOKEN,
     bannertrack_server,
     create_postgres_database,
     drop_postgres_database,
@@ -241,6 +249,116 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
     return 1 if problems else 0
 
 
+async def calls(work: Path, clicks: int = 3000, concurrency: int = 64) -> None:
+    """cProfile of ``clicks`` link clicks to group A, then to group B, in this process."""
+    import cProfile
+    import pstats
+
+    import httpx
+
+    from bannertrack.api.app import create_app
+    from bannertrack.config import Settings
+
+    values = {
+        "database_url": f"sqlite:///{work / 'calls.db'}",
+        "admin_token": ADMIN_TOKEN,
+        "trusted_proxies": "127.0.0.1",
+    }
+    settings = Settings(**values)  # type: ignore[arg-type]  # pydantic-settings fills the rest
+    app = create_app(settings)
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    life: asyncio.Task[None] = asyncio.create_task(app(lifespan, inbox.get, outbox.put))  # type: ignore[arg-type]
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        for first, param in GROUPS.values():
+            for i in range(first, first + cp.N_BANNERS):
+                body: dict[str, Any] = {
+                    "name": f"b{i}",
+                    "image_url": "https://ads.example/x.png",
+                    "target_url": f"https://shop.example/{i}",
+                }
+                if param is not None:
+                    body["click_id_param"] = param
+                (
+                    await client.post("/api/v1/banners", json=body, headers=headers)
+                ).raise_for_status()
+
+    async def click(banner: int, visitor: int) -> None:
+        agent = f"Mozilla/5.0 (X11; Linux x86_64) bench/{visitor % 50}"
+        scope = {
+            "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": f"/c/{banner}", "raw_path": f"/c/{banner}".encode(), "root_path": "",
+            "query_string": b"", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80),
+            "headers": [
+                (b"host", b"127.0.0.1"), (b"user-agent", agent.encode()),
+                (b"x-forwarded-for", f"198.51.{visitor % 200}.{visitor % 250}".encode()),
+            ],
+            "state": {}, "extensions": {},
+        }  # fmt: skip
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        if status != [302]:
+            raise RuntimeError(f"/c/{banner} answered {status}")
+
+    async def group(first: int) -> None:
+        todo = iter(range(clicks))
+        rng = random.Random(first)
+
+        async def worker() -> None:
+            for _ in todo:
+                visitor = rng.randrange(cp.N_VISITORS)
+                await click(first + visitor % cp.N_BANNERS + 1, visitor)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    stats = {}
+    for name in ("A", "B", "A", "B"):  # the first pair warms up: caches, pools, compiles
+        profile = cProfile.Profile()
+        profile.enable()
+        await group(GROUPS[name][0])
+        profile.disable()
+        stats[name] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    await inbox.put({"type": "lifespan.shutdown"})
+    await life
+
+    def where(key: tuple[str, int, str]) -> str:
+        path = key[0].split("site-packages/")[-1].split("/src/")[-1]
+        return f"{path}:{key[1]}({key[2]})"
+
+    a, b = stats["A"], stats["B"]
+    rows = []
+    for key in set(a) | set(b):
+        ca, cb = a.get(key, (0, 0, 0.0)), b.get(key, (0, 0, 0.0))
+        rows.append((cb[1] - ca[1], ca[1], cb[1], ca[2], cb[2], where(key)))
+    print(f"\n{clicks:,} clicks to A (no click id), then {clicks:,} to B (a click id), cProfile")
+    print("\n| calls A | calls B | own ms A | own ms B | function |\n|---:|---:|---:|---:|---|")
+    for n, ca, cb, ta, tb, name in sorted(rows, key=lambda r: (-abs(r[0]), r[5])):
+        if abs(n) < clicks // 100:  # scheduling noise: a timer or a poll more or less
+            break
+        print(f"| {ca:,} | {cb:,} | {ta * 1000:.1f} | {tb * 1000:.1f} | {name} |")
+    for _, ca, cb, _, _, name in sorted(rows, key=lambda r: r[5]):
+        if name.endswith(("(write_batch)", "(record_clicks)")):
+            print(f"batches: {name} called {ca:,} times for A, {cb:,} for B")
+    extra = sum(r[4] - r[3] for r in rows if r[1] == 0)
+    print(
+        f"\nown time of the functions only B calls: {extra / clicks * 1e6:.2f} us a click "
+        "(under cProfile, which slows small calls several times)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=60, help="rounds (each: A, B, A')")
@@ -252,8 +370,17 @@ def main() -> None:
         choices=["sqlite", "postgresql"],
         help="one database (repeatable; default both)",
     )
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="cProfile in-process instead: the calls a click id adds",
+    )
     args = parser.parse_args()
     args.only = args.only or ["sqlite", "postgresql"]
+    if args.calls:
+        with tempfile.TemporaryDirectory(prefix="bt-click-id-") as tmp:
+            asyncio.run(calls(Path(tmp)))
+        return
     if shutil.which("wrk") is None:
         parser.error("wrk is not on PATH")
     with tempfile.TemporaryDirectory(prefix="bt-click-id-") as tmp:
