@@ -16,7 +16,7 @@ a bootstrap 95 % interval (rounds resampled), and CPU per click (the server's pr
 tree, and PostgreSQL's) the same way. The goal, 5 %, is *shown* when the interval of
 B / A lies above 0.95; the control's interval says how fine the run could see.
 
-    .venv/bin/python bench/click_id_cost.py                      # 60 rounds of 1.5 s, ~12 min
+    .venv/bin/python bench/click_id_cost.py                      # 48 rounds of 2 s, ~13 min
     .venv/bin/python bench/click_id_cost.py --only sqlite --rounds 12 --duration 1
     .venv/bin/python bench/click_id_cost.py --calls     # what a click id adds, call by call
 
@@ -361,8 +361,8 @@ async def calls(work: Path, clicks: int = 3000, concurrency: int = 64) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=60, help="rounds (each: A, B, A')")
-    parser.add_argument("--duration", type=float, default=1.5, help="seconds per window")
+    parser.add_argument("--rounds", type=int, default=48, help="rounds (each: A, B, A')")
+    parser.add_argument("--duration", type=int, default=2, help="whole seconds per window (wrk)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
         "--only",
