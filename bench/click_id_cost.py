@@ -18,12 +18,14 @@ B / A lies above 0.95; the control's interval says how fine the run could see.
 
     .venv/bin/python bench/click_id_cost.py                      # 48 rounds of 2 s, ~13 min
     .venv/bin/python bench/click_id_cost.py --only sqlite --rounds 12 --duration 1
-    .venv/bin/python bench/click_id_cost.py --calls     # what a click id adds, call by call
+    .venv/bin/python bench/click_id_cost.py --calls --rounds 30   # call by call, in-process
 
 ``--calls`` runs the service's app in this process on SQLite (ASGI calls straight into it,
 64 at a time, no HTTP server), sends 3,000 clicks to group A and 3,000 to group B under
 ``cProfile``, and prints the functions whose call counts or own time differ: exact counts
-where the HTTP windows are noisy (the batches, the writer's statements, every frame).
+where the HTTP windows are noisy (the batches, the writer's statements, every frame). Then,
+without the profiler, ``--rounds`` rounds of A, B and A': the process's CPU a click and the
+SQLite writer thread's (from /proc), medians.
 
 After every round (its three windows run back to back) the database is checked as in
 ``click_path.py``: acknowledged <= stored <= acknowledged + requests cut off in flight,
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import os
 import platform
@@ -44,6 +47,8 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,7 +254,7 @@ async def main_async(args: argparse.Namespace, work: Path) -> int:
     return 1 if problems else 0
 
 
-async def calls(work: Path, clicks: int = 3000, concurrency: int = 64) -> None:
+async def calls(work: Path, rounds: int, clicks: int = 3000, concurrency: int = 64) -> None:
     """cProfile of ``clicks`` link clicks to group A, then to group B, in this process."""
     import cProfile
     import pstats
@@ -331,6 +336,18 @@ async def calls(work: Path, clicks: int = 3000, concurrency: int = 64) -> None:
         await group(GROUPS[name][0])
         profile.disable()
         stats[name] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    # Then without the profiler: the process's CPU and the SQLite writer thread's a click.
+    timed: dict[str, list[tuple[float, float]]] = {g: [] for g in GROUPS}
+    collections: dict[str, list[list[int]]] = {g: [] for g in GROUPS}
+    for n in range(rounds):
+        for name in ORDERS[n % len(ORDERS)]:
+            cpu0, writer0 = time.process_time(), _writer_cpu()
+            gc0 = [g["collections"] for g in gc.get_stats()]
+            await group(GROUPS[name][0])
+            cpu, writer = time.process_time() - cpu0, _writer_cpu() - writer0
+            done = [g["collections"] for g in gc.get_stats()]
+            collections[name].append([d - c for d, c in zip(done, gc0, strict=True)])
+            timed[name].append((cpu / clicks * 1e6, writer / clicks * 1e6))
     await inbox.put({"type": "lifespan.shutdown"})
     await life
 
@@ -349,6 +366,10 @@ async def calls(work: Path, clicks: int = 3000, concurrency: int = 64) -> None:
         if abs(n) < clicks // 100:  # scheduling noise: a timer or a poll more or less
             break
         print(f"| {ca:,} | {cb:,} | {ta * 1000:.1f} | {tb * 1000:.1f} | {name} |")
+    print("\nthe largest differences in own time, B - A:\n")
+    print("| own ms A | own ms B | calls A | calls B | function |\n|---:|---:|---:|---:|---|")
+    for _, ca, cb, ta, tb, name in sorted(rows, key=lambda r: r[3] - r[4])[:12]:
+        print(f"| {ta * 1000:.1f} | {tb * 1000:.1f} | {ca:,} | {cb:,} | {name} |")
     for _, ca, cb, _, _, name in sorted(rows, key=lambda r: r[5]):
         if name.endswith(("(write_batch)", "(record_clicks)")):
             print(f"batches: {name} called {ca:,} times for A, {cb:,} for B")
@@ -357,6 +378,32 @@ async def calls(work: Path, clicks: int = 3000, concurrency: int = 64) -> None:
         f"\nown time of the functions only B calls: {extra / clicks * 1e6:.2f} us a click "
         "(under cProfile, which slows small calls several times)"
     )
+    print(
+        f"\nwithout the profiler, {rounds} rounds of {clicks:,} clicks a group (medians, us a "
+        "click):\n\n| group | process CPU | SQLite writer thread | gc collections (gen 0, 1, 2) |"
+        "\n|---|---:|---:|---|"
+    )
+    for name, per_round in timed.items():
+        cpu_us = statistics.median(v[0] for v in per_round)
+        writer_us = statistics.median(v[1] for v in per_round)
+        gcs = [sum(c[i] for c in collections[name]) for i in range(3)]
+        print(f"| {name} | {cpu_us:.1f} | {writer_us:.1f} | {gcs} |")
+    b_a = [b[0] / a[0] for a, b in zip(timed["A"], timed["B"], strict=True)]
+    c_a = [c[0] / a[0] for a, c in zip(timed["A"], timed["A'"], strict=True)]
+    for what, ratio in (("B / A", b_a), ("A' / A", c_a)):
+        if len(ratio) >= 2:
+            med, lo, hi = interval(ratio)
+            print(f"process CPU a click, {what}: {med:.3f} [{lo:.3f}, {hi:.3f}]")
+
+
+def _writer_cpu() -> float:
+    """CPU seconds of the SQLite click writer's thread (``bannertrack-sqlite-clicks``)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("bannertrack-sqlite-clicks") and thread.native_id:
+            fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+            utime, stime = fields[fields.rindex(")") + 2 :].split()[11:13]
+            return (int(utime) + int(stime)) / cp.TICK
+    return 0.0
 
 
 def main() -> None:
@@ -379,7 +426,7 @@ def main() -> None:
     args.only = args.only or ["sqlite", "postgresql"]
     if args.calls:
         with tempfile.TemporaryDirectory(prefix="bt-click-id-") as tmp:
-            asyncio.run(calls(Path(tmp)))
+            asyncio.run(calls(Path(tmp), args.rounds))
         return
     if shutil.which("wrk") is None:
         parser.error("wrk is not on PATH")
