@@ -12,11 +12,12 @@ flush), and first/last click times from batches out of order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from tests.support.pg_locks import waiting_for_locks
 from tests.support.waiting import wait_until
 
 from bannertrack.db.engine import DbTimeouts
@@ -46,20 +47,6 @@ async def repo(database_url: str) -> AsyncIterator[SqlRepository]:
         yield r
     finally:
         await r.close()
-
-
-def waiting_for_locks(repo: SqlRepository, n: int) -> Callable[[], Awaitable[bool]]:
-    """Whether ``n`` sessions on the test's database wait for a lock (PostgreSQL's view)."""
-
-    async def check() -> bool:
-        sql = (
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        async with repo.engine.connect() as conn:
-            return int((await conn.execute(text(sql))).scalar_one()) >= n
-
-    return check
 
 
 def banner(name: str) -> BannerCreate:
@@ -102,7 +89,7 @@ async def test_a_banner_deleted_meanwhile_is_skipped(repo: SqlRepository) -> Non
         await other.execute(text("DELETE FROM banners WHERE id = :b"), {"b": doomed})
         # The delete holds the banner row: the batch waits at its banner check.
         task = asyncio.create_task(repo.record_clicks(batch))
-        await wait_until(waiting_for_locks(repo, 1), timeout=5)
+        await wait_until(waiting_for_locks(repo.engine, 1), timeout=5)
         assert not task.done()
         await other.commit()
     recorded = await asyncio.wait_for(task, 5)
@@ -139,9 +126,9 @@ async def test_a_banner_deleted_while_its_batch_is_written_leaves_no_row(
         hold = "SELECT 1 FROM banner_totals WHERE banner_id = :b FOR UPDATE"
         await other.execute(text(hold), {"b": doomed})
         written = asyncio.create_task(repo.record_clicks(batch))
-        await wait_until(waiting_for_locks(repo, 1), timeout=5)
+        await wait_until(waiting_for_locks(repo.engine, 1), timeout=5)
         deleted = asyncio.create_task(repo.delete_banner(doomed))
-        await wait_until(waiting_for_locks(repo, 2), timeout=5)
+        await wait_until(waiting_for_locks(repo.engine, 2), timeout=5)
         assert not written.done() and not deleted.done()
         await other.rollback()
     recorded = await asyncio.wait_for(written, 5)
@@ -240,7 +227,7 @@ async def test_an_impression_flush_locks_totals_before_the_placement_rollup(
             text("SELECT 1 FROM banner_totals WHERE banner_id = :b FOR UPDATE"), {"b": b}
         )
         flush = asyncio.create_task(repo.record_impressions(shown))
-        await wait_until(waiting_for_locks(repo, 1), timeout=5)
+        await wait_until(waiting_for_locks(repo.engine, 1), timeout=5)
         # NOWAIT: raises at once if the waiting flush holds the placement's row.
         held = "SELECT 1 FROM placement_minutes WHERE placement_id = :p FOR UPDATE NOWAIT"
         assert (await probe.execute(text(held), {"p": p})).all() == [(1,)]

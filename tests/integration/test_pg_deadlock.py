@@ -15,13 +15,14 @@ at one lock holds nothing that comes later (a ``NOWAIT`` probe), or does not wai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from tests.support.pg_locks import waiting_for_locks
 from tests.support.waiting import wait_until
 
 from bannertrack.clicks.impressions import ImpressionBatcher
@@ -53,18 +54,6 @@ async def repo(database_url: str) -> AsyncIterator[SqlRepository]:
         yield r
     finally:
         await r.close()
-
-
-def waiting_for_locks(repo: SqlRepository, n: int) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        sql = (
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        async with repo.engine.connect() as conn:
-            return int((await conn.execute(text(sql))).scalar_one()) >= n
-
-    return check
 
 
 async def new_banner(repo: SqlRepository) -> int:
@@ -109,7 +98,7 @@ async def test_a_one_click_batch_cancelled_by_a_deadlock_is_retried_and_answered
         async with repo.engine.connect() as other:
             await hold_totals(other, b)
             answer = asyncio.create_task(ingest.record(click(b, "v")))
-            await wait_until(waiting_for_locks(repo, 1), timeout=5)
+            await wait_until(waiting_for_locks(repo.engine, 1), timeout=5)
             await close_the_cycle(other, b)
             # The retry now waits for this session's locks; it must not have failed.
             await wait_until(lambda: ingest.batches_retried >= 1, timeout=5)
@@ -141,7 +130,7 @@ async def test_an_impression_flush_cancelled_by_a_deadlock_keeps_its_counts(
     async with repo.engine.connect() as other:
         await hold_totals(other, b)
         flush = asyncio.create_task(batcher.flush())
-        await wait_until(waiting_for_locks(repo, 1), timeout=5)
+        await wait_until(waiting_for_locks(repo.engine, 1), timeout=5)
         await close_the_cycle(other, b)
         assert await asyncio.wait_for(flush, 5) == 0  # cancelled: nothing written...
         assert batcher.pending == 3 and batcher.flushes_failed == 1  # ...and kept,
@@ -170,7 +159,7 @@ async def test_an_in_doubt_replay_takes_the_totals_after_the_visitor_row(
         row = "SELECT 1 FROM visitor_clicks WHERE banner_id = :b AND visitor = 'v' FOR UPDATE"
         assert (await other.execute(text(row), {"b": b})).all() == [(1,)]
         replay = asyncio.create_task(repo.replay_clicks([("k", [later])], in_doubt=True))
-        await wait_until(waiting_for_locks(repo, 1), timeout=5)
+        await wait_until(waiting_for_locks(repo.engine, 1), timeout=5)
         # NOWAIT: raises at once if the waiting replay holds the totals row.
         held = "SELECT 1 FROM banner_totals WHERE banner_id = :b FOR UPDATE NOWAIT"
         assert (await probe.execute(text(held), {"b": b})).all() == [(1,)]
@@ -192,7 +181,7 @@ async def test_an_in_doubt_replay_waits_for_a_running_write_of_its_banners(
         share = "SELECT 1 FROM banners WHERE id = :b FOR KEY SHARE"
         assert (await write.execute(text(share), {"b": b})).all() == [(1,)]
         replay = asyncio.create_task(repo.replay_clicks([("k", [stray])], in_doubt=True))
-        await wait_until(waiting_for_locks(repo, 1), timeout=5)
+        await wait_until(waiting_for_locks(repo.engine, 1), timeout=5)
         assert not replay.done()
         await write.rollback()
     assert await asyncio.wait_for(replay, 5) == [True]
