@@ -27,6 +27,9 @@ where the HTTP windows are noisy (the batches, the writer's statements, every fr
 without the profiler, ``--rounds`` rounds of A, B and A': the process's CPU a click and the
 SQLite writer thread's (from /proc), medians.
 
+Longer than 300 lines on purpose: two measurements of one question (over HTTP with a
+control, and in-process call by call) share the groups, the rounds and the interval.
+
 After every round (its three windows run back to back) the database is checked as in
 ``click_path.py``: acknowledged <= stored <= acknowledged + requests cut off in flight,
 rollups equal the raw rows.
