@@ -340,17 +340,19 @@ async def calls(work: Path, rounds: int, clicks: int = 3000, concurrency: int = 
         profile.disable()
         stats[name] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     # Then without the profiler: the process's CPU and the SQLite writer thread's a click.
-    timed: dict[str, list[tuple[float, float]]] = {g: [] for g in GROUPS}
+    timed: dict[str, list[tuple[float, float, float]]] = {g: [] for g in GROUPS}
     collections: dict[str, list[list[int]]] = {g: [] for g in GROUPS}
     for n in range(rounds):
         for name in ORDERS[n % len(ORDERS)]:
-            cpu0, writer0 = time.process_time(), _writer_cpu()
+            cpu0, loop0, writer0 = time.process_time(), time.thread_time(), _writer_cpu()
             gc0 = [g["collections"] for g in gc.get_stats()]
             await group(GROUPS[name][0])
             cpu, writer = time.process_time() - cpu0, _writer_cpu() - writer0
+            loop_cpu = time.thread_time() - loop0  # the event loop's thread: this one
             done = [g["collections"] for g in gc.get_stats()]
             collections[name].append([d - c for d, c in zip(done, gc0, strict=True)])
-            timed[name].append((cpu / clicks * 1e6, writer / clicks * 1e6))
+            per_click = (cpu / clicks * 1e6, writer / clicks * 1e6, loop_cpu / clicks * 1e6)
+            timed[name].append(per_click)
     await inbox.put({"type": "lifespan.shutdown"})
     await life
 
@@ -383,17 +385,25 @@ async def calls(work: Path, rounds: int, clicks: int = 3000, concurrency: int = 
     )
     print(
         f"\nwithout the profiler, {rounds} rounds of {clicks:,} clicks a group (medians, us a "
-        "click):\n\n| group | process CPU | SQLite writer thread | gc collections (gen 0, 1, 2) |"
-        "\n|---|---:|---:|---|"
+        "click):\n\n| group | process CPU | event loop thread | SQLite writer thread "
+        "| gc collections (gen 0, 1, 2) |\n|---|---:|---:|---:|---|"
     )
     for name, per_round in timed.items():
         cpu_us = statistics.median(v[0] for v in per_round)
         writer_us = statistics.median(v[1] for v in per_round)
+        loop_us = statistics.median(v[2] for v in per_round)
         gcs = [sum(c[i] for c in collections[name]) for i in range(3)]
-        print(f"| {name} | {cpu_us:.1f} | {writer_us:.1f} | {gcs} |")
+        print(f"| {name} | {cpu_us:.1f} | {loop_us:.1f} | {writer_us:.1f} | {gcs} |")
     b_a = [b[0] / a[0] for a, b in zip(timed["A"], timed["B"], strict=True)]
     c_a = [c[0] / a[0] for a, c in zip(timed["A"], timed["A'"], strict=True)]
-    for what, ratio in (("B / A", b_a), ("A' / A", c_a)):
+    loop_b = [b[2] / a[2] for a, b in zip(timed["A"], timed["B"], strict=True)]
+    loop_c = [c[2] / a[2] for a, c in zip(timed["A"], timed["A'"], strict=True)]
+    for what, ratio in (
+        ("B / A", b_a),
+        ("A' / A", c_a),
+        ("B / A, event loop thread", loop_b),
+        ("A' / A, event loop thread", loop_c),
+    ):
         if len(ratio) >= 2:
             med, lo, hi = interval(ratio)
             print(f"process CPU a click, {what}: {med:.3f} [{lo:.3f}, {hi:.3f}]")
