@@ -16,6 +16,8 @@ are caught (db/, cache/), so no caller above the repository imports a driver.
 
 from __future__ import annotations
 
+import random
+
 
 class BannertrackError(Exception):
     code = "error"
@@ -63,6 +65,18 @@ class TransientError(UnavailableError):
     gives up answers 503. Not an outage: catch it before ``UnavailableError``."""
 
     code = "transient"
+
+
+# A writer that gets ``TransientError`` writes the same transaction again this many times,
+# after ``transient_pause``: the other transaction of a deadlock is done by then, so one
+# retry nearly always goes through.
+TRANSIENT_RETRIES = 3
+
+
+def transient_pause(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...): a few ms, jittered so two
+    writers cancelled by the same deadlock do not meet again in step."""
+    return random.uniform(0, 0.01 * attempt)
 
 
 class OverloadedError(UnavailableError):

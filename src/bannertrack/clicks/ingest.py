@@ -58,12 +58,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import deque
 from collections.abc import Callable, Iterable
 
 from bannertrack.clicks.spool import Spool
-from bannertrack.errors import OverloadedError, TransientError, UnavailableError
+from bannertrack.errors import (
+    TRANSIENT_RETRIES,
+    OverloadedError,
+    TransientError,
+    UnavailableError,
+    transient_pause,
+)
 from bannertrack.logs import RateLimitedLog
 from bannertrack.models import ClickIn, RecordedClick, SpooledClick
 from bannertrack.outage import DatabaseState
@@ -73,12 +78,6 @@ from bannertrack.tasks import BackgroundTask, Lifecycle
 log = logging.getLogger("bannertrack.clicks.ingest")
 # Under an outage every batch fails alike: one line per interval, with a count.
 faults = RateLimitedLog(log)
-
-# A cancelled transaction is tried again this many times (after a pause of up to
-# ``_RETRY_PAUSE`` seconds times the attempt): the other transaction of a deadlock is
-# done by then, so one retry nearly always goes through.
-TRANSIENT_RETRIES = 3
-_RETRY_PAUSE = 0.01
 
 Answer = RecordedClick | SpooledClick | None
 Pending = tuple[ClickIn, "asyncio.Future[Answer]"]
@@ -251,7 +250,7 @@ class ClickIngest(Lifecycle):
                 self.batches_retried += 1
                 faults.warning("transient", "click batch of %d retried: %s", len(batch), exc)
                 attempt = TRANSIENT_RETRIES - retries + 1
-                await asyncio.sleep(random.uniform(0, _RETRY_PAUSE * attempt))
+                await asyncio.sleep(transient_pause(attempt))
                 await self._write(batch, retries - 1)
                 return
             faults.error("transient", "click batch of %d given up: %s", len(batch), exc)

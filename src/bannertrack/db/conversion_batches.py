@@ -32,16 +32,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from bannertrack.conversions.values import ConversionIn, Recorded
 from bannertrack.db.conversion_writes import Outcome
-from bannertrack.errors import TransientError, UnavailableError
-
-TRANSIENT_RETRIES = 3  # as a click batch's (clicks/ingest.py)
-_RETRY_PAUSE = 0.01
+from bannertrack.errors import (
+    TRANSIENT_RETRIES,
+    TransientError,
+    UnavailableError,
+    transient_pause,
+)
 
 Item = tuple[ConversionIn, timedelta]
 _Pending = tuple[ConversionIn, timedelta, "asyncio.Future[Recorded]"]
@@ -119,7 +120,7 @@ class ConversionBatches:
             try:
                 return await self._write_batch(items)
             except TransientError:
-                await asyncio.sleep(random.uniform(0, _RETRY_PAUSE * attempt))
+                await asyncio.sleep(transient_pause(attempt))
         return await self._write_batch(items)  # still cancelled: 503, as an outage's
 
     async def _alone(self, item: Item) -> Recorded | Exception:
