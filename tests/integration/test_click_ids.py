@@ -1,7 +1,7 @@
 """A conversion finds its click by id through an index, and a click id adds no entry.
 
-A timed click id (``conversions/click_ids.py``) is found by ``occurred_at`` through
-``ix_clicks_occurred``; a legacy one (22 characters, stored before migration 0012) through
+A timed click id (``conversions/click_ids.py``) is found by ``occurred_at`` in its window
+through ``ix_clicks_occurred``; a legacy one (22 characters, stored before migration 0012) through
 ``ux_clicks_legacy_click_id``, which holds nothing else. Both plans are read from the
 database itself: a lookup that fell back to reading every click would pass every other
 test and only show as a slow conversion on a big table.
@@ -9,6 +9,8 @@ test and only show as a slow conversion on a big table.
 
 from __future__ import annotations
 
+import base64
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,7 +70,41 @@ async def test_timed_and_legacy_ids_are_found_through_an_index(sql_repo: SqlRepo
     assert "ux_clicks_legacy_click_id" in await _plan(sql_repo, LEGACY)
     assert await _convert(sql_repo, timed, now) == banner.id
     assert await _convert(sql_repo, LEGACY, now) == banner.id
-    # The random part alone names nothing: the time must be the click's, to the microsecond.
-    other_time = new_click_id(now + timedelta(microseconds=1))[:11] + timed[11:]
+    # The random part alone names nothing: the click must lie in the id's window.
+    other_time = new_click_id(now + timedelta(seconds=1))[:12] + timed[12:]
     with pytest.raises(NotFoundError):
         await _convert(sql_repo, other_time, now)
+
+
+async def test_ids_of_the_microsecond_form_and_of_many_windows_are_found(
+    sql_repo: SqlRepository,
+) -> None:
+    """Ids handed out before the 10 ms windows (the click's microsecond, 32 characters)
+    still convert, and a batch naming clicks of several windows reads the index."""
+    banner = await sql_repo.create_banner(
+        BannerCreate(
+            name="b",
+            image_url="https://cdn.example.com/b.png",
+            target_url="https://shop.example.com/",
+            click_id_param="bt_click",
+        )
+    )
+    now = datetime.now(UTC)
+    us = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    secret = os.urandom(16)
+    old = base64.urlsafe_b64encode(us.to_bytes(8, "big") + secret).decode()
+    later = now + timedelta(seconds=2)
+    other = new_click_id(later)
+    await sql_repo.record_clicks(
+        [
+            ClickIn(banner_id=banner.id, occurred_at=now, click_id=old),
+            ClickIn(banner_id=banner.id, occurred_at=later, click_id=other),
+        ]
+    )
+    assert "ix_clicks_occurred" in await _plan(sql_repo, old, other)
+    assert await _convert(sql_repo, old, later) == banner.id
+    assert await _convert(sql_repo, other, later) == banner.id
+    # Its random part one microsecond off its click's time names nothing.
+    off = base64.urlsafe_b64encode((us + 1).to_bytes(8, "big") + secret).decode()
+    with pytest.raises(NotFoundError):
+        await _convert(sql_repo, off, later)

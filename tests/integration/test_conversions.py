@@ -71,8 +71,8 @@ async def test_the_link_adds_a_fresh_random_click_id_only_when_the_banner_asks(
     ids.add(click_id_of(await click(client, tagged["id"])))
     ids.add(click_id_of(await click(client, tagged["id"], **{"User-Agent": "Googlebot/2.1"})))
     assert len(ids) == 3 and "forged" not in ids
-    for click_id in ids:  # the click's time and 16 random bytes as URL-safe base64
-        assert re.fullmatch(r"[A-Za-z0-9_-]{32}", click_id)
+    for click_id in ids:  # its window's time and 18 random bytes as URL-safe base64
+        assert re.fullmatch(r"[A-Za-z0-9_-]{36}", click_id)
     # HEAD counts no click, so its Location carries no id.
     r = await client.head(f"/c/{tagged['id']}", follow_redirects=False)
     assert PARAM not in r.headers["location"]

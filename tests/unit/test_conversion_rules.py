@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from datetime import UTC, datetime, timedelta
@@ -12,9 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bannertrack.clicks import links
 from bannertrack.clicks.links import with_click_id
 from bannertrack.config import Settings
-from bannertrack.conversions.click_ids import click_time, new_click_id
+from bannertrack.conversions.click_ids import WINDOW, click_window, in_window, new_click_id
 from bannertrack.conversions.currencies import MINOR_UNITS
 from bannertrack.conversions.rules import check_window
 from bannertrack.conversions.validation import checked
@@ -104,17 +106,44 @@ def test_the_window_never_outlasts_retention() -> None:
     assert Settings(conversion_window_days=30, retention_days=30).conversion_window_days == 30
 
 
-def test_click_ids_are_random_url_safe_and_128_bits() -> None:
+def test_click_ids_are_random_url_safe_and_144_bits() -> None:
     ids = {new_click_id(NOW) for _ in range(1000)}  # one instant: only the random part varies
     assert len(ids) == 1000
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", i) for i in ids)
-    # 64 bits of time fill 10 characters and 4 bits of the 11th; the 128 random bits the rest.
-    assert len({i[11:] for i in ids}) == 1000 and len({i[:10] for i in ids}) == 1
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{36}", i) for i in ids)
+    # The form byte and 64 bits of time fill 12 characters; the 144 random bits the rest.
+    assert len({i[:12] for i in ids}) == 1 and len({i[12:] for i in ids}) == 1000
+    assert {len(base64.urlsafe_b64decode(i[12:])) for i in ids} == {18}
 
 
 @given(st.datetimes(timezones=st.just(UTC), min_value=datetime(1970, 1, 1)))
-def test_a_click_id_holds_its_clicks_time_to_the_microsecond(at: datetime) -> None:
-    assert click_time(new_click_id(at)) == at
+def test_a_click_id_holds_a_window_of_10_ms_around_its_click(at: datetime) -> None:
+    window = click_window(new_click_id(at))
+    assert window is not None
+    start, end = window
+    assert start <= at <= end and end - start <= WINDOW and in_window(new_click_id(at), at)
+
+
+def test_ids_share_a_window_for_10_ms_from_its_first_click() -> None:
+    later = NOW + timedelta(days=1)
+    new_click_id(NOW)  # the window is elsewhere, whatever another test left
+    first = new_click_id(later)
+    assert click_window(first) == (later, later + WINDOW)
+    same = new_click_id(later + WINDOW - timedelta(microseconds=1))
+    after = new_click_id(later + WINDOW)
+    before = later - timedelta(microseconds=1)
+    early = new_click_id(before)  # a clock stepped back
+    assert same[:12] == first[:12] and click_window(same) == (later, later + WINDOW)
+    assert click_window(after) == (later + WINDOW, later + 2 * WINDOW)
+    assert click_window(early) == (before, before + WINDOW)
+    assert not in_window(first, later + WINDOW + timedelta(microseconds=1))
+    assert not in_window(first, before)
+
+
+def test_a_microsecond_id_of_the_form_before_is_read_as_a_window_of_one_microsecond() -> None:
+    us = (NOW - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    old = base64.urlsafe_b64encode(us.to_bytes(8, "big") + os.urandom(16)).decode()
+    assert len(old) == 32 and click_window(old) == (NOW, NOW)
+    assert in_window(old, NOW) and not in_window(old, NOW + timedelta(microseconds=1))
 
 
 @pytest.mark.parametrize(
@@ -125,10 +154,14 @@ def test_a_click_id_holds_its_clicks_time_to_the_microsecond(at: datetime) -> No
         "A" * 33,
         "_" * 32,  # a time past datetime's range
         "é" * 32,
+        "A" * 36,  # another form byte (0)
+        "_" * 36,  # another form byte (255)
+        "AQ" + "!" * 34,  # not base64
+        "é" * 36,
     ],
 )
-def test_ids_not_of_the_timed_form_have_no_time(click_id: str) -> None:
-    assert click_time(click_id) is None
+def test_ids_not_of_a_timed_form_have_no_time(click_id: str) -> None:
+    assert click_window(click_id) is None and in_window(click_id, NOW)
 
 
 @pytest.mark.parametrize(
@@ -149,6 +182,16 @@ def test_ids_not_of_the_timed_form_have_no_time(click_id: str) -> None:
 )
 def test_with_click_id(location: str, expected: str) -> None:
     assert with_click_id(location, "bt", "ID") == expected
+    # Again, from the kept prefix (a location without a fragment) or rewritten anew.
+    assert with_click_id(location, "bt", "ID2") == expected.replace("=ID", "=ID2")
+
+
+def test_kept_location_prefixes_stay_bounded() -> None:
+    for i in range(3 * links._MAX_PREFIXES):
+        with_click_id(f"https://a.example/p?q={i}", "bt", "ID")
+    with_click_id("https://a.example/p?q=" + "x" * links._MAX_PREFIXED, "bt", "ID")
+    assert 0 < len(links._PREFIXES) <= links._MAX_PREFIXES
+    assert all(len(location) <= links._MAX_PREFIXED for location, _ in links._PREFIXES)
 
 
 @given(st.lists(st.tuples(st.sampled_from(["bt", "x", "b t", "bt2"]), st.text(max_size=5))))

@@ -162,6 +162,14 @@ def redirect_location(banner: Banner, query_string: str) -> str:
     return f"{target}{sep}{urlencode(extra)}"
 
 
+# The Location up to its click id, by (location, param): on the link, rewriting the same
+# target every click cost about as much as making the id. Bounded, and emptied when full:
+# a banner that forwards the request's query has a location per query.
+_PREFIXES: dict[tuple[str, str], str] = {}
+_MAX_PREFIXES = 1024
+_MAX_PREFIXED = 512  # longer locations (long forwarded queries) are rewritten each time
+
+
 def with_click_id(location: str, param: str, click_id: str) -> str:
     """``location`` with ``param=click_id`` as its last query parameter.
 
@@ -171,6 +179,19 @@ def with_click_id(location: str, param: str, click_id: str) -> str:
     ``click_id`` are URL-safe by construction (``ClickIdParam``,
     ``conversions.click_ids.new_click_id``).
     """
+    prefix = _PREFIXES.get((location, param))
+    if prefix is None:
+        if "#" in location:  # the id goes before the fragment: no prefix to keep
+            return _rewritten(location, param, click_id)
+        prefix = _rewritten(location, param, "")
+        if len(location) <= _MAX_PREFIXED:
+            if len(_PREFIXES) >= _MAX_PREFIXES:
+                _PREFIXES.clear()
+            _PREFIXES[location, param] = prefix
+    return prefix + click_id
+
+
+def _rewritten(location: str, param: str, click_id: str) -> str:
     base, hash_, fragment = location.partition("#")
     path, _q, query = base.partition("?")
     if _plain_query(query, param):  # no part to drop or decode: the link's usual case
@@ -182,7 +203,7 @@ def with_click_id(location: str, param: str, click_id: str) -> str:
 
 
 def _plain_query(query: str, param: str) -> bool:
-    """Whether ``with_click_id`` may append to ``query`` as it is: no empty part to drop,
+    """Whether ``_rewritten`` may append to ``query`` as it is: no empty part to drop,
     nothing percent- or plus-encoded, and ``param`` nowhere in it (so no key equals it)."""
     if not query:
         return True

@@ -31,14 +31,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Sequence
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bannertrack.conversions.click_ids import click_time
+from bannertrack.conversions.click_ids import click_window, in_window
 from bannertrack.conversions.rules import check_window
 from bannertrack.conversions.values import Conversion, ConversionIn, Recorded, amount_text
 from bannertrack.db.sql import insert_for
@@ -145,17 +145,17 @@ async def _insert(
 
 
 def click_queries(click_ids: Collection[str]) -> list[Select[Any]]:
-    """What finds the clicks ids name: timed ids by their times through
+    """What finds the clicks ids name: timed ids by their time windows through
     ``ix_clicks_occurred`` (and the ids), legacy ids through the partial index that holds
     only those (``conversions/click_ids.py``); a statement for each kind present."""
     c = clicks.c
     query = select(c.click_id, c.banner_id, c.occurred_at, c.placement_id, *(c[f] for f in _FACTS))
-    timed = {i: t for i in click_ids if (t := click_time(i)) is not None}
+    timed = {i: w for i in click_ids if (w := click_window(i)) is not None}
     legacy = sorted(set(click_ids) - timed.keys())
     queries = []
     if timed:
-        times = sorted(set(timed.values()))
-        queries.append(query.where(c.occurred_at.in_(times), c.click_id.in_(sorted(timed))))
+        spans = [c.occurred_at.between(start, end) for start, end in _merged(timed.values())]
+        queries.append(query.where(or_(*spans), c.click_id.in_(sorted(timed))))
     if legacy:
         # The partial index's own predicate, as literal text: both databases use a
         # partial index only for a query that states its condition.
@@ -163,10 +163,21 @@ def click_queries(click_ids: Collection[str]) -> list[Select[Any]]:
     return queries
 
 
+def _merged(windows: Collection[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """``windows`` in order, overlapping ones joined: ids of one 10 ms share theirs."""
+    spans: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(windows):
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    return spans
+
+
 async def _clicks(conn: AsyncConnection, click_ids: Collection[str]) -> dict[str, Row[Any]]:
     rows = [row for q in click_queries(click_ids) for row in await conn.execute(q)]
-    # The times and the ids are matched as sets: a row counts only at its own id's time.
-    return {r.click_id: r for r in rows if click_time(r.click_id) in (None, r.occurred_at)}
+    # The windows and the ids are matched as sets: a row counts only in its own id's window.
+    return {r.click_id: r for r in rows if in_window(r.click_id, r.occurred_at)}
 
 
 async def _stored(
