@@ -86,7 +86,7 @@ _STATS = ClickStats(
     conversion_rate=37 / 1311,
     revenue={"EUR": "1842.60"},
 )
-_CLICK_ID = "AAZhe6s-UMCfDkMBb8Wgv7yrMiUu86UY"
+_CLICK_ID = "AQAGYfXSSJ9InA5DAW_FoL-8qzIlLvOlGEt9"
 
 _MODELS: tuple[msgspec.Struct, ...] = (
     _BANNER,

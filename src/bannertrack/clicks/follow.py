@@ -48,8 +48,8 @@ async def follow(
 
     A banner with a ``click_id_param`` gets a fresh click id in the Location, stored
     with the click (bots and repeats too: a conversion may follow a repeat); the id
-    holds the click's time (``conversions/click_ids.py``), so the click is timed here. A
-    HEAD or a prefetch counts no click, so its Location carries no id.
+    holds the time the click fell in (``conversions/click_ids.py``), so the click is
+    timed here. A HEAD or a prefetch counts no click, so its Location carries no id.
 
     Raises ``NotFoundError`` (no such banner, or deleted before the click was written),
     ``UnusableTargetError`` (409), or the click writer's ``UnavailableError`` (503).

@@ -16,8 +16,8 @@ from bannertrack.conversions.values import MICROS, ConversionIn, ConversionRepor
 from bannertrack.errors import InvalidInputError
 from bannertrack.timeutil import as_utc
 
-# A click id as the link hands them out: 32 characters of the URL-safe base64 alphabet
-# (conversions/click_ids.py), or 22 before migration 0012; the range is wider on purpose
+# A click id as the link hands them out: 36 characters of the URL-safe base64 alphabet
+# (conversions/click_ids.py), 32 or 22 in earlier forms; the range is wider on purpose
 # (an id of another length is looked up and not found: 404, not 400).
 CLICK_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 GOAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}")

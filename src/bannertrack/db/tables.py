@@ -160,8 +160,8 @@ clicks = Table(
     Index("ix_clicks_occurred", "occurred_at"),
     sqlite_autoincrement=True,
 )
-# A click id holds its click's time (conversions/click_ids.py): a conversion finds the
-# click through ix_clicks_occurred, and a click adds no entry for its id. Only the ids
+# A click id holds the time its click fell in (conversions/click_ids.py): a conversion
+# finds the click through ix_clicks_occurred, and a click adds no entry for its id. Only the ids
 # stored before that form (22 characters, migration 0012) are indexed by id, here.
 LEGACY_CLICK_ID = text("length(click_id) = 22")
 Index(
