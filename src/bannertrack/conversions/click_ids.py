@@ -113,7 +113,7 @@ def click_window(click_id: str) -> tuple[datetime, datetime] | None:
         start = _EPOCH + int.from_bytes(time, "big") * _MICROSECOND
     except OverflowError:  # a made-up id: no click has a time past datetime's range
         return None
-    return start, start + width if start <= _LATEST - width else _LATEST
+    return start, (start + width if start <= _LATEST - width else _LATEST)
 
 
 def in_window(click_id: str, occurred_at: datetime) -> bool:
