@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from tests.support.banners import tagged_banner
 
 from bannertrack.conversions.click_ids import new_click_id
 from bannertrack.conversions.values import ConversionIn
 from bannertrack.db.conversion_writes import click_queries
 from bannertrack.db.repository import SqlRepository
 from bannertrack.errors import NotFoundError
-from bannertrack.models import BannerCreate, ClickIn
+from bannertrack.models import ClickIn
 
 WINDOW = timedelta(days=30)
 LEGACY = "q3Lx0v6mT1aZk9W2bYc8Rg"
@@ -48,14 +49,7 @@ async def _convert(repo: SqlRepository, click_id: str, at: datetime) -> int:
 
 
 async def test_timed_and_legacy_ids_are_found_through_an_index(sql_repo: SqlRepository) -> None:
-    banner = await sql_repo.create_banner(
-        BannerCreate(
-            name="b",
-            image_url="https://cdn.example.com/b.png",
-            target_url="https://shop.example.com/",
-            click_id_param="bt_click",
-        )
-    )
+    banner = await tagged_banner(sql_repo)
     now = datetime.now(UTC)
     timed = new_click_id(now)
     await sql_repo.record_clicks(
@@ -81,14 +75,7 @@ async def test_ids_of_the_microsecond_form_and_of_many_windows_are_found(
 ) -> None:
     """Ids handed out before the 10 ms windows (the click's microsecond, 32 characters)
     still convert, and a batch naming clicks of several windows reads the index."""
-    banner = await sql_repo.create_banner(
-        BannerCreate(
-            name="b",
-            image_url="https://cdn.example.com/b.png",
-            target_url="https://shop.example.com/",
-            click_id_param="bt_click",
-        )
-    )
+    banner = await tagged_banner(sql_repo)
     now = datetime.now(UTC)
     us = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     secret = os.urandom(16)

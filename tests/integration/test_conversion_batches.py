@@ -14,13 +14,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
+from tests.support.banners import tagged_banner
 
 from bannertrack.conversions.click_ids import new_click_id
 from bannertrack.conversions.values import ConversionIn, Recorded
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.tables import conversion_breakdowns, conversion_minutes, conversion_totals
 from bannertrack.errors import NotFoundError, OutsideWindowError
-from bannertrack.models import DIMENSIONS, BannerCreate, ClickIn
+from bannertrack.models import DIMENSIONS, ClickIn
 
 WINDOW = timedelta(days=30)
 
@@ -28,14 +29,7 @@ WINDOW = timedelta(days=30)
 async def test_concurrent_batches_count_each_pair_once(database_url: str) -> None:
     repos = [SqlRepository.from_url(database_url) for _ in range(2)]
     try:
-        banner = await repos[0].create_banner(
-            BannerCreate(
-                name="b",
-                image_url="https://cdn.example.com/b.png",
-                target_url="https://shop.example.com/",
-                click_id_param="bt_click",
-            )
-        )
+        banner = await tagged_banner(repos[0])
         now = datetime.now(UTC)
         old = now - timedelta(days=31)
         ids = [new_click_id(now + timedelta(microseconds=i)) for i in range(6)]

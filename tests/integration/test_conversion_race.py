@@ -14,12 +14,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
+from tests.support.banners import tagged_banner
 
 from bannertrack.conversions.values import ConversionIn
 from bannertrack.db import conversion_writes
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.tables import conversion_breakdowns, conversion_minutes, conversion_totals
-from bannertrack.models import BannerCreate, ClickIn
+from bannertrack.models import ClickIn
 
 WINDOW = timedelta(days=30)
 CLICK_ID = "K" * 22
@@ -42,14 +43,7 @@ async def test_a_report_racing_an_uncommitted_identical_one_counts_nothing(
     first_repo = SqlRepository.from_url(database_url)
     second_repo = SqlRepository.from_url(database_url)
     try:
-        banner = await first_repo.create_banner(
-            BannerCreate(
-                name="b",
-                image_url="https://cdn.example.com/b.png",
-                target_url="https://shop.example.com/",
-                click_id_param="bt_click",
-            )
-        )
+        banner = await tagged_banner(first_repo)
         now = datetime.now(UTC)
         await first_repo.record_clicks(
             [ClickIn(banner_id=banner.id, occurred_at=now, click_id=CLICK_ID)]

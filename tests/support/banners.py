@@ -4,7 +4,8 @@
 banner's JSON. ``client`` is a client (the in-process ``AsyncTestClient`` is an
 ``httpx.AsyncClient`` too) or a server's base URL. ``make_banner_sync`` is the same for
 plain code driving a server process. The body is ``banner_json(i)``; a test that needs a
-field of its own passes it (``make_banner(client, name="Spring sale")``).
+field of its own passes it (``make_banner(client, name="Spring sale")``). ``tagged_banner``
+creates one whose link adds a click id, through a repository (no HTTP).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from bannertrack.models import Banner, BannerCreate
+from bannertrack.repository import Repository
 from tests.conftest import ADMIN
 
 PATH = "/api/v1/banners"
@@ -26,6 +29,11 @@ def banner_json(i: int = 1, **fields: Any) -> dict[str, Any]:
         "target_url": f"https://shop.example.com/{i}",
         **fields,
     }
+
+
+async def tagged_banner(repo: Repository, param: str = "bt_click") -> Banner:
+    """A banner with ``click_id_param``, created through ``repo``."""
+    return await repo.create_banner(BannerCreate(**banner_json(click_id_param=param)))
 
 
 async def make_banner(client: httpx.AsyncClient | str, i: int = 1, **fields: Any) -> dict[str, Any]:
