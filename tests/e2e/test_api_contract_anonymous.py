@@ -1,5 +1,8 @@
 """The served OpenAPI document holds without a token too: Schemathesis' every check, as
-test_api_contract_admin.py runs it with the admin token (the why and the bounds are there).
+test_api_contract_admin.py runs it with the admin token (the why and the bounds are there),
+over every operation a visitor or an ingest client can call. The admin-only operations
+answer every request without a token with one 401; test_openapi.py checks that answer
+for each of them (``tests/support/contract.py`` says why they are left out here).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from tests.conftest import ADMIN
 from tests.support.banners import make_banner
 
 from bannertrack.api.examples import REQUEST_STRUCTS
+from bannertrack.caching.keys import NAMESPACES
 
 Client = AsyncTestClient[Litestar]
 ADMIN_OPERATIONS = {
@@ -83,6 +84,29 @@ async def test_admin_operations_need_the_bearer_scheme(doc: dict[str, Any]) -> N
             assert op["security"] == [{"IngestToken": []}, {"AdminToken": []}]
         else:
             assert "security" not in op, (method, path)
+
+
+async def test_every_guarded_operation_refuses_a_missing_or_wrong_token(
+    client: Client, doc: dict[str, Any]
+) -> None:
+    """401 and the error body, before any parameter, body or row is looked at.
+
+    This is what the anonymous Schemathesis run (tests/e2e) would learn from the guarded
+    operations, where every generated request gets this same answer: it leaves them out
+    and this test asks each one twice.
+    """
+    guarded = {(method, path) for method, path, op in operations(doc) if "security" in op}
+    assert guarded == ADMIN_OPERATIONS | INGEST_OPERATIONS
+    for method, path in sorted(guarded):
+        assert "401" in doc["paths"][path][method]["responses"], (method, path)
+        url = re.sub(r"\{(banner_id|placement_id)\}", "4242", path)
+        url = url.replace("{namespace}", NAMESPACES[0])
+        body = {"json": {}} if method in ("post", "put") else {}
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            r = await client.request(method.upper(), url, headers=headers, **body)
+            assert r.status_code == 401, (method, url, headers, r.text)
+            error = r.json()["error"]
+            assert set(error) == {"code", "message"} and error["message"], (method, url)
 
 
 def _desc(schemes: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The admin and the anonymous run are two test files, not one parametrized test, so that the
 suite's two worker processes (pytest-xdist, ``--dist loadfile``) run them side by side:
-each is about a minute of generated requests, the longest single tests of the suite.
+they are the longest single tests of the suite (about 85 s of generated requests with the
+token, 40 s without).
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ def summary(result: subprocess.CompletedProcess[str]) -> str:
 
 def assert_contract_kept(server: ServerProcess, *, token: bool) -> None:
     """Schemathesis' every check passes, with the admin token or without."""
-    args = ("-H", f"Authorization: Bearer {ADMIN_TOKEN}") if token else ()
+    # Without a token every request to an admin-only operation gets the same 401, however
+    # its body and parameters were generated: about half this run's time for one answer,
+    # which tests/integration/test_openapi.py asks of each guarded operation instead. The
+    # two ingest operations (an ingest or the admin token) stay in.
+    anonymous = ("--exclude-by", "/security/0/AdminToken == []")
+    args = ("-H", f"Authorization: Bearer {ADMIN_TOKEN}") if token else anonymous
     result = schemathesis(server, *args)
     report = result.stdout[-6000:] + result.stderr[-2000:]
     assert "generated" in summary(result), report
