@@ -85,11 +85,13 @@ _FACT_COLUMNS: tuple[str, ...] = ClickFacts.__struct_fields__
 def _rows(param: str) -> str:
     """``r``: the JSON rows ``[v0, v1, ...]`` of the array in ``param``, each once.
 
-    Why not ``json_each`` itself: its ``value`` is the row rendered back to JSON text
-    each time the statement names it, so reading N columns rendered and parsed each row
-    N times (SQLite 3.40; a click's 20 columns were most of the writer's work a click,
-    and each character of a row cost 20 times over). Materialized, each row is rendered
-    once and its columns are read from one text, whose parse SQLite's JSON cache keeps.
+    Why not ``json_each`` itself: its ``value`` is made again, the row rendered back to
+    JSON text, each time the statement names it, so reading N columns did each row's
+    work N times (counted with callgrind on SQLite 3.40: a click's 20 columns cost the
+    writer thread about a quarter of its CPU a batch of 64, and each character of a row
+    20 times over; docs/benchmarks.md). Materialized (SQLite 3.35+, as ``RETURNING``
+    elsewhere), each row is made once, and its columns are read from one text whose
+    parse SQLite's JSON cache keeps.
     """
     return f"WITH r AS MATERIALIZED (SELECT key, value FROM json_each({param})) "
 
