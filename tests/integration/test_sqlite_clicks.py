@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -20,6 +21,7 @@ import pytest
 from tests.conftest import _migrate_sqlite
 
 from bannertrack.clicks.ingest import ClickIngest
+from bannertrack.conversions.click_ids import LENGTH, MICROSECOND_LENGTH, new_click_id
 from bannertrack.db.engine import DbTimeouts
 from bannertrack.db.repository import SqlRepository
 from bannertrack.db.sqlite_clicks import SqliteClickWriter, stored_time
@@ -130,6 +132,7 @@ def random_batches(seed: int, banner_ids: list[int]) -> list[list[ClickIn]]:
                     facts=facts,
                     placement_id=placement,
                     signature=signature,
+                    click_id=rng.choice([None, None, new_click_id(at)]),
                 )
             )
         batches.append(batch)
@@ -152,6 +155,8 @@ async def test_both_paths_store_the_same_bytes_and_answer_the_same(
     other = [r for r in written["click_breakdowns"] if r[6] == "(other)"]
     assert other, "no value was folded into (other): the test lost its point"
     assert len(written["placement_minutes"]) > 10, "no placement clicks: the test lost its point"
+    ids = [r for r in written["clicks"] if r[-2] is not None]  # (click_id, its type) last
+    assert ids and len(ids) < len(written["clicks"]), "the test lost its mix of click ids"
     banner_totals = "SELECT * FROM banner_totals ORDER BY banner_id"
     assert _query(_db_path(raw), banner_totals) == _query(_db_path(ref), banner_totals)
 
@@ -328,6 +333,34 @@ async def test_text_with_nul_goes_the_sqlalchemy_way_and_is_stored_whole(
         database_url.removeprefix("sqlite:///"), "SELECT referrer, user_agent FROM clicks"
     )
     assert stored == [(odd, "\\u0000")]
+
+
+async def test_click_ids_of_every_form_are_stored_as_given(
+    twin: tuple[SqlRepository, SqlRepository],
+) -> None:
+    # The writer reads the link's ids (36 ASCII characters) by position; any other (the
+    # older forms: 32 characters, or 22 from before migration 0012) sends its batch the
+    # SQLAlchemy way.
+    raw, ref = twin
+    for repo in twin:
+        banner = (await repo.create_banner(_banner("a"))).id
+    makers = [
+        lambda: new_click_id(NOW),
+        lambda: secrets.token_urlsafe(24)[:MICROSECOND_LENGTH],
+        lambda: secrets.token_urlsafe(16),  # unique among themselves (a partial index)
+        lambda: secrets.token_urlsafe(27)[: LENGTH - 1] + "é",  # not ASCII: not by position
+    ]
+    given = []
+    for make in makers:
+        ids = [make(), None, make()]
+        batch = [ClickIn(banner_id=banner, occurred_at=NOW, click_id=i) for i in ids]
+        assert await raw.record_clicks(batch) == await ref.record_clicks(batch)
+        given += ids
+    written, expected = dump(_db_path(raw)), dump(_db_path(ref))
+    for table in ("banners", "banner_totals"):
+        written.pop(table), expected.pop(table)
+    assert written == expected
+    assert [r[-2] for r in written["clicks"]] == given
 
 
 async def test_an_in_memory_database_keeps_the_sqlalchemy_path() -> None:

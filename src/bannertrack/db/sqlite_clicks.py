@@ -11,8 +11,9 @@ How. ``SqliteClickWriter`` owns one connection, opened and used only by its sing
 executor, configured by the engine's own connect listener (``engine._sqlite_pragmas``: WAL,
 synchronous=FULL, foreign keys, secure_delete, the busy timeout), so it behaves like
 the engine's pooled connections. Every statement takes its rows as one JSON text
-(``json_each``) and hands back at most one row (``json_group_array``), with fixed SQL
-text that ``sqlite3`` prepares once per connection. The reason is the GIL: ``sqlite3``
+(``json_each``; the clicks' ids beside it, see ``_CLICKS``) and hands back at most one
+row (``json_group_array``), with fixed SQL text that ``sqlite3`` prepares once per
+connection. The reason is the GIL: ``sqlite3``
 releases it around every ``sqlite3_step``, and a thread that gives it up must win it
 back from a busy event loop, which can take the whole switch interval (5 ms). Row-by-row
 ``executemany`` or ``RETURNING`` would pay that once per row; this pays it a few times
@@ -58,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +71,7 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bannertrack.conversions.click_ids import LENGTH
 from bannertrack.db.breakdown_writes import BREAKDOWN_TAIL, BreakdownFold, fold_counts
 from bannertrack.db.click_plan import BatchCounts, VisitorRow, plan_repeats, visitor_groups
 from bannertrack.db.click_writes import MINUTE_TAIL
@@ -128,10 +131,18 @@ _VISITOR_WRITE = (
 )
 # Ids numbered from ?1 in array order: one above the largest ever used, as AUTOINCREMENT
 # would hand them out (AUTOINCREMENT keeps sqlite_sequence up to date either way).
+# The click ids (the last column) are not in the rows' JSON but in ?3, a BLOB of LENGTH
+# bytes a row (_click_ids): read by position, they cost SQLite no parse (in the JSON each
+# id's 38 characters were parsed on every row). A BLOB because ``substr`` finds a TEXT's
+# n-th character by walking the text from its start: every row once more.
+assert CLICK_VALUES[-1] == "click_id"
 _CLICKS = (
     _rows("?2") + f'INSERT INTO clicks ("id", {_quoted(CLICK_VALUES)})'
-    f" SELECT ?1 + r.key, {_rows_of(len(CLICK_VALUES))} FROM r"
+    f" SELECT ?1 + r.key, {_rows_of(len(CLICK_VALUES) - 1)},"
+    f" nullif(CAST(substr(?3, r.key * {LENGTH} + 1, {LENGTH}) AS TEXT), ?4) FROM r"
 )
+_NO_CLICK_ID = " " * LENGTH  # a row without a click id in ?3 (no click id is this)
+_CLICK_ID = operator.attrgetter("click_id")
 _TOTALS = (
     _rows("?")
     + "UPDATE banner_totals SET "
@@ -241,9 +252,13 @@ def write_batch(
         if "\\u0000" in rows and _holds_nul(clicks):
             conn.execute("ROLLBACK")  # nothing written yet
             return None
+        ids = _click_ids(clicks)
+        if ids is False:
+            conn.execute("ROLLBACK")  # nothing written yet
+            return None
         if visitor_rows:
             run(_VISITOR_WRITE, _text(visitor_rows))
-        run(_CLICKS, last_id + 1, rows)
+        run(_CLICKS, last_id + 1, rows, ids, _NO_CLICK_ID)
         counts = BatchCounts(clicks, repeats)
         _add_rollups(run, counts, times)
         _add_breakdowns(run, fold, counts)
@@ -275,8 +290,27 @@ def _click_row(c: ClickIn, time: str, repeat: bool) -> tuple[Any, ...]:
         *facts,
         c.placement_id,
         c.signature,
-        c.click_id,
     )
+
+
+def _click_ids(batch: Sequence[ClickIn]) -> bytes | bool | None:
+    """``_CLICKS``' ?3: the batch's click ids, ``LENGTH`` ASCII bytes each in batch order
+    (``_NO_CLICK_ID`` for a click without one); ``None`` when no click has one; ``False``
+    when one is not of the link's form (not for this path: the SQLAlchemy path writes it).
+
+    Without a Python loop over the clicks: one held the GIL for longer than the parse it
+    spares SQLite took (counted with callgrind, docs/benchmarks.md).
+    """
+    ids: list[str | None] = list(map(_CLICK_ID, batch))
+    blank = ids.count(None)
+    if blank == len(ids):
+        return None
+    if blank:
+        ids = [i or _NO_CLICK_ID for i in ids]
+    text = "".join(ids)  # type: ignore[arg-type]  # no None is left
+    if {*map(len, ids)} != {LENGTH} or ids.count(_NO_CLICK_ID) != blank:  # type: ignore[arg-type]
+        return False
+    return text.encode() if text.isascii() else False
 
 
 def _holds_nul(batch: Sequence[ClickIn]) -> bool:
