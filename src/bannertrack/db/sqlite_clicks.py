@@ -13,9 +13,9 @@ synchronous=FULL, foreign keys, secure_delete, the busy timeout), so it behaves 
 the engine's pooled connections. Every statement takes its rows as one JSON text
 (``json_each``; the clicks' ids beside it, see ``_CLICKS``) and hands back at most one
 row (``json_group_array``), with fixed SQL text that ``sqlite3`` prepares once per
-connection. The reason is the GIL: ``sqlite3``
-releases it around every ``sqlite3_step``, and a thread that gives it up must win it
-back from a busy event loop, which can take the whole switch interval (5 ms). Row-by-row
+connection. The reason is the GIL: ``sqlite3`` releases it around every ``sqlite3_step``,
+and a thread that gives it up must win it back from a busy event loop, which can take
+the whole switch interval (5 ms). Row-by-row
 ``executemany`` or ``RETURNING`` would pay that once per row; this pays it a few times
 per batch, while SQLite parses the JSON and writes with the GIL released. The one
 exception is the breakdown upsert, whose rows are short and many (a few per banner in
