@@ -8,20 +8,19 @@ the server's CPU per click (docs/benchmarks.md). Here ``write_batch`` does the b
 connection, ``BEGIN IMMEDIATE`` ... ``COMMIT``, and the event loop awaits it once.
 
 How. ``SqliteClickWriter`` owns one connection, opened and used only by its single-thread
-executor, configured by the engine's own connect listener (``engine._sqlite_pragmas``: WAL,
-synchronous=FULL, foreign keys, secure_delete, the busy timeout), so it behaves like
+executor, configured by the engine's own connect listener (``engine._sqlite_pragmas``:
+WAL, synchronous=FULL, foreign keys, secure_delete, the busy timeout), so it behaves like
 the engine's pooled connections. Every statement takes its rows as one JSON text
-(``json_each``; the clicks' ids beside it, see ``_CLICKS``) and hands back at most one
-row (``json_group_array``), with fixed SQL text that ``sqlite3`` prepares once per
-connection. The reason is the GIL: ``sqlite3`` releases it around every ``sqlite3_step``,
-and a thread that gives it up must win it back from a busy event loop, which can take
-the whole switch interval (5 ms). Row-by-row
-``executemany`` or ``RETURNING`` would pay that once per row; this pays it a few times
-per batch, while SQLite parses the JSON and writes with the GIL released. The one
-exception is the breakdown upsert, whose rows are short and many (a few per banner in
-the batch): SQLite upserts them in about half the time from bound parameters than
-through six ``json_extract`` calls a row, so they are bound, still in one statement of
-fixed text (``_breakdowns_sql``: a multiple of 8 rows, NULL rows as padding).
+(``json_each``; the clicks' ids beside it, see ``_CLICKS``) and hands back at most one row
+(``json_group_array``), with fixed SQL text that ``sqlite3`` prepares once per connection.
+The reason is the GIL: ``sqlite3`` releases it around every ``sqlite3_step``, and a thread
+that gives it up must win it back from a busy event loop, which can take the whole switch
+interval (5 ms). Row-by-row ``executemany`` or ``RETURNING`` would pay that once per row;
+this pays it a few times per batch, while SQLite parses the JSON and writes with the GIL
+released. The one exception is the breakdown upsert, whose rows are short and many (a few
+per banner in the batch): SQLite upserts them in about half the time from bound parameters
+than through six ``json_extract`` calls a row, so they are bound, still in one statement
+of fixed text (``_breakdowns_sql``: a multiple of 8 rows, NULL rows as padding).
 
 What is kept, statement by statement (the SQLAlchemy path in ``click_writes`` and
 ``breakdown_writes`` writes the same bytes; a test compares the two):
