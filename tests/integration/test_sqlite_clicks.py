@@ -88,6 +88,17 @@ def _db_path(repo: SqlRepository) -> str:
     return str(repo.engine.url.database)
 
 
+def _dumps(
+    raw: SqlRepository, ref: SqlRepository
+) -> tuple[dict[str, list[tuple[Any, ...]]], dict[str, list[tuple[Any, ...]]]]:
+    """Both databases' rows (``dump``), less the tables whose created_at is each path's
+    own clock."""
+    written, expected = dump(_db_path(raw)), dump(_db_path(ref))
+    for table in ("banners", "banner_totals"):
+        written.pop(table), expected.pop(table)
+    return written, expected
+
+
 def random_batches(seed: int, banner_ids: list[int]) -> list[list[ClickIn]]:
     """Clicks that exercise every rule: repeats within and across batches and windows,
     bots, missing visitors, a banner that does not exist, more values than top_n (the
@@ -147,9 +158,7 @@ async def test_both_paths_store_the_same_bytes_and_answer_the_same(
         ids = [(await repo.create_banner(_banner(f"b{i}"))).id for i in range(3)]
     for batch in random_batches(7, ids):
         assert await raw.record_clicks(batch) == await ref.record_clicks(batch)
-    written, expected = dump(_db_path(raw)), dump(_db_path(ref))
-    for table in ("banners", "banner_totals"):  # created_at: each path's own clock
-        written.pop(table), expected.pop(table)
+    written, expected = _dumps(raw, ref)
     assert written == expected
     assert len(written["clicks"]) > 100 and any(r[-2] for r in written["visitor_clicks"])
     other = [r for r in written["click_breakdowns"] if r[6] == "(other)"]
@@ -356,9 +365,7 @@ async def test_click_ids_of_every_form_are_stored_as_given(
         batch = [ClickIn(banner_id=banner, occurred_at=NOW, click_id=i) for i in ids]
         assert await raw.record_clicks(batch) == await ref.record_clicks(batch)
         given += ids
-    written, expected = dump(_db_path(raw)), dump(_db_path(ref))
-    for table in ("banners", "banner_totals"):
-        written.pop(table), expected.pop(table)
+    written, expected = _dumps(raw, ref)
     assert written == expected
     assert [r[-2] for r in written["clicks"]] == given
 

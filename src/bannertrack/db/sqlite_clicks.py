@@ -65,7 +65,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -292,7 +292,7 @@ def _click_row(c: ClickIn, time: str, repeat: bool) -> tuple[Any, ...]:
     )
 
 
-def _click_ids(batch: Sequence[ClickIn]) -> bytes | bool | None:
+def _click_ids(batch: Sequence[ClickIn]) -> bytes | Literal[False] | None:
     """``_CLICKS``' ?3: the batch's click ids, ``LENGTH`` ASCII bytes each in batch order
     (``_NO_CLICK_ID`` for a click without one); ``None`` when no click has one; ``False``
     when one is not of the link's form (not for this path: the SQLAlchemy path writes it).
